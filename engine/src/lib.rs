@@ -1,0 +1,19 @@
+//! The Hangar engine: validates pipeline specs, orders their tasks, and runs
+//! them with concurrency limits, retries, timeouts and cancellation while
+//! persisting every state change. It knows operators only through the SDK's
+//! registry and never names a concrete one.
+
+pub mod clock;
+pub mod dag;
+pub mod diagnostic;
+pub mod plan;
+pub mod scheduler;
+pub mod spec;
+pub mod status;
+pub mod store;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Mark};
+pub use plan::{Binding, Plan, PlannedTask, compile, spec_hash};
+pub use scheduler::{Engine, EngineError, EngineEvent, EngineSettings, WorkerOptions};
+pub use status::{RunStatus, TaskStatus};
+pub use store::{SqlStore, Store, StoreError};

@@ -1,0 +1,560 @@
+//! Compilation of a spec into a validated plan: operators resolved, params
+//! bound, references type-checked, dependencies ordered. Every problem is
+//! collected and reported together.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hangar_sdk::{ArtifactKind, Registry};
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::dag::TaskGraph;
+use crate::diagnostic::{Diagnostics, Mark};
+use crate::spec::expr::{self, Expr};
+use crate::spec::model::{PipelineSpec, Trigger};
+use crate::spec::parse::{self, Collector};
+use crate::spec::yaml::{self, Node};
+
+/// An upstream output wired into an input port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub port: String,
+    pub task: String,
+    pub output: String,
+}
+
+/// A task ready to be scheduled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTask {
+    pub id: String,
+    /// Index in file order.
+    pub position: usize,
+    pub operator: String,
+    pub operator_version: String,
+    /// Config with params bound; output references still as expressions,
+    /// resolved once the upstream tasks have produced them.
+    pub with: Value,
+    /// Every task this one waits for: `needs` plus referenced outputs.
+    pub deps: Vec<String>,
+    pub bindings: Vec<Binding>,
+    pub max_attempts: u32,
+    pub retry_backoff: Duration,
+    pub timeout: Option<Duration>,
+    pub trigger: Trigger,
+}
+
+/// A validated pipeline with bound params.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub file: String,
+    pub text: String,
+    /// `blake3:<hex>` of the spec text.
+    pub hash: String,
+    pub spec: PipelineSpec,
+    pub params: BTreeMap<String, Value>,
+    /// Tasks in file order.
+    pub tasks: IndexMap<String, PlannedTask>,
+    /// Task ids in a topological order.
+    pub order: Vec<String>,
+}
+
+impl Plan {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+/// The hash recorded with every run, so a run always knows which text it ran.
+pub fn spec_hash(text: &str) -> String {
+    format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex())
+}
+
+/// Parses and validates `text` (read from `file`) against `registry`,
+/// binding `overrides` (`--param k=v`) over the declared defaults.
+///
+/// # Errors
+/// Every problem found, each with its `file:line:col`.
+pub fn compile(
+    file: &str,
+    text: &str,
+    registry: &Registry,
+    overrides: &[(String, String)],
+) -> Result<Plan, Diagnostics> {
+    let mut c = Collector::new(file);
+    let (root, problems) = match yaml::parse(text) {
+        Ok(parsed) => parsed,
+        Err(problem) => {
+            c.report(problem.mark, &problem.path, problem.message);
+            return Err(Diagnostics::sorted(c.diagnostics));
+        }
+    };
+    for problem in problems {
+        c.report(problem.mark, &problem.path, problem.message);
+    }
+    let Some(root) = root else {
+        c.report(
+            Mark::start(),
+            "",
+            "the file is empty: a pipeline needs `name` and `tasks`",
+        );
+        return Err(Diagnostics::sorted(c.diagnostics));
+    };
+    let Some(spec) = parse::pipeline(&root, &mut c) else {
+        return Err(Diagnostics::sorted(c.diagnostics));
+    };
+    let params = bind_params(&spec, &root, overrides, &mut c);
+    let tasks = plan_tasks(&spec, &root, registry, &params, &mut c);
+    let order = order_tasks(&spec, &root, &tasks, &mut c);
+    if !c.diagnostics.is_empty() {
+        return Err(Diagnostics::sorted(c.diagnostics));
+    }
+    Ok(Plan {
+        file: file.to_owned(),
+        text: text.to_owned(),
+        hash: spec_hash(text),
+        spec,
+        params,
+        tasks,
+        order,
+    })
+}
+
+fn path_of(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn bind_params(
+    spec: &PipelineSpec,
+    root: &Node,
+    overrides: &[(String, String)],
+    c: &mut Collector<'_>,
+) -> BTreeMap<String, Value> {
+    let mut bound = BTreeMap::new();
+    for (key, text) in overrides {
+        let Some(param) = spec.params.get(key) else {
+            let known: Vec<&str> = spec.params.keys().map(String::as_str).collect();
+            let hint = match hangar_sdk::closest(key, known.iter().copied()) {
+                Some(best) => format!(" (did you mean \"{best}\"?)"),
+                None if known.is_empty() => " (the pipeline declares no params)".to_owned(),
+                None => format!(" (declared: {})", known.join(", ")),
+            };
+            c.report(
+                root.locate(&path_of(&["params"])),
+                "params",
+                format!("--param {key}={text}: unknown param \"{key}\"{hint}"),
+            );
+            continue;
+        };
+        match param.kind.parse_cli(text) {
+            Ok(value) => {
+                bound.insert(key.clone(), value);
+            }
+            Err(err) => c.report(
+                root.locate(&path_of(&["params", key])),
+                &format!("params.{key}"),
+                format!("--param {key}={text}: {err}"),
+            ),
+        }
+    }
+    for (key, param) in &spec.params {
+        if bound.contains_key(key) {
+            continue;
+        }
+        match &param.default {
+            Some(default) => {
+                bound.insert(key.clone(), default.clone());
+            }
+            // An invalid default was reported where it stands.
+            None if root.locate(&path_of(&["params", key, "default"]))
+                != root.locate(&path_of(&["params", key])) => {}
+            None => c.report(
+                root.locate(&path_of(&["params", key])),
+                &format!("params.{key}"),
+                format!("param \"{key}\" has no default; pass it with --param {key}=VALUE"),
+            ),
+        }
+    }
+    bound
+}
+
+/// What one task's `with` block references, found while binding params.
+#[derive(Default)]
+struct References {
+    outputs: Vec<(Vec<String>, Expr)>,
+}
+
+fn plan_tasks(
+    spec: &PipelineSpec,
+    root: &Node,
+    registry: &Registry,
+    params: &BTreeMap<String, Value>,
+    c: &mut Collector<'_>,
+) -> IndexMap<String, PlannedTask> {
+    let mut planned = IndexMap::new();
+    for (position, (id, task)) in spec.tasks.iter().enumerate() {
+        let base = path_of(&["tasks", id]);
+        let operator = registry.get(&task.uses);
+        if operator.is_none() {
+            let hint = match registry.closest_name(&task.uses) {
+                Some(best) => format!("did you mean \"{best}\"?"),
+                None => format!(
+                    "available operators: {}",
+                    registry.names().collect::<Vec<_>>().join(", ")
+                ),
+            };
+            c.report(
+                root.locate_value(&[base.clone(), path_of(&["uses"])].concat()),
+                &format!("tasks.{id}.uses"),
+                format!("unknown operator \"{}\"; {hint}", task.uses),
+            );
+        }
+
+        let with_path = [base.clone(), path_of(&["with"])].concat();
+        let mut refs = References::default();
+        let with = bind_value(
+            &task.with,
+            &mut Vec::new(),
+            params,
+            &mut refs,
+            root,
+            &with_path,
+            c,
+        );
+
+        let mut deps: Vec<String> = Vec::new();
+        for (i, need) in task.needs.iter().enumerate() {
+            let need_path = [base.clone(), path_of(&["needs", &i.to_string()])].concat();
+            if need == id {
+                c.report(
+                    root.locate_value(&need_path),
+                    &format!("tasks.{id}.needs"),
+                    format!("task \"{id}\" needs itself; remove it from `needs`"),
+                );
+            } else if !spec.tasks.contains_key(need) {
+                c.report(
+                    root.locate_value(&need_path),
+                    &format!("tasks.{id}.needs"),
+                    unknown_task_message(need, spec),
+                );
+            } else if !deps.contains(need) {
+                deps.push(need.clone());
+            }
+        }
+
+        let mut bindings = Vec::new();
+        for (json_path, reference) in &refs.outputs {
+            let Expr::Output { task: up, output } = reference else {
+                continue;
+            };
+            let field_path = [with_path.clone(), json_path.clone()].concat();
+            let dotted = format!("tasks.{id}.with.{}", json_path.join("."));
+            if up == id {
+                c.report(
+                    root.locate_value(&field_path),
+                    &dotted,
+                    format!("task \"{id}\" cannot use its own output \"{output}\""),
+                );
+                continue;
+            }
+            let Some(up_task) = spec.tasks.get(up) else {
+                c.report(
+                    root.locate_value(&field_path),
+                    &dotted,
+                    unknown_task_message(up, spec),
+                );
+                continue;
+            };
+            if !deps.contains(up) {
+                deps.push(up.clone());
+            }
+            let Some(up_operator) = registry.get(&up_task.uses) else {
+                continue; // already reported as an unknown operator
+            };
+            let Some(produced) = up_operator.info.output_port(output) else {
+                let outputs: Vec<&str> = up_operator
+                    .info
+                    .outputs
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                let listing = if outputs.is_empty() {
+                    "it has no outputs".to_owned()
+                } else {
+                    format!("its outputs are {}", outputs.join(", "))
+                };
+                c.report(
+                    root.locate_value(&field_path),
+                    &dotted,
+                    format!(
+                        "task \"{up}\" ({}) has no output \"{output}\"; {listing}",
+                        up_task.uses
+                    ),
+                );
+                continue;
+            };
+            // A whole-value reference in a top-level field that is an input
+            // port is an artifact edge: its kind must match the port.
+            let port = match (json_path.as_slice(), operator) {
+                ([field], Some(op)) => op.info.input_port(field),
+                _ => None,
+            };
+            let whole = json_path.len() == 1
+                && with
+                    .get(&json_path[0])
+                    .and_then(Value::as_str)
+                    .and_then(expr::whole)
+                    .is_some();
+            if let (Some(port), true) = (port, whole) {
+                if !port.kind.accepts(produced.kind) {
+                    c.report(
+                        root.locate_value(&field_path),
+                        &dotted,
+                        format!(
+                            "input \"{}\" of {} expects a {} artifact, but tasks.{up}.outputs.{output} is a {} artifact",
+                            port.name, task.uses, port.kind, produced.kind
+                        ),
+                    );
+                    continue;
+                }
+                bindings.push(Binding {
+                    port: port.name.clone(),
+                    task: up.clone(),
+                    output: output.clone(),
+                });
+            }
+        }
+
+        if let Some(op) = operator {
+            for problem in op.implementation.validate(&with) {
+                let field_path = [with_path.clone(), problem.path.clone()].concat();
+                let dotted = if problem.path.is_empty() {
+                    format!("tasks.{id}.with")
+                } else {
+                    format!("tasks.{id}.with.{}", problem.path.join("."))
+                };
+                let mark = if problem.message.starts_with("unknown field")
+                    || problem.message.starts_with("missing field")
+                {
+                    root.locate(&field_path)
+                } else {
+                    root.locate_value(&field_path)
+                };
+                c.report(mark, &dotted, problem.message);
+            }
+            // Missing required ports are reported by the config's own
+            // deserialization; a port given a literal has no artifact behind it.
+            for port in &op.info.inputs {
+                let given = with.get(&port.name).is_some_and(|v| !v.is_null());
+                if given && !bindings.iter().any(|b| b.port == port.name) {
+                    let field_path = [with_path.clone(), path_of(&[&port.name])].concat();
+                    let value = with
+                        .get(&port.name)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    if expr::whole(value).is_some() {
+                        continue; // a broken reference, already reported above
+                    }
+                    c.report(
+                        root.locate_value(&field_path),
+                        &format!("tasks.{id}.with.{}", port.name),
+                        format!(
+                            "input \"{}\" takes a {} artifact: write `{}: ${{{{ tasks.ID.outputs.NAME }}}}`",
+                            port.name, port.kind, port.name
+                        ),
+                    );
+                }
+            }
+        }
+
+        let retries = task.retries.unwrap_or(spec.defaults.retries);
+        planned.insert(
+            id.clone(),
+            PlannedTask {
+                id: id.clone(),
+                position,
+                operator: task.uses.clone(),
+                operator_version: operator.map(|o| o.info.version.clone()).unwrap_or_default(),
+                with,
+                deps,
+                bindings,
+                max_attempts: retries.saturating_add(1),
+                retry_backoff: task.retry_backoff.unwrap_or(spec.defaults.retry_backoff),
+                timeout: task.timeout.or(spec.defaults.timeout),
+                trigger: task.trigger,
+            },
+        );
+    }
+    planned
+}
+
+fn unknown_task_message(name: &str, spec: &PipelineSpec) -> String {
+    match hangar_sdk::closest(name, spec.tasks.keys().map(String::as_str)) {
+        Some(best) => format!("unknown task \"{name}\" (did you mean \"{best}\"?)"),
+        None => format!(
+            "unknown task \"{name}\"; tasks are {}",
+            spec.tasks.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Binds params in a `with` value; output references are kept as written
+/// and recorded with their JSON path.
+fn bind_value(
+    value: &Value,
+    path: &mut Vec<String>,
+    params: &BTreeMap<String, Value>,
+    refs: &mut References,
+    root: &Node,
+    with_path: &[String],
+    c: &mut Collector<'_>,
+) -> Value {
+    match value {
+        Value::String(text) => bind_string(text, path, params, refs, root, with_path, c),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    path.push(i.to_string());
+                    let bound = bind_value(item, path, params, refs, root, with_path, c);
+                    path.pop();
+                    bound
+                })
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    path.push(k.clone());
+                    let bound = bind_value(v, path, params, refs, root, with_path, c);
+                    path.pop();
+                    (k.clone(), bound)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn bind_string(
+    text: &str,
+    path: &[String],
+    params: &BTreeMap<String, Value>,
+    refs: &mut References,
+    root: &Node,
+    with_path: &[String],
+    c: &mut Collector<'_>,
+) -> Value {
+    let location = || {
+        (
+            root.locate_value(&[with_path.to_vec(), path.to_vec()].concat()),
+            format!("{}.{}", with_path.join("."), path.join("."))
+                .trim_end_matches('.')
+                .to_owned(),
+        )
+    };
+    let found = match expr::scan(text) {
+        Ok(found) => found,
+        Err(message) => {
+            let (mark, dotted) = location();
+            c.report(mark, &dotted, message);
+            return Value::String(text.to_owned());
+        }
+    };
+    if found.is_empty() {
+        return Value::String(text.to_owned());
+    }
+    let mut ok = true;
+    for f in &found {
+        match &f.expr {
+            Expr::Param(name) if !params.contains_key(name) => {
+                let (mark, dotted) = location();
+                let hint = hangar_sdk::closest(name, params.keys().map(String::as_str))
+                    .map(|best| format!(" (did you mean \"{best}\"?)"))
+                    .unwrap_or_default();
+                c.report(
+                    mark,
+                    &dotted,
+                    format!("unknown param \"{name}\"{hint}; declare it under `params`"),
+                );
+                ok = false;
+            }
+            Expr::Param(_) => {}
+            Expr::Output { .. } => refs.outputs.push((path.to_vec(), f.expr.clone())),
+        }
+    }
+    if !ok {
+        return Value::String(text.to_owned());
+    }
+    // A lone param keeps its type: `workers: ${{ params.workers }}` is an integer.
+    if let [only] = found.as_slice()
+        && only.range == (0..text.len())
+        && let Expr::Param(name) = &only.expr
+    {
+        return params.get(name).cloned().unwrap_or(Value::Null);
+    }
+    let bound = expr::substitute(text, &found, |e| match e {
+        Expr::Param(name) => match params.get(name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        },
+        Expr::Output { task, output } => format!("${{{{ tasks.{task}.outputs.{output} }}}}"),
+    });
+    Value::String(bound)
+}
+
+fn order_tasks(
+    spec: &PipelineSpec,
+    root: &Node,
+    tasks: &IndexMap<String, PlannedTask>,
+    c: &mut Collector<'_>,
+) -> Vec<String> {
+    let ids: Vec<String> = spec.tasks.keys().cloned().collect();
+    let deps: Vec<Vec<usize>> = ids
+        .iter()
+        .map(|id| {
+            tasks
+                .get(id)
+                .map(|t| {
+                    t.deps
+                        .iter()
+                        .filter_map(|d| tasks.get_index_of(d))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let graph = TaskGraph::new(&ids, &deps);
+    match graph.order() {
+        Some(order) => order.into_iter().map(|i| ids[i].clone()).collect(),
+        None => {
+            for cycle in graph.cycles() {
+                let first = &cycle[0];
+                let mark = root.locate(&path_of(&["tasks", first]));
+                if cycle.len() == 2 {
+                    continue; // a task that needs itself is reported where it says so
+                }
+                c.report(
+                    mark,
+                    &format!("tasks.{first}"),
+                    format!(
+                        "dependency cycle: {} (each task needs the next); remove one of these dependencies",
+                        cycle.join(" -> ")
+                    ),
+                );
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// The kind an output port produces, for callers that only have a plan.
+pub fn output_kind(registry: &Registry, operator: &str, output: &str) -> Option<ArtifactKind> {
+    registry
+        .get(operator)?
+        .info
+        .output_port(output)
+        .map(|p| p.kind)
+}

@@ -1,0 +1,114 @@
+//! Live events of runs in this process, and the wake-up signals between
+//! coordinators and workers.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use hangar_sdk::{CancellationToken, Progress};
+use serde::Serialize;
+use tokio::sync::{Notify, broadcast};
+
+use crate::status::{RunStatus, TaskStatus};
+
+/// Something that happened to a run, as it happened. The CLI draws its
+/// progress display from these and the API streams them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EngineEvent {
+    RunStarted {
+        run_id: String,
+        pipeline: String,
+        tasks: usize,
+    },
+    TaskQueued {
+        run_id: String,
+        task_id: String,
+    },
+    TaskStarted {
+        run_id: String,
+        task_id: String,
+        attempt: u32,
+        worker: String,
+    },
+    TaskProgress {
+        run_id: String,
+        task_id: String,
+        progress: Progress,
+    },
+    TaskLog {
+        run_id: String,
+        task_id: String,
+        attempt: u32,
+        stream: String,
+        line: String,
+    },
+    TaskFinished {
+        run_id: String,
+        task_id: String,
+        status: TaskStatus,
+        attempt: u32,
+        error: Option<String>,
+        /// Set when the task failed and will be tried again at this time (ms).
+        retry_at: Option<i64>,
+    },
+    RunFinished {
+        run_id: String,
+        status: RunStatus,
+    },
+}
+
+impl EngineEvent {
+    pub fn run_id(&self) -> &str {
+        match self {
+            EngineEvent::RunStarted { run_id, .. }
+            | EngineEvent::TaskQueued { run_id, .. }
+            | EngineEvent::TaskStarted { run_id, .. }
+            | EngineEvent::TaskProgress { run_id, .. }
+            | EngineEvent::TaskLog { run_id, .. }
+            | EngineEvent::TaskFinished { run_id, .. }
+            | EngineEvent::RunFinished { run_id, .. } => run_id,
+        }
+    }
+}
+
+/// Shared between the coordinators and workers of one process.
+#[derive(Debug)]
+pub(crate) struct Signals {
+    /// Tasks were queued: idle workers should try to claim.
+    pub work: Notify,
+    /// A task finished: coordinators should look at their runs.
+    pub finished: Notify,
+    pub events: broadcast::Sender<EngineEvent>,
+    /// Cancellation tokens of attempts running in this process.
+    pub running: Mutex<HashMap<(String, String), CancellationToken>>,
+}
+
+impl Signals {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(8192);
+        Self {
+            work: Notify::new(),
+            finished: Notify::new(),
+            events,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn emit(&self, event: EngineEvent) {
+        // No subscriber is fine: events are for whoever listens.
+        let _ = self.events.send(event);
+    }
+
+    /// Cancels every attempt of `run_id` running in this process.
+    pub fn cancel_local(&self, run_id: &str) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for ((run, _), token) in running.iter() {
+            if run == run_id {
+                token.cancel();
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Running pipelines: a coordinator per run decides what is ready, workers
+//! claim and execute tasks. Both talk through the store, so workers can live
+//! in this process (the embedded default) or in other processes and machines
+//! sharing one PostgreSQL.
+
+mod coordinator;
+mod events;
+mod reporter;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hangar_sdk::{ArtifactStore, Registry};
+use tokio::sync::broadcast;
+
+pub use events::EngineEvent;
+pub use worker::WorkerOptions;
+
+use crate::clock::{millis, now_ms};
+use crate::diagnostic::Diagnostics;
+use crate::plan::Plan;
+use crate::status::RunStatus;
+use crate::store::{NewRun, NewTask, Store, StoreError};
+use events::Signals;
+
+/// Timing knobs of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// How long a task or run lease lasts without renewal.
+    pub lease: Duration,
+    /// How often idle workers and coordinators look at the store when no
+    /// in-process signal woke them (tasks queued by other processes).
+    pub poll: Duration,
+    /// How often buffered logs and progress reach the store.
+    pub flush: Duration,
+    /// How long a cancelled or timed-out operator may take to stop cleanly.
+    pub grace: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(250),
+            flush: Duration::from_millis(200),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A failure of the engine itself (not of a task).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("run {run_id} not found; list runs with `hangar runs`")]
+    RunNotFound { run_id: String },
+    #[error(
+        "run {run_id} is being coordinated by {holder} (lease valid for {seconds}s more); wait for it to finish or stop that process"
+    )]
+    RunBusy {
+        run_id: String,
+        holder: String,
+        seconds: i64,
+    },
+    #[error(
+        "the spec stored with run {run_id} no longer validates against the registered operators:\n{diagnostics}"
+    )]
+    StoredSpecInvalid {
+        run_id: String,
+        diagnostics: Diagnostics,
+    },
+    #[error("lost the coordinator lease of run {run_id}; another process took it over")]
+    LeaseLost { run_id: String },
+}
+
+/// The engine: store, artifacts and operators, plus this process's signals.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) artifacts: ArtifactStore,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) scratch_root: PathBuf,
+    pub(crate) settings: EngineSettings,
+    pub(crate) signals: Arc<Signals>,
+    /// `host:pid:nonce`, naming this process in leases.
+    pub(crate) instance: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("instance", &self.instance)
+            .field("artifacts", &self.artifacts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        artifacts: ArtifactStore,
+        registry: Arc<Registry>,
+        scratch_root: PathBuf,
+        settings: EngineSettings,
+    ) -> Self {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let instance = format!("{}:{}:{}", hostname(), std::process::id(), &nonce[..8]);
+        Self {
+            store,
+            artifacts,
+            registry,
+            scratch_root,
+            settings,
+            signals: Arc::new(Signals::new()),
+            instance,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.artifacts
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// This process's name in leases.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Live events of every run this process coordinates or works on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.signals.events.subscribe()
+    }
+
+    /// Records a new run of `plan`; it starts when a coordinator picks it up.
+    ///
+    /// # Errors
+    /// When the store refuses the write.
+    pub async fn submit(&self, plan: &Plan, owner: Option<&str>) -> Result<String, EngineError> {
+        let run_id = new_run_id();
+        let run = NewRun {
+            id: run_id.clone(),
+            pipeline: plan.spec.name.clone(),
+            spec_path: plan.file.clone(),
+            spec_text: plan.text.clone(),
+            spec_hash: plan.hash.clone(),
+            params: serde_json::to_value(&plan.params).unwrap_or_default(),
+            seed: plan.spec.seed,
+            owner: owner.map(str::to_owned),
+            created_at: now_ms(),
+        };
+        let tasks: Vec<NewTask> = plan
+            .tasks
+            .values()
+            .map(|t| NewTask {
+                task_id: t.id.clone(),
+                position: t.position,
+                operator: t.operator.clone(),
+                retries: t.max_attempts.saturating_sub(1),
+                retry_backoff_ms: millis(t.retry_backoff),
+                timeout_ms: t.timeout.map(millis),
+            })
+            .collect();
+        self.store.create_run(&run, &tasks).await?;
+        tracing::info!(run = %run_id, pipeline = %plan.spec.name, tasks = tasks.len(), "Run created.");
+        Ok(run_id)
+    }
+
+    /// Asks a run to stop: queued tasks are cancelled, running ones are
+    /// signalled (here directly, elsewhere through their lease renewal).
+    ///
+    /// # Errors
+    /// When the store cannot be reached.
+    pub async fn cancel(&self, run_id: &str) -> Result<bool, EngineError> {
+        let flagged = self.store.request_cancel(run_id).await?;
+        self.signals.cancel_local(run_id);
+        self.signals.finished.notify_waiters();
+        Ok(flagged)
+    }
+
+    /// Prepares an interrupted or failed run to continue: tasks that did not
+    /// succeed go back to pending. Refuses a run that a live process is
+    /// still coordinating.
+    ///
+    /// # Errors
+    /// Unknown run, a live coordinator elsewhere, or a store failure.
+    pub async fn prepare_resume(&self, run_id: &str) -> Result<RunStatus, EngineError> {
+        let run = self
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| EngineError::RunNotFound {
+                run_id: run_id.to_owned(),
+            })?;
+        if run.status == RunStatus::Succeeded {
+            return Ok(run.status);
+        }
+        if let (Some(holder), Some(expires)) = (&run.coordinator, run.coordinator_expires_at) {
+            let now = now_ms();
+            if holder != &self.instance && expires > now && !is_dead_local_process(holder) {
+                return Err(EngineError::RunBusy {
+                    run_id: run_id.to_owned(),
+                    holder: holder.clone(),
+                    seconds: (expires - now) / 1000,
+                });
+            }
+        }
+        self.store.reset_for_resume(run_id).await?;
+        tracing::info!(run = %run_id, previous = %run.status, "Run reset for resume.");
+        Ok(RunStatus::Pending)
+    }
+}
+
+/// A time-ordered, unique run id.
+fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty() && !h.contains(':'))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Whether `instance` (`host:pid:nonce`) names a process on this machine
+/// that no longer exists, so its leases need not be waited out.
+pub(crate) fn is_dead_local_process(instance: &str) -> bool {
+    let mut parts = instance.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != hostname() || !cfg!(target_os = "linux") {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) if pid == std::process::id() => false,
+        Ok(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        Err(_) => false,
+    }
+}

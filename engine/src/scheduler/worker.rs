@@ -1,0 +1,324 @@
+//! Workers: claim queued tasks, run them with a lease renewed by heartbeat,
+//! enforce timeouts and cancellation, and complete them with their fencing
+//! token (the attempt number).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hangar_sdk::{
+    CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs,
+};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::reporter::AttemptReporter;
+use super::{Engine, EngineEvent};
+use crate::clock::{millis, now_ms};
+use crate::status::TaskStatus;
+use crate::store::{ClaimedTask, Completion, LeaseState};
+
+/// How a worker pool runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Tasks run at once by this pool.
+    pub concurrency: usize,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+        }
+    }
+}
+
+/// How an attempt ended, before it is written.
+enum Outcome {
+    Done(Result<TaskOutputs, OperatorError>),
+    TimedOut(Duration),
+    Cancelled,
+    LeaseLost,
+}
+
+impl Engine {
+    /// Claims and runs tasks until `shutdown` fires, then waits for the
+    /// attempts in flight (which `shutdown` does not cancel).
+    pub async fn run_workers(&self, options: WorkerOptions, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
+        let mut in_flight = JoinSet::new();
+        let mut last_reap = now_ms();
+        let worker = format!("{}/w", self.instance);
+        loop {
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = shutdown.cancelled() => break,
+            };
+            while in_flight.try_join_next().is_some() {}
+            let work = self.signals.work.notified();
+            tokio::pin!(work);
+            work.as_mut().enable();
+            let now = now_ms();
+            match self
+                .store
+                .claim_task(&worker, now, now + millis(self.settings.lease))
+                .await
+            {
+                Ok(Some(task)) => {
+                    let engine = self.clone();
+                    in_flight.spawn(async move {
+                        engine.execute(task).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    if now - last_reap > millis(self.settings.lease) / 2 {
+                        if let Err(err) = self.store.reap_expired(now).await {
+                            tracing::warn!(error = %err, "Could not re-queue expired tasks.");
+                        }
+                        last_reap = now;
+                    }
+                    tokio::select! {
+                        () = &mut work => {}
+                        () = tokio::time::sleep(self.settings.poll) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+                Err(err) => {
+                    drop(permit);
+                    tracing::warn!(error = %err, "Could not claim a task; retrying.");
+                    tokio::select! {
+                        () = tokio::time::sleep(self.settings.poll * 4) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    /// Runs one claimed attempt to its end and records the outcome.
+    async fn execute(&self, task: ClaimedTask) {
+        let lease = task.lease.clone();
+        let key = (lease.run_id.clone(), lease.task_id.clone());
+        let cancel = CancellationToken::new();
+        self.signals
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.clone(), cancel.clone());
+        self.signals.emit(EngineEvent::TaskStarted {
+            run_id: lease.run_id.clone(),
+            task_id: lease.task_id.clone(),
+            attempt: lease.attempt,
+            worker: lease.worker.clone(),
+        });
+        let reporter = Arc::new(AttemptReporter::new(lease.clone(), self.signals.clone()));
+        let scratch = self
+            .scratch_root
+            .join(&lease.run_id)
+            .join(&lease.task_id)
+            .join(format!("a{}", lease.attempt));
+
+        let outcome = self
+            .attempt(&task, cancel.clone(), reporter.clone(), &scratch)
+            .await;
+
+        if let Err(err) = reporter.flush(self.store.as_ref()).await {
+            tracing::warn!(run = %lease.run_id, task = %lease.task_id, error = %err, "Could not write task logs.");
+        }
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        self.signals
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+
+        let now = now_ms();
+        let completion = self.completion_of(&task, outcome, now);
+        let (status, error, retry_at) = match &completion {
+            Completion::Succeeded { .. } => (TaskStatus::Succeeded, None, None),
+            Completion::Retry {
+                error,
+                available_at,
+            } => (TaskStatus::Failed, Some(error.clone()), Some(*available_at)),
+            Completion::Failed { error } => (TaskStatus::Failed, Some(error.clone()), None),
+            Completion::Cancelled { error } => (TaskStatus::Cancelled, Some(error.clone()), None),
+        };
+        match self.store.complete(&lease, &completion, now).await {
+            Ok(true) => {
+                tracing::info!(run = %lease.run_id, task = %lease.task_id, attempt = lease.attempt, status = %status, "Task attempt finished.");
+                self.signals.emit(EngineEvent::TaskFinished {
+                    run_id: lease.run_id.clone(),
+                    task_id: lease.task_id.clone(),
+                    status,
+                    attempt: lease.attempt,
+                    error,
+                    retry_at,
+                });
+            }
+            Ok(false) => tracing::warn!(
+                run = %lease.run_id, task = %lease.task_id, attempt = lease.attempt,
+                "Attempt result discarded: a newer attempt owns this task."
+            ),
+            Err(err) => tracing::error!(
+                run = %lease.run_id, task = %lease.task_id, error = %err,
+                "Could not record the attempt's result; its lease will expire and the task will be retried."
+            ),
+        }
+        if retry_at.is_some() {
+            self.signals.work.notify_waiters();
+        }
+        self.signals.finished.notify_waiters();
+    }
+
+    /// Runs the operator under the lease, the timeout and the cancellation token.
+    async fn attempt(
+        &self,
+        task: &ClaimedTask,
+        cancel: CancellationToken,
+        reporter: Arc<AttemptReporter>,
+        scratch: &std::path::Path,
+    ) -> Outcome {
+        let lease = &task.lease;
+        let Some(operator) = self.registry.get(&task.operator) else {
+            return Outcome::Done(Err(OperatorError::user(format!(
+                "operator {:?} is not registered in this worker; run a worker built with it",
+                task.operator
+            ))));
+        };
+        if let Err(err) = tokio::fs::create_dir_all(scratch).await {
+            return Outcome::Done(Err(OperatorError::external(format!(
+                "cannot create scratch folder {}: {err}",
+                scratch.display()
+            ))));
+        }
+        let ctx = TaskContext::new(
+            TaskIdentity {
+                run_id: lease.run_id.clone(),
+                task_id: lease.task_id.clone(),
+                attempt: lease.attempt,
+                seed: task_seed(task.seed, &lease.task_id),
+            },
+            task.inputs.clone(),
+            self.artifacts.clone(),
+            scratch.to_path_buf(),
+            cancel.clone(),
+            reporter.clone(),
+        );
+        let run = operator.implementation.run_erased(task.config.clone(), ctx);
+        tokio::pin!(run);
+
+        let deadline = task
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+        let sleep_for_timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep_for_timeout);
+        let mut ticker = tokio::time::interval(self.settings.flush);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_renewal = now_ms();
+        let lease_ms = millis(self.settings.lease);
+
+        let stop = loop {
+            tokio::select! {
+                result = &mut run => return Outcome::Done(result),
+                () = &mut sleep_for_timeout => break Outcome::TimedOut(deadline.unwrap_or_default()),
+                () = cancel.cancelled() => break Outcome::Cancelled,
+                _ = ticker.tick() => {
+                    if let Err(err) = reporter.flush(self.store.as_ref()).await {
+                        tracing::warn!(error = %err, "Could not write task logs.");
+                    }
+                    if now_ms() - last_renewal >= lease_ms / 3 {
+                        match self.store.renew_lease(lease, now_ms() + lease_ms).await {
+                            Ok(LeaseState::Held { cancel_requested: true }) => cancel.cancel(),
+                            Ok(LeaseState::Held { .. }) => last_renewal = now_ms(),
+                            Ok(LeaseState::Lost) => break Outcome::LeaseLost,
+                            Err(err) => tracing::warn!(error = %err, "Could not renew the task lease."),
+                        }
+                    }
+                }
+            }
+        };
+        // Ask the operator to stop and give it a moment to do so cleanly.
+        cancel.cancel();
+        let _ = tokio::time::timeout(self.settings.grace, &mut run).await;
+        stop
+    }
+
+    fn completion_of(&self, task: &ClaimedTask, outcome: Outcome, now: i64) -> Completion {
+        let retry_or_fail = |error: String, retryable: bool| {
+            if retryable && task.lease.attempt < task.max_attempts {
+                let exponent = task.lease.attempt.saturating_sub(1).min(20);
+                let backoff = task
+                    .retry_backoff_ms
+                    .saturating_mul(1_i64 << exponent)
+                    .min(3_600_000);
+                Completion::Retry {
+                    error,
+                    available_at: now + backoff,
+                }
+            } else {
+                Completion::Failed { error }
+            }
+        };
+        match outcome {
+            Outcome::Done(Ok(outputs)) => match self.missing_output(task, &outputs) {
+                Some(missing) => Completion::Failed {
+                    error: format!(
+                        "operator {} finished without writing its required output {missing:?}; this is a bug in the operator",
+                        task.operator
+                    ),
+                },
+                None => Completion::Succeeded { outputs },
+            },
+            Outcome::Done(Err(err)) if err.class == ErrorClass::Cancelled => Completion::Cancelled {
+                error: err.full_message(),
+            },
+            Outcome::Done(Err(err)) => retry_or_fail(format!("{} error: {}", err.class, err.full_message()), err.retryable),
+            Outcome::TimedOut(limit) => retry_or_fail(
+                format!(
+                    "timed out after {}; raise `timeout` in the pipeline if the task needs longer",
+                    humantime::format_duration(limit)
+                ),
+                true,
+            ),
+            Outcome::Cancelled => Completion::Cancelled {
+                error: "cancelled while running".to_owned(),
+            },
+            Outcome::LeaseLost => Completion::Failed {
+                error: "lost the task lease (this worker was presumed dead); a newer attempt owns the task".to_owned(),
+            },
+        }
+    }
+
+    fn missing_output(&self, task: &ClaimedTask, outputs: &TaskOutputs) -> Option<String> {
+        let operator = self.registry.get(&task.operator)?;
+        operator
+            .info
+            .outputs
+            .iter()
+            .find(|port| port.required && !outputs.contains_key(&port.name))
+            .map(|port| port.name.clone())
+    }
+}
+
+/// The run's seed mixed with the task id, so tasks differ but reruns agree.
+fn task_seed(run_seed: u64, task_id: &str) -> u64 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&run_seed.to_le_bytes());
+    hasher.update(task_id.as_bytes());
+    let bytes = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes.as_bytes()[..8]);
+    u64::from_le_bytes(first)
+}

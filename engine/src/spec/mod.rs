@@ -1,0 +1,9 @@
+//! The pipeline spec: YAML with positions, expressions, and the parsed model.
+
+pub mod expr;
+pub mod model;
+pub(crate) mod parse;
+pub mod yaml;
+
+pub use model::{ParamSpec, ParamType, PipelineSpec, TaskDefaults, TaskSpec, Trigger};
+pub use parse::{valid_pipeline_name, valid_task_id};

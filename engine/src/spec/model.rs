@@ -1,0 +1,130 @@
+//! The pipeline spec as users write it, after parsing.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// A parsed pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineSpec {
+    /// `[a-z0-9][a-z0-9_-]*`.
+    pub name: String,
+    pub description: Option<String>,
+    pub params: IndexMap<String, ParamSpec>,
+    pub defaults: TaskDefaults,
+    /// The run's seed; every task gets one derived from it.
+    pub seed: u64,
+    /// Tasks in file order.
+    pub tasks: IndexMap<String, TaskSpec>,
+}
+
+/// A typed pipeline parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub kind: ParamType,
+    pub default: Option<serde_json::Value>,
+    pub description: Option<String>,
+}
+
+/// The type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+}
+
+impl ParamType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Boolean => "boolean",
+        }
+    }
+
+    /// Whether a JSON value has this type.
+    pub fn admits(self, value: &serde_json::Value) -> bool {
+        match self {
+            ParamType::String => value.is_string(),
+            ParamType::Integer => value.is_i64() || value.is_u64(),
+            ParamType::Number => value.is_number(),
+            ParamType::Boolean => value.is_boolean(),
+        }
+    }
+
+    /// Parses a command-line value (`--param k=v`).
+    ///
+    /// # Errors
+    /// When the text is not a value of this type.
+    pub fn parse_cli(self, text: &str) -> Result<serde_json::Value, String> {
+        match self {
+            ParamType::String => Ok(serde_json::Value::String(text.to_owned())),
+            ParamType::Integer => text
+                .parse::<i64>()
+                .map(Into::into)
+                .map_err(|_| format!("expected an integer, got {text:?}")),
+            ParamType::Number => text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(serde_json::Value::Number)
+                .ok_or_else(|| format!("expected a number, got {text:?}")),
+            ParamType::Boolean => match text {
+                "true" => Ok(true.into()),
+                "false" => Ok(false.into()),
+                _ => Err(format!("expected true or false, got {text:?}")),
+            },
+        }
+    }
+}
+
+/// Task settings that apply unless a task sets its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDefaults {
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    pub timeout: Option<Duration>,
+}
+
+impl Default for TaskDefaults {
+    fn default() -> Self {
+        Self {
+            retries: 0,
+            retry_backoff: Duration::from_secs(5),
+            timeout: None,
+        }
+    }
+}
+
+/// When a task runs, given how its upstream tasks ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Every upstream task succeeded (the default).
+    #[default]
+    AllSuccess,
+    /// Every upstream task finished, whatever its outcome (cleanup, reports).
+    AllDone,
+    /// At least one upstream task failed (alerts, fallbacks).
+    OneFailed,
+}
+
+/// One task as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    /// Operator name.
+    pub uses: String,
+    /// The operator's config, expressions not yet resolved.
+    pub with: serde_json::Value,
+    /// Explicit dependencies.
+    pub needs: Vec<String>,
+    pub retries: Option<u32>,
+    pub retry_backoff: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub trigger: Trigger,
+}

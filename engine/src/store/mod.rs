@@ -1,0 +1,148 @@
+//! The run store: every run and task state, persisted as it changes.
+//!
+//! The engine talks to a [`Store`] trait object; [`SqlStore`] implements it
+//! on SQLite (the embedded default) and PostgreSQL with the same SQL.
+//! Each method is one transaction.
+
+mod records;
+mod sql;
+
+use async_trait::async_trait;
+
+pub use records::{
+    Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask,
+    QueueTask, RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
+};
+pub use sql::{Backend, SqlStore};
+
+use crate::status::RunStatus;
+
+/// A store failure, naming the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the database {url}: {source}; check HANGAR_DATABASE_URL and that the server is running"
+    )]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration failed: {source}")]
+    Migrate {
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database {operation} failed: {source}")]
+    Query {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("corrupt {what} in the database for {key}: {reason}")]
+    Corrupt {
+        what: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl { url: String },
+    #[error(
+        "the database schema is at version {found} but this hangar needs {expected}; run `hangar migrate`{hint}"
+    )]
+    SchemaMismatch {
+        found: i64,
+        expected: i64,
+        hint: &'static str,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { operation, source }
+    }
+}
+
+/// Where runs, tasks, attempts and logs live.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> Backend;
+
+    /// Records a new run and its tasks (all `pending`).
+    async fn create_run(&self, run: &NewRun, tasks: &[NewTask]) -> Result<(), StoreError>;
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// Runs, newest first.
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+    /// The tasks of a run in file order.
+    async fn tasks(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
+    async fn attempts(&self, run_id: &str, task_id: &str)
+    -> Result<Vec<AttemptRecord>, StoreError>;
+
+    /// Takes the coordinator lease of a run if it is free, expired or already
+    /// ours; marks the run `running`. Returns false when someone else holds it.
+    async fn acquire_run(
+        &self,
+        run_id: &str,
+        coordinator: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+    /// Extends the coordinator lease; false when it was lost.
+    async fn renew_run(
+        &self,
+        run_id: &str,
+        coordinator: &str,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records the final state of a run and releases its coordinator lease.
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Flags a run for cancellation; false when it is unknown or already finished.
+    async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError>;
+    /// Makes a finished or interrupted run runnable again: every task that did
+    /// not succeed goes back to `pending` with a fresh retry budget.
+    async fn reset_for_resume(&self, run_id: &str) -> Result<(), StoreError>;
+
+    /// Terminal tasks the coordinator has not processed yet.
+    async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
+    /// Applies one coordinator step atomically.
+    async fn advance(&self, run_id: &str, step: &Advance, now: i64) -> Result<(), StoreError>;
+
+    /// Claims the next queued task for `worker`, starting a new attempt.
+    async fn claim_task(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<ClaimedTask>, StoreError>;
+    /// Extends a task lease; tells whether it is still held and whether the run is being cancelled.
+    async fn renew_lease(&self, lease: &TaskLease, until: i64) -> Result<LeaseState, StoreError>;
+    /// Completes an attempt; false when the lease's attempt is no longer the
+    /// current one (a stale worker), in which case nothing is written.
+    async fn complete(
+        &self,
+        lease: &TaskLease,
+        completion: &Completion,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Re-queues (or fails, when out of attempts) tasks whose lease expired.
+    async fn reap_expired(&self, now: i64) -> Result<u64, StoreError>;
+
+    async fn append_logs(&self, entries: &[NewLog]) -> Result<(), StoreError>;
+    /// Log lines after `after_id`, oldest first.
+    async fn logs(
+        &self,
+        run_id: &str,
+        task_id: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<LogEntry>, StoreError>;
+    /// Stores the latest progress of a running attempt.
+    async fn set_progress(&self, lease: &TaskLease, progress: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,18 @@
+//! Hangar's built-in operators. Each is a typed config plus an
+//! implementation of the SDK's `Operator` trait; [`register`] adds them all
+//! to a registry, explicitly.
+
+pub mod noop;
+pub mod shell;
+
+use hangar_sdk::{DuplicateOperator, Registry};
+
+/// Adds every operator of this crate to `registry`.
+///
+/// # Errors
+/// When one of them is already registered.
+pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
+    registry.register(shell::Shell)?;
+    registry.register(noop::Noop)?;
+    Ok(())
+}

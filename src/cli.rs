@@ -1,0 +1,158 @@
+//! Command-line interface. The command forms here are a contract: scripts
+//! and acceptance checks depend on them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hangar",
+    version,
+    about = "Declarative pipelines from airworthiness documents to a trained, deployed and evaluated model.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Hangar home: SQLite database and artifacts (default `.hangar`, or HANGAR_HOME).
+    /// HANGAR_DATABASE_URL and HANGAR_ARTIFACTS override its parts.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check pipeline files; print every problem as FILE:LINE:COL: message.
+    Validate {
+        /// Pipeline YAML files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run a pipeline to the end; exit 0 if and only if it succeeded.
+    Run(RunArgs),
+    /// Continue an interrupted or failed run; succeeded tasks are not run again.
+    Resume(ResumeArgs),
+    /// List runs, newest first, or show one run.
+    Runs(RunsArgs),
+    /// List the available operators with their config schema and artifacts.
+    Operators,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Tasks run at once (default: number of CPU cores).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Do not print task log lines while running.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline YAML file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Override a pipeline param; repeatable.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to continue.
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+
+    /// Only runs of this pipeline.
+    #[arg(long)]
+    pub pipeline: Option<String>,
+
+    /// Only runs in this state (pending, running, succeeded, failed, cancelled).
+    #[arg(long)]
+    pub status: Option<String>,
+
+    /// At most this many runs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Show one run: tasks, attempts, errors and the tail of the logs.
+    Show {
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        /// Log lines to show per task.
+        #[arg(long, default_value_t = 20)]
+        tail: usize,
+    },
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_split_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_param("corpus=a=b"),
+            Ok(("corpus".into(), "a=b".into()))
+        );
+        assert!(parse_param("novalue").is_err());
+        assert!(parse_param("=x").is_err());
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "hangar", "runs", "show", "abc", "--home", "/tmp/h", "--json",
+        ])
+        .expect("parses");
+        assert!(cli.json);
+        assert_eq!(cli.home, Some(PathBuf::from("/tmp/h")));
+        assert!(matches!(
+            cli.command,
+            Command::Runs(RunsArgs {
+                command: Some(RunsCommand::Show { .. }),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

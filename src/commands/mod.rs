@@ -1,0 +1,17 @@
+//! One module per command.
+
+pub mod execute;
+pub mod operators;
+pub mod runs;
+pub mod validate;
+
+/// Process exit codes.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The run failed, or files did not validate.
+    pub const FAILED: u8 = 1;
+    /// The pipeline could not be started (invalid spec, bad arguments).
+    pub const INVALID: u8 = 2;
+    /// The run was cancelled (Ctrl-C).
+    pub const CANCELLED: u8 = 130;
+}

@@ -1,0 +1,164 @@
+//! `hangar runs` and `hangar runs show RUN_ID`.
+
+use anyhow::{Context, Result, bail};
+use hangar_engine::store::RunFilter;
+use hangar_engine::{RunStatus, SqlStore, Store};
+use serde_json::json;
+
+use super::exit;
+use crate::cli::{RunsArgs, RunsCommand};
+use crate::home::Home;
+use crate::summary::{rfc3339, run_summary, task_table};
+
+pub async fn run(args: &RunsArgs, home: &Home, json: bool) -> Result<u8> {
+    let store = home.store().await?;
+    match &args.command {
+        Some(RunsCommand::Show { run_id, tail }) => show(&store, run_id, *tail, json).await,
+        None => list(&store, args, json).await,
+    }
+}
+
+async fn list(store: &SqlStore, args: &RunsArgs, json: bool) -> Result<u8> {
+    let status = match &args.status {
+        Some(s) => Some(s.parse::<RunStatus>().map_err(|e| {
+            anyhow::anyhow!("{e}; use pending, running, succeeded, failed or cancelled")
+        })?),
+        None => None,
+    };
+    let runs = store
+        .runs(&RunFilter {
+            pipeline: args.pipeline.clone(),
+            status,
+            owner: None,
+            limit: args.limit,
+            offset: 0,
+        })
+        .await?;
+    if json {
+        let list: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                json!({
+                    "run_id": r.id,
+                    "pipeline": r.pipeline,
+                    "status": r.status,
+                    "created_at": rfc3339(r.created_at),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(exit::OK);
+    }
+    if runs.is_empty() {
+        eprintln!("no runs yet; start one with `hangar run pipelines/FILE.yaml`");
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<36}  {:<24}  {:<10}  CREATED",
+        "RUN", "PIPELINE", "STATUS"
+    );
+    for r in &runs {
+        println!(
+            "{:<36}  {:<24}  {:<10}  {}",
+            r.id,
+            r.pipeline,
+            r.status.as_str(),
+            rfc3339(r.created_at)
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn show(store: &SqlStore, run_id: &str, tail: usize, json: bool) -> Result<u8> {
+    let Some(run) = store.run(run_id).await? else {
+        bail!("run {run_id} not found; list runs with `hangar runs`");
+    };
+    let summary = run_summary(store, &run).await?;
+    let tasks = store.tasks(run_id).await?;
+    if json {
+        let mut detail = serde_json::to_value(&summary)?;
+        for task in &tasks {
+            let attempts = store.attempts(run_id, &task.task_id).await?;
+            if let Some(entry) = detail["tasks"].get_mut(&task.task_id) {
+                entry["attempt_history"] = serde_json::to_value(&attempts)?;
+            }
+        }
+        detail["params"] = run.params.clone();
+        detail["spec_path"] = json!(run.spec_path);
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+        return Ok(exit::OK);
+    }
+    println!("run       {}", run.id);
+    println!("pipeline  {} ({})", run.pipeline, run.spec_path);
+    println!("status    {}", run.status);
+    println!("created   {}", rfc3339(run.created_at));
+    if let Some(d) = summary.duration_s {
+        println!("duration  {d:.2}s");
+    }
+    println!("spec      {}", run.spec_hash);
+    println!("params    {}", run.params);
+    if let Some(error) = &run.error {
+        println!("error     {error}");
+    }
+    println!();
+    print!("{}", task_table(&summary));
+    for task in &tasks {
+        let attempts = store.attempts(run_id, &task.task_id).await?;
+        let logs = last_lines(store, run_id, &task.task_id, tail).await?;
+        if attempts.iter().all(|a| a.error.is_none()) && logs.is_empty() && task.error.is_none() {
+            continue;
+        }
+        println!("\n== {} ({})", task.task_id, task.status);
+        for a in &attempts {
+            let error = a
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            println!(
+                "  attempt {} {} on {}{error}",
+                a.attempt,
+                a.status,
+                a.worker.as_deref().unwrap_or("?")
+            );
+        }
+        if attempts.is_empty()
+            && let Some(error) = &task.error
+        {
+            println!("  {error}");
+        }
+        for line in logs {
+            println!("  | {line}");
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn last_lines(
+    store: &SqlStore,
+    run_id: &str,
+    task_id: &str,
+    tail: usize,
+) -> Result<Vec<String>> {
+    if tail == 0 {
+        return Ok(Vec::new());
+    }
+    // Logs are read forward in pages; keep only the last `tail` lines.
+    let mut lines = std::collections::VecDeque::with_capacity(tail);
+    let mut after = 0;
+    loop {
+        let page = store
+            .logs(run_id, Some(task_id), after, 1000)
+            .await
+            .context("cannot read task logs")?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for entry in page {
+            if lines.len() == tail {
+                lines.pop_front();
+            }
+            lines.push_back(format!("{} {}", entry.stream, entry.line));
+        }
+    }
+    Ok(lines.into())
+}

@@ -1,0 +1,88 @@
+//! Where Hangar keeps its state: the embedded default is a folder with a
+//! SQLite database and the artifact store; environment variables point it
+//! at PostgreSQL and S3 instead.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hangar_engine::{Engine, EngineSettings, SqlStore};
+use hangar_sdk::{ArtifactStore, Registry, StoreLocation};
+
+/// Resolved locations of the database, the artifacts and scratch space.
+#[derive(Debug, Clone)]
+pub struct Home {
+    pub dir: PathBuf,
+    pub database_url: String,
+    pub artifacts: StoreLocation,
+}
+
+impl Home {
+    /// `--home DIR` (or `HANGAR_HOME`, or `.hangar`), with
+    /// `HANGAR_DATABASE_URL` and `HANGAR_ARTIFACTS` taking precedence.
+    pub fn resolve(dir: Option<&Path>) -> Result<Self> {
+        let dir = dir
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("HANGAR_HOME").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".hangar"));
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "cannot create the Hangar home {}; pass a writable --home",
+                dir.display()
+            )
+        })?;
+        let dir = std::fs::canonicalize(&dir)
+            .with_context(|| format!("cannot resolve the Hangar home {}", dir.display()))?;
+        let database_url = match std::env::var("HANGAR_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => format!("sqlite://{}?mode=rwc", dir.join("hangar.db").display()),
+        };
+        let artifacts = match std::env::var("HANGAR_ARTIFACTS") {
+            Ok(location) if !location.is_empty() => StoreLocation::parse(&location)
+                .with_context(|| format!("HANGAR_ARTIFACTS={location} is not a valid location"))?,
+            _ => StoreLocation::Local {
+                root: dir.join("artifacts"),
+            },
+        };
+        Ok(Self {
+            dir,
+            database_url,
+            artifacts,
+        })
+    }
+
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.join("scratch")
+    }
+
+    pub fn is_embedded_database(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// Opens the store; the embedded SQLite database is created and migrated
+    /// on the spot, PostgreSQL must already be migrated (`hangar migrate`).
+    pub async fn store(&self) -> Result<SqlStore> {
+        if self.is_embedded_database() {
+            return SqlStore::connect_and_migrate(&self.database_url)
+                .await
+                .context("cannot open the embedded database");
+        }
+        let store = SqlStore::connect(&self.database_url).await?;
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    /// The engine over this home with the given operators.
+    pub async fn engine(&self, registry: Registry) -> Result<Engine> {
+        let store = self.store().await?;
+        let artifacts = ArtifactStore::open(self.artifacts.clone())
+            .context("cannot open the artifact store")?;
+        Ok(Engine::new(
+            Arc::new(store),
+            artifacts,
+            Arc::new(registry),
+            self.scratch(),
+            EngineSettings::default(),
+        ))
+    }
+}

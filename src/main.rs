@@ -1,0 +1,62 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use hangar_cli::cli::{Cli, Command};
+use hangar_cli::commands::{execute, exit, operators, runs, validate};
+use hangar_cli::home::Home;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Validate { files } => Ok(validate::run(files, &hangar_cli::registry()?, cli.json)),
+        Command::Operators => {
+            operators::run(&hangar_cli::registry()?, cli.json);
+            Ok(exit::OK)
+        }
+        Command::Run(args) => {
+            execute::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await
+        }
+        Command::Resume(args) => {
+            execute::resume(args, &Home::resolve(cli.home.as_deref())?, cli.json).await
+        }
+        Command::Runs(args) => {
+            runs::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await
+        }
+    }
+}
+
+/// Engine logs go to stderr, quiet by default; `HANGAR_LOG` (or `RUST_LOG`)
+/// selects more, e.g. `HANGAR_LOG=info`.
+fn init_tracing() {
+    let filter = std::env::var("HANGAR_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
