@@ -587,7 +587,8 @@ impl Store for SqlStore {
             .await
             .map_err(StoreError::query("resume tasks"))?;
         sqlx::query(
-            "UPDATE runs SET status = 'pending', error = NULL, finished_at = NULL, cancel_requested = 0 WHERE id = $1",
+            "UPDATE runs SET status = 'pending', error = NULL, finished_at = NULL, cancel_requested = 0, \
+               coordinator = NULL, coordinator_expires_at = NULL WHERE id = $1",
         )
         .bind(run_id)
         .execute(&mut *tx)

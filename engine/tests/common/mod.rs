@@ -1,0 +1,313 @@
+//! Test operators and a harness that runs pipelines on a fresh embedded store.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hangar_engine::{Engine, EngineSettings, RunStatus, SqlStore, WorkerOptions, compile};
+use hangar_sdk::{
+    ArtifactKind, ArtifactStore, CancellationToken, Operator, OperatorError, OperatorInfo,
+    PortDecl, Progress, Registry, TaskContext, TaskOutputs,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Shared observations of the `work` operator.
+#[derive(Debug, Default)]
+pub struct Probe {
+    pub running: AtomicUsize,
+    pub max_running: AtomicUsize,
+    /// Attempts started, by task id.
+    pub attempts: Mutex<HashMap<String, u32>>,
+    /// Cancellations seen, by task id.
+    pub cancelled: Mutex<Vec<String>>,
+}
+
+impl Probe {
+    pub fn attempts_of(&self, task: &str) -> u32 {
+        self.attempts
+            .lock()
+            .expect("lock")
+            .get(task)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkConfig {
+    /// How long the task works, in milliseconds.
+    #[serde(default)]
+    pub ms: u64,
+    /// Fail this many first attempts.
+    #[serde(default)]
+    pub fail_first: u32,
+    /// `external` (retryable) or `user` (not retryable).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Sleeps (cancellably), may fail its first attempts, records concurrency.
+pub struct Work(pub Arc<Probe>);
+
+impl Operator for Work {
+    type Config = WorkConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new("work", "1", "Test operator that works for a while.")
+    }
+
+    async fn run(
+        &self,
+        config: WorkConfig,
+        ctx: TaskContext,
+    ) -> Result<TaskOutputs, OperatorError> {
+        let attempt = {
+            let mut attempts = self.0.attempts.lock().expect("lock");
+            let n = attempts.entry(ctx.task_id().to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        let now = self.0.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.0.max_running.fetch_max(now, Ordering::SeqCst);
+        ctx.progress(Progress::of(0, 1, "steps"));
+        ctx.info(format!("attempt {attempt} working for {} ms", config.ms));
+        let outcome = tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(config.ms)) => Ok(()),
+            () = ctx.cancellation().cancelled() => Err(()),
+        };
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        if outcome.is_err() {
+            self.0
+                .cancelled
+                .lock()
+                .expect("lock")
+                .push(ctx.task_id().to_owned());
+            return Err(OperatorError::cancelled());
+        }
+        if attempt <= config.fail_first {
+            return Err(match config.error.as_deref() {
+                Some("user") => OperatorError::user(format!("bad input on attempt {attempt}")),
+                _ => OperatorError::external(format!("flaky failure on attempt {attempt}")),
+            });
+        }
+        ctx.progress(Progress::of(1, 1, "steps"));
+        Ok(TaskOutputs::new())
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmitConfig {
+    /// Text written to the output.
+    pub text: String,
+}
+
+/// Writes `text` as a `documents` artifact.
+pub struct Emit;
+
+impl Operator for Emit {
+    type Config = EmitConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new(
+            "emit",
+            "1",
+            "Test operator that writes a documents artifact.",
+        )
+        .output(PortDecl::required(
+            "documents",
+            ArtifactKind::Documents,
+            "The text.",
+        ))
+    }
+
+    async fn run(
+        &self,
+        config: EmitConfig,
+        ctx: TaskContext,
+    ) -> Result<TaskOutputs, OperatorError> {
+        let mut writer = ctx.create_output("documents.jsonl").await?;
+        writer.write(config.text.as_bytes()).await?;
+        let artifact = writer.finish(ArtifactKind::Documents).await?;
+        Ok(TaskOutputs::from([("documents".to_owned(), artifact)]))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpperConfig {
+    /// The documents to upper-case.
+    pub documents: String,
+}
+
+/// Reads a `documents` input and writes it upper-cased.
+pub struct Upper;
+
+impl Operator for Upper {
+    type Config = UpperConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new("upper", "1", "Test operator that upper-cases documents.")
+            .input(PortDecl::required(
+                "documents",
+                ArtifactKind::Documents,
+                "Input.",
+            ))
+            .output(PortDecl::required(
+                "documents",
+                ArtifactKind::Documents,
+                "Output.",
+            ))
+    }
+
+    async fn run(
+        &self,
+        config: UpperConfig,
+        ctx: TaskContext,
+    ) -> Result<TaskOutputs, OperatorError> {
+        let input = ctx.input("documents")?.clone();
+        assert_eq!(
+            input.uri, config.documents,
+            "the config carries the input's URI"
+        );
+        let text = ctx.artifacts().read(&input.key).await?;
+        let mut writer = ctx.create_output("documents.jsonl").await?;
+        writer
+            .write(String::from_utf8_lossy(&text).to_uppercase().as_bytes())
+            .await?;
+        let artifact = writer.finish(ArtifactKind::Documents).await?;
+        Ok(TaskOutputs::from([("documents".to_owned(), artifact)]))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// A tokenizer artifact.
+    pub tokenizer: String,
+}
+
+/// Declares a `tokenizer` input, to test kind checks.
+pub struct NeedsTokenizer;
+
+impl Operator for NeedsTokenizer {
+    type Config = TrainConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new(
+            "needs_tokenizer",
+            "1",
+            "Test operator with a tokenizer input.",
+        )
+        .input(PortDecl::required(
+            "tokenizer",
+            ArtifactKind::Tokenizer,
+            "Input.",
+        ))
+    }
+
+    async fn run(
+        &self,
+        _config: TrainConfig,
+        _ctx: TaskContext,
+    ) -> Result<TaskOutputs, OperatorError> {
+        Ok(TaskOutputs::new())
+    }
+}
+
+pub fn registry(probe: Arc<Probe>) -> Registry {
+    let mut registry = Registry::new();
+    registry.register(Work(probe)).expect("register");
+    registry.register(Emit).expect("register");
+    registry.register(Upper).expect("register");
+    registry.register(NeedsTokenizer).expect("register");
+    registry
+}
+
+pub fn fast_settings() -> EngineSettings {
+    EngineSettings {
+        lease: Duration::from_secs(5),
+        poll: Duration::from_millis(20),
+        flush: Duration::from_millis(20),
+        grace: Duration::from_secs(2),
+    }
+}
+
+pub struct Harness {
+    pub engine: Engine,
+    pub probe: Arc<Probe>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("hangar.db").display()
+        );
+        let store = SqlStore::connect_and_migrate(&url).await.expect("store");
+        Self::with_store(Arc::new(store), dir)
+    }
+
+    pub fn with_store(store: Arc<dyn hangar_engine::Store>, dir: tempfile::TempDir) -> Self {
+        let probe = Arc::new(Probe::default());
+        let artifacts = ArtifactStore::local(dir.path().join("artifacts")).expect("artifacts");
+        let engine = Engine::new(
+            store,
+            artifacts,
+            Arc::new(registry(probe.clone())),
+            dir.path().join("scratch"),
+            fast_settings(),
+        );
+        Self { engine, probe, dir }
+    }
+
+    pub async fn submit(&self, yaml: &str) -> String {
+        let plan = compile("test.yaml", yaml, self.engine.registry(), &[])
+            .unwrap_or_else(|d| panic!("{d}"));
+        self.engine.submit(&plan, None).await.expect("submit")
+    }
+
+    /// Coordinates `run_id` with an embedded worker pool until it ends.
+    pub async fn drive(&self, run_id: &str, concurrency: usize) -> RunStatus {
+        let shutdown = CancellationToken::new();
+        let workers = {
+            let engine = self.engine.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_workers(WorkerOptions { concurrency }, shutdown)
+                    .await
+            })
+        };
+        let status = tokio::time::timeout(Duration::from_secs(60), self.engine.coordinate(run_id))
+            .await
+            .expect("the run ends within a minute")
+            .expect("coordinate");
+        shutdown.cancel();
+        workers.await.expect("workers");
+        status
+    }
+
+    pub async fn run(&self, yaml: &str, concurrency: usize) -> (String, RunStatus) {
+        let run_id = self.submit(yaml).await;
+        let status = self.drive(&run_id, concurrency).await;
+        (run_id, status)
+    }
+
+    pub async fn statuses(&self, run_id: &str) -> HashMap<String, String> {
+        self.engine
+            .store()
+            .tasks(run_id)
+            .await
+            .expect("tasks")
+            .into_iter()
+            .map(|t| (t.task_id, t.status.to_string()))
+            .collect()
+    }
+}
