@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             ExitCode::from(exit::FAILED)
         }
     }
@@ -45,6 +45,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             runs::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await
         }
     }
+}
+
+/// The error and its causes, each cause only once: our errors already
+/// quote their source in their own message.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Engine logs go to stderr, quiet by default; `HANGAR_LOG` (or `RUST_LOG`)

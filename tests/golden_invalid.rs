@@ -83,15 +83,18 @@ fn the_cli_prints_the_same_diagnostics_and_exits_1() {
 }
 
 #[test]
-fn shipped_pipelines_validate() {
+fn shipped_pipelines_and_examples_validate() {
+    let specs: Vec<PathBuf> = ["pipelines", "examples"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert!(!specs.is_empty(), "no pipelines found");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
         .arg("validate")
-        .args(
-            std::fs::read_dir("pipelines")
-                .expect("pipelines/")
-                .map(|e| e.expect("entry").path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
-        )
+        .args(&specs)
         .output()
         .expect("run hangar");
     assert_eq!(

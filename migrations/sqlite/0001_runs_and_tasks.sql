@@ -34,6 +34,7 @@ CREATE TABLE task_runs (
     max_attempts     BIGINT NOT NULL,
     retry_backoff_ms BIGINT NOT NULL,
     timeout_ms       BIGINT,
+    seed             BIGINT NOT NULL,
     config           TEXT,
     inputs           TEXT,
     outputs          TEXT,

@@ -47,6 +47,7 @@ impl Operator for Shell {
         config: ShellConfig,
         ctx: TaskContext,
     ) -> Result<TaskOutputs, OperatorError> {
+        let scratch = ctx.scratch_dir()?.to_path_buf();
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -55,7 +56,7 @@ impl Operator for Shell {
             .env("HANGAR_RUN_ID", ctx.run_id())
             .env("HANGAR_TASK_ID", ctx.task_id())
             .env("HANGAR_ATTEMPT", ctx.attempt().to_string())
-            .env("HANGAR_SCRATCH", ctx.scratch_dir())
+            .env("HANGAR_SCRATCH", &scratch)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -122,6 +122,7 @@ pub struct TaskContext {
     store: ArtifactStore,
     output_prefix: String,
     scratch: PathBuf,
+    scratch_ready: Arc<std::sync::OnceLock<()>>,
     cancel: CancellationToken,
     reporter: Arc<dyn TaskReporter>,
     span: tracing::Span,
@@ -164,6 +165,7 @@ impl TaskContext {
             store,
             output_prefix,
             scratch,
+            scratch_ready: Arc::new(std::sync::OnceLock::new()),
             cancel,
             reporter,
             span,
@@ -196,9 +198,19 @@ impl TaskContext {
         &self.store
     }
 
-    /// A private scratch folder for this attempt (deleted by the engine afterwards).
-    pub fn scratch_dir(&self) -> &Path {
-        &self.scratch
+    /// A private scratch folder for this attempt, created on first use and
+    /// deleted by the engine afterwards.
+    ///
+    /// # Errors
+    /// When the folder cannot be created.
+    pub fn scratch_dir(&self) -> Result<&Path, OperatorError> {
+        if self.scratch_ready.get().is_none() {
+            std::fs::create_dir_all(&self.scratch).map_err(|e| {
+                OperatorError::external(format!("cannot create scratch folder {}: {e}", self.scratch.display()))
+            })?;
+            let _ = self.scratch_ready.set(());
+        }
+        Ok(&self.scratch)
     }
 
     /// The resolved input on port `name`.

@@ -90,6 +90,8 @@ impl Engine {
             })
             .collect();
         let mut last_renewal = now_ms();
+        let mut last_cancel_check = 0;
+        let mut cancelling = run.cancel_requested;
         loop {
             // Listen before looking, so a task finishing in between still wakes us.
             let finished = self.signals.finished.notified();
@@ -101,14 +103,20 @@ impl Engine {
                 step.acked.push(task.task_id.clone());
                 absorb(&mut states, task);
             }
-            let run = self
-                .store
-                .run(run_id)
-                .await?
-                .ok_or_else(|| EngineError::RunNotFound {
-                    run_id: run_id.to_owned(),
-                })?;
-            let cancelling = run.cancel_requested;
+            // A cancellation from this process is seen at once; one from
+            // elsewhere (the API, another CLI) within a poll interval.
+            cancelling = cancelling || self.signals.cancel_requested_here(run_id);
+            if !cancelling && now_ms() - last_cancel_check >= millis(self.settings.poll) {
+                last_cancel_check = now_ms();
+                cancelling = self
+                    .store
+                    .run(run_id)
+                    .await?
+                    .ok_or_else(|| EngineError::RunNotFound {
+                        run_id: run_id.to_owned(),
+                    })?
+                    .cancel_requested;
+            }
             self.decide(&plan, &mut states, cancelling, &mut step);
             let queued = step.queue.len();
             self.store.advance(run_id, &step, now_ms()).await?;

@@ -1,7 +1,7 @@
 //! Live events of runs in this process, and the wake-up signals between
 //! coordinators and workers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use hangar_sdk::{CancellationToken, Progress};
@@ -81,9 +81,18 @@ pub(crate) struct Signals {
     pub events: broadcast::Sender<EngineEvent>,
     /// Cancellation tokens of attempts running in this process.
     pub running: Mutex<HashMap<(String, String), CancellationToken>>,
+    /// Runs whose cancellation was requested through this process.
+    pub cancelled_runs: Mutex<HashSet<String>>,
 }
 
 impl Signals {
+    pub fn cancel_requested_here(&self, run_id: &str) -> bool {
+        self.cancelled_runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(run_id)
+    }
+
     pub fn new() -> Self {
         let (events, _) = broadcast::channel(8192);
         Self {
@@ -91,6 +100,7 @@ impl Signals {
             finished: Notify::new(),
             events,
             running: Mutex::new(HashMap::new()),
+            cancelled_runs: Mutex::new(HashSet::new()),
         }
     }
 
@@ -101,6 +111,10 @@ impl Signals {
 
     /// Cancels every attempt of `run_id` running in this process.
     pub fn cancel_local(&self, run_id: &str) {
+        self.cancelled_runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(run_id.to_owned());
         let running = self
             .running
             .lock()

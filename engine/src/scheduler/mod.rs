@@ -168,6 +168,7 @@ impl Engine {
                 retries: t.max_attempts.saturating_sub(1),
                 retry_backoff_ms: millis(t.retry_backoff),
                 timeout_ms: t.timeout.map(millis),
+                seed: task_seed(plan.spec.seed, &t.id),
             })
             .collect();
         self.store.create_run(&run, &tasks).await?;
@@ -218,6 +219,17 @@ impl Engine {
         tracing::info!(run = %run_id, previous = %run.status, "Run reset for resume.");
         Ok(RunStatus::Pending)
     }
+}
+
+/// The run's seed mixed with the task id, so tasks differ but reruns agree.
+fn task_seed(run_seed: u64, task_id: &str) -> u64 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&run_seed.to_le_bytes());
+    hasher.update(task_id.as_bytes());
+    let bytes = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes.as_bytes()[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// A time-ordered, unique run id.

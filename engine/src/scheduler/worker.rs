@@ -192,18 +192,12 @@ impl Engine {
                 task.operator
             ))));
         };
-        if let Err(err) = tokio::fs::create_dir_all(scratch).await {
-            return Outcome::Done(Err(OperatorError::external(format!(
-                "cannot create scratch folder {}: {err}",
-                scratch.display()
-            ))));
-        }
         let ctx = TaskContext::new(
             TaskIdentity {
                 run_id: lease.run_id.clone(),
                 task_id: lease.task_id.clone(),
                 attempt: lease.attempt,
-                seed: task_seed(task.seed, &lease.task_id),
+                seed: task.seed,
             },
             task.inputs.clone(),
             self.artifacts.clone(),
@@ -310,15 +304,4 @@ impl Engine {
             .find(|port| port.required && !outputs.contains_key(&port.name))
             .map(|port| port.name.clone())
     }
-}
-
-/// The run's seed mixed with the task id, so tasks differ but reruns agree.
-fn task_seed(run_seed: u64, task_id: &str) -> u64 {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&run_seed.to_le_bytes());
-    hasher.update(task_id.as_bytes());
-    let bytes = hasher.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&bytes.as_bytes()[..8]);
-    u64::from_le_bytes(first)
 }

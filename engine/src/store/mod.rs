@@ -39,6 +39,12 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("cannot lock {path} to migrate the database")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("corrupt {what} in the database for {key}: {reason}")]
     Corrupt {
         what: &'static str,

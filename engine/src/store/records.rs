@@ -30,6 +30,8 @@ pub struct NewTask {
     pub retries: u32,
     pub retry_backoff_ms: i64,
     pub timeout_ms: Option<i64>,
+    /// This task's seed, derived from the run's.
+    pub seed: u64,
 }
 
 /// A stored run.

@@ -73,6 +73,7 @@ impl Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    url: String,
 }
 
 const TASK_COLUMNS: &str = "run_id, task_id, position, operator, status, attempt, retries, max_attempts, \
@@ -100,9 +101,11 @@ impl SqlStore {
                 .max_connections(1)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
+                        // The busy timeout first: switching to WAL takes a
+                        // lock that another process opening the file may hold.
+                        conn.execute("PRAGMA busy_timeout = 15000").await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 15000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         Ok(())
                     })
@@ -116,7 +119,11 @@ impl SqlStore {
                 url: redact(url),
                 source,
             })?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_owned(),
+        })
     }
 
     /// Connects and applies pending migrations (the embedded default does
@@ -135,6 +142,13 @@ impl SqlStore {
     /// # Errors
     /// When a migration fails or the applied ones differ from ours.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        // PostgreSQL migrations take an advisory lock; SQLite's do not, so two
+        // processes opening a new database at once would both create it.
+        // A lock file next to the database serializes them.
+        let _guard = match sqlite_file(&self.url) {
+            Some(path) => Some(lock_file(&path)?),
+            None => None,
+        };
         self.backend
             .migrator()
             .run(&self.pool)
@@ -192,6 +206,31 @@ impl SqlStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// The database file of a SQLite URL (`sqlite://PATH?...`), if it names one.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// Holds an exclusive lock on `DB.lock` until dropped.
+fn lock_file(db: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let io_error = |source: std::io::Error| StoreError::Lock {
+        path: std::path::PathBuf::from(&name).display().to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::path::Path::new(&name))
+        .map_err(io_error)?;
+    file.lock().map_err(io_error)?;
+    Ok(file)
 }
 
 /// Hides the password of a database URL in messages.
@@ -351,24 +390,21 @@ impl Store for SqlStore {
         .map_err(StoreError::query("insert run"))?;
         for chunk in tasks.chunks(INSERT_BATCH) {
             let mut sql = String::from(
-                "INSERT INTO task_runs (run_id, task_id, position, operator, status, retries, max_attempts, retry_backoff_ms, timeout_ms) VALUES ",
+                "INSERT INTO task_runs (run_id, task_id, position, operator, status, retries, max_attempts, retry_backoff_ms, timeout_ms, seed) VALUES ",
             );
             for (i, _) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                let b = i * 8 + 1;
+                let b = i * 9 + 1;
                 let _ = write!(
                     sql,
-                    "(${}, ${}, ${}, ${}, 'pending', ${}, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, 'pending', {})",
                     b,
                     b + 1,
                     b + 2,
                     b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
+                    placeholders(b + 4, 5)
                 );
             }
             let mut query = sqlx::query(&sql);
@@ -381,7 +417,8 @@ impl Store for SqlStore {
                     .bind(i64::from(task.retries))
                     .bind(i64::from(task.retries) + 1)
                     .bind(task.retry_backoff_ms)
-                    .bind(task.timeout_ms);
+                    .bind(task.timeout_ms)
+                    .bind(task.seed as i64);
             }
             query
                 .execute(&mut *tx)
@@ -687,7 +724,7 @@ impl Store for SqlStore {
                WHERE t.status = 'queued' AND t.available_at <= $1 \
                  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t.run_id AND r.cancel_requested = 1) \
                ORDER BY t.available_at, t.position LIMIT 1{}) \
-             RETURNING run_id, task_id, operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, config, inputs",
+             RETURNING run_id, task_id, operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs",
             self.backend.skip_locked()
         );
         let row = sqlx::query(&sql)
@@ -707,11 +744,6 @@ impl Store for SqlStore {
         let task_id: String = get(&row, "task_id")?;
         let attempt = as_u32(get(&row, "attempt")?);
         let key = format!("{run_id}/{task_id}");
-        let seed_row = sqlx::query("SELECT seed FROM runs WHERE id = $1")
-            .bind(run_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::query("read run seed"))?;
         sqlx::query(
             "INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
              VALUES ($1, $2, $3, 'running', $4, $5)",
@@ -735,7 +767,7 @@ impl Store for SqlStore {
             config: parse_json(get(&row, "config")?, "task config", &key)?.unwrap_or_default(),
             inputs: parse_json(get(&row, "inputs")?, "task inputs", &key)?
                 .unwrap_or_else(BTreeMap::new),
-            seed: get::<i64>(&seed_row, "seed")? as u64,
+            seed: get::<i64>(&row, "seed")? as u64,
             lease: TaskLease {
                 run_id,
                 task_id,

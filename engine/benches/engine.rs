@@ -1,0 +1,185 @@
+//! Engine overhead, measured the way the Windmill benchmark does: trivial
+//! tasks, so the time is the engine's own (scheduling, every state change
+//! persisted, logs and events).
+//!
+//! `cargo bench -p hangar-engine --bench engine` runs it on the embedded
+//! store (SQLite file + local artifacts). Options after `--`:
+//!   --database-url URL   another store (e.g. postgres://postgres@127.0.0.1/bench)
+//!   --workers N          worker pools sharing the store (default 1)
+//!   --concurrency N      tasks each pool runs at once (default: cores)
+//!   --repeat N           repetitions; the median is reported (default 5)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hangar_engine::{Engine, EngineSettings, RunStatus, SqlStore, Store, WorkerOptions, compile};
+use hangar_sdk::{ArtifactStore, CancellationToken, Operator, OperatorError, OperatorInfo, Registry, TaskContext, TaskOutputs};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct TrivialConfig {}
+
+/// Does nothing: the benchmark measures the engine, not the task.
+struct Trivial;
+
+impl Operator for Trivial {
+    type Config = TrivialConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new("trivial", "1", "Returns at once.").not_cacheable()
+    }
+
+    async fn run(&self, _config: TrivialConfig, _ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        Ok(TaskOutputs::new())
+    }
+}
+
+struct Options {
+    database_url: Option<String>,
+    workers: usize,
+    concurrency: usize,
+    repeat: usize,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        database_url: None,
+        workers: 1,
+        concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+        repeat: 5,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let value = |i: usize| args.get(i + 1).cloned().unwrap_or_default();
+    for (i, arg) in args.iter().enumerate() {
+        match arg.as_str() {
+            "--database-url" => options.database_url = Some(value(i)),
+            "--workers" => options.workers = value(i).parse().unwrap_or(1),
+            "--concurrency" => options.concurrency = value(i).parse().unwrap_or(options.concurrency),
+            "--repeat" => options.repeat = value(i).parse().unwrap_or(5),
+            _ => {}
+        }
+    }
+    options
+}
+
+fn sequential_spec(n: usize) -> String {
+    let mut yaml = String::from("name: sequential\ntasks:\n");
+    for i in 0..n {
+        if i == 0 {
+            yaml.push_str("  t0: { uses: trivial }\n");
+        } else {
+            yaml.push_str(&format!("  t{i}: {{ uses: trivial, needs: [t{}] }}\n", i - 1));
+        }
+    }
+    yaml
+}
+
+/// `layers` × `width` tasks; each task needs its two neighbours in the
+/// previous layer, so every layer waits for the one before it.
+fn layered_spec(layers: usize, width: usize) -> String {
+    let mut yaml = String::from("name: layered\ntasks:\n");
+    for layer in 0..layers {
+        for i in 0..width {
+            if layer == 0 {
+                yaml.push_str(&format!("  l0_{i}: {{ uses: trivial }}\n"));
+            } else {
+                let a = i;
+                let b = (i + 1) % width;
+                yaml.push_str(&format!(
+                    "  l{layer}_{i}: {{ uses: trivial, needs: [l{p}_{a}, l{p}_{b}] }}\n",
+                    p = layer - 1
+                ));
+            }
+        }
+    }
+    yaml
+}
+
+async fn open_store(url: &str) -> Arc<dyn Store> {
+    let store = SqlStore::connect_and_migrate(url).await.expect("open the store");
+    Arc::new(store)
+}
+
+/// One run of `yaml` from submission until every task run is recorded; returns the wall time.
+async fn measure(yaml: &str, options: &Options, store: Arc<dyn Store>, dir: &std::path::Path) -> Duration {
+    let mut registry = Registry::new();
+    registry.register(Trivial).expect("register");
+    let registry = Arc::new(registry);
+    let artifacts = ArtifactStore::local(dir.join("artifacts")).expect("artifacts");
+    let settings = EngineSettings::default();
+    let coordinator = Engine::new(store.clone(), artifacts.clone(), registry.clone(), dir.join("scratch"), settings.clone());
+    let plan = compile("bench.yaml", yaml, &registry, &[]).expect("valid spec");
+
+    // Worker pools as separate engines: on a shared database they stand for
+    // separate processes; they wake up by polling like remote workers would,
+    // except the first, which shares the coordinator's in-process signals.
+    let shutdown = CancellationToken::new();
+    let mut pools = Vec::new();
+    for i in 0..options.workers {
+        let engine = if i == 0 {
+            coordinator.clone()
+        } else {
+            Engine::new(store.clone(), artifacts.clone(), registry.clone(), dir.join("scratch"), settings.clone())
+        };
+        let shutdown = shutdown.clone();
+        let concurrency = options.concurrency;
+        pools.push(tokio::spawn(async move {
+            engine.run_workers(WorkerOptions { concurrency }, shutdown).await;
+        }));
+    }
+    let started = Instant::now();
+    let run_id = coordinator.submit(&plan, None).await.expect("submit");
+    let status = coordinator.coordinate(&run_id).await.expect("coordinate");
+    let elapsed = started.elapsed();
+    assert_eq!(status, RunStatus::Succeeded);
+    let tasks = store.tasks(&run_id).await.expect("tasks");
+    assert!(tasks.iter().all(|t| t.status.is_terminal() && t.finished_at.is_some()), "every task run recorded");
+    shutdown.cancel();
+    for pool in pools {
+        pool.await.expect("pool");
+    }
+    elapsed
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let options = options();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
+    let store = open_store(&url).await;
+    let backend = store.backend().as_str();
+    println!(
+        "engine overhead on {backend}, {} worker pool(s) x concurrency {}, median of {} runs",
+        options.workers, options.concurrency, options.repeat
+    );
+    println!("{:<34} {:>10} {:>12} {:>10}", "workload", "total ms", "ms per task", "tasks/s");
+    for (name, yaml, tasks) in [
+        ("40 sequential tasks", sequential_spec(40), 40usize),
+        ("1,000-task DAG (10 layers x 100)", layered_spec(10, 100), 1000usize),
+    ] {
+        // One warm-up run, then the measured ones.
+        let _ = measure(&yaml, &options, store.clone(), dir.path()).await;
+        let mut times = Vec::new();
+        for _ in 0..options.repeat {
+            times.push(measure(&yaml, &options, store.clone(), dir.path()).await);
+        }
+        let total = median(times);
+        let per_task = total.as_secs_f64() * 1000.0 / tasks as f64;
+        println!(
+            "{name:<34} {:>10.1} {:>12.3} {:>10.0}",
+            total.as_secs_f64() * 1000.0,
+            per_task,
+            tasks as f64 / total.as_secs_f64()
+        );
+    }
+}

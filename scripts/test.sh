@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the whole Hangar test suite on a fresh machine: installs and starts
+# what the tests need, then runs every test with cargo-nextest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build products live outside the clone so a fresh clone reuses them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hangar/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+echo "== building"
+cargo build --workspace --all-targets --locked
+
+echo "== testing"
+cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -1,0 +1,45 @@
+//! The dependency direction of the house: operators -> SDK <- engine <- api
+//! <- binary. Checked with `cargo tree` so a stray dependency fails CI.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+/// Every package `package` depends on (normal dependencies, transitively).
+fn dependencies(package: &str) -> BTreeSet<String> {
+    let output = Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", package])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo tree");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn operators_see_neither_the_database_nor_http() {
+    let deps = dependencies("hangar-operators");
+    for forbidden in ["sqlx", "axum", "hangar-engine", "petgraph"] {
+        assert!(!deps.contains(forbidden), "hangar-operators must not depend on {forbidden}");
+    }
+    assert!(deps.contains("hangar-sdk"));
+}
+
+#[test]
+fn the_engine_names_no_concrete_operator_and_no_http() {
+    let deps = dependencies("hangar-engine");
+    for forbidden in ["hangar-operators", "axum"] {
+        assert!(!deps.contains(forbidden), "hangar-engine must not depend on {forbidden}");
+    }
+}
+
+#[test]
+fn the_sdk_stays_small() {
+    let deps = dependencies("hangar-sdk");
+    for forbidden in ["sqlx", "axum", "hangar-engine", "petgraph", "serde_yaml"] {
+        assert!(!deps.contains(forbidden), "hangar-sdk must not depend on {forbidden}");
+    }
+}
