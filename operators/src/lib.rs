@@ -2,6 +2,7 @@
 //! implementation of the SDK's `Operator` trait; [`register`] adds them all
 //! to a registry, explicitly.
 
+pub mod ingest;
 pub mod noop;
 pub mod shell;
 

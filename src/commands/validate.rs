@@ -44,8 +44,9 @@ pub fn run(files: &[PathBuf], registry: &Registry, json: bool) -> u8 {
     for path in files {
         match load(path, registry, &[]) {
             Ok(plan) => {
+                // On stdout: stderr carries only `FILE:LINE:COL:` diagnostics.
                 if !json {
-                    eprintln!("{}: ok ({} tasks)", path.display(), plan.tasks.len());
+                    println!("{}: ok ({} tasks)", path.display(), plan.tasks.len());
                 }
             }
             Err(diagnostics) => {

@@ -1,0 +1,3 @@
+//! `ingest`: files of many formats to documents.
+
+pub mod pdf;
