@@ -110,7 +110,6 @@ impl ToUnicode {
         self.map.is_empty()
     }
 }
-}
 
 #[cfg(test)]
 mod tests {
