@@ -20,15 +20,29 @@ fn main() {
         match hangar_operators::ingest::pdf::extract(&bytes) {
             Ok(text) => {
                 pages += text.pages.len();
-                eprintln!("{:>4} pages {:>6.1} ms unmapped {}/{} {}", text.pages.len(), t.elapsed().as_secs_f64() * 1e3, text.unmapped_glyphs, text.glyphs, path);
+                eprintln!(
+                    "{:>4} pages {:>6.1} ms unmapped {}/{} {}",
+                    text.pages.len(),
+                    t.elapsed().as_secs_f64() * 1e3,
+                    text.unmapped_glyphs,
+                    text.glyphs,
+                    path
+                );
                 if let Some(dir) = &out {
-                    let name = std::path::Path::new(path).file_name().expect("name").to_string_lossy();
-                    std::fs::write(format!("{dir}/{name}.txt"), text.pages.join("\n\x0c")).expect("write");
+                    let name = std::path::Path::new(path)
+                        .file_name()
+                        .expect("name")
+                        .to_string_lossy();
+                    std::fs::write(format!("{dir}/{name}.txt"), text.pages.join("\n\x0c"))
+                        .expect("write");
                 }
             }
             Err(e) => eprintln!("ERROR {path}: {e}"),
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("{pages} pages in {secs:.3}s = {:.0} pages/s", pages as f64 / secs);
+    eprintln!(
+        "{pages} pages in {secs:.3}s = {:.0} pages/s",
+        pages as f64 / secs
+    );
 }

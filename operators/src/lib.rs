@@ -2,7 +2,11 @@
 //! implementation of the SDK's `Operator` trait; [`register`] adds them all
 //! to a registry, explicitly.
 
+pub mod clean;
+pub mod document;
 pub mod ingest;
+pub mod io;
+pub mod lang;
 pub mod noop;
 pub mod shell;
 
@@ -15,5 +19,7 @@ use hangar_sdk::{DuplicateOperator, Registry};
 pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(shell::Shell)?;
     registry.register(noop::Noop)?;
+    registry.register(ingest::Ingest)?;
+    registry.register(clean::Clean)?;
     Ok(())
 }

@@ -206,7 +206,10 @@ impl TaskContext {
     pub fn scratch_dir(&self) -> Result<&Path, OperatorError> {
         if self.scratch_ready.get().is_none() {
             std::fs::create_dir_all(&self.scratch).map_err(|e| {
-                OperatorError::external(format!("cannot create scratch folder {}: {e}", self.scratch.display()))
+                OperatorError::external(format!(
+                    "cannot create scratch folder {}: {e}",
+                    self.scratch.display()
+                ))
             })?;
             let _ = self.scratch_ready.set(());
         }

@@ -18,7 +18,10 @@ pub struct ToUnicode {
 }
 
 fn code_of(bytes: &[u8]) -> u32 {
-    bytes.iter().take(4).fold(0u32, |acc, &b| acc << 8 | u32::from(b))
+    bytes
+        .iter()
+        .take(4)
+        .fold(0u32, |acc, &b| acc << 8 | u32::from(b))
 }
 
 /// Decodes UTF-16BE (as CMaps write their targets), replacing bad units.
@@ -130,7 +133,11 @@ endcmap CMapName currentdict /CMap defineresource pop end end";
         assert_eq!(cmap.get(2, 0x0025), Some("B"));
         assert_eq!(cmap.get(2, 0x0026), Some("C"));
         assert_eq!(cmap.get(2, 0x0030), Some("fi"));
-        assert_eq!(cmap.get(2, 0x0031), Some("\u{1D400}"), "surrogate pairs decode");
+        assert_eq!(
+            cmap.get(2, 0x0031),
+            Some("\u{1D400}"),
+            "surrogate pairs decode"
+        );
         assert_eq!(cmap.get(1, 0x03), None, "codes are keyed by length");
     }
 

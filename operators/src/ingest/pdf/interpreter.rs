@@ -133,7 +133,12 @@ impl<'d> Interpreter<'d> {
     }
 
     fn font(&mut self, resources: Option<&'d Dictionary>, name: &[u8]) -> Option<Rc<Font>> {
-        let fonts = resources?.get(b"Font").ok().map(|f| deref(self.doc, f))?.as_dict().ok()?;
+        let fonts = resources?
+            .get(b"Font")
+            .ok()
+            .map(|f| deref(self.doc, f))?
+            .as_dict()
+            .ok()?;
         let entry = fonts.get(name).ok()?;
         match entry {
             Object::Reference(id) => {
@@ -238,7 +243,8 @@ impl<'d> Interpreter<'d> {
                             match item {
                                 Operand::Str(bytes) => self.show(bytes, state, &mut tm, out),
                                 Operand::Number(adjust) => {
-                                    let tx = -adjust / 1000.0 * state.font_size * state.horizontal_scale;
+                                    let tx =
+                                        -adjust / 1000.0 * state.font_size * state.horizontal_scale;
                                     tm = Matrix::translate(tx, 0.0).then(&tm);
                                 }
                                 _ => {}
@@ -272,10 +278,21 @@ impl<'d> Interpreter<'d> {
         else {
             return;
         };
-        let Some(stream) = xobjects.get(name).ok().map(|o| deref(doc, o)).and_then(|o| o.as_stream().ok()) else {
+        let Some(stream) = xobjects
+            .get(name)
+            .ok()
+            .map(|o| deref(doc, o))
+            .and_then(|o| o.as_stream().ok())
+        else {
             return;
         };
-        if stream.dict.get(b"Subtype").ok().and_then(|s| s.as_name().ok()) != Some(b"Form") {
+        if stream
+            .dict
+            .get(b"Subtype")
+            .ok()
+            .and_then(|s| s.as_name().ok())
+            != Some(b"Form")
+        {
             return;
         }
         let mut inner = state.clone();
@@ -286,7 +303,11 @@ impl<'d> Interpreter<'d> {
             .map(|m| deref(doc, m))
             .and_then(|m| m.as_array().ok())
         {
-            let values: Vec<Operand> = m.iter().filter_map(|v| deref(doc, v).as_float().ok()).map(Operand::Number).collect();
+            let values: Vec<Operand> = m
+                .iter()
+                .filter_map(|v| deref(doc, v).as_float().ok())
+                .map(Operand::Number)
+                .collect();
             if let Some(matrix) = Matrix::from_operands(&values) {
                 inner.ctm = matrix.then(&inner.ctm);
             }
@@ -304,12 +325,16 @@ impl<'d> Interpreter<'d> {
 
     /// Places the glyphs of one string and advances the text matrix.
     fn show(&mut self, bytes: &[u8], state: &GraphicsState, tm: &mut Matrix, out: &mut PageGlyphs) {
-        let Some(font) = state.font.clone() else { return };
+        let Some(font) = state.font.clone() else {
+            return;
+        };
         let size = state.font_size;
         let scale = state.horizontal_scale;
         let stats = &mut self.stats;
         font.decode(bytes, |glyph| {
-            let render = Matrix([size * scale, 0.0, 0.0, size, 0.0, state.rise]).then(tm).then(&state.ctm);
+            let render = Matrix([size * scale, 0.0, 0.0, size, 0.0, state.rise])
+                .then(tm)
+                .then(&state.ctm);
             let device = tm.then(&state.ctm);
             let mut advance = glyph.width / 1000.0 * size + state.char_spacing;
             if glyph.word_space {

@@ -89,7 +89,11 @@ pub fn page_text(glyphs: &[Placed], buffer: &str) -> String {
         lines.push(vec![run]);
     }
 
-    let mut spacings: Vec<f32> = lines.windows(2).map(|w| w[0][0].y - w[1][0].y).filter(|d| *d > 0.0).collect();
+    let mut spacings: Vec<f32> = lines
+        .windows(2)
+        .map(|w| w[0][0].y - w[1][0].y)
+        .filter(|d| *d > 0.0)
+        .collect();
     spacings.sort_by(f32::total_cmp);
     let typical = spacings.get(spacings.len() / 2).copied().unwrap_or(0.0);
 
@@ -111,7 +115,10 @@ pub fn page_text(glyphs: &[Placed], buffer: &str) -> String {
         let start_len = out.len();
         for run in &line {
             if let Some(end) = end {
-                if run.x - end > WORD_GAP * run.size && !out.ends_with(' ') && !run.text.starts_with(' ') {
+                if run.x - end > WORD_GAP * run.size
+                    && !out.ends_with(' ')
+                    && !run.text.starts_with(' ')
+                {
                     out.push(' ');
                 }
             }
