@@ -4,6 +4,7 @@
 
 pub mod clean;
 pub mod document;
+pub mod filter;
 pub mod ingest;
 pub mod io;
 pub mod lang;
@@ -21,5 +22,6 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(noop::Noop)?;
     registry.register(ingest::Ingest)?;
     registry.register(clean::Clean)?;
+    registry.register(filter::Filter)?;
     Ok(())
 }

@@ -72,6 +72,9 @@ pub struct CleanConfig {
     /// A header or footer must repeat on at least this many pages.
     #[serde(default = "default_min_pages")]
     pub min_header_pages: usize,
+    /// Remove table-of-contents lines (a title, a dot leader, a page number).
+    #[serde(default = "yes")]
+    pub toc_lines: bool,
     /// Re-join words hyphenated across lines (`regu-\nlation`).
     #[serde(default = "yes")]
     pub dehyphenate: bool,
@@ -143,6 +146,11 @@ fn clean_text(doc: &Document, config: &CleanConfig, patterns: &[Regex]) -> (Stri
     }
     if !patterns.is_empty() {
         let (kept, dropped) = rules::drop_lines(&text, patterns);
+        text = kept;
+        changes.lines_dropped += dropped;
+    }
+    if config.toc_lines {
+        let (kept, dropped) = rules::toc_lines(&text);
         text = kept;
         changes.lines_dropped += dropped;
     }

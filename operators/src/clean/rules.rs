@@ -26,6 +26,8 @@ static PAGE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)^\s*(?:page\s*)?[-—–―]*\s*\d{1,4}\s*[-—–―]*\s*(?:(?:of|/)\s*\d{1,4})?\s*$|^\s*第\s*\d{1,4}\s*页(?:\s*共\s*\d{1,4}\s*页)?\s*$",
     )
 });
+static TOC_LINE: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^.{2,}?(?:\.{4,}|…{2,}|·{4,}|\s\.\s\.\s\.)\s*\d{1,4}\s*$"));
 static HYPHEN_BREAK: LazyLock<Regex> = LazyLock::new(|| regex(r"(\p{Ll}{2,})-\n(\p{Ll}+)"));
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| regex(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"));
@@ -217,6 +219,20 @@ pub fn headers_footers(text: &str, page_starts: &[usize], min_pages: usize) -> (
         }
     }
     (out.join("\n"), dropped)
+}
+
+/// Drops table-of-contents lines: a title, a dot leader and a page number.
+pub fn toc_lines(text: &str) -> (String, usize) {
+    let mut dropped = 0;
+    let kept: Vec<&str> = text
+        .split('\n')
+        .filter(|line| {
+            let toc = TOC_LINE.is_match(line.trim());
+            dropped += usize::from(toc);
+            !toc
+        })
+        .collect();
+    (kept.join("\n"), dropped)
 }
 
 /// `regu-\nlation` becomes `regulation` (lower-case on both sides only, so
@@ -441,6 +457,15 @@ mod tests {
             cjk_spaces("正常 类 飞机 Part 25 规定"),
             "正常类飞机 Part 25 规定"
         );
+    }
+
+    #[test]
+    fn toc_lines_go() {
+        let (text, dropped) = toc_lines("目录\n第23.2000条 适用范围及定义..........7\n§ 25.1 Applicability … … 12\n(a) Body text.");
+        assert_eq!(text, "目录\n§ 25.1 Applicability … … 12\n(a) Body text.");
+        assert_eq!(dropped, 1);
+        let (_, dropped) = toc_lines("Part 25 ........................ 3");
+        assert_eq!(dropped, 1);
     }
 
     #[test]
