@@ -3,8 +3,10 @@
 //! to a registry, explicitly.
 
 pub mod clean;
+pub mod dedup;
 pub mod document;
 pub mod filter;
+pub mod hashing;
 pub mod ingest;
 pub mod io;
 pub mod lang;
@@ -23,5 +25,6 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(ingest::Ingest)?;
     registry.register(clean::Clean)?;
     registry.register(filter::Filter)?;
+    registry.register(dedup::Dedup)?;
     Ok(())
 }

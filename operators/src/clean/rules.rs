@@ -461,7 +461,9 @@ mod tests {
 
     #[test]
     fn toc_lines_go() {
-        let (text, dropped) = toc_lines("目录\n第23.2000条 适用范围及定义..........7\n§ 25.1 Applicability … … 12\n(a) Body text.");
+        let (text, dropped) = toc_lines(
+            "目录\n第23.2000条 适用范围及定义..........7\n§ 25.1 Applicability … … 12\n(a) Body text.",
+        );
         assert_eq!(text, "目录\n§ 25.1 Applicability … … 12\n(a) Body text.");
         assert_eq!(dropped, 1);
         let (_, dropped) = toc_lines("Part 25 ........................ 3");

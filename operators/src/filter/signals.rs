@@ -1,16 +1,18 @@
 //! Quality signals of a text, after the Gopher rules (Rae et al. 2021),
 //! with CJK characters counted as words so the same rules work for Chinese.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::hashing::PreHashedMap;
 use crate::lang::is_cjk;
 
-static ELLIPSIS_RUN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\.{3,}|…+").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}")));
+static ELLIPSIS_RUN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\.{3,}|…+").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+});
 
 /// Everything the filter rules look at.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,7 +62,11 @@ pub fn words(text: &str) -> Vec<&str> {
 }
 
 fn ratio(part: usize, whole: usize) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 fn duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (f64, f64) {
@@ -86,7 +92,11 @@ fn duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (f64, f64) {
 fn word_key(word: &str) -> Option<(u64, usize)> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut chars = 0;
-    for c in word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase) {
+    for c in word
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+    {
         let mut buf = [0u8; 4];
         for b in c.encode_utf8(&mut buf).bytes() {
             hash ^= u64::from(b);
@@ -97,37 +107,20 @@ fn word_key(word: &str) -> Option<(u64, usize)> {
     (chars > 0).then_some((hash, chars))
 }
 
-/// Keys that are already hashes need no further hashing.
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl std::hash::Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type PreHashedMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PreHashed>>;
-
 /// The hash of the n words starting at `i`.
 fn gram(ids: &[u64], i: usize, n: usize) -> u64 {
     ids[i..i + n]
         .iter()
-        .fold(0x9e37_79b9_7f4a_7c15_u64, |h, id| (h ^ id).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29))
+        .fold(0x9e37_79b9_7f4a_7c15_u64, |h, id| {
+            (h ^ id).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29)
+        })
 }
 
 /// Computes every signal of `text`.
 pub fn measure(text: &str) -> Signals {
     let tokens = words(text);
-    let (ids, word_chars): (Vec<u64>, Vec<usize>) = tokens.iter().filter_map(|w| word_key(w)).unzip();
+    let (ids, word_chars): (Vec<u64>, Vec<usize>) =
+        tokens.iter().filter_map(|w| word_key(w)).unzip();
     let total_word_chars: usize = word_chars.iter().sum();
 
     let latin: Vec<&&str> = tokens.iter().filter(|w| !w.chars().any(is_cjk)).collect();
@@ -140,7 +133,10 @@ pub fn measure(text: &str) -> Signals {
     let symbols = text.matches('#').count() + ELLIPSIS_RUN.find_iter(text).count();
     let non_space = text.chars().filter(|c| !c.is_whitespace()).count();
     let cjk = text.chars().filter(|c| is_cjk(*c)).count();
-    let alpha = tokens.iter().filter(|w| w.chars().any(char::is_alphabetic)).count();
+    let alpha = tokens
+        .iter()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count();
 
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let bullets = lines
@@ -155,19 +151,24 @@ pub fn measure(text: &str) -> Signals {
         .filter(|l| l.trim_end().ends_with("...") || l.trim_end().ends_with('…'))
         .count();
     let (duplicate_line_ratio, duplicate_line_char_ratio) = duplicates(lines.iter().copied());
-    let (duplicate_paragraph_ratio, duplicate_paragraph_char_ratio) = duplicates(text.split("\n\n"));
+    let (duplicate_paragraph_ratio, duplicate_paragraph_char_ratio) =
+        duplicates(text.split("\n\n"));
 
     let mut top_ngram_char_ratio = [0.0; 3];
     for (slot, n) in (2..=4).enumerate() {
         if ids.len() < n {
             continue;
         }
-        let mut counts: PreHashedMap<(usize, usize)> = PreHashedMap::default();
+        let mut counts: PreHashedMap<u64, (usize, usize)> = PreHashedMap::default();
         for i in 0..=ids.len() - n {
             let chars: usize = word_chars[i..i + n].iter().sum();
             counts.entry(gram(&ids, i, n)).or_insert((0, chars)).0 += 1;
         }
-        if let Some((count, chars)) = counts.values().filter(|(c, _)| *c > 1).max_by_key(|(c, chars)| c * chars) {
+        if let Some((count, chars)) = counts
+            .values()
+            .filter(|(c, _)| *c > 1)
+            .max_by_key(|(c, chars)| c * chars)
+        {
             top_ngram_char_ratio[slot] = ratio(count * chars, total_word_chars);
         }
     }
@@ -176,7 +177,7 @@ pub fn measure(text: &str) -> Signals {
         if ids.len() < n {
             continue;
         }
-        let mut first_seen: PreHashedMap<usize> = PreHashedMap::default();
+        let mut first_seen: PreHashedMap<u64, usize> = PreHashedMap::default();
         let mut covered = vec![false; ids.len()];
         for i in 0..=ids.len() - n {
             match first_seen.get(&gram(&ids, i, n)) {
@@ -189,7 +190,12 @@ pub fn measure(text: &str) -> Signals {
                 }
             }
         }
-        let dup_chars: usize = covered.iter().zip(&word_chars).filter(|(c, _)| **c).map(|(_, n)| n).sum();
+        let dup_chars: usize = covered
+            .iter()
+            .zip(&word_chars)
+            .filter(|(c, _)| **c)
+            .map(|(_, n)| n)
+            .sum();
         duplicate_ngram_char_ratio[slot] = ratio(dup_chars, total_word_chars);
     }
 
@@ -217,7 +223,10 @@ mod tests {
 
     #[test]
     fn cjk_characters_are_words() {
-        assert_eq!(words("第23.2005条 正常类 aircraft"), ["第", "23.2005", "条", "正", "常", "类", "aircraft"]);
+        assert_eq!(
+            words("第23.2005条 正常类 aircraft"),
+            ["第", "23.2005", "条", "正", "常", "类", "aircraft"]
+        );
     }
 
     #[test]
