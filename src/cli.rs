@@ -112,9 +112,7 @@ pub enum RunsCommand {
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_owned(), value.to_owned()))
-        }
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {text:?}")),
     }
 }
@@ -125,29 +123,17 @@ mod tests {
 
     #[test]
     fn params_split_at_the_first_equals_sign() {
-        assert_eq!(
-            parse_param("corpus=a=b"),
-            Ok(("corpus".into(), "a=b".into()))
-        );
+        assert_eq!(parse_param("corpus=a=b"), Ok(("corpus".into(), "a=b".into())));
         assert!(parse_param("novalue").is_err());
         assert!(parse_param("=x").is_err());
     }
 
     #[test]
     fn global_flags_work_after_the_subcommand() {
-        let cli = Cli::try_parse_from([
-            "hangar", "runs", "show", "abc", "--home", "/tmp/h", "--json",
-        ])
-        .expect("parses");
+        let cli = Cli::try_parse_from(["hangar", "runs", "show", "abc", "--home", "/tmp/h", "--json"]).expect("parses");
         assert!(cli.json);
         assert_eq!(cli.home, Some(PathBuf::from("/tmp/h")));
-        assert!(matches!(
-            cli.command,
-            Command::Runs(RunsArgs {
-                command: Some(RunsCommand::Show { .. }),
-                ..
-            })
-        ));
+        assert!(matches!(cli.command, Command::Runs(RunsArgs { command: Some(RunsCommand::Show { .. }), .. })));
     }
 
     #[test]

@@ -19,11 +19,8 @@ pub fn follow(
     quiet: bool,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut view: Box<dyn View> = if std::io::stderr().is_terminal() {
-            Box::new(Bars::new(total_tasks))
-        } else {
-            Box::new(Lines::default())
-        };
+        let mut view: Box<dyn View> =
+            if std::io::stderr().is_terminal() { Box::new(Bars::new(total_tasks)) } else { Box::new(Lines::default()) };
         loop {
             match events.recv().await {
                 Ok(event) if event.run_id() == run_id => {
@@ -37,9 +34,9 @@ pub fn follow(
                     }
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => view.note(&format!(
-                    "({missed} events not shown: the display fell behind)"
-                )),
+                Err(RecvError::Lagged(missed)) => {
+                    view.note(&format!("({missed} events not shown: the display fell behind)"))
+                }
                 Err(RecvError::Closed) => break,
             }
         }
@@ -89,16 +86,10 @@ struct Lines {
 impl View for Lines {
     fn show(&mut self, event: &EngineEvent) {
         match event {
-            EngineEvent::RunStarted {
-                run_id,
-                pipeline,
-                tasks,
-            } => {
+            EngineEvent::RunStarted { run_id, pipeline, tasks } => {
                 eprintln!("run {run_id}: pipeline {pipeline}, {tasks} tasks");
             }
-            EngineEvent::TaskStarted {
-                task_id, attempt, ..
-            } => {
+            EngineEvent::TaskStarted { task_id, attempt, .. } => {
                 self.started.insert(task_id.clone(), Instant::now());
                 if *attempt > 1 {
                     eprintln!(" start {task_id} (attempt {attempt})");
@@ -107,21 +98,9 @@ impl View for Lines {
                 }
             }
             EngineEvent::TaskLog { task_id, line, .. } => eprintln!("  [{task_id}] {line}"),
-            EngineEvent::TaskFinished {
-                task_id,
-                status,
-                error,
-                retry_at,
-                ..
-            } => {
-                let seconds = self
-                    .started
-                    .remove(task_id)
-                    .map(|t| t.elapsed().as_secs_f64());
-                eprintln!(
-                    "{}",
-                    outcome_line(task_id, *status, seconds, error.as_deref(), *retry_at)
-                );
+            EngineEvent::TaskFinished { task_id, status, error, retry_at, .. } => {
+                let seconds = self.started.remove(task_id).map(|t| t.elapsed().as_secs_f64());
+                eprintln!("{}", outcome_line(task_id, *status, seconds, error.as_deref(), *retry_at));
             }
             EngineEvent::RunFinished { run_id, status } => eprintln!("run {run_id} {status}"),
             EngineEvent::TaskQueued { .. } | EngineEvent::TaskProgress { .. } => {}
@@ -147,24 +126,16 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} tasks {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} tasks {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(120));
-        Self {
-            multi,
-            overall,
-            running: HashMap::new(),
-        }
+        Self { multi, overall, running: HashMap::new() }
     }
 
     fn task_bar(&self, task_id: &str) -> ProgressBar {
-        let bar = self
-            .multi
-            .insert_before(&self.overall, ProgressBar::new_spinner());
+        let bar = self.multi.insert_before(&self.overall, ProgressBar::new_spinner());
         bar.set_style(
             ProgressStyle::with_template("  {spinner} {prefix} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -178,25 +149,17 @@ impl Bars {
 impl View for Bars {
     fn show(&mut self, event: &EngineEvent) {
         match event {
-            EngineEvent::RunStarted {
-                run_id, pipeline, ..
-            } => {
-                let _ = self
-                    .multi
-                    .println(format!("run {run_id}: pipeline {pipeline}"));
+            EngineEvent::RunStarted { run_id, pipeline, .. } => {
+                let _ = self.multi.println(format!("run {run_id}: pipeline {pipeline}"));
             }
-            EngineEvent::TaskStarted {
-                task_id, attempt, ..
-            } => {
+            EngineEvent::TaskStarted { task_id, attempt, .. } => {
                 let bar = self.task_bar(task_id);
                 if *attempt > 1 {
                     bar.set_message(format!("attempt {attempt}"));
                 }
                 self.running.insert(task_id.clone(), (bar, Instant::now()));
             }
-            EngineEvent::TaskProgress {
-                task_id, progress, ..
-            } => {
+            EngineEvent::TaskProgress { task_id, progress, .. } => {
                 if let Some((bar, _)) = self.running.get(task_id) {
                     let mut message = match progress.total {
                         Some(total) => format!("{}/{} {}", progress.done, total, progress.unit),
@@ -215,25 +178,13 @@ impl View for Bars {
             EngineEvent::TaskLog { task_id, line, .. } => {
                 let _ = self.multi.println(format!("  [{task_id}] {line}"));
             }
-            EngineEvent::TaskFinished {
-                task_id,
-                status,
-                error,
-                retry_at,
-                ..
-            } => {
+            EngineEvent::TaskFinished { task_id, status, error, retry_at, .. } => {
                 let seconds = self.running.remove(task_id).map(|(bar, started)| {
                     bar.finish_and_clear();
                     self.multi.remove(&bar);
                     started.elapsed().as_secs_f64()
                 });
-                let _ = self.multi.println(outcome_line(
-                    task_id,
-                    *status,
-                    seconds,
-                    error.as_deref(),
-                    *retry_at,
-                ));
+                let _ = self.multi.println(outcome_line(task_id, *status, seconds, error.as_deref(), *retry_at));
                 if retry_at.is_none() {
                     self.overall.inc(1);
                 }

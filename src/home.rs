@@ -25,14 +25,10 @@ impl Home {
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("HANGAR_HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(".hangar"));
-        std::fs::create_dir_all(&dir).with_context(|| {
-            format!(
-                "cannot create the Hangar home {}; pass a writable --home",
-                dir.display()
-            )
-        })?;
-        let dir = std::fs::canonicalize(&dir)
-            .with_context(|| format!("cannot resolve the Hangar home {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the Hangar home {}; pass a writable --home", dir.display()))?;
+        let dir =
+            std::fs::canonicalize(&dir).with_context(|| format!("cannot resolve the Hangar home {}", dir.display()))?;
         let database_url = match std::env::var("HANGAR_DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => format!("sqlite://{}?mode=rwc", dir.join("hangar.db").display()),
@@ -40,15 +36,9 @@ impl Home {
         let artifacts = match std::env::var("HANGAR_ARTIFACTS") {
             Ok(location) if !location.is_empty() => StoreLocation::parse(&location)
                 .with_context(|| format!("HANGAR_ARTIFACTS={location} is not a valid location"))?,
-            _ => StoreLocation::Local {
-                root: dir.join("artifacts"),
-            },
+            _ => StoreLocation::Local { root: dir.join("artifacts") },
         };
-        Ok(Self {
-            dir,
-            database_url,
-            artifacts,
-        })
+        Ok(Self { dir, database_url, artifacts })
     }
 
     pub fn scratch(&self) -> PathBuf {
@@ -75,14 +65,7 @@ impl Home {
     /// The engine over this home with the given operators.
     pub async fn engine(&self, registry: Registry) -> Result<Engine> {
         let store = self.store().await?;
-        let artifacts = ArtifactStore::open(self.artifacts.clone())
-            .context("cannot open the artifact store")?;
-        Ok(Engine::new(
-            Arc::new(store),
-            artifacts,
-            Arc::new(registry),
-            self.scratch(),
-            EngineSettings::default(),
-        ))
+        let artifacts = ArtifactStore::open(self.artifacts.clone()).context("cannot open the artifact store")?;
+        Ok(Engine::new(Arc::new(store), artifacts, Arc::new(registry), self.scratch(), EngineSettings::default()))
     }
 }

@@ -9,10 +9,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -35,15 +32,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             operators::run(&hangar_cli::registry()?, cli.json);
             Ok(exit::OK)
         }
-        Command::Run(args) => {
-            execute::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await
-        }
-        Command::Resume(args) => {
-            execute::resume(args, &Home::resolve(cli.home.as_deref())?, cli.json).await
-        }
-        Command::Runs(args) => {
-            runs::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await
-        }
+        Command::Run(args) => execute::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
+        Command::Resume(args) => execute::resume(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
+        Command::Runs(args) => runs::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
     }
 }
 
@@ -72,8 +63,5 @@ fn init_tracing() {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

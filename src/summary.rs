@@ -103,28 +103,15 @@ pub async fn run_summary(store: &dyn Store, run: &RunRecord) -> Result<RunSummar
         duration_s: seconds(run.started_at, run.finished_at),
         error: run.error.clone(),
         spec_hash: run.spec_hash.clone(),
-        tasks: tasks
-            .iter()
-            .map(|t| (t.task_id.clone(), task_summary(t)))
-            .collect(),
+        tasks: tasks.iter().map(|t| (t.task_id.clone(), task_summary(t))).collect(),
     })
 }
 
 /// A text table of a run's tasks.
 pub fn task_table(summary: &RunSummary) -> String {
-    let width = summary
-        .tasks
-        .keys()
-        .map(String::len)
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = summary.tasks.keys().map(String::len).max().unwrap_or(4).max(4);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<width$}  {:<15}  {:>8}  {:>9}  NOTE",
-        "TASK", "STATUS", "ATTEMPTS", "SECONDS"
-    );
+    let _ = writeln!(out, "{:<width$}  {:<15}  {:>8}  {:>9}  NOTE", "TASK", "STATUS", "ATTEMPTS", "SECONDS");
     for (id, task) in &summary.tasks {
         let note = match (&task.error, task.outputs.is_empty()) {
             (Some(error), _) if task.status != TaskStatus::Succeeded => first_line(error),

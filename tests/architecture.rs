@@ -7,26 +7,11 @@ use std::process::Command;
 /// Every package `package` depends on (normal dependencies, transitively).
 fn dependencies(package: &str) -> BTreeSet<String> {
     let output = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "--offline",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-            "-p",
-            package,
-        ])
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", package])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo tree");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| line.split_whitespace().next())
@@ -38,10 +23,7 @@ fn dependencies(package: &str) -> BTreeSet<String> {
 fn operators_see_neither_the_database_nor_http() {
     let deps = dependencies("hangar-operators");
     for forbidden in ["sqlx", "axum", "hangar-engine", "petgraph"] {
-        assert!(
-            !deps.contains(forbidden),
-            "hangar-operators must not depend on {forbidden}"
-        );
+        assert!(!deps.contains(forbidden), "hangar-operators must not depend on {forbidden}");
     }
     assert!(deps.contains("hangar-sdk"));
 }
@@ -50,10 +32,7 @@ fn operators_see_neither_the_database_nor_http() {
 fn the_engine_names_no_concrete_operator_and_no_http() {
     let deps = dependencies("hangar-engine");
     for forbidden in ["hangar-operators", "axum"] {
-        assert!(
-            !deps.contains(forbidden),
-            "hangar-engine must not depend on {forbidden}"
-        );
+        assert!(!deps.contains(forbidden), "hangar-engine must not depend on {forbidden}");
     }
 }
 
@@ -61,9 +40,6 @@ fn the_engine_names_no_concrete_operator_and_no_http() {
 fn the_sdk_stays_small() {
     let deps = dependencies("hangar-sdk");
     for forbidden in ["sqlx", "axum", "hangar-engine", "petgraph", "serde_yaml"] {
-        assert!(
-            !deps.contains(forbidden),
-            "hangar-sdk must not depend on {forbidden}"
-        );
+        assert!(!deps.contains(forbidden), "hangar-sdk must not depend on {forbidden}");
     }
 }

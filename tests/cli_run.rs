@@ -10,11 +10,7 @@ use serde_json::Value;
 
 fn hangar(home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hangar"));
-    command
-        .arg("--home")
-        .arg(home)
-        .env_remove("HANGAR_DATABASE_URL")
-        .env_remove("HANGAR_ARTIFACTS");
+    command.arg("--home").arg(home).env_remove("HANGAR_DATABASE_URL").env_remove("HANGAR_ARTIFACTS");
     command
 }
 
@@ -37,24 +33,14 @@ fn write_pipeline(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn run_json_follows_the_documented_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = hangar(dir.path())
-        .args(["run", "examples/hello.yaml", "--json", "--param", "times=3"])
-        .output()
-        .expect("run");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output =
+        hangar(dir.path()).args(["run", "examples/hello.yaml", "--json", "--param", "times=3"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let summary = json_of(&output);
     let run_id = summary["run_id"].as_str().expect("run_id");
     assert_eq!(summary["status"], "succeeded");
     let tasks = summary["tasks"].as_object().expect("tasks");
-    assert_eq!(
-        tasks.keys().collect::<Vec<_>>(),
-        ["greet", "count", "join", "report"]
-    );
+    assert_eq!(tasks.keys().collect::<Vec<_>>(), ["greet", "count", "join", "report"]);
     for (id, task) in tasks {
         assert_eq!(task["status"], "succeeded", "{id}");
         assert_eq!(task["attempts"], 1, "{id}");
@@ -62,30 +48,17 @@ fn run_json_follows_the_documented_contract() {
         assert!(task["outputs"].is_object(), "{id}");
     }
 
-    let listed = hangar(dir.path())
-        .args(["runs", "--json"])
-        .output()
-        .expect("runs");
+    let listed = hangar(dir.path()).args(["runs", "--json"]).output().expect("runs");
     let runs = json_of(&listed);
     assert_eq!(runs[0]["run_id"], run_id);
     assert_eq!(runs[0]["pipeline"], "hello");
     assert_eq!(runs[0]["status"], "succeeded");
-    assert!(
-        runs[0]["created_at"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z'))
-    );
+    assert!(runs[0]["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
 
-    let shown = hangar(dir.path())
-        .args(["runs", "show", run_id])
-        .output()
-        .expect("show");
+    let shown = hangar(dir.path()).args(["runs", "show", run_id]).output().expect("show");
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("pipeline  hello"), "{text}");
-    assert!(
-        text.contains("stdout hello 3"),
-        "the log tail is shown: {text}"
-    );
+    assert!(text.contains("stdout hello 3"), "the log tail is shown: {text}");
 }
 
 #[test]
@@ -102,12 +75,7 @@ tasks:
   other: { uses: noop }
 "#,
     );
-    let output = hangar(dir.path())
-        .arg("run")
-        .arg(&spec)
-        .arg("--json")
-        .output()
-        .expect("run");
+    let output = hangar(dir.path()).arg("run").arg(&spec).arg("--json").output().expect("run");
     assert_eq!(output.status.code(), Some(1));
     let summary = json_of(&output);
     assert_eq!(summary["status"], "failed");
@@ -115,47 +83,25 @@ tasks:
     assert_eq!(summary["tasks"]["after"]["status"], "upstream_failed");
     assert_eq!(summary["tasks"]["other"]["status"], "succeeded");
     let error = summary["tasks"]["boom"]["error"].as_str().expect("error");
-    assert!(
-        error.contains("exited with status 7; last stderr line: disk full"),
-        "{error}"
-    );
+    assert!(error.contains("exited with status 7; last stderr line: disk full"), "{error}");
 }
 
 #[test]
 fn an_invalid_pipeline_is_not_run() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = hangar(dir.path())
-        .args(["run", "tests/invalid/cycle.yaml"])
-        .output()
-        .expect("run");
+    let output = hangar(dir.path()).args(["run", "tests/invalid/cycle.yaml"]).output().expect("run");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("dependency cycle"));
-    let runs = json_of(
-        &hangar(dir.path())
-            .args(["runs", "--json"])
-            .output()
-            .expect("runs"),
-    );
+    let runs = json_of(&hangar(dir.path()).args(["runs", "--json"]).output().expect("runs"));
     assert_eq!(runs, serde_json::json!([]));
 }
 
 #[test]
 fn operators_json_lists_schemas() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
-        .args(["operators", "--json"])
-        .output()
-        .expect("operators");
+    let output = Command::new(env!("CARGO_BIN_EXE_hangar")).args(["operators", "--json"]).output().expect("operators");
     let list = json_of(&output);
-    let shell = list
-        .as_array()
-        .expect("list")
-        .iter()
-        .find(|o| o["name"] == "shell")
-        .expect("shell is registered");
-    assert_eq!(
-        shell["config_schema"]["required"],
-        serde_json::json!(["run"])
-    );
+    let shell = list.as_array().expect("list").iter().find(|o| o["name"] == "shell").expect("shell is registered");
+    assert_eq!(shell["config_schema"]["required"], serde_json::json!(["run"]));
     assert_eq!(shell["privileged"], true);
     assert!(shell["config_schema"]["properties"]["run"]["description"].is_string());
 }
@@ -164,10 +110,7 @@ fn operators_json_lists_schemas() {
 fn wait_for(home: &Path, run_id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let output = hangar(home)
-            .args(["runs", "show", run_id, "--json"])
-            .output()
-            .expect("show");
+        let output = hangar(home).args(["runs", "show", run_id, "--json"]).output().expect("show");
         if output.status.success() {
             let detail = json_of(&output);
             if ready(&detail) {
@@ -182,10 +125,7 @@ fn wait_for(home: &Path, run_id: &str, what: &str, ready: impl Fn(&Value) -> boo
 fn first_run_id(home: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let output = hangar(home)
-            .args(["runs", "--json"])
-            .output()
-            .expect("runs");
+        let output = hangar(home).args(["runs", "--json"]).output().expect("runs");
         if output.status.success() {
             if let Some(id) = json_of(&output)[0]["run_id"].as_str() {
                 return id.to_owned();
@@ -234,46 +174,24 @@ fn resume_after_kill_9_does_not_rerun_succeeded_tasks() {
         .spawn()
         .expect("start hangar run");
     let run_id = first_run_id(&home);
-    wait_for(&home, &run_id, "the gated task to run", |d| {
-        d["tasks"]["wait_for_gate"]["status"] == "running"
-    });
+    wait_for(&home, &run_id, "the gated task to run", |d| d["tasks"]["wait_for_gate"]["status"] == "running");
 
     child.kill().expect("SIGKILL"); // std's kill() sends SIGKILL on Unix
     child.wait().expect("reap");
-    let detail = wait_for(
-        &home,
-        &run_id,
-        "the state left by the killed process",
-        |_| true,
-    );
-    assert_eq!(
-        detail["status"], "running",
-        "nobody recorded an end: the process died"
-    );
+    let detail = wait_for(&home, &run_id, "the state left by the killed process", |_| true);
+    assert_eq!(detail["status"], "running", "nobody recorded an end: the process died");
     assert_eq!(detail["tasks"]["first"]["status"], "succeeded");
     assert_eq!(detail["tasks"]["wait_for_gate"]["status"], "running");
 
     std::fs::write(&gate, "open").expect("open the gate");
-    let output = hangar(&home)
-        .args(["resume", &run_id, "--json"])
-        .output()
-        .expect("resume");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = hangar(&home).args(["resume", &run_id, "--json"]).output().expect("resume");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let summary = json_of(&output);
     assert_eq!(summary["run_id"], run_id.as_str());
     assert_eq!(summary["status"], "succeeded");
     assert_eq!(summary["tasks"]["first"]["attempts"], 1);
     assert_eq!(summary["tasks"]["wait_for_gate"]["attempts"], 2);
-    assert_eq!(
-        std::fs::read_to_string(&ledger).expect("ledger"),
-        "first\nlast\n",
-        "`first` ran exactly once"
-    );
+    assert_eq!(std::fs::read_to_string(&ledger).expect("ledger"), "first\nlast\n", "`first` ran exactly once");
     let detail = wait_for(&home, &run_id, "attempt history", |_| true);
     let history = &detail["tasks"]["wait_for_gate"]["attempt_history"];
     assert_eq!(history[0]["status"], "lost");
@@ -298,21 +216,11 @@ fn ctrl_c_cancels_the_run_cleanly_and_records_it() {
         .spawn()
         .expect("start hangar run");
     let run_id = first_run_id(&home);
-    wait_for(&home, &run_id, "the gated task to run", |d| {
-        d["tasks"]["wait_for_gate"]["status"] == "running"
-    });
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("send SIGINT");
+    wait_for(&home, &run_id, "the gated task to run", |d| d["tasks"]["wait_for_gate"]["status"] == "running");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("send SIGINT");
     assert!(status.success());
     let output = child.wait_with_output().expect("wait");
-    assert_eq!(
-        output.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
     let summary = json_of(&output);
     assert_eq!(summary["status"], "cancelled");
     assert_eq!(summary["tasks"]["first"]["status"], "succeeded");

@@ -27,24 +27,15 @@ fn rendered(path: &Path) -> String {
 fn invalid_specs_match_their_golden_diagnostics() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let specs = invalid_specs();
-    assert!(
-        specs.len() >= 10,
-        "the invalid corpus went missing: {specs:?}"
-    );
+    assert!(specs.len() >= 10, "the invalid corpus went missing: {specs:?}");
     let mut mismatches = Vec::new();
     for spec in specs {
         let actual = rendered(&spec);
         for line in actual.lines() {
             let prefix = format!("{}:", spec.display());
-            assert!(
-                line.starts_with(&prefix),
-                "{line:?} must start with FILE:LINE:COL"
-            );
+            assert!(line.starts_with(&prefix), "{line:?} must start with FILE:LINE:COL");
             let mut parts = line[prefix.len()..].splitn(3, ':');
-            let line_no: usize = parts
-                .next()
-                .and_then(|n| n.parse().ok())
-                .expect("a line number");
+            let line_no: usize = parts.next().and_then(|n| n.parse().ok()).expect("a line number");
             let col: usize = parts.next().and_then(|n| n.parse().ok()).expect("a column");
             assert!(line_no >= 1 && col >= 1, "{line}");
         }
@@ -56,10 +47,7 @@ fn invalid_specs_match_their_golden_diagnostics() {
         let expected = std::fs::read_to_string(&golden)
             .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", golden.display()));
         if expected != actual {
-            mismatches.push(format!(
-                "{}:\n--- expected\n{expected}--- actual\n{actual}",
-                spec.display()
-            ));
+            mismatches.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", spec.display()));
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
@@ -68,11 +56,7 @@ fn invalid_specs_match_their_golden_diagnostics() {
 #[test]
 fn the_cli_prints_the_same_diagnostics_and_exits_1() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
-        .args([
-            "validate",
-            "tests/invalid/cycle.yaml",
-            "tests/invalid/missing-needs.yaml",
-        ])
+        .args(["validate", "tests/invalid/cycle.yaml", "tests/invalid/missing-needs.yaml"])
         .output()
         .expect("run hangar");
     assert_eq!(output.status.code(), Some(1));
@@ -97,10 +81,5 @@ fn shipped_pipelines_and_examples_validate() {
         .args(&specs)
         .output()
         .expect("run hangar");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
 }

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use hangar_engine::{Engine, EngineSettings, RunStatus, SqlStore, Store, WorkerOptions, compile};
 use hangar_sdk::{
-    ArtifactStore, CancellationToken, Operator, OperatorError, OperatorInfo, Registry, TaskContext,
-    TaskOutputs,
+    ArtifactStore, CancellationToken, Operator, OperatorError, OperatorInfo, Registry, TaskContext, TaskOutputs,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -34,11 +33,7 @@ impl Operator for Trivial {
         OperatorInfo::new("trivial", "1", "Returns at once.").not_cacheable()
     }
 
-    async fn run(
-        &self,
-        _config: TrivialConfig,
-        _ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, _config: TrivialConfig, _ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         Ok(TaskOutputs::new())
     }
 }
@@ -54,9 +49,7 @@ fn options() -> Options {
     let mut options = Options {
         database_url: None,
         workers: 1,
-        concurrency: std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2),
+        concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
         repeat: 5,
     };
     let args: Vec<String> = std::env::args().collect();
@@ -65,9 +58,7 @@ fn options() -> Options {
         match arg.as_str() {
             "--database-url" => options.database_url = Some(value(i)),
             "--workers" => options.workers = value(i).parse().unwrap_or(1),
-            "--concurrency" => {
-                options.concurrency = value(i).parse().unwrap_or(options.concurrency)
-            }
+            "--concurrency" => options.concurrency = value(i).parse().unwrap_or(options.concurrency),
             "--repeat" => options.repeat = value(i).parse().unwrap_or(5),
             _ => {}
         }
@@ -81,10 +72,7 @@ fn sequential_spec(n: usize) -> String {
         if i == 0 {
             yaml.push_str("  t0: { uses: trivial }\n");
         } else {
-            yaml.push_str(&format!(
-                "  t{i}: {{ uses: trivial, needs: [t{}] }}\n",
-                i - 1
-            ));
+            yaml.push_str(&format!("  t{i}: {{ uses: trivial, needs: [t{}] }}\n", i - 1));
         }
     }
     yaml
@@ -112,31 +100,19 @@ fn layered_spec(layers: usize, width: usize) -> String {
 }
 
 async fn open_store(url: &str) -> Arc<dyn Store> {
-    let store = SqlStore::connect_and_migrate(url)
-        .await
-        .expect("open the store");
+    let store = SqlStore::connect_and_migrate(url).await.expect("open the store");
     Arc::new(store)
 }
 
 /// One run of `yaml` from submission until every task run is recorded; returns the wall time.
-async fn measure(
-    yaml: &str,
-    options: &Options,
-    store: Arc<dyn Store>,
-    dir: &std::path::Path,
-) -> Duration {
+async fn measure(yaml: &str, options: &Options, store: Arc<dyn Store>, dir: &std::path::Path) -> Duration {
     let mut registry = Registry::new();
     registry.register(Trivial).expect("register");
     let registry = Arc::new(registry);
     let artifacts = ArtifactStore::local(dir.join("artifacts")).expect("artifacts");
     let settings = EngineSettings::default();
-    let coordinator = Engine::new(
-        store.clone(),
-        artifacts.clone(),
-        registry.clone(),
-        dir.join("scratch"),
-        settings.clone(),
-    );
+    let coordinator =
+        Engine::new(store.clone(), artifacts.clone(), registry.clone(), dir.join("scratch"), settings.clone());
     let plan = compile("bench.yaml", yaml, &registry, &[]).expect("valid spec");
 
     // Worker pools as separate engines: on a shared database they stand for
@@ -148,20 +124,12 @@ async fn measure(
         let engine = if i == 0 {
             coordinator.clone()
         } else {
-            Engine::new(
-                store.clone(),
-                artifacts.clone(),
-                registry.clone(),
-                dir.join("scratch"),
-                settings.clone(),
-            )
+            Engine::new(store.clone(), artifacts.clone(), registry.clone(), dir.join("scratch"), settings.clone())
         };
         let shutdown = shutdown.clone();
         let concurrency = options.concurrency;
         pools.push(tokio::spawn(async move {
-            engine
-                .run_workers(WorkerOptions { concurrency }, shutdown)
-                .await;
+            engine.run_workers(WorkerOptions { concurrency }, shutdown).await;
         }));
     }
     let started = Instant::now();
@@ -170,12 +138,7 @@ async fn measure(
     let elapsed = started.elapsed();
     assert_eq!(status, RunStatus::Succeeded);
     let tasks = store.tasks(&run_id).await.expect("tasks");
-    assert!(
-        tasks
-            .iter()
-            .all(|t| t.status.is_terminal() && t.finished_at.is_some()),
-        "every task run recorded"
-    );
+    assert!(tasks.iter().all(|t| t.status.is_terminal() && t.finished_at.is_some()), "every task run recorded");
     shutdown.cancel();
     for pool in pools {
         pool.await.expect("pool");
@@ -192,29 +155,20 @@ fn median(mut values: Vec<Duration>) -> Duration {
 async fn main() {
     let options = options();
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = options.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        )
-    });
+    let url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
     let store = open_store(&url).await;
     let backend = store.backend().as_str();
     println!(
         "engine overhead on {backend}, {} worker pool(s) x concurrency {}, median of {} runs",
         options.workers, options.concurrency, options.repeat
     );
-    println!(
-        "{:<34} {:>10} {:>12} {:>10}",
-        "workload", "total ms", "ms per task", "tasks/s"
-    );
+    println!("{:<34} {:>10} {:>12} {:>10}", "workload", "total ms", "ms per task", "tasks/s");
     for (name, yaml, tasks) in [
         ("40 sequential tasks", sequential_spec(40), 40usize),
-        (
-            "1,000-task DAG (10 layers x 100)",
-            layered_spec(10, 100),
-            1000usize,
-        ),
+        ("1,000-task DAG (10 layers x 100)", layered_spec(10, 100), 1000usize),
     ] {
         // One warm-up run, then the measured ones.
         let _ = measure(&yaml, &options, store.clone(), dir.path()).await;

@@ -66,11 +66,7 @@ impl TaskGraph {
             }
             // Inside a strongly connected component a way back always exists;
             // walking to unseen nodes first guarantees it is found.
-            let next = needs
-                .iter()
-                .copied()
-                .find(|n| !seen.contains(n))
-                .or_else(|| needs.first().copied());
+            let next = needs.iter().copied().find(|n| !seen.contains(n)).or_else(|| needs.first().copied());
             match next {
                 Some(n) if !seen.contains(&n) => {
                     path.push(n);
@@ -93,22 +89,13 @@ impl TaskGraph {
     /// or `None` when there is a cycle.
     pub fn order(&self) -> Option<Vec<usize>> {
         let n = self.graph.node_count();
-        let mut indegree: Vec<usize> = (0..n)
-            .map(|i| {
-                self.graph
-                    .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
-                    .count()
-            })
-            .collect();
-        let mut ready: BinaryHeap<Reverse<usize>> =
-            (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+        let mut indegree: Vec<usize> =
+            (0..n).map(|i| self.graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).count()).collect();
+        let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(Reverse(i)) = ready.pop() {
             order.push(i);
-            for next in self
-                .graph
-                .neighbors_directed(NodeIndex::new(i), Direction::Outgoing)
-            {
+            for next in self.graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
                 let j = next.index();
                 indegree[j] -= 1;
                 if indegree[j] == 0 {
@@ -130,10 +117,7 @@ mod tests {
 
     #[test]
     fn order_respects_dependencies_and_file_order() {
-        let graph = TaskGraph::new(
-            &ids(&["a", "b", "c", "d"]),
-            &[vec![], vec![2], vec![], vec![0, 1]],
-        );
+        let graph = TaskGraph::new(&ids(&["a", "b", "c", "d"]), &[vec![], vec![2], vec![], vec![0, 1]]);
         assert_eq!(graph.order(), Some(vec![0, 2, 1, 3]));
         assert!(graph.cycles().is_empty());
     }
@@ -141,23 +125,14 @@ mod tests {
     #[test]
     fn cycle_is_printed_in_needs_direction() {
         // a needs b, b needs c, c needs a.
-        let graph = TaskGraph::new(
-            &ids(&["a", "b", "c", "d"]),
-            &[vec![1], vec![2], vec![0], vec![0]],
-        );
+        let graph = TaskGraph::new(&ids(&["a", "b", "c", "d"]), &[vec![1], vec![2], vec![0], vec![0]]);
         assert_eq!(graph.order(), None);
         assert_eq!(graph.cycles(), vec![ids(&["a", "b", "c", "a"])]);
     }
 
     #[test]
     fn self_loop_and_separate_cycles_are_all_found() {
-        let graph = TaskGraph::new(
-            &ids(&["a", "b", "c", "d"]),
-            &[vec![0], vec![2], vec![1], vec![]],
-        );
-        assert_eq!(
-            graph.cycles(),
-            vec![ids(&["a", "a"]), ids(&["b", "c", "b"])]
-        );
+        let graph = TaskGraph::new(&ids(&["a", "b", "c", "d"]), &[vec![0], vec![2], vec![1], vec![]]);
+        assert_eq!(graph.cycles(), vec![ids(&["a", "a"]), ids(&["b", "c", "b"])]);
     }
 }

@@ -33,13 +33,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: &str, mark: Mark, path: &str, message: impl Into<String>) -> Self {
-        Self {
-            file: file.to_owned(),
-            line: mark.line,
-            col: mark.col,
-            path: path.to_owned(),
-            message: message.into(),
-        }
+        Self { file: file.to_owned(), line: mark.line, col: mark.col, path: path.to_owned(), message: message.into() }
     }
 }
 
@@ -60,9 +54,7 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 impl Diagnostics {
     /// Sorts by position and drops exact repeats.
     pub fn sorted(mut items: Vec<Diagnostic>) -> Self {
-        items.sort_by(|a, b| {
-            (a.line, a.col, &a.path, &a.message).cmp(&(b.line, b.col, &b.path, &b.message))
-        });
+        items.sort_by(|a, b| (a.line, a.col, &a.path, &a.message).cmp(&(b.line, b.col, &b.path, &b.message)));
         items.dedup();
         Self(items)
     }

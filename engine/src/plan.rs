@@ -93,11 +93,7 @@ pub fn compile(
         c.report(problem.mark, &problem.path, problem.message);
     }
     let Some(root) = root else {
-        c.report(
-            Mark::start(),
-            "",
-            "the file is empty: a pipeline needs `name` and `tasks`",
-        );
+        c.report(Mark::start(), "", "the file is empty: a pipeline needs `name` and `tasks`");
         return Err(Diagnostics::sorted(c.diagnostics));
     };
     let Some(spec) = parse::pipeline(&root, &mut c) else {
@@ -109,15 +105,7 @@ pub fn compile(
     if !c.diagnostics.is_empty() {
         return Err(Diagnostics::sorted(c.diagnostics));
     }
-    Ok(Plan {
-        file: file.to_owned(),
-        text: text.to_owned(),
-        hash: spec_hash(text),
-        spec,
-        params,
-        tasks,
-        order,
-    })
+    Ok(Plan { file: file.to_owned(), text: text.to_owned(), hash: spec_hash(text), spec, params, tasks, order })
 }
 
 fn path_of(parts: &[&str]) -> Vec<String> {
@@ -166,8 +154,7 @@ fn bind_params(
                 bound.insert(key.clone(), default.clone());
             }
             // An invalid default was reported where it stands.
-            None if root.locate(&path_of(&["params", key, "default"]))
-                != root.locate(&path_of(&["params", key])) => {}
+            None if root.locate(&path_of(&["params", key, "default"])) != root.locate(&path_of(&["params", key])) => {}
             None => c.report(
                 root.locate(&path_of(&["params", key])),
                 &format!("params.{key}"),
@@ -198,10 +185,7 @@ fn plan_tasks(
         if operator.is_none() {
             let hint = match registry.closest_name(&task.uses) {
                 Some(best) => format!("did you mean \"{best}\"?"),
-                None => format!(
-                    "available operators: {}",
-                    registry.names().collect::<Vec<_>>().join(", ")
-                ),
+                None => format!("available operators: {}", registry.names().collect::<Vec<_>>().join(", ")),
             };
             c.report(
                 root.locate_value(&[base.clone(), path_of(&["uses"])].concat()),
@@ -212,15 +196,7 @@ fn plan_tasks(
 
         let with_path = [base.clone(), path_of(&["with"])].concat();
         let mut refs = References::default();
-        let with = bind_value(
-            &task.with,
-            &mut Vec::new(),
-            params,
-            &mut refs,
-            root,
-            &with_path,
-            c,
-        );
+        let with = bind_value(&task.with, &mut Vec::new(), params, &mut refs, root, &with_path, c);
 
         let mut deps: Vec<String> = Vec::new();
         for (i, need) in task.needs.iter().enumerate() {
@@ -232,11 +208,7 @@ fn plan_tasks(
                     format!("task \"{id}\" needs itself; remove it from `needs`"),
                 );
             } else if !spec.tasks.contains_key(need) {
-                c.report(
-                    root.locate_value(&need_path),
-                    &format!("tasks.{id}.needs"),
-                    unknown_task_message(need, spec),
-                );
+                c.report(root.locate_value(&need_path), &format!("tasks.{id}.needs"), unknown_task_message(need, spec));
             } else if !deps.contains(need) {
                 deps.push(need.clone());
             }
@@ -258,11 +230,7 @@ fn plan_tasks(
                 continue;
             }
             let Some(up_task) = spec.tasks.get(up) else {
-                c.report(
-                    root.locate_value(&field_path),
-                    &dotted,
-                    unknown_task_message(up, spec),
-                );
+                c.report(root.locate_value(&field_path), &dotted, unknown_task_message(up, spec));
                 continue;
             };
             if !deps.contains(up) {
@@ -272,12 +240,7 @@ fn plan_tasks(
                 continue; // already reported as an unknown operator
             };
             let Some(produced) = up_operator.info.output_port(output) else {
-                let outputs: Vec<&str> = up_operator
-                    .info
-                    .outputs
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect();
+                let outputs: Vec<&str> = up_operator.info.outputs.iter().map(|p| p.name.as_str()).collect();
                 let listing = if outputs.is_empty() {
                     "it has no outputs".to_owned()
                 } else {
@@ -286,10 +249,7 @@ fn plan_tasks(
                 c.report(
                     root.locate_value(&field_path),
                     &dotted,
-                    format!(
-                        "task \"{up}\" ({}) has no output \"{output}\"; {listing}",
-                        up_task.uses
-                    ),
+                    format!("task \"{up}\" ({}) has no output \"{output}\"; {listing}", up_task.uses),
                 );
                 continue;
             };
@@ -299,12 +259,8 @@ fn plan_tasks(
                 ([field], Some(op)) => op.info.input_port(field),
                 _ => None,
             };
-            let whole = json_path.len() == 1
-                && with
-                    .get(&json_path[0])
-                    .and_then(Value::as_str)
-                    .and_then(expr::whole)
-                    .is_some();
+            let whole =
+                json_path.len() == 1 && with.get(&json_path[0]).and_then(Value::as_str).and_then(expr::whole).is_some();
             if let (Some(port), true) = (port, whole) {
                 if !port.kind.accepts(produced.kind) {
                     c.report(
@@ -317,11 +273,7 @@ fn plan_tasks(
                     );
                     continue;
                 }
-                bindings.push(Binding {
-                    port: port.name.clone(),
-                    task: up.clone(),
-                    output: output.clone(),
-                });
+                bindings.push(Binding { port: port.name.clone(), task: up.clone(), output: output.clone() });
             }
         }
 
@@ -333,13 +285,12 @@ fn plan_tasks(
                 } else {
                     format!("tasks.{id}.with.{}", problem.path.join("."))
                 };
-                let mark = if problem.message.starts_with("unknown field")
-                    || problem.message.starts_with("missing field")
-                {
-                    root.locate(&field_path)
-                } else {
-                    root.locate_value(&field_path)
-                };
+                let mark =
+                    if problem.message.starts_with("unknown field") || problem.message.starts_with("missing field") {
+                        root.locate(&field_path)
+                    } else {
+                        root.locate_value(&field_path)
+                    };
                 c.report(mark, &dotted, problem.message);
             }
             // Missing required ports are reported by the config's own
@@ -348,10 +299,7 @@ fn plan_tasks(
                 let given = with.get(&port.name).is_some_and(|v| !v.is_null());
                 if given && !bindings.iter().any(|b| b.port == port.name) {
                     let field_path = [with_path.clone(), path_of(&[&port.name])].concat();
-                    let value = with
-                        .get(&port.name)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
+                    let value = with.get(&port.name).and_then(Value::as_str).unwrap_or_default();
                     if expr::whole(value).is_some() {
                         continue; // a broken reference, already reported above
                     }
@@ -391,10 +339,9 @@ fn plan_tasks(
 fn unknown_task_message(name: &str, spec: &PipelineSpec) -> String {
     match hangar_sdk::closest(name, spec.tasks.keys().map(String::as_str)) {
         Some(best) => format!("unknown task \"{name}\" (did you mean \"{best}\"?)"),
-        None => format!(
-            "unknown task \"{name}\"; tasks are {}",
-            spec.tasks.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
+        None => {
+            format!("unknown task \"{name}\"; tasks are {}", spec.tasks.keys().cloned().collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
@@ -449,9 +396,7 @@ fn bind_string(
     let location = || {
         (
             root.locate_value(&[with_path.to_vec(), path.to_vec()].concat()),
-            format!("{}.{}", with_path.join("."), path.join("."))
-                .trim_end_matches('.')
-                .to_owned(),
+            format!("{}.{}", with_path.join("."), path.join(".")).trim_end_matches('.').to_owned(),
         )
     };
     let found = match expr::scan(text) {
@@ -473,11 +418,7 @@ fn bind_string(
                 let hint = hangar_sdk::closest(name, params.keys().map(String::as_str))
                     .map(|best| format!(" (did you mean \"{best}\"?)"))
                     .unwrap_or_default();
-                c.report(
-                    mark,
-                    &dotted,
-                    format!("unknown param \"{name}\"{hint}; declare it under `params`"),
-                );
+                c.report(mark, &dotted, format!("unknown param \"{name}\"{hint}; declare it under `params`"));
                 ok = false;
             }
             Expr::Param(_) => {}
@@ -515,15 +456,7 @@ fn order_tasks(
     let deps: Vec<Vec<usize>> = ids
         .iter()
         .map(|id| {
-            tasks
-                .get(id)
-                .map(|t| {
-                    t.deps
-                        .iter()
-                        .filter_map(|d| tasks.get_index_of(d))
-                        .collect()
-                })
-                .unwrap_or_default()
+            tasks.get(id).map(|t| t.deps.iter().filter_map(|d| tasks.get_index_of(d)).collect()).unwrap_or_default()
         })
         .collect();
     let graph = TaskGraph::new(&ids, &deps);
@@ -552,9 +485,5 @@ fn order_tasks(
 
 /// The kind an output port produces, for callers that only have a plan.
 pub fn output_kind(registry: &Registry, operator: &str, output: &str) -> Option<ArtifactKind> {
-    registry
-        .get(operator)?
-        .info
-        .output_port(output)
-        .map(|p| p.kind)
+    registry.get(operator)?.info.output_port(output).map(|p| p.kind)
 }

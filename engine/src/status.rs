@@ -30,10 +30,7 @@ impl RunStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
-        )
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled)
     }
 }
 
@@ -85,10 +82,7 @@ impl TaskStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        !matches!(
-            self,
-            TaskStatus::Pending | TaskStatus::Queued | TaskStatus::Running
-        )
+        !matches!(self, TaskStatus::Pending | TaskStatus::Queued | TaskStatus::Running)
     }
 
     /// Whether downstream tasks may consume this task's outputs.
@@ -116,10 +110,7 @@ macro_rules! word_conversions {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 $all.into_iter()
                     .find(|v| v.as_str() == s)
-                    .ok_or_else(|| UnknownStatus {
-                        what: $what,
-                        value: s.to_owned(),
-                    })
+                    .ok_or_else(|| UnknownStatus { what: $what, value: s.to_owned() })
             }
         }
     };
@@ -129,13 +120,7 @@ word_conversions!(TaskStatus, "task", TaskStatus::ALL);
 word_conversions!(
     RunStatus,
     "run",
-    [
-        RunStatus::Pending,
-        RunStatus::Running,
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Cancelled
-    ]
+    [RunStatus::Pending, RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Cancelled]
 );
 
 /// A status word that is not one of ours (a newer schema, or a typo in a filter).
@@ -157,10 +142,7 @@ mod tests {
             let json = serde_json::to_string(&status).expect("serialize");
             assert_eq!(json, format!("\"{}\"", status.as_str()));
         }
-        assert_eq!(
-            "upstream_failed".parse::<TaskStatus>(),
-            Ok(TaskStatus::UpstreamFailed)
-        );
+        assert_eq!("upstream_failed".parse::<TaskStatus>(), Ok(TaskStatus::UpstreamFailed));
         assert!("done".parse::<RunStatus>().is_err());
     }
 }

@@ -12,10 +12,7 @@ fn registry() -> hangar_sdk::Registry {
 }
 
 fn errors(yaml: &str, params: &[(&str, &str)]) -> Vec<String> {
-    let params: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+    let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     match compile("p.yaml", yaml, &registry(), &params) {
         Ok(_) => Vec::new(),
         Err(d) => d.iter().map(ToString::to_string).collect(),
@@ -75,10 +72,7 @@ tasks:
 #[test]
 fn a_missing_required_input_is_reported_by_the_config() {
     let yaml = "name: missing\ntasks:\n  shout: { uses: upper }\n";
-    assert_eq!(
-        errors(yaml, &[]),
-        ["p.yaml:3:3: tasks.shout.with: missing field \"documents\""]
-    );
+    assert_eq!(errors(yaml, &[]), ["p.yaml:3:3: tasks.shout.with: missing field \"documents\""]);
 }
 
 #[test]
@@ -127,28 +121,13 @@ params:
 tasks:
   w: { uses: work, with: { ms: "${{ params.ms }}" } }
 "#;
-    assert_eq!(
-        errors(yaml, &[]),
-        ["p.yaml:6:32: tasks.w.with.ms: invalid type: string \"soon\", expected u64"]
-    );
+    assert_eq!(errors(yaml, &[]), ["p.yaml:6:32: tasks.w.with.ms: invalid type: string \"soon\", expected u64"]);
 }
 
 #[test]
 fn the_spec_hash_identifies_the_text() {
-    let a = compile(
-        "p.yaml",
-        "name: a\ntasks:\n  w: { uses: work }\n",
-        &registry(),
-        &[],
-    )
-    .expect("valid");
-    let b = compile(
-        "p.yaml",
-        "name: a\ntasks:\n  w: { uses: work }  \n",
-        &registry(),
-        &[],
-    )
-    .expect("valid");
+    let a = compile("p.yaml", "name: a\ntasks:\n  w: { uses: work }\n", &registry(), &[]).expect("valid");
+    let b = compile("p.yaml", "name: a\ntasks:\n  w: { uses: work }  \n", &registry(), &[]).expect("valid");
     assert!(a.hash.starts_with("blake3:"));
     assert_ne!(a.hash, b.hash);
 }

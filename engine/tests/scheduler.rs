@@ -13,24 +13,15 @@ use hangar_engine::{EngineEvent, RunStatus, TaskStatus};
 async fn independent_tasks_run_concurrently_up_to_the_limit() {
     let h = Harness::new().await;
     let yaml = "name: wide\ntasks:\n".to_owned()
-        + &(0..6)
-            .map(|i| format!("  t{i}:\n    uses: work\n    with: {{ ms: 150 }}\n"))
-            .collect::<String>();
+        + &(0..6).map(|i| format!("  t{i}:\n    uses: work\n    with: {{ ms: 150 }}\n")).collect::<String>();
     let (_, status) = h.run(&yaml, 2).await;
     assert_eq!(status, RunStatus::Succeeded);
-    assert_eq!(
-        h.probe.max_running.load(Ordering::SeqCst),
-        2,
-        "two at a time, never more"
-    );
+    assert_eq!(h.probe.max_running.load(Ordering::SeqCst), 2, "two at a time, never more");
 
     let h = Harness::new().await;
     let (_, status) = h.run(&yaml, 6).await;
     assert_eq!(status, RunStatus::Succeeded);
-    assert!(
-        h.probe.max_running.load(Ordering::SeqCst) >= 3,
-        "a higher limit lets more run at once"
-    );
+    assert!(h.probe.max_running.load(Ordering::SeqCst) >= 3, "a higher limit lets more run at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,10 +39,7 @@ tasks:
     assert_eq!(status, RunStatus::Succeeded);
     let mut started = Vec::new();
     while let Ok(event) = events.try_recv() {
-        if let EngineEvent::TaskStarted {
-            task_id, run_id: r, ..
-        } = event
-        {
+        if let EngineEvent::TaskStarted { task_id, run_id: r, .. } = event {
             assert_eq!(r, run_id);
             started.push(task_id);
         }
@@ -82,30 +70,15 @@ tasks:
     assert_eq!(h.probe.attempts_of("ok_on_third"), 3);
     assert_eq!(h.probe.attempts_of("out_of_retries"), 2);
     // Backoff doubles: 100 ms, then 200 ms before the third attempt.
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
 
     let statuses = h.statuses(&run_id).await;
     assert_eq!(statuses["ok_on_third"], "succeeded");
     assert_eq!(statuses["out_of_retries"], "failed");
-    let attempts = h
-        .engine
-        .store()
-        .attempts(&run_id, "ok_on_third")
-        .await
-        .expect("attempts");
+    let attempts = h.engine.store().attempts(&run_id, "ok_on_third").await.expect("attempts");
     let history: Vec<&str> = attempts.iter().map(|a| a.status.as_str()).collect();
     assert_eq!(history, ["failed", "failed", "succeeded"]);
-    assert!(
-        attempts[0]
-            .error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("flaky failure on attempt 1")
-    );
+    assert!(attempts[0].error.as_deref().unwrap_or_default().contains("flaky failure on attempt 1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,14 +93,7 @@ tasks:
     assert_eq!(status, RunStatus::Failed);
     assert_eq!(h.probe.attempts_of("bad"), 1, "a user error is final");
     let task = &h.engine.store().tasks(&run_id).await.expect("tasks")[0];
-    assert!(
-        task.error
-            .as_deref()
-            .unwrap_or_default()
-            .starts_with("user error: bad input"),
-        "{:?}",
-        task.error
-    );
+    assert!(task.error.as_deref().unwrap_or_default().starts_with("user error: bad input"), "{:?}", task.error);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,19 +110,8 @@ tasks:
     assert!(started.elapsed() < Duration::from_secs(10));
     let task = &h.engine.store().tasks(&run_id).await.expect("tasks")[0];
     assert_eq!(task.status, TaskStatus::Failed);
-    assert!(
-        task.error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("timed out after 200ms"),
-        "{:?}",
-        task.error
-    );
-    assert_eq!(
-        h.probe.cancelled.lock().expect("lock").as_slice(),
-        ["slow"],
-        "the operator was told to stop"
-    );
+    assert!(task.error.as_deref().unwrap_or_default().contains("timed out after 200ms"), "{:?}", task.error);
+    assert_eq!(h.probe.cancelled.lock().expect("lock").as_slice(), ["slow"], "the operator was told to stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,13 +138,7 @@ tasks:
     assert_eq!(s["cleanup"], "succeeded");
     assert_eq!(s["alert"], "succeeded");
     assert_eq!(s["no_alert"], "skipped");
-    let run = h
-        .engine
-        .store()
-        .run(&run_id)
-        .await
-        .expect("run")
-        .expect("exists");
+    let run = h.engine.store().run(&run_id).await.expect("run").expect("exists");
     assert_eq!(run.error.as_deref(), Some("failed tasks: broken"));
 }
 
@@ -224,13 +173,7 @@ tasks:
     let s = h.statuses(&run_id).await;
     assert_eq!(s["long"], "cancelled");
     assert_eq!(s["after"], "cancelled");
-    let run = h
-        .engine
-        .store()
-        .run(&run_id)
-        .await
-        .expect("run")
-        .expect("exists");
+    let run = h.engine.store().run(&run_id).await.expect("run").expect("exists");
     assert_eq!(run.status, RunStatus::Cancelled);
     assert!(run.finished_at.is_some());
 }
@@ -251,24 +194,12 @@ tasks:
     let tasks = h.engine.store().tasks(&run_id).await.expect("tasks");
     let shout = tasks.iter().find(|t| t.task_id == "shout").expect("shout");
     let output = &shout.outputs.as_ref().expect("outputs")["documents"];
-    assert_eq!(
-        output.key,
-        format!("runs/{run_id}/shout/a1/documents.jsonl")
-    );
+    assert_eq!(output.key, format!("runs/{run_id}/shout/a1/documents.jsonl"));
     assert!(output.uri.starts_with("file:///"));
-    assert_eq!(
-        output.digest,
-        format!("blake3:{}", blake3::hash(b"HELLO HANGAR").to_hex())
-    );
+    assert_eq!(output.digest, format!("blake3:{}", blake3::hash(b"HELLO HANGAR").to_hex()));
     let inputs = shout.inputs.as_ref().expect("inputs recorded");
-    let source = tasks
-        .iter()
-        .find(|t| t.task_id == "source")
-        .expect("source");
-    assert_eq!(
-        inputs["documents"],
-        source.outputs.as_ref().expect("outputs")["documents"]
-    );
+    let source = tasks.iter().find(|t| t.task_id == "source").expect("source");
+    assert_eq!(inputs["documents"], source.outputs.as_ref().expect("outputs")["documents"]);
     let text = h.engine.artifacts().read(&output.key).await.expect("read");
     assert_eq!(text, b"HELLO HANGAR");
 }
@@ -285,16 +216,7 @@ tasks:
 "#;
     let run_id = h.submit(yaml).await;
     // Before any coordinator: the run and its tasks are recorded as pending.
-    assert_eq!(
-        h.engine
-            .store()
-            .run(&run_id)
-            .await
-            .expect("run")
-            .expect("exists")
-            .status,
-        RunStatus::Pending
-    );
+    assert_eq!(h.engine.store().run(&run_id).await.expect("run").expect("exists").status, RunStatus::Pending);
     assert!(h.statuses(&run_id).await.values().all(|s| s == "pending"));
 
     let store = h.engine.store().clone();
@@ -307,42 +229,21 @@ tasks:
                 EngineEvent::TaskQueued { run_id, task_id } => {
                     let t = task(&store, run_id, task_id).await;
                     assert!(
-                        matches!(
-                            t.status,
-                            TaskStatus::Queued | TaskStatus::Running | TaskStatus::Succeeded
-                        ),
+                        matches!(t.status, TaskStatus::Queued | TaskStatus::Running | TaskStatus::Succeeded),
                         "{t:?}"
                     );
                     assert!(t.queued_at.is_some() && t.config.is_some());
                     seen.push(format!("{task_id} queued"));
                 }
-                EngineEvent::TaskStarted {
-                    run_id,
-                    task_id,
-                    attempt,
-                    ..
-                } => {
+                EngineEvent::TaskStarted { run_id, task_id, attempt, .. } => {
                     let attempts = store.attempts(run_id, task_id).await.expect("attempts");
-                    assert!(
-                        attempts.iter().any(|a| a.attempt == *attempt),
-                        "attempt {attempt} recorded"
-                    );
+                    assert!(attempts.iter().any(|a| a.attempt == *attempt), "attempt {attempt} recorded");
                     seen.push(format!("{task_id} started {attempt}"));
                 }
-                EngineEvent::TaskFinished {
-                    run_id,
-                    task_id,
-                    status,
-                    attempt,
-                    retry_at,
-                    ..
-                } => {
+                EngineEvent::TaskFinished { run_id, task_id, status, attempt, retry_at, .. } => {
                     let t = task(&store, run_id, task_id).await;
                     if retry_at.is_some() {
-                        assert!(
-                            matches!(t.status, TaskStatus::Queued | TaskStatus::Running),
-                            "{t:?}"
-                        );
+                        assert!(matches!(t.status, TaskStatus::Queued | TaskStatus::Running), "{t:?}");
                     } else {
                         assert_eq!(t.status, *status);
                         assert!(t.finished_at.is_some());
@@ -376,27 +277,12 @@ tasks:
             "run succeeded",
         ]
     );
-    let logs = h
-        .engine
-        .store()
-        .logs(&run_id, Some("first"), 0, 100)
-        .await
-        .expect("logs");
+    let logs = h.engine.store().logs(&run_id, Some("first"), 0, 100).await.expect("logs");
     let lines: Vec<(u32, &str)> = logs.iter().map(|l| (l.attempt, l.line.as_str())).collect();
-    assert_eq!(
-        lines,
-        [
-            (1, "attempt 1 working for 50 ms"),
-            (2, "attempt 2 working for 50 ms")
-        ]
-    );
+    assert_eq!(lines, [(1, "attempt 1 working for 50 ms"), (2, "attempt 2 working for 50 ms")]);
     let first = task(h.engine.store(), &run_id, "first").await;
     assert_eq!(first.attempt, 2);
-    assert_eq!(
-        first.progress.as_ref().map(|p| p.done),
-        Some(1),
-        "last progress kept"
-    );
+    assert_eq!(first.progress.as_ref().map(|p| p.done), Some(1), "last progress kept");
     assert!(first.started_at.is_some() && first.lease_owner.is_none());
 }
 
@@ -405,13 +291,7 @@ async fn task(
     run_id: &str,
     task_id: &str,
 ) -> hangar_engine::store::TaskRecord {
-    store
-        .tasks(run_id)
-        .await
-        .expect("tasks")
-        .into_iter()
-        .find(|t| t.task_id == task_id)
-        .expect("task exists")
+    store.tasks(run_id).await.expect("tasks").into_iter().find(|t| t.task_id == task_id).expect("task exists")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,28 +306,12 @@ tasks:
 "#;
     let (run_id, status) = h.run(yaml, 2).await;
     assert_eq!(status, RunStatus::Failed);
-    assert_eq!(
-        h.engine.prepare_resume(&run_id).await.expect("resume"),
-        RunStatus::Pending
-    );
+    assert_eq!(h.engine.prepare_resume(&run_id).await.expect("resume"), RunStatus::Pending);
     let status = h.drive(&run_id, 2).await;
-    assert_eq!(
-        status,
-        RunStatus::Succeeded,
-        "the second attempt of `bad` succeeds"
-    );
-    assert_eq!(
-        h.probe.attempts_of("good"),
-        1,
-        "succeeded tasks are not executed again"
-    );
+    assert_eq!(status, RunStatus::Succeeded, "the second attempt of `bad` succeeds");
+    assert_eq!(h.probe.attempts_of("good"), 1, "succeeded tasks are not executed again");
     assert_eq!(h.probe.attempts_of("bad"), 2);
     assert_eq!(h.probe.attempts_of("last"), 1);
-    let attempts = h
-        .engine
-        .store()
-        .attempts(&run_id, "bad")
-        .await
-        .expect("attempts");
+    let attempts = h.engine.store().attempts(&run_id, "bad").await.expect("attempts");
     assert_eq!(attempts.len(), 2, "the history of the failed run is kept");
 }

@@ -5,18 +5,10 @@ use hangar_operators::dedup::{DedupConfig, find_duplicates};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or_else(|| default.to_owned())
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
     };
-    let docs = generate(&Plan {
-        documents: arg("--docs", "20000").parse().expect("docs"),
-        ..Plan::default()
-    });
-    let mut config: DedupConfig =
-        serde_json::from_value(serde_json::json!({"documents": "x"})).expect("config");
+    let docs = generate(&Plan { documents: arg("--docs", "20000").parse().expect("docs"), ..Plan::default() });
+    let mut config: DedupConfig = serde_json::from_value(serde_json::json!({"documents": "x"})).expect("config");
     config.num_perm = arg("--perm", "256").parse().expect("perm");
     config.bands = arg("--bands", "64").parse().expect("bands");
     config.rows = arg("--rows", "4").parse().expect("rows");

@@ -3,10 +3,7 @@ use hangar_operators::dedup::synthetic::{Plan, generate};
 use hangar_operators::dedup::{DedupConfig, Fingerprinter, exact_hash};
 use std::time::Instant;
 fn main() {
-    let docs = generate(&Plan {
-        documents: 20000,
-        ..Plan::default()
-    });
+    let docs = generate(&Plan { documents: 20000, ..Plan::default() });
     let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
     let mb = bytes as f64 / 1e6;
     let t = Instant::now();
@@ -35,16 +32,11 @@ fn main() {
         acc ^= u64::from(sig[0]);
     }
     println!("sign {:.0} MB/s", mb / t.elapsed().as_secs_f64());
-    let config: DedupConfig =
-        serde_json::from_value(serde_json::json!({"documents": "x"})).expect("config");
+    let config: DedupConfig = serde_json::from_value(serde_json::json!({"documents": "x"})).expect("config");
     let fp = Fingerprinter::new(&config);
     let t = Instant::now();
     for d in &docs {
-        acc ^= fp
-            .fingerprint(&d.text)
-            .signature
-            .map(|s| u64::from(s[0]))
-            .unwrap_or(0);
+        acc ^= fp.fingerprint(&d.text).signature.map(|s| u64::from(s[0])).unwrap_or(0);
     }
     println!("fingerprint {:.0} MB/s", mb / t.elapsed().as_secs_f64());
     println!("{acc}");

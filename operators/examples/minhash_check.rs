@@ -6,12 +6,7 @@ fn main() {
     let (mut sa, mut sb, mut t) = (Vec::new(), Vec::new(), Vec::new());
     shingles(&a, auto_kind(&a), 5, 7, &mut sa, &mut t);
     shingles(&b, auto_kind(&b), 5, 7, &mut sb, &mut t);
-    println!(
-        "exact {:.3} shingles {} {}",
-        exact_jaccard(&sa, &sb),
-        sa.len(),
-        sb.len()
-    );
+    println!("exact {:.3} shingles {} {}", exact_jaccard(&sa, &sb), sa.len(), sb.len());
     {
         let (mut ta, mut tb) = (Vec::new(), Vec::new());
         shingles(&a, auto_kind(&a), 5, 0x5eed, &mut ta, &mut t);

@@ -29,20 +29,13 @@ fn main() {
                     path
                 );
                 if let Some(dir) = &out {
-                    let name = std::path::Path::new(path)
-                        .file_name()
-                        .expect("name")
-                        .to_string_lossy();
-                    std::fs::write(format!("{dir}/{name}.txt"), text.pages.join("\n\x0c"))
-                        .expect("write");
+                    let name = std::path::Path::new(path).file_name().expect("name").to_string_lossy();
+                    std::fs::write(format!("{dir}/{name}.txt"), text.pages.join("\n\x0c")).expect("write");
                 }
             }
             Err(e) => eprintln!("ERROR {path}: {e}"),
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "{pages} pages in {secs:.3}s = {:.0} pages/s",
-        pages as f64 / secs
-    );
+    eprintln!("{pages} pages in {secs:.3}s = {:.0} pages/s", pages as f64 / secs);
 }

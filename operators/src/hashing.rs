@@ -21,6 +21,11 @@ impl Hasher for PreHashed {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+
+    fn write_u32(&mut self, n: u32) {
+        // Spread 32 bits over 64: the map uses the top bits as tags.
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// A map from pre-hashed keys.

@@ -17,19 +17,11 @@ const SINK_CHUNK: usize = 4 << 20;
 ///
 /// # Errors
 /// When the artifact cannot be fetched or opened.
-pub async fn open_input(
-    ctx: &TaskContext,
-    artifact: &ArtifactRef,
-) -> Result<BufReader<File>, OperatorError> {
+pub async fn open_input(ctx: &TaskContext, artifact: &ArtifactRef) -> Result<BufReader<File>, OperatorError> {
     let scratch = ctx.scratch_dir()?.to_path_buf();
     let path = ctx.artifacts().fetch_local(&artifact.key, &scratch).await?;
-    let file = File::open(&path).map_err(|e| {
-        OperatorError::external(format!(
-            "cannot open {} ({}): {e}",
-            artifact.uri,
-            path.display()
-        ))
-    })?;
+    let file = File::open(&path)
+        .map_err(|e| OperatorError::external(format!("cannot open {} ({}): {e}", artifact.uri, path.display())))?;
     Ok(BufReader::with_capacity(1 << 20, file))
 }
 
@@ -45,12 +37,9 @@ pub fn for_each_line(
     let mut number = 0;
     loop {
         line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(|e| {
-            OperatorError::external(format!(
-                "reading the input failed at line {}: {e}",
-                number + 1
-            ))
-        })?;
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| OperatorError::external(format!("reading the input failed at line {}: {e}", number + 1)))?;
         if read == 0 {
             return Ok(number);
         }
@@ -63,6 +52,72 @@ pub fn for_each_line(
             continue;
         }
         each(&line[..end], number)?;
+    }
+}
+
+/// Where JSONL lines go: an artifact (in operators) or a plain file (in
+/// benchmarks and tools), through the same code.
+pub trait LineSink {
+    /// Appends a line that is already JSON.
+    ///
+    /// # Errors
+    /// When writing fails.
+    fn push_raw(&mut self, line: &[u8]) -> Result<(), OperatorError>;
+
+    /// Appends one record as a JSON line.
+    ///
+    /// # Errors
+    /// When the record cannot be serialized or written.
+    fn push_record<T: Serialize>(&mut self, record: &T) -> Result<(), OperatorError> {
+        let line = serde_json::to_vec(record)
+            .map_err(|e| OperatorError::internal(format!("cannot serialize a record: {e}")))?;
+        self.push_raw(&line)
+    }
+}
+
+impl LineSink for JsonlSink {
+    fn push_raw(&mut self, line: &[u8]) -> Result<(), OperatorError> {
+        JsonlSink::push_raw(self, line)
+    }
+
+    fn push_record<T: Serialize>(&mut self, record: &T) -> Result<(), OperatorError> {
+        self.push(record)
+    }
+}
+
+/// JSONL into a local file.
+pub struct FileSink {
+    writer: std::io::BufWriter<File>,
+}
+
+impl FileSink {
+    /// Creates (truncates) `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be created.
+    pub fn create(path: &std::path::Path) -> Result<Self, OperatorError> {
+        let file = File::create(path)
+            .map_err(|e| OperatorError::external(format!("cannot create {}: {e}", path.display())))?;
+        Ok(Self { writer: std::io::BufWriter::with_capacity(1 << 20, file) })
+    }
+
+    /// Flushes the file.
+    ///
+    /// # Errors
+    /// When the flush fails.
+    pub fn finish(mut self) -> Result<(), OperatorError> {
+        use std::io::Write;
+        self.writer.flush().map_err(|e| OperatorError::external(format!("cannot write: {e}")))
+    }
+}
+
+impl LineSink for FileSink {
+    fn push_raw(&mut self, line: &[u8]) -> Result<(), OperatorError> {
+        use std::io::Write;
+        self.writer
+            .write_all(line)
+            .and_then(|()| self.writer.write_all(b"\n"))
+            .map_err(|e| OperatorError::external(format!("cannot write: {e}")))
     }
 }
 
@@ -140,10 +195,7 @@ impl JsonlSink {
     /// When the last write or the commit fails.
     pub fn finish(mut self, kind: ArtifactKind) -> Result<ArtifactRef, OperatorError> {
         self.flush()?;
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| OperatorError::internal("output already finished"))?;
+        let writer = self.writer.take().ok_or_else(|| OperatorError::internal("output already finished"))?;
         Ok(self.handle.block_on(writer.finish(kind))?)
     }
 }

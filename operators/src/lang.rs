@@ -33,9 +33,7 @@ pub fn detect(text: &str) -> String {
         return "zh".to_owned();
     }
     match whatlang::detect(&sample) {
-        Some(info) if info.confidence() > 0.3 || info.lang() == whatlang::Lang::Eng => {
-            iso639_1(info.lang().code())
-        }
+        Some(info) if info.confidence() > 0.3 || info.lang() == whatlang::Lang::Eng => iso639_1(info.lang().code()),
         _ if letters > 0 => "en".to_owned(),
         _ => "und".to_owned(),
     }
@@ -70,16 +68,8 @@ mod tests {
 
     #[test]
     fn chinese_english_and_nothing() {
-        assert_eq!(
-            detect("第23.2005条 正常类飞机审定 (a) 申请人必须表明符合本部的要求。"),
-            "zh"
-        );
-        assert_eq!(
-            detect(
-                "Each applicant must show that the airplane meets the requirements of this part."
-            ),
-            "en"
-        );
+        assert_eq!(detect("第23.2005条 正常类飞机审定 (a) 申请人必须表明符合本部的要求。"), "zh");
+        assert_eq!(detect("Each applicant must show that the airplane meets the requirements of this part."), "en");
         assert_eq!(detect("12345 ... ---"), "und");
     }
 }

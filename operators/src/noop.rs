@@ -22,19 +22,10 @@ impl Operator for Noop {
     type Config = NoopConfig;
 
     fn info(&self) -> OperatorInfo {
-        OperatorInfo::new(
-            "noop",
-            "1",
-            "Does nothing; use it to join branches of a pipeline.",
-        )
-        .not_cacheable()
+        OperatorInfo::new("noop", "1", "Does nothing; use it to join branches of a pipeline.").not_cacheable()
     }
 
-    async fn run(
-        &self,
-        config: NoopConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: NoopConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         if let Some(message) = config.message {
             ctx.info(message);
         }

@@ -42,11 +42,7 @@ impl Operator for Shell {
         .privileged()
     }
 
-    async fn run(
-        &self,
-        config: ShellConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: ShellConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let scratch = ctx.scratch_dir()?.to_path_buf();
         let mut command = Command::new("sh");
         command
@@ -68,8 +64,7 @@ impl Operator for Shell {
             command.current_dir(dir);
         }
         let mut child = command.spawn().map_err(|e| {
-            OperatorError::external(format!("cannot start `sh -c {:?}`: {e}", config.run))
-                .with_source(e)
+            OperatorError::external(format!("cannot start `sh -c {:?}`: {e}", config.run)).with_source(e)
         })?;
         let group = child.id();
         let stdout = child.stdout.take();
@@ -88,8 +83,7 @@ impl Operator for Shell {
             return Err(OperatorError::cancelled());
         };
         let (_, last_stderr) = tokio::join!(out_lines, err_lines);
-        let status = status
-            .map_err(|e| OperatorError::external(format!("waiting for the command failed: {e}")))?;
+        let status = status.map_err(|e| OperatorError::external(format!("waiting for the command failed: {e}")))?;
         if status.success() {
             return Ok(TaskOutputs::new());
         }
@@ -97,19 +91,13 @@ impl Operator for Shell {
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".to_owned(),
         };
-        let tail = last_stderr
-            .map(|line| format!("; last stderr line: {line}"))
-            .unwrap_or_default();
+        let tail = last_stderr.map(|line| format!("; last stderr line: {line}")).unwrap_or_default();
         Err(OperatorError::external(format!("command {how}{tail}")))
     }
 }
 
 /// Copies lines of a child stream into the task log; returns the last one.
-async fn forward<R: AsyncRead + Unpin>(
-    stream: Option<R>,
-    kind: LogStream,
-    ctx: TaskContext,
-) -> Option<String> {
+async fn forward<R: AsyncRead + Unpin>(stream: Option<R>, kind: LogStream, ctx: TaskContext) -> Option<String> {
     let mut lines = BufReader::new(stream?).lines();
     let mut last = None;
     while let Ok(Some(line)) = lines.next_line().await {
@@ -148,12 +136,7 @@ mod tests {
 
     fn context(dir: &std::path::Path, cancel: CancellationToken, lines: Arc<Lines>) -> TaskContext {
         TaskContext::new(
-            TaskIdentity {
-                run_id: "r".into(),
-                task_id: "t".into(),
-                attempt: 1,
-                seed: 0,
-            },
+            TaskIdentity { run_id: "r".into(), task_id: "t".into(), attempt: 1, seed: 0 },
             Default::default(),
             ArtifactStore::local(dir.join("artifacts")).expect("store"),
             dir.to_path_buf(),
@@ -175,44 +158,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let lines = Arc::new(Lines::default());
         let ctx = context(dir.path(), CancellationToken::new(), lines.clone());
-        Shell
-            .run(
-                config("echo $GREETING; echo oops >&2; echo $HANGAR_TASK_ID"),
-                ctx,
-            )
-            .await
-            .expect("succeeds");
+        Shell.run(config("echo $GREETING; echo oops >&2; echo $HANGAR_TASK_ID"), ctx).await.expect("succeeds");
         let captured = lines.0.lock().expect("lock").clone();
-        assert!(
-            captured.contains(&(LogStream::Stdout, "hi".to_owned())),
-            "{captured:?}"
-        );
-        assert!(
-            captured.contains(&(LogStream::Stderr, "oops".to_owned())),
-            "{captured:?}"
-        );
-        assert!(
-            captured.contains(&(LogStream::Stdout, "t".to_owned())),
-            "{captured:?}"
-        );
+        assert!(captured.contains(&(LogStream::Stdout, "hi".to_owned())), "{captured:?}");
+        assert!(captured.contains(&(LogStream::Stderr, "oops".to_owned())), "{captured:?}");
+        assert!(captured.contains(&(LogStream::Stdout, "t".to_owned())), "{captured:?}");
     }
 
     #[tokio::test]
     async fn non_zero_exit_fails_with_the_status_and_last_stderr_line() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ctx = context(
-            dir.path(),
-            CancellationToken::new(),
-            Arc::new(Lines::default()),
-        );
-        let err = Shell
-            .run(config("echo first >&2; echo no such file >&2; exit 3"), ctx)
-            .await
-            .expect_err("fails");
-        assert_eq!(
-            err.message,
-            "command exited with status 3; last stderr line: no such file"
-        );
+        let ctx = context(dir.path(), CancellationToken::new(), Arc::new(Lines::default()));
+        let err = Shell.run(config("echo first >&2; echo no such file >&2; exit 3"), ctx).await.expect_err("fails");
+        assert_eq!(err.message, "command exited with status 3; last stderr line: no such file");
         assert!(err.retryable);
     }
 
@@ -226,10 +184,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             cancel.cancel();
         });
-        let err = Shell
-            .run(config("sleep 30 | cat; echo never"), ctx)
-            .await
-            .expect_err("cancelled");
+        let err = Shell.run(config("sleep 30 | cat; echo never"), ctx).await.expect_err("cancelled");
         canceller.await.expect("join");
         assert_eq!(err.class, hangar_sdk::ErrorClass::Cancelled);
         assert!(started.elapsed() < std::time::Duration::from_secs(10));

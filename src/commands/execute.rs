@@ -46,20 +46,11 @@ pub async fn resume(args: &ResumeArgs, home: &Home, json: bool) -> Result<u8> {
 }
 
 /// Runs embedded workers and the coordinator of `run_id` until the run ends.
-async fn drive(
-    engine: &Engine,
-    run_id: &str,
-    total: usize,
-    exec: &ExecArgs,
-    json: bool,
-) -> Result<u8> {
+async fn drive(engine: &Engine, run_id: &str, total: usize, exec: &ExecArgs, json: bool) -> Result<u8> {
     let display = crate::display::follow(engine.subscribe(), run_id.to_owned(), total, exec.quiet);
     let shutdown = CancellationToken::new();
-    let options = WorkerOptions {
-        concurrency: exec
-            .concurrency
-            .unwrap_or_else(|| WorkerOptions::default().concurrency),
-    };
+    let options =
+        WorkerOptions { concurrency: exec.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency) };
     let workers = {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
@@ -84,9 +75,7 @@ async fn drive(
     let outcome = engine.coordinate(run_id).await;
     shutdown.cancel();
     interrupt.abort();
-    workers
-        .await
-        .context("the worker pool stopped unexpectedly")?;
+    workers.await.context("the worker pool stopped unexpectedly")?;
     // The display ends on the run's last event; don't wait on it if that was missed.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), display).await;
     let status = outcome?;
@@ -94,11 +83,7 @@ async fn drive(
 }
 
 async fn finish(engine: &Engine, run_id: &str, status: RunStatus, json: bool) -> Result<u8> {
-    let run = engine
-        .store()
-        .run(run_id)
-        .await?
-        .context("the run disappeared from the database")?;
+    let run = engine.store().run(run_id).await?.context("the run disappeared from the database")?;
     let summary = run_summary(engine.store().as_ref(), &run).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

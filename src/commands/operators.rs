@@ -9,14 +9,7 @@ fn ports(ports: &[PortDecl]) -> String {
     }
     ports
         .iter()
-        .map(|p| {
-            format!(
-                "{}: {}{}",
-                p.name,
-                p.kind,
-                if p.required { "" } else { "?" }
-            )
-        })
+        .map(|p| format!("{}: {}{}", p.name, p.kind, if p.required { "" } else { "?" }))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -38,10 +31,7 @@ pub fn run(registry: &Registry, json: bool) {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
         return;
     }
     for op in registry.iter() {
@@ -49,11 +39,7 @@ pub fn run(registry: &Registry, json: bool) {
         println!("    {}", op.info.description);
         println!("    inputs:  {}", ports(&op.info.inputs));
         println!("    outputs: {}", ports(&op.info.outputs));
-        if let Some(props) = op
-            .config_schema
-            .get("properties")
-            .and_then(|p| p.as_object())
-        {
+        if let Some(props) = op.config_schema.get("properties").and_then(|p| p.as_object()) {
             let required: Vec<&str> = op
                 .config_schema
                 .get("required")
@@ -62,19 +48,9 @@ pub fn run(registry: &Registry, json: bool) {
                 .unwrap_or_default();
             println!("    with:");
             for (name, schema) in props {
-                let doc = schema
-                    .get("description")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or_default();
-                let mark = if required.contains(&name.as_str()) {
-                    " (required)"
-                } else {
-                    ""
-                };
-                println!(
-                    "      {name}{mark}: {}",
-                    doc.lines().next().unwrap_or_default()
-                );
+                let doc = schema.get("description").and_then(|d| d.as_str()).unwrap_or_default();
+                let mark = if required.contains(&name.as_str()) { " (required)" } else { "" };
+                println!("      {name}{mark}: {}", doc.lines().next().unwrap_or_default());
             }
         }
         println!();

@@ -20,19 +20,14 @@ pub async fn run(args: &RunsArgs, home: &Home, json: bool) -> Result<u8> {
 
 async fn list(store: &SqlStore, args: &RunsArgs, json: bool) -> Result<u8> {
     let status = match &args.status {
-        Some(s) => Some(s.parse::<RunStatus>().map_err(|e| {
-            anyhow::anyhow!("{e}; use pending, running, succeeded, failed or cancelled")
-        })?),
+        Some(s) => Some(
+            s.parse::<RunStatus>()
+                .map_err(|e| anyhow::anyhow!("{e}; use pending, running, succeeded, failed or cancelled"))?,
+        ),
         None => None,
     };
     let runs = store
-        .runs(&RunFilter {
-            pipeline: args.pipeline.clone(),
-            status,
-            owner: None,
-            limit: args.limit,
-            offset: 0,
-        })
+        .runs(&RunFilter { pipeline: args.pipeline.clone(), status, owner: None, limit: args.limit, offset: 0 })
         .await?;
     if json {
         let list: Vec<_> = runs
@@ -53,18 +48,9 @@ async fn list(store: &SqlStore, args: &RunsArgs, json: bool) -> Result<u8> {
         eprintln!("no runs yet; start one with `hangar run pipelines/FILE.yaml`");
         return Ok(exit::OK);
     }
-    println!(
-        "{:<36}  {:<24}  {:<10}  CREATED",
-        "RUN", "PIPELINE", "STATUS"
-    );
+    println!("{:<36}  {:<24}  {:<10}  CREATED", "RUN", "PIPELINE", "STATUS");
     for r in &runs {
-        println!(
-            "{:<36}  {:<24}  {:<10}  {}",
-            r.id,
-            r.pipeline,
-            r.status.as_str(),
-            rfc3339(r.created_at)
-        );
+        println!("{:<36}  {:<24}  {:<10}  {}", r.id, r.pipeline, r.status.as_str(), rfc3339(r.created_at));
     }
     Ok(exit::OK)
 }
@@ -110,17 +96,8 @@ async fn show(store: &SqlStore, run_id: &str, tail: usize, json: bool) -> Result
         }
         println!("\n== {} ({})", task.task_id, task.status);
         for a in &attempts {
-            let error = a
-                .error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
-            println!(
-                "  attempt {} {} on {}{error}",
-                a.attempt,
-                a.status,
-                a.worker.as_deref().unwrap_or("?")
-            );
+            let error = a.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+            println!("  attempt {} {} on {}{error}", a.attempt, a.status, a.worker.as_deref().unwrap_or("?"));
         }
         if attempts.is_empty()
             && let Some(error) = &task.error
@@ -134,12 +111,7 @@ async fn show(store: &SqlStore, run_id: &str, tail: usize, json: bool) -> Result
     Ok(exit::OK)
 }
 
-async fn last_lines(
-    store: &SqlStore,
-    run_id: &str,
-    task_id: &str,
-    tail: usize,
-) -> Result<Vec<String>> {
+async fn last_lines(store: &SqlStore, run_id: &str, task_id: &str, tail: usize) -> Result<Vec<String>> {
     if tail == 0 {
         return Ok(Vec::new());
     }
@@ -147,10 +119,7 @@ async fn last_lines(
     let mut lines = std::collections::VecDeque::with_capacity(tail);
     let mut after = 0;
     loop {
-        let page = store
-            .logs(run_id, Some(task_id), after, 1000)
-            .await
-            .context("cannot read task logs")?;
+        let page = store.logs(run_id, Some(task_id), after, 1000).await.context("cannot read task logs")?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for entry in page {

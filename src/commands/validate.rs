@@ -9,11 +9,7 @@ use super::exit;
 
 /// Reads and compiles a pipeline file, turning an unreadable file into a
 /// diagnostic like any other problem.
-pub fn load(
-    path: &Path,
-    registry: &Registry,
-    params: &[(String, String)],
-) -> Result<Plan, Diagnostics> {
+pub fn load(path: &Path, registry: &Registry, params: &[(String, String)]) -> Result<Plan, Diagnostics> {
     let file = path.display().to_string();
     let text = match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
@@ -58,14 +54,7 @@ pub fn run(files: &[PathBuf], registry: &Registry, json: bool) -> u8 {
         }
     }
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "valid": all.is_empty(), "diagnostics": all })
-        );
+        println!("{}", serde_json::json!({ "valid": all.is_empty(), "diagnostics": all }));
     }
-    if all.is_empty() {
-        exit::OK
-    } else {
-        exit::FAILED
-    }
+    if all.is_empty() { exit::OK } else { exit::FAILED }
 }

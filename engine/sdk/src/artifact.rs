@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What an artifact holds. The engine checks, before anything runs, that every
 /// edge joins an output and an input of compatible kinds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactKind {
     /// JSONL, one document per line: `{"id", "source", "title", "lang", "text", "metadata"}`.
@@ -97,20 +95,12 @@ pub struct PortDecl {
 impl PortDecl {
     /// A required port.
     pub fn required(name: &str, kind: ArtifactKind, description: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            kind,
-            description: description.to_owned(),
-            required: true,
-        }
+        Self { name: name.to_owned(), kind, description: description.to_owned(), required: true }
     }
 
     /// An optional port.
     pub fn optional(name: &str, kind: ArtifactKind, description: &str) -> Self {
-        Self {
-            required: false,
-            ..Self::required(name, kind, description)
-        }
+        Self { required: false, ..Self::required(name, kind, description) }
     }
 }
 

@@ -35,12 +35,7 @@ pub struct Progress {
 impl Progress {
     /// `done` of `total` units.
     pub fn of(done: u64, total: u64, unit: &str) -> Self {
-        Self {
-            done,
-            total: Some(total),
-            unit: unit.to_owned(),
-            ..Self::default()
-        }
+        Self { done, total: Some(total), unit: unit.to_owned(), ..Self::default() }
     }
 
     /// Adds a live figure.
@@ -149,10 +144,7 @@ impl TaskContext {
         cancel: CancellationToken,
         reporter: Arc<dyn TaskReporter>,
     ) -> Self {
-        let output_prefix = format!(
-            "runs/{}/{}/a{}",
-            identity.run_id, identity.task_id, identity.attempt
-        );
+        let output_prefix = format!("runs/{}/{}/a{}", identity.run_id, identity.task_id, identity.attempt);
         let span = tracing::info_span!(
             "task",
             run = %identity.run_id,
@@ -206,10 +198,7 @@ impl TaskContext {
     pub fn scratch_dir(&self) -> Result<&Path, OperatorError> {
         if self.scratch_ready.get().is_none() {
             std::fs::create_dir_all(&self.scratch).map_err(|e| {
-                OperatorError::external(format!(
-                    "cannot create scratch folder {}: {e}",
-                    self.scratch.display()
-                ))
+                OperatorError::external(format!("cannot create scratch folder {}: {e}", self.scratch.display()))
             })?;
             let _ = self.scratch_ready.set(());
         }
@@ -248,16 +237,12 @@ impl TaskContext {
     /// # Errors
     /// When the artifact store refuses the write.
     pub async fn create_output(&self, file_name: &str) -> Result<ArtifactWriter, OperatorError> {
-        Ok(self
-            .store
-            .writer(&format!("{}/{}", self.output_prefix, file_name))
-            .await?)
+        Ok(self.store.writer(&format!("{}/{}", self.output_prefix, file_name)).await?)
     }
 
     /// Starts a folder output named `name` under this attempt's prefix.
     pub fn output_dir(&self, name: &str, kind: ArtifactKind) -> ArtifactDirWriter {
-        self.store
-            .dir_writer(&format!("{}/{}", self.output_prefix, name), kind)
+        self.store.dir_writer(&format!("{}/{}", self.output_prefix, name), kind)
     }
 
     /// Reports progress.
@@ -296,10 +281,6 @@ impl TaskContext {
     /// # Errors
     /// When the task was cancelled.
     pub fn check_cancelled(&self) -> Result<(), OperatorError> {
-        if self.cancel.is_cancelled() {
-            Err(OperatorError::cancelled())
-        } else {
-            Ok(())
-        }
+        if self.cancel.is_cancelled() { Err(OperatorError::cancelled()) } else { Ok(()) }
     }
 }

@@ -30,21 +30,16 @@ pub enum ArtifactError {
 
 impl ArtifactError {
     pub(crate) fn backend(operation: &'static str, key: &str, source: opendal::Error) -> Self {
-        ArtifactError::Backend {
-            operation,
-            key: key.to_owned(),
-            source: Box::new(source),
-        }
+        ArtifactError::Backend { operation, key: key.to_owned(), source: Box::new(source) }
     }
 
     /// Whether trying again may help (network trouble, throttling).
     pub fn is_temporary(&self) -> bool {
         match self {
             ArtifactError::Backend { source, .. } => source.is_temporary(),
-            ArtifactError::Io { source, .. } => matches!(
-                source.kind(),
-                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
-            ),
+            ArtifactError::Io { source, .. } => {
+                matches!(source.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut)
+            }
             _ => false,
         }
     }
@@ -91,42 +86,22 @@ pub struct OperatorError {
 impl OperatorError {
     /// Bad config or input: not retried.
     pub fn user(message: impl Into<String>) -> Self {
-        Self {
-            class: ErrorClass::User,
-            retryable: false,
-            message: message.into(),
-            source: None,
-        }
+        Self { class: ErrorClass::User, retryable: false, message: message.into(), source: None }
     }
 
     /// A dependency failed: retried while attempts remain.
     pub fn external(message: impl Into<String>) -> Self {
-        Self {
-            class: ErrorClass::External,
-            retryable: true,
-            message: message.into(),
-            source: None,
-        }
+        Self { class: ErrorClass::External, retryable: true, message: message.into(), source: None }
     }
 
     /// A bug: not retried.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            class: ErrorClass::Internal,
-            retryable: false,
-            message: message.into(),
-            source: None,
-        }
+        Self { class: ErrorClass::Internal, retryable: false, message: message.into(), source: None }
     }
 
     /// The task stopped because it was cancelled.
     pub fn cancelled() -> Self {
-        Self {
-            class: ErrorClass::Cancelled,
-            retryable: false,
-            message: "cancelled".to_owned(),
-            source: None,
-        }
+        Self { class: ErrorClass::Cancelled, retryable: false, message: "cancelled".to_owned(), source: None }
     }
 
     /// Attaches the underlying error.
@@ -163,11 +138,6 @@ impl OperatorError {
 impl From<ArtifactError> for OperatorError {
     fn from(err: ArtifactError) -> Self {
         let retryable = err.is_temporary();
-        OperatorError {
-            class: ErrorClass::External,
-            retryable,
-            message: err.to_string(),
-            source: None,
-        }
+        OperatorError { class: ErrorClass::External, retryable, message: err.to_string(), source: None }
     }
 }

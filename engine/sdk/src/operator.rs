@@ -81,10 +81,7 @@ pub struct ConfigProblem {
 
 impl ConfigProblem {
     pub fn at(path: &[&str], message: impl Into<String>) -> Self {
-        Self {
-            path: path.iter().map(|s| (*s).to_owned()).collect(),
-            message: message.into(),
-        }
+        Self { path: path.iter().map(|s| (*s).to_owned()).collect(), message: message.into() }
     }
 }
 
@@ -165,10 +162,7 @@ fn decode_config<C: DeserializeOwned>(with: serde_json::Value) -> Result<C, Conf
                 serde_path_to_error::Segment::Unknown => None,
             })
             .collect();
-        ConfigProblem {
-            path,
-            message: humanize_serde_message(&err.into_inner().to_string()),
-        }
+        ConfigProblem { path, message: humanize_serde_message(&err.into_inner().to_string()) }
     })
 }
 
@@ -212,8 +206,7 @@ mod tests {
 
     #[test]
     fn unknown_field_names_the_closest_known_one() {
-        let err =
-            decode_config::<Sample>(serde_json::json!({"treshold": 0.8})).expect_err("invalid");
+        let err = decode_config::<Sample>(serde_json::json!({"treshold": 0.8})).expect_err("invalid");
         assert_eq!(
             err.message,
             "unknown field \"treshold\", expected \"threshold\" or \"ngram\" (did you mean \"threshold\"?)"
@@ -222,15 +215,9 @@ mod tests {
 
     #[test]
     fn nested_type_error_keeps_its_path() {
-        let err = decode_config::<Sample>(
-            serde_json::json!({"threshold": 0.8, "ngram": {"size": "five"}}),
-        )
-        .expect_err("invalid");
+        let err = decode_config::<Sample>(serde_json::json!({"threshold": 0.8, "ngram": {"size": "five"}}))
+            .expect_err("invalid");
         assert_eq!(err.path, vec!["ngram".to_owned(), "size".to_owned()]);
-        assert!(
-            err.message.starts_with("invalid type: string \"five\""),
-            "{}",
-            err.message
-        );
+        assert!(err.message.starts_with("invalid type: string \"five\""), "{}", err.message);
     }
 }

@@ -16,9 +16,7 @@ pub struct RegisteredOperator {
 
 impl std::fmt::Debug for RegisteredOperator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegisteredOperator")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
+        f.debug_struct("RegisteredOperator").field("info", &self.info).finish_non_exhaustive()
     }
 }
 
@@ -52,23 +50,13 @@ impl Registry {
     ///
     /// # Errors
     /// When an operator with that name is already registered.
-    pub fn register_dyn(
-        &mut self,
-        implementation: Arc<dyn DynOperator>,
-    ) -> Result<(), DuplicateOperator> {
+    pub fn register_dyn(&mut self, implementation: Arc<dyn DynOperator>) -> Result<(), DuplicateOperator> {
         let info = implementation.info();
         if self.operators.contains_key(&info.name) {
             return Err(DuplicateOperator { name: info.name });
         }
         let config_schema = implementation.config_schema();
-        self.operators.insert(
-            info.name.clone(),
-            RegisteredOperator {
-                info,
-                config_schema,
-                implementation,
-            },
-        );
+        self.operators.insert(info.name.clone(), RegisteredOperator { info, config_schema, implementation });
         Ok(())
     }
 

@@ -59,9 +59,7 @@ impl S3Settings {
             bucket: bucket.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
             endpoint: var("AWS_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL_S3")),
-            region: var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|| "us-east-1".to_owned()),
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".to_owned()),
             access_key_id: var("AWS_ACCESS_KEY_ID"),
             secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
         }
@@ -86,9 +84,7 @@ impl StoreLocation {
             return Ok(StoreLocation::S3(S3Settings::from_env(bucket, prefix)));
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
-        Ok(StoreLocation::Local {
-            root: PathBuf::from(path),
-        })
+        Ok(StoreLocation::Local { root: PathBuf::from(path) })
     }
 }
 
@@ -109,24 +105,16 @@ impl ArtifactStore {
     pub fn open(location: StoreLocation) -> Result<Self, ArtifactError> {
         match &location {
             StoreLocation::Local { root } => {
-                std::fs::create_dir_all(root).map_err(|source| ArtifactError::Io {
-                    key: root.display().to_string(),
-                    source,
-                })?;
-                let root = std::fs::canonicalize(root).map_err(|source| ArtifactError::Io {
-                    key: root.display().to_string(),
-                    source,
-                })?;
+                std::fs::create_dir_all(root)
+                    .map_err(|source| ArtifactError::Io { key: root.display().to_string(), source })?;
+                let root = std::fs::canonicalize(root)
+                    .map_err(|source| ArtifactError::Io { key: root.display().to_string(), source })?;
                 let root_str = root.to_string_lossy().to_string();
                 let op = Operator::new(Fs::default().root(&root_str))
                     .map_err(|e| ArtifactError::backend("open", &root_str, e))?
                     .finish();
                 let base_uri = format!("file://{}/", root_str.trim_end_matches('/'));
-                Ok(Self {
-                    op,
-                    location: StoreLocation::Local { root },
-                    base_uri,
-                })
+                Ok(Self { op, location: StoreLocation::Local { root }, base_uri })
             }
             StoreLocation::S3(s3) => {
                 let mut builder = S3::default()
@@ -144,19 +132,13 @@ impl ArtifactStore {
                 if let Some(secret) = &s3.secret_access_key {
                     builder = builder.secret_access_key(secret);
                 }
-                let op = Operator::new(builder)
-                    .map_err(|e| ArtifactError::backend("open", &s3.bucket, e))?
-                    .finish();
+                let op = Operator::new(builder).map_err(|e| ArtifactError::backend("open", &s3.bucket, e))?.finish();
                 let base_uri = if s3.prefix.is_empty() {
                     format!("s3://{}/", s3.bucket)
                 } else {
                     format!("s3://{}/{}/", s3.bucket, s3.prefix)
                 };
-                Ok(Self {
-                    op,
-                    location,
-                    base_uri,
-                })
+                Ok(Self { op, location, base_uri })
             }
         }
     }
@@ -197,10 +179,7 @@ impl ArtifactStore {
     /// # Errors
     /// When the backend answers with an error.
     pub async fn check(&self) -> Result<(), ArtifactError> {
-        self.op
-            .check()
-            .await
-            .map_err(|e| ArtifactError::backend("check", &self.base_uri, e))
+        self.op.check().await.map_err(|e| ArtifactError::backend("check", &self.base_uri, e))
     }
 
     /// Starts a streaming write of `key`; nothing is visible under `key`
@@ -221,12 +200,7 @@ impl ArtifactStore {
     ///
     /// # Errors
     /// When the backend refuses the write or the commit.
-    pub async fn put(
-        &self,
-        key: &str,
-        kind: ArtifactKind,
-        bytes: &[u8],
-    ) -> Result<ArtifactRef, ArtifactError> {
+    pub async fn put(&self, key: &str, kind: ArtifactKind, bytes: &[u8]) -> Result<ArtifactRef, ArtifactError> {
         let mut writer = self.writer(key).await?;
         writer.write(bytes).await?;
         writer.finish(kind).await
@@ -237,21 +211,14 @@ impl ArtifactStore {
     /// # Errors
     /// When the key does not exist or cannot be read.
     pub async fn read(&self, key: &str) -> Result<Vec<u8>, ArtifactError> {
-        self.op
-            .read(key)
-            .await
-            .map(|buf| buf.to_vec())
-            .map_err(|e| ArtifactError::backend("read", key, e))
+        self.op.read(key).await.map(|buf| buf.to_vec()).map_err(|e| ArtifactError::backend("read", key, e))
     }
 
     /// A buffered streaming reader of a key.
     ///
     /// # Errors
     /// When the key does not exist or cannot be opened.
-    pub async fn buf_reader(
-        &self,
-        key: &str,
-    ) -> Result<impl AsyncBufRead + Unpin + Send + use<>, ArtifactError> {
+    pub async fn buf_reader(&self, key: &str) -> Result<impl AsyncBufRead + Unpin + Send + use<>, ArtifactError> {
         let size = self.size(key).await?;
         let reader = self
             .op
@@ -262,10 +229,7 @@ impl ArtifactStore {
             .into_futures_async_read(0..size)
             .await
             .map_err(|e| ArtifactError::backend("open", key, e))?;
-        Ok(tokio::io::BufReader::with_capacity(
-            1 << 20,
-            reader.compat(),
-        ))
+        Ok(tokio::io::BufReader::with_capacity(1 << 20, reader.compat()))
     }
 
     /// The size of a key in bytes.
@@ -273,11 +237,7 @@ impl ArtifactStore {
     /// # Errors
     /// When the key does not exist.
     pub async fn size(&self, key: &str) -> Result<u64, ArtifactError> {
-        self.op
-            .stat(key)
-            .await
-            .map(|meta| meta.content_length())
-            .map_err(|e| ArtifactError::backend("stat", key, e))
+        self.op.stat(key).await.map(|meta| meta.content_length()).map_err(|e| ArtifactError::backend("stat", key, e))
     }
 
     /// Whether a key exists.
@@ -298,11 +258,7 @@ impl ArtifactStore {
     /// When the backend cannot answer.
     pub async fn artifact_exists(&self, artifact: &ArtifactRef) -> Result<bool, ArtifactError> {
         if artifact.dir {
-            self.exists(&format!(
-                "{}/MANIFEST.json",
-                artifact.key.trim_end_matches('/')
-            ))
-            .await
+            self.exists(&format!("{}/MANIFEST.json", artifact.key.trim_end_matches('/'))).await
         } else {
             self.exists(&artifact.key).await
         }
@@ -339,10 +295,7 @@ impl ArtifactStore {
     /// # Errors
     /// When the backend refuses the delete.
     pub async fn delete(&self, key: &str) -> Result<(), ArtifactError> {
-        self.op
-            .delete(key)
-            .await
-            .map_err(|e| ArtifactError::backend("delete", key, e))
+        self.op.delete(key).await.map_err(|e| ArtifactError::backend("delete", key, e))
     }
 
     /// Deletes everything below `prefix`.
@@ -351,10 +304,7 @@ impl ArtifactStore {
     /// When the backend refuses the delete.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<(), ArtifactError> {
         let dir = format!("{}/", prefix.trim_end_matches('/'));
-        self.op
-            .remove_all(&dir)
-            .await
-            .map_err(|e| ArtifactError::backend("delete", prefix, e))
+        self.op.remove_all(&dir).await.map_err(|e| ArtifactError::backend("delete", prefix, e))
     }
 
     /// Makes a local file available: the file itself on a local store, a
@@ -371,40 +321,24 @@ impl ArtifactStore {
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
-                .map_err(|source| ArtifactError::Io {
-                    key: parent.display().to_string(),
-                    source,
-                })?;
+                .map_err(|source| ArtifactError::Io { key: parent.display().to_string(), source })?;
         }
         let mut reader = self.buf_reader(key).await?;
-        let mut file =
-            tokio::fs::File::create(&target)
-                .await
-                .map_err(|source| ArtifactError::Io {
-                    key: target.display().to_string(),
-                    source,
-                })?;
+        let mut file = tokio::fs::File::create(&target)
+            .await
+            .map_err(|source| ArtifactError::Io { key: target.display().to_string(), source })?;
         tokio::io::copy_buf(&mut reader, &mut file)
             .await
-            .map_err(|source| ArtifactError::Io {
-                key: key.to_owned(),
-                source,
-            })?;
+            .map_err(|source| ArtifactError::Io { key: key.to_owned(), source })?;
         Ok(target)
     }
 
     /// Moves a fully written temporary key to its final key.
     pub(crate) async fn commit(&self, tmp: &str, key: &str) -> Result<(), ArtifactError> {
         if self.op.info().full_capability().rename {
-            self.op
-                .rename(tmp, key)
-                .await
-                .map_err(|e| ArtifactError::backend("commit", key, e))
+            self.op.rename(tmp, key).await.map_err(|e| ArtifactError::backend("commit", key, e))
         } else {
-            self.op
-                .copy(tmp, key)
-                .await
-                .map_err(|e| ArtifactError::backend("commit", key, e))?;
+            self.op.copy(tmp, key).await.map_err(|e| ArtifactError::backend("commit", key, e))?;
             self.delete(tmp).await
         }
     }

@@ -25,10 +25,7 @@ pub struct ArtifactWriter {
 
 impl std::fmt::Debug for ArtifactWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArtifactWriter")
-            .field("key", &self.key)
-            .field("size", &self.size)
-            .finish_non_exhaustive()
+        f.debug_struct("ArtifactWriter").field("key", &self.key).field("size", &self.size).finish_non_exhaustive()
     }
 }
 
@@ -82,10 +79,7 @@ impl ArtifactWriter {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(WRITE_CHUNK));
-        self.inner
-            .write(chunk)
-            .await
-            .map_err(|e| ArtifactError::backend("write", &self.key, e))
+        self.inner.write(chunk).await.map_err(|e| ArtifactError::backend("write", &self.key, e))
     }
 
     /// Closes the file and commits it under its final key.
@@ -96,10 +90,7 @@ impl ArtifactWriter {
     pub async fn finish(mut self, kind: ArtifactKind) -> Result<ArtifactRef, ArtifactError> {
         let result = async {
             self.flush_pending().await?;
-            self.inner
-                .close()
-                .await
-                .map_err(|e| ArtifactError::backend("close", &self.key, e))?;
+            self.inner.close().await.map_err(|e| ArtifactError::backend("close", &self.key, e))?;
             self.store.commit(&self.tmp_key, &self.key).await
         }
         .await;
@@ -128,11 +119,7 @@ fn temporary_key(key: &str) -> String {
     let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
     let nonce = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp_name = format!(".tmp-{}-{nonce}-{name}", std::process::id());
-    if dir.is_empty() {
-        tmp_name
-    } else {
-        format!("{dir}/{tmp_name}")
-    }
+    if dir.is_empty() { tmp_name } else { format!("{dir}/{tmp_name}") }
 }
 
 static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -165,12 +152,7 @@ pub struct ArtifactDirWriter {
 
 impl ArtifactDirWriter {
     pub(crate) fn new(store: ArtifactStore, prefix: &str, kind: ArtifactKind) -> Self {
-        Self {
-            store,
-            prefix: prefix.trim_matches('/').to_owned(),
-            kind,
-            files: Vec::new(),
-        }
+        Self { store, prefix: prefix.trim_matches('/').to_owned(), kind, files: Vec::new() }
     }
 
     /// The key prefix of the folder.
@@ -183,13 +165,7 @@ impl ArtifactDirWriter {
     /// # Errors
     /// When the backend refuses the write.
     pub async fn file(&self, relative: &str) -> Result<ArtifactWriter, ArtifactError> {
-        self.store
-            .writer(&format!(
-                "{}/{}",
-                self.prefix,
-                relative.trim_start_matches('/')
-            ))
-            .await
+        self.store.writer(&format!("{}/{}", self.prefix, relative.trim_start_matches('/'))).await
     }
 
     /// Commits a file started with [`Self::file`] and records it in the manifest.
@@ -198,16 +174,8 @@ impl ArtifactDirWriter {
     /// When the commit fails.
     pub async fn add(&mut self, writer: ArtifactWriter) -> Result<(), ArtifactError> {
         let committed = writer.finish(ArtifactKind::File).await?;
-        let path = committed
-            .key
-            .strip_prefix(&format!("{}/", self.prefix))
-            .unwrap_or(&committed.key)
-            .to_owned();
-        self.files.push(ManifestEntry {
-            path,
-            digest: committed.digest,
-            size: committed.size,
-        });
+        let path = committed.key.strip_prefix(&format!("{}/", self.prefix)).unwrap_or(&committed.key).to_owned();
+        self.files.push(ManifestEntry { path, digest: committed.digest, size: committed.size });
         Ok(())
     }
 
@@ -225,16 +193,9 @@ impl ArtifactDirWriter {
     ///
     /// # Errors
     /// When the local file cannot be read or the write fails.
-    pub async fn put_file(
-        &mut self,
-        relative: &str,
-        local: &std::path::Path,
-    ) -> Result<(), ArtifactError> {
+    pub async fn put_file(&mut self, relative: &str, local: &std::path::Path) -> Result<(), ArtifactError> {
         use tokio::io::AsyncReadExt;
-        let io_err = |source| ArtifactError::Io {
-            key: local.display().to_string(),
-            source,
-        };
+        let io_err = |source| ArtifactError::Io { key: local.display().to_string(), source };
         let mut file = tokio::fs::File::open(local).await.map_err(io_err)?;
         let mut writer = self.file(relative).await?;
         let mut buf = vec![0u8; 1 << 20];
@@ -242,10 +203,7 @@ impl ArtifactDirWriter {
             let n = file
                 .read(&mut buf)
                 .await
-                .map_err(|source| ArtifactError::Io {
-                    key: local.display().to_string(),
-                    source,
-                })?;
+                .map_err(|source| ArtifactError::Io { key: local.display().to_string(), source })?;
             if n == 0 {
                 break;
             }
@@ -261,19 +219,11 @@ impl ArtifactDirWriter {
     /// When the manifest cannot be written.
     pub async fn finish(mut self) -> Result<ArtifactRef, ArtifactError> {
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
-        let manifest = Manifest {
-            kind: self.kind,
-            files: self.files,
-        };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ArtifactError::Encode {
-            key: self.prefix.clone(),
-            reason: e.to_string(),
-        })?;
+        let manifest = Manifest { kind: self.kind, files: self.files };
+        let bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ArtifactError::Encode { key: self.prefix.clone(), reason: e.to_string() })?;
         let size = manifest.files.iter().map(|f| f.size).sum();
-        let committed = self
-            .store
-            .put(&format!("{}/MANIFEST.json", self.prefix), self.kind, &bytes)
-            .await?;
+        let committed = self.store.put(&format!("{}/MANIFEST.json", self.prefix), self.kind, &bytes).await?;
         Ok(ArtifactRef {
             kind: self.kind,
             uri: format!("{}/", self.store.uri(&self.prefix)),
@@ -289,16 +239,10 @@ impl ArtifactDirWriter {
 ///
 /// # Errors
 /// When the manifest is missing or malformed.
-pub async fn read_manifest(
-    store: &ArtifactStore,
-    artifact: &ArtifactRef,
-) -> Result<Manifest, ArtifactError> {
+pub async fn read_manifest(store: &ArtifactStore, artifact: &ArtifactRef) -> Result<Manifest, ArtifactError> {
     let key = format!("{}/MANIFEST.json", artifact.key.trim_end_matches('/'));
     let bytes = store.read(&key).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ArtifactError::Encode {
-        key,
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(&bytes).map_err(|e| ArtifactError::Encode { key, reason: e.to_string() })
 }
 
 #[cfg(test)]
@@ -315,22 +259,12 @@ mod tests {
         assert!(!store.exists("runs/r1/t/out.txt").await.expect("exists"));
         let artifact = writer.finish(ArtifactKind::File).await.expect("finish");
         assert!(store.exists("runs/r1/t/out.txt").await.expect("exists"));
-        assert_eq!(
-            artifact.digest,
-            format!("blake3:{}", blake3::hash(b"hello world").to_hex())
-        );
+        assert_eq!(artifact.digest, format!("blake3:{}", blake3::hash(b"hello world").to_hex()));
         assert_eq!(artifact.size, 11);
         assert!(artifact.uri.starts_with("file:///"));
-        assert_eq!(
-            store.read("runs/r1/t/out.txt").await.expect("read"),
-            b"hello world"
-        );
+        assert_eq!(store.read("runs/r1/t/out.txt").await.expect("read"), b"hello world");
         let leftovers = store.list("runs/r1/t").await.expect("list");
-        assert_eq!(
-            leftovers.len(),
-            1,
-            "no temporary file may remain: {leftovers:?}"
-        );
+        assert_eq!(leftovers.len(), 1, "no temporary file may remain: {leftovers:?}");
     }
 
     #[tokio::test]

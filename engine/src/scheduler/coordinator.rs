@@ -36,30 +36,16 @@ impl Engine {
     /// Unknown run, another live coordinator, an invalid stored spec, or a
     /// store failure.
     pub async fn coordinate(&self, run_id: &str) -> Result<RunStatus, EngineError> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| EngineError::RunNotFound {
-                run_id: run_id.to_owned(),
-            })?;
+        let run =
+            self.store.run(run_id).await?.ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?;
         if run.status.is_terminal() {
             return Ok(run.status);
         }
         let lease_ms = millis(self.settings.lease);
-        if !self
-            .store
-            .acquire_run(run_id, &self.instance, now_ms(), now_ms() + lease_ms)
-            .await?
-        {
+        if !self.store.acquire_run(run_id, &self.instance, now_ms(), now_ms() + lease_ms).await? {
             let current = self.store.run(run_id).await?;
             let (holder, expires) = current
-                .map(|r| {
-                    (
-                        r.coordinator.unwrap_or_default(),
-                        r.coordinator_expires_at.unwrap_or(0),
-                    )
-                })
+                .map(|r| (r.coordinator.unwrap_or_default(), r.coordinator_expires_at.unwrap_or(0)))
                 .unwrap_or_default();
             return Err(EngineError::RunBusy {
                 run_id: run_id.to_owned(),
@@ -79,15 +65,7 @@ impl Engine {
             .tasks(run_id)
             .await?
             .into_iter()
-            .map(|t| {
-                (
-                    t.task_id.clone(),
-                    TaskState {
-                        status: t.status,
-                        outputs: t.outputs,
-                    },
-                )
-            })
+            .map(|t| (t.task_id.clone(), TaskState { status: t.status, outputs: t.outputs }))
             .collect();
         let mut last_renewal = now_ms();
         let mut last_cancel_check = 0;
@@ -112,9 +90,7 @@ impl Engine {
                     .store
                     .run(run_id)
                     .await?
-                    .ok_or_else(|| EngineError::RunNotFound {
-                        run_id: run_id.to_owned(),
-                    })?
+                    .ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?
                     .cancel_requested;
             }
             self.decide(&plan, &mut states, cancelling, &mut step);
@@ -124,10 +100,7 @@ impl Engine {
                 self.signals.work.notify_waiters();
             }
             for task in &step.queue {
-                self.signals.emit(EngineEvent::TaskQueued {
-                    run_id: run_id.to_owned(),
-                    task_id: task.task_id.clone(),
-                });
+                self.signals.emit(EngineEvent::TaskQueued { run_id: run_id.to_owned(), task_id: task.task_id.clone() });
             }
             for settled in &step.settle {
                 self.signals.emit(EngineEvent::TaskFinished {
@@ -143,13 +116,8 @@ impl Engine {
             if states.values().all(|s| s.status.is_terminal()) {
                 let status = final_status(&states, cancelling);
                 let error = failed_summary(&states);
-                self.store
-                    .finish_run(run_id, status, error.as_deref(), now_ms())
-                    .await?;
-                self.signals.emit(EngineEvent::RunFinished {
-                    run_id: run_id.to_owned(),
-                    status,
-                });
+                self.store.finish_run(run_id, status, error.as_deref(), now_ms()).await?;
+                self.signals.emit(EngineEvent::RunFinished { run_id: run_id.to_owned(), status });
                 tracing::info!(run = %run_id, status = %status, "Run finished.");
                 return Ok(status);
             }
@@ -159,14 +127,8 @@ impl Engine {
                 () = tokio::time::sleep(self.settings.poll) => {}
             }
             if now_ms() - last_renewal > lease_ms / 3 {
-                if !self
-                    .store
-                    .renew_run(run_id, &self.instance, now_ms() + lease_ms)
-                    .await?
-                {
-                    return Err(EngineError::LeaseLost {
-                        run_id: run_id.to_owned(),
-                    });
+                if !self.store.renew_run(run_id, &self.instance, now_ms() + lease_ms).await? {
+                    return Err(EngineError::LeaseLost { run_id: run_id.to_owned() });
                 }
                 self.store.reap_expired(now_ms()).await?;
                 last_renewal = now_ms();
@@ -175,13 +137,7 @@ impl Engine {
     }
 
     /// Recompiles the spec text stored with a run, with its bound params.
-    fn stored_plan(
-        &self,
-        run_id: &str,
-        path: &str,
-        text: &str,
-        params: &Value,
-    ) -> Result<Plan, EngineError> {
+    fn stored_plan(&self, run_id: &str, path: &str, text: &str, params: &Value) -> Result<Plan, EngineError> {
         let overrides: Vec<(String, String)> = params
             .as_object()
             .map(|map| {
@@ -196,31 +152,18 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default();
-        compile(path, text, &self.registry, &overrides).map_err(|diagnostics| {
-            EngineError::StoredSpecInvalid {
-                run_id: run_id.to_owned(),
-                diagnostics,
-            }
-        })
+        compile(path, text, &self.registry, &overrides)
+            .map_err(|diagnostics| EngineError::StoredSpecInvalid { run_id: run_id.to_owned(), diagnostics })
     }
 
     /// Walks pending tasks in topological order, so that a task settled as
     /// `upstream_failed` cascades to its dependents within one step.
-    fn decide(
-        &self,
-        plan: &Plan,
-        states: &mut HashMap<String, TaskState>,
-        cancelling: bool,
-        step: &mut Advance,
-    ) {
+    fn decide(&self, plan: &Plan, states: &mut HashMap<String, TaskState>, cancelling: bool, step: &mut Advance) {
         for id in &plan.order {
             let Some(task) = plan.tasks.get(id) else {
                 continue;
             };
-            let status = states
-                .get(id)
-                .map(|s| s.status)
-                .unwrap_or(TaskStatus::Pending);
+            let status = states.get(id).map(|s| s.status).unwrap_or(TaskStatus::Pending);
             if cancelling {
                 const REASON: &str = "the run was cancelled before this task started";
                 match status {
@@ -241,16 +184,8 @@ impl Engine {
             if status != TaskStatus::Pending {
                 continue;
             }
-            let deps: Vec<TaskStatus> = task
-                .deps
-                .iter()
-                .map(|d| {
-                    states
-                        .get(d)
-                        .map(|s| s.status)
-                        .unwrap_or(TaskStatus::Pending)
-                })
-                .collect();
+            let deps: Vec<TaskStatus> =
+                task.deps.iter().map(|d| states.get(d).map(|s| s.status).unwrap_or(TaskStatus::Pending)).collect();
             if deps.iter().any(|s| !s.is_terminal()) {
                 continue;
             }
@@ -258,12 +193,7 @@ impl Engine {
                 Decision::Settle(status, reason) => settle(states, step, id, status, &reason),
                 Decision::Run => match resolve(task, states) {
                     Ok((config, inputs)) => {
-                        step.queue.push(QueueTask {
-                            task_id: id.clone(),
-                            config,
-                            inputs,
-                            cache_key: None,
-                        });
+                        step.queue.push(QueueTask { task_id: id.clone(), config, inputs, cache_key: None });
                         if let Some(state) = states.get_mut(id) {
                             state.status = TaskStatus::Queued;
                         }
@@ -276,28 +206,11 @@ impl Engine {
 }
 
 fn absorb(states: &mut HashMap<String, TaskState>, task: TaskRecord) {
-    states.insert(
-        task.task_id,
-        TaskState {
-            status: task.status,
-            outputs: task.outputs,
-        },
-    );
+    states.insert(task.task_id, TaskState { status: task.status, outputs: task.outputs });
 }
 
-fn settle(
-    states: &mut HashMap<String, TaskState>,
-    step: &mut Advance,
-    id: &str,
-    status: TaskStatus,
-    reason: &str,
-) {
-    step.settle.push(Settle {
-        task_id: id.to_owned(),
-        status,
-        error: Some(reason.to_owned()),
-        outputs: None,
-    });
+fn settle(states: &mut HashMap<String, TaskState>, step: &mut Advance, id: &str, status: TaskStatus, reason: &str) {
+    step.settle.push(Settle { task_id: id.to_owned(), status, error: Some(reason.to_owned()), outputs: None });
     if let Some(state) = states.get_mut(id) {
         state.status = status;
     }
@@ -308,23 +221,17 @@ fn trigger_decision(trigger: Trigger, deps: &[TaskStatus]) -> Decision {
     match trigger {
         Trigger::AllDone => Decision::Run,
         Trigger::OneFailed if any_failed => Decision::Run,
-        Trigger::OneFailed => Decision::Settle(
-            TaskStatus::Skipped,
-            "trigger one_failed: no upstream task failed".to_owned(),
-        ),
+        Trigger::OneFailed => {
+            Decision::Settle(TaskStatus::Skipped, "trigger one_failed: no upstream task failed".to_owned())
+        }
         Trigger::AllSuccess if deps.iter().all(|s| s.produced_outputs()) => Decision::Run,
-        Trigger::AllSuccess if any_failed => Decision::Settle(
-            TaskStatus::UpstreamFailed,
-            "an upstream task failed".to_owned(),
-        ),
-        Trigger::AllSuccess if deps.contains(&TaskStatus::Cancelled) => Decision::Settle(
-            TaskStatus::Cancelled,
-            "an upstream task was cancelled".to_owned(),
-        ),
-        Trigger::AllSuccess => Decision::Settle(
-            TaskStatus::Skipped,
-            "an upstream task was skipped".to_owned(),
-        ),
+        Trigger::AllSuccess if any_failed => {
+            Decision::Settle(TaskStatus::UpstreamFailed, "an upstream task failed".to_owned())
+        }
+        Trigger::AllSuccess if deps.contains(&TaskStatus::Cancelled) => {
+            Decision::Settle(TaskStatus::Cancelled, "an upstream task was cancelled".to_owned())
+        }
+        Trigger::AllSuccess => Decision::Settle(TaskStatus::Skipped, "an upstream task was skipped".to_owned()),
     }
 }
 
@@ -335,28 +242,19 @@ fn resolve(
     states: &HashMap<String, TaskState>,
 ) -> Result<(Value, BTreeMap<String, ArtifactRef>), String> {
     let lookup = |up: &str, output: &str| -> Result<ArtifactRef, String> {
-        states
-            .get(up)
-            .and_then(|s| s.outputs.as_ref())
-            .and_then(|o| o.get(output))
-            .cloned()
-            .ok_or_else(|| format!("tasks.{up}.outputs.{output} was not produced (task {up} did not succeed or did not write it)"))
+        states.get(up).and_then(|s| s.outputs.as_ref()).and_then(|o| o.get(output)).cloned().ok_or_else(|| {
+            format!("tasks.{up}.outputs.{output} was not produced (task {up} did not succeed or did not write it)")
+        })
     };
     let mut inputs = BTreeMap::new();
     for binding in &task.bindings {
-        inputs.insert(
-            binding.port.clone(),
-            lookup(&binding.task, &binding.output)?,
-        );
+        inputs.insert(binding.port.clone(), lookup(&binding.task, &binding.output)?);
     }
     let config = resolve_value(&task.with, &lookup)?;
     Ok((config, inputs))
 }
 
-fn resolve_value(
-    value: &Value,
-    lookup: &dyn Fn(&str, &str) -> Result<ArtifactRef, String>,
-) -> Result<Value, String> {
+fn resolve_value(value: &Value, lookup: &dyn Fn(&str, &str) -> Result<ArtifactRef, String>) -> Result<Value, String> {
     Ok(match value {
         Value::String(text) if text.contains("${{") => {
             let found = expr::scan(text).map_err(|e| e.to_string())?;
@@ -376,16 +274,9 @@ fn resolve_value(
             }
             Value::String(replaced)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| resolve_value(v, lookup))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve_value(v, lookup)).collect::<Result<_, _>>()?),
         Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), resolve_value(v, lookup)?)))
-                .collect::<Result<_, String>>()?,
+            map.iter().map(|(k, v)| Ok((k.clone(), resolve_value(v, lookup)?))).collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
     })
@@ -404,22 +295,11 @@ fn final_status(states: &HashMap<String, TaskState>, cancelled: bool) -> RunStat
 }
 
 fn failed_summary(states: &HashMap<String, TaskState>) -> Option<String> {
-    let mut failed: Vec<&String> = states
-        .iter()
-        .filter(|(_, s)| s.status == TaskStatus::Failed)
-        .map(|(id, _)| id)
-        .collect();
+    let mut failed: Vec<&String> =
+        states.iter().filter(|(_, s)| s.status == TaskStatus::Failed).map(|(id, _)| id).collect();
     failed.sort();
-    (!failed.is_empty()).then(|| {
-        format!(
-            "failed tasks: {}",
-            failed
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
+    (!failed.is_empty())
+        .then(|| format!("failed tasks: {}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
 }
 
 #[cfg(test)]
@@ -429,17 +309,11 @@ mod tests {
     #[test]
     fn all_success_propagates_failure_and_skips() {
         assert!(matches!(
-            trigger_decision(
-                Trigger::AllSuccess,
-                &[TaskStatus::Succeeded, TaskStatus::Cached]
-            ),
+            trigger_decision(Trigger::AllSuccess, &[TaskStatus::Succeeded, TaskStatus::Cached]),
             Decision::Run
         ));
         assert!(matches!(
-            trigger_decision(
-                Trigger::AllSuccess,
-                &[TaskStatus::Succeeded, TaskStatus::Failed]
-            ),
+            trigger_decision(Trigger::AllSuccess, &[TaskStatus::Succeeded, TaskStatus::Failed]),
             Decision::Settle(TaskStatus::UpstreamFailed, _)
         ));
         assert!(matches!(
@@ -450,14 +324,8 @@ mod tests {
 
     #[test]
     fn all_done_always_runs_and_one_failed_needs_a_failure() {
-        assert!(matches!(
-            trigger_decision(Trigger::AllDone, &[TaskStatus::Failed]),
-            Decision::Run
-        ));
-        assert!(matches!(
-            trigger_decision(Trigger::OneFailed, &[TaskStatus::UpstreamFailed]),
-            Decision::Run
-        ));
+        assert!(matches!(trigger_decision(Trigger::AllDone, &[TaskStatus::Failed]), Decision::Run));
+        assert!(matches!(trigger_decision(Trigger::OneFailed, &[TaskStatus::UpstreamFailed]), Decision::Run));
         assert!(matches!(
             trigger_decision(Trigger::OneFailed, &[TaskStatus::Succeeded]),
             Decision::Settle(TaskStatus::Skipped, _)

@@ -87,10 +87,7 @@ pub(crate) struct Signals {
 
 impl Signals {
     pub fn cancel_requested_here(&self, run_id: &str) -> bool {
-        self.cancelled_runs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(run_id)
+        self.cancelled_runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(run_id)
     }
 
     pub fn new() -> Self {
@@ -111,14 +108,8 @@ impl Signals {
 
     /// Cancels every attempt of `run_id` running in this process.
     pub fn cancel_local(&self, run_id: &str) {
-        self.cancelled_runs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(run_id.to_owned());
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.cancelled_runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(run_id.to_owned());
+        let running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for ((run, _), token) in running.iter() {
             if run == run_id {
                 token.cancel();

@@ -60,18 +60,9 @@ pub enum EngineError {
     #[error(
         "run {run_id} is being coordinated by {holder} (lease valid for {seconds}s more); wait for it to finish or stop that process"
     )]
-    RunBusy {
-        run_id: String,
-        holder: String,
-        seconds: i64,
-    },
-    #[error(
-        "the spec stored with run {run_id} no longer validates against the registered operators:\n{diagnostics}"
-    )]
-    StoredSpecInvalid {
-        run_id: String,
-        diagnostics: Diagnostics,
-    },
+    RunBusy { run_id: String, holder: String, seconds: i64 },
+    #[error("the spec stored with run {run_id} no longer validates against the registered operators:\n{diagnostics}")]
+    StoredSpecInvalid { run_id: String, diagnostics: Diagnostics },
     #[error("lost the coordinator lease of run {run_id}; another process took it over")]
     LeaseLost { run_id: String },
 }
@@ -108,15 +99,7 @@ impl Engine {
     ) -> Self {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let instance = format!("{}:{}:{}", hostname(), std::process::id(), &nonce[..8]);
-        Self {
-            store,
-            artifacts,
-            registry,
-            scratch_root,
-            settings,
-            signals: Arc::new(Signals::new()),
-            instance,
-        }
+        Self { store, artifacts, registry, scratch_root, settings, signals: Arc::new(Signals::new()), instance }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -195,13 +178,8 @@ impl Engine {
     /// # Errors
     /// Unknown run, a live coordinator elsewhere, or a store failure.
     pub async fn prepare_resume(&self, run_id: &str) -> Result<RunStatus, EngineError> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| EngineError::RunNotFound {
-                run_id: run_id.to_owned(),
-            })?;
+        let run =
+            self.store.run(run_id).await?.ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?;
         if run.status == RunStatus::Succeeded {
             return Ok(run.status);
         }

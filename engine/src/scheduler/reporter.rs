@@ -27,11 +27,7 @@ pub(crate) struct AttemptReporter {
 
 impl AttemptReporter {
     pub fn new(lease: TaskLease, signals: Arc<Signals>) -> Self {
-        Self {
-            lease,
-            signals,
-            pending: Mutex::new(Pending::default()),
-        }
+        Self { lease, signals, pending: Mutex::new(Pending::default()) }
     }
 
     /// Writes buffered lines and the latest progress to the store.
@@ -67,10 +63,7 @@ impl TaskReporter for AttemptReporter {
             task_id: self.lease.task_id.clone(),
             progress: progress.clone(),
         });
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .progress = Some(progress.clone());
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).progress = Some(progress.clone());
     }
 
     fn log(&self, stream: LogStream, line: &str) {
@@ -82,18 +75,14 @@ impl TaskReporter for AttemptReporter {
             stream: stream.as_str().to_owned(),
             line: line.clone(),
         });
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .logs
-            .push(NewLog {
-                run_id: self.lease.run_id.clone(),
-                task_id: self.lease.task_id.clone(),
-                attempt: self.lease.attempt,
-                ts: now_ms(),
-                stream: stream.as_str().to_owned(),
-                line,
-            });
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).logs.push(NewLog {
+            run_id: self.lease.run_id.clone(),
+            task_id: self.lease.task_id.clone(),
+            attempt: self.lease.attempt,
+            ts: now_ms(),
+            stream: stream.as_str().to_owned(),
+            line,
+        });
     }
 }
 

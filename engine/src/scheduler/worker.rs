@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_sdk::{
-    CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs,
-};
+use hangar_sdk::{CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -26,11 +24,7 @@ pub struct WorkerOptions {
 
 impl Default for WorkerOptions {
     fn default() -> Self {
-        Self {
-            concurrency: std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2),
-        }
+        Self { concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2) }
     }
 }
 
@@ -63,11 +57,7 @@ impl Engine {
             tokio::pin!(work);
             work.as_mut().enable();
             let now = now_ms();
-            match self
-                .store
-                .claim_task(&worker, now, now + millis(self.settings.lease))
-                .await
-            {
+            match self.store.claim_task(&worker, now, now + millis(self.settings.lease)).await {
                 Ok(Some(task)) => {
                     let engine = self.clone();
                     in_flight.spawn(async move {
@@ -119,34 +109,21 @@ impl Engine {
             worker: lease.worker.clone(),
         });
         let reporter = Arc::new(AttemptReporter::new(lease.clone(), self.signals.clone()));
-        let scratch = self
-            .scratch_root
-            .join(&lease.run_id)
-            .join(&lease.task_id)
-            .join(format!("a{}", lease.attempt));
+        let scratch = self.scratch_root.join(&lease.run_id).join(&lease.task_id).join(format!("a{}", lease.attempt));
 
-        let outcome = self
-            .attempt(&task, cancel.clone(), reporter.clone(), &scratch)
-            .await;
+        let outcome = self.attempt(&task, cancel.clone(), reporter.clone(), &scratch).await;
 
         if let Err(err) = reporter.flush(self.store.as_ref()).await {
             tracing::warn!(run = %lease.run_id, task = %lease.task_id, error = %err, "Could not write task logs.");
         }
         let _ = tokio::fs::remove_dir_all(&scratch).await;
-        self.signals
-            .running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&key);
+        self.signals.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
 
         let now = now_ms();
         let completion = self.completion_of(&task, outcome, now);
         let (status, error, retry_at) = match &completion {
             Completion::Succeeded { .. } => (TaskStatus::Succeeded, None, None),
-            Completion::Retry {
-                error,
-                available_at,
-            } => (TaskStatus::Failed, Some(error.clone()), Some(*available_at)),
+            Completion::Retry { error, available_at } => (TaskStatus::Failed, Some(error.clone()), Some(*available_at)),
             Completion::Failed { error } => (TaskStatus::Failed, Some(error.clone()), None),
             Completion::Cancelled { error } => (TaskStatus::Cancelled, Some(error.clone()), None),
         };
@@ -208,9 +185,7 @@ impl Engine {
         let run = operator.implementation.run_erased(task.config.clone(), ctx);
         tokio::pin!(run);
 
-        let deadline = task
-            .timeout_ms
-            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+        let deadline = task.timeout_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
         let sleep_for_timeout = async {
             match deadline {
                 Some(d) => tokio::time::sleep(d).await,
@@ -253,14 +228,8 @@ impl Engine {
         let retry_or_fail = |error: String, retryable: bool| {
             if retryable && task.lease.attempt < task.max_attempts {
                 let exponent = task.lease.attempt.saturating_sub(1).min(20);
-                let backoff = task
-                    .retry_backoff_ms
-                    .saturating_mul(1_i64 << exponent)
-                    .min(3_600_000);
-                Completion::Retry {
-                    error,
-                    available_at: now + backoff,
-                }
+                let backoff = task.retry_backoff_ms.saturating_mul(1_i64 << exponent).min(3_600_000);
+                Completion::Retry { error, available_at: now + backoff }
             } else {
                 Completion::Failed { error }
             }
@@ -275,10 +244,12 @@ impl Engine {
                 },
                 None => Completion::Succeeded { outputs },
             },
-            Outcome::Done(Err(err)) if err.class == ErrorClass::Cancelled => Completion::Cancelled {
-                error: err.full_message(),
-            },
-            Outcome::Done(Err(err)) => retry_or_fail(format!("{} error: {}", err.class, err.full_message()), err.retryable),
+            Outcome::Done(Err(err)) if err.class == ErrorClass::Cancelled => {
+                Completion::Cancelled { error: err.full_message() }
+            }
+            Outcome::Done(Err(err)) => {
+                retry_or_fail(format!("{} error: {}", err.class, err.full_message()), err.retryable)
+            }
             Outcome::TimedOut(limit) => retry_or_fail(
                 format!(
                     "timed out after {}; raise `timeout` in the pipeline if the task needs longer",
@@ -286,9 +257,7 @@ impl Engine {
                 ),
                 true,
             ),
-            Outcome::Cancelled => Completion::Cancelled {
-                error: "cancelled while running".to_owned(),
-            },
+            Outcome::Cancelled => Completion::Cancelled { error: "cancelled while running".to_owned() },
             Outcome::LeaseLost => Completion::Failed {
                 error: "lost the task lease (this worker was presumed dead); a newer attempt owns the task".to_owned(),
             },

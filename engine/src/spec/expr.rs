@@ -26,17 +26,11 @@ pub fn scan(text: &str) -> Result<Vec<Found>, String> {
     while let Some(start) = text[offset..].find("${{") {
         let start = offset + start;
         let Some(len) = text[start + 3..].find("}}") else {
-            return Err(format!(
-                "unterminated expression starting at {:?}; close it with }}}}",
-                &text[start..]
-            ));
+            return Err(format!("unterminated expression starting at {:?}; close it with }}}}", &text[start..]));
         };
         let inner = text[start + 3..start + 3 + len].trim();
         let end = start + 3 + len + 2;
-        found.push(Found {
-            range: start..end,
-            expr: parse(inner)?,
-        });
+        found.push(Found { range: start..end, expr: parse(inner)? });
         offset = end;
     }
     Ok(found)
@@ -44,17 +38,12 @@ pub fn scan(text: &str) -> Result<Vec<Found>, String> {
 
 fn parse(inner: &str) -> Result<Expr, String> {
     let parts: Vec<&str> = inner.split('.').collect();
-    let valid = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
+    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     match parts.as_slice() {
         ["params", name] if valid(name) => Ok(Expr::Param((*name).to_owned())),
-        ["tasks", task, "outputs", output] if valid(task) && valid(output) => Ok(Expr::Output {
-            task: (*task).to_owned(),
-            output: (*output).to_owned(),
-        }),
+        ["tasks", task, "outputs", output] if valid(task) && valid(output) => {
+            Ok(Expr::Output { task: (*task).to_owned(), output: (*output).to_owned() })
+        }
         _ => Err(format!(
             "unknown expression \"${{{{ {inner} }}}}\"; expected ${{{{ params.NAME }}}} or ${{{{ tasks.ID.outputs.NAME }}}}"
         )),
@@ -71,11 +60,7 @@ pub fn whole(text: &str) -> Option<Expr> {
 }
 
 /// Replaces every expression in `text` with what `value_of` returns for it.
-pub fn substitute(
-    text: &str,
-    found: &[Found],
-    mut value_of: impl FnMut(&Expr) -> String,
-) -> String {
+pub fn substitute(text: &str, found: &[Found], mut value_of: impl FnMut(&Expr) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for f in found {
@@ -96,21 +81,12 @@ mod tests {
         let found = scan("ls ${{params.corpus}} > ${{ tasks.fetch.outputs.list }}").expect("valid");
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].expr, Expr::Param("corpus".into()));
-        assert_eq!(
-            found[1].expr,
-            Expr::Output {
-                task: "fetch".into(),
-                output: "list".into()
-            }
-        );
+        assert_eq!(found[1].expr, Expr::Output { task: "fetch".into(), output: "list".into() });
     }
 
     #[test]
     fn whole_expression_is_recognised_only_alone() {
-        assert_eq!(
-            whole("${{ params.workers }}"),
-            Some(Expr::Param("workers".into()))
-        );
+        assert_eq!(whole("${{ params.workers }}"), Some(Expr::Param("workers".into())));
         assert_eq!(whole("n=${{ params.workers }}"), None);
     }
 

@@ -64,10 +64,9 @@ impl ParamType {
     pub fn parse_cli(self, text: &str) -> Result<serde_json::Value, String> {
         match self {
             ParamType::String => Ok(serde_json::Value::String(text.to_owned())),
-            ParamType::Integer => text
-                .parse::<i64>()
-                .map(Into::into)
-                .map_err(|_| format!("expected an integer, got {text:?}")),
+            ParamType::Integer => {
+                text.parse::<i64>().map(Into::into).map_err(|_| format!("expected an integer, got {text:?}"))
+            }
             ParamType::Number => text
                 .parse::<f64>()
                 .ok()
@@ -93,11 +92,7 @@ pub struct TaskDefaults {
 
 impl Default for TaskDefaults {
     fn default() -> Self {
-        Self {
-            retries: 0,
-            retry_backoff: Duration::from_secs(5),
-            timeout: None,
-        }
+        Self { retries: 0, retry_backoff: Duration::from_secs(5), timeout: None }
     }
 }
 

@@ -11,15 +11,7 @@ use super::yaml::{Entry, Node};
 use crate::diagnostic::{Diagnostic, Mark};
 
 const PIPELINE_KEYS: &[&str] = &["name", "description", "params", "defaults", "seed", "tasks"];
-const TASK_KEYS: &[&str] = &[
-    "uses",
-    "with",
-    "needs",
-    "retries",
-    "retry_backoff",
-    "timeout",
-    "trigger",
-];
+const TASK_KEYS: &[&str] = &["uses", "with", "needs", "retries", "retry_backoff", "timeout", "trigger"];
 const DEFAULT_KEYS: &[&str] = &["retries", "retry_backoff", "timeout"];
 const PARAM_KEYS: &[&str] = &["type", "default", "description"];
 
@@ -31,15 +23,11 @@ pub(crate) struct Collector<'a> {
 
 impl<'a> Collector<'a> {
     pub fn new(file: &'a str) -> Self {
-        Self {
-            file,
-            diagnostics: Vec::new(),
-        }
+        Self { file, diagnostics: Vec::new() }
     }
 
     pub fn report(&mut self, mark: Mark, path: &str, message: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::new(self.file, mark, path, message));
+        self.diagnostics.push(Diagnostic::new(self.file, mark, path, message));
     }
 
     /// Reports keys of `node` that are not in `allowed`, suggesting the closest.
@@ -48,11 +36,7 @@ impl<'a> Collector<'a> {
             if allowed.contains(&entry.key.as_str()) {
                 continue;
             }
-            let expected = allowed
-                .iter()
-                .map(|k| format!("\"{k}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let expected = allowed.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
             let hint = match hangar_sdk::closest(&entry.key, allowed.iter().copied()) {
                 Some(best) => format!(" (did you mean \"{best}\"?)"),
                 None => String::new(),
@@ -60,10 +44,7 @@ impl<'a> Collector<'a> {
             self.report(
                 entry.key_mark,
                 path,
-                format!(
-                    "unknown field \"{}\", expected one of {expected}{hint}",
-                    entry.key
-                ),
+                format!("unknown field \"{}\", expected one of {expected}{hint}", entry.key),
             );
         }
     }
@@ -73,11 +54,7 @@ impl<'a> Collector<'a> {
         match serde_yaml::from_value::<T>(entry.value.to_value()) {
             Ok(v) => Some(v),
             Err(_) => {
-                self.report(
-                    entry.value.mark(),
-                    path,
-                    format!("expected {what}, found {}", describe(&entry.value)),
-                );
+                self.report(entry.value.mark(), path, format!("expected {what}, found {}", describe(&entry.value)));
                 None
             }
         }
@@ -85,14 +62,8 @@ impl<'a> Collector<'a> {
 
     fn duration(&mut self, entry: &Entry, path: &str) -> Option<Duration> {
         let text = match &entry.value {
-            Node::Scalar {
-                value: serde_yaml::Value::String(s),
-                ..
-            } => s.clone(),
-            Node::Scalar {
-                value: serde_yaml::Value::Number(n),
-                ..
-            } => {
+            Node::Scalar { value: serde_yaml::Value::String(s), .. } => s.clone(),
+            Node::Scalar { value: serde_yaml::Value::Number(n), .. } => {
                 self.report(
                     entry.value.mark(),
                     path,
@@ -104,10 +75,7 @@ impl<'a> Collector<'a> {
                 self.report(
                     other.mark(),
                     path,
-                    format!(
-                        "expected a duration such as \"30s\" or \"1h\", found {}",
-                        other.type_name()
-                    ),
+                    format!("expected a duration such as \"30s\" or \"1h\", found {}", other.type_name()),
                 );
                 return None;
             }
@@ -129,24 +97,14 @@ impl<'a> Collector<'a> {
 /// The node's type, with the value itself for short scalars.
 fn describe(node: &Node) -> String {
     match node {
-        Node::Scalar {
-            value: serde_yaml::Value::String(s),
-            ..
-        } if s.chars().count() <= 40 => format!("\"{s}\""),
-        Node::Scalar {
-            value: serde_yaml::Value::Number(n),
-            ..
-        } => format!("the number {n}"),
+        Node::Scalar { value: serde_yaml::Value::String(s), .. } if s.chars().count() <= 40 => format!("\"{s}\""),
+        Node::Scalar { value: serde_yaml::Value::Number(n), .. } => format!("the number {n}"),
         other => other.type_name().to_owned(),
     }
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 /// Whether `name` is a valid pipeline name.
@@ -169,10 +127,7 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
         c.report(
             root.mark(),
             "",
-            format!(
-                "a pipeline is a mapping with `name` and `tasks`, found {}",
-                root.type_name()
-            ),
+            format!("a pipeline is a mapping with `name` and `tasks`, found {}", root.type_name()),
         );
         return None;
     }
@@ -193,37 +148,18 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
             None
         }
     };
-    let description = root
-        .get("description")
-        .and_then(|e| c.value::<String>(e, "description", "a string"));
-    let seed = root
-        .get("seed")
-        .and_then(|e| c.value::<u64>(e, "seed", "a non-negative integer"))
-        .unwrap_or(0);
+    let description = root.get("description").and_then(|e| c.value::<String>(e, "description", "a string"));
+    let seed = root.get("seed").and_then(|e| c.value::<u64>(e, "seed", "a non-negative integer")).unwrap_or(0);
     let params = root.get("params").map(|e| params(e, c)).unwrap_or_default();
-    let defaults = root
-        .get("defaults")
-        .map(|e| defaults(e, c))
-        .unwrap_or_default();
+    let defaults = root.get("defaults").map(|e| defaults(e, c)).unwrap_or_default();
     let tasks = match root.get("tasks") {
         Some(entry) => tasks(entry, c),
         None => {
-            c.report(
-                root.mark(),
-                "",
-                "missing field \"tasks\": a pipeline needs at least one task",
-            );
+            c.report(root.mark(), "", "missing field \"tasks\": a pipeline needs at least one task");
             IndexMap::new()
         }
     };
-    Some(PipelineSpec {
-        name: name.unwrap_or_default(),
-        description,
-        params,
-        defaults,
-        seed,
-        tasks,
-    })
+    Some(PipelineSpec { name: name.unwrap_or_default(), description, params, defaults, seed, tasks })
 }
 
 fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {
@@ -232,39 +168,24 @@ fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {
         c.report(
             entry.value.mark(),
             "params",
-            format!(
-                "expected a mapping of parameters, found {}",
-                entry.value.type_name()
-            ),
+            format!("expected a mapping of parameters, found {}", entry.value.type_name()),
         );
         return out;
     };
     for param in entries {
         let path = join("params", &param.key);
         if param.value.entries().is_none() {
-            c.report(
-                param.value.mark(),
-                &path,
-                "expected `{ type: string|integer|number|boolean, default: ... }`",
-            );
+            c.report(param.value.mark(), &path, "expected `{ type: string|integer|number|boolean, default: ... }`");
             continue;
         }
         c.unknown_keys(&param.value, &path, PARAM_KEYS);
         let kind = match param.value.get("type") {
-            Some(t) => match c.value::<ParamType>(
-                t,
-                &join(&path, "type"),
-                "one of string, integer, number, boolean",
-            ) {
+            Some(t) => match c.value::<ParamType>(t, &join(&path, "type"), "one of string, integer, number, boolean") {
                 Some(kind) => kind,
                 None => continue,
             },
             None => {
-                c.report(
-                    param.key_mark,
-                    &path,
-                    "missing field \"type\" (string, integer, number or boolean)",
-                );
+                c.report(param.key_mark, &path, "missing field \"type\" (string, integer, number or boolean)");
                 continue;
             }
         };
@@ -281,18 +202,9 @@ fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {
                 None
             }
         });
-        let description = param
-            .value
-            .get("description")
-            .and_then(|d| c.value::<String>(d, &join(&path, "description"), "a string"));
-        out.insert(
-            param.key.clone(),
-            ParamSpec {
-                kind,
-                default,
-                description,
-            },
-        );
+        let description =
+            param.value.get("description").and_then(|d| c.value::<String>(d, &join(&path, "description"), "a string"));
+        out.insert(param.key.clone(), ParamSpec { kind, default, description });
     }
     out
 }
@@ -300,11 +212,7 @@ fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {
 fn defaults(entry: &Entry, c: &mut Collector<'_>) -> TaskDefaults {
     let mut out = TaskDefaults::default();
     if entry.value.entries().is_none() {
-        c.report(
-            entry.value.mark(),
-            "defaults",
-            format!("expected a mapping, found {}", entry.value.type_name()),
-        );
+        c.report(entry.value.mark(), "defaults", format!("expected a mapping, found {}", entry.value.type_name()));
         return out;
     }
     c.unknown_keys(&entry.value, "defaults", DEFAULT_KEYS);
@@ -330,19 +238,12 @@ fn tasks(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, TaskSpec> {
         c.report(
             entry.value.mark(),
             "tasks",
-            format!(
-                "expected a mapping of task id to task, found {}",
-                entry.value.type_name()
-            ),
+            format!("expected a mapping of task id to task, found {}", entry.value.type_name()),
         );
         return out;
     };
     if entries.is_empty() {
-        c.report(
-            entry.value.mark(),
-            "tasks",
-            "a pipeline needs at least one task",
-        );
+        c.report(entry.value.mark(), "tasks", "a pipeline needs at least one task");
     }
     for task in entries {
         let path = join("tasks", &task.key);
@@ -350,10 +251,7 @@ fn tasks(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, TaskSpec> {
             c.report(
                 task.key_mark,
                 &path,
-                format!(
-                    "invalid task id \"{}\": use letters, digits, '-' and '_'",
-                    task.key
-                ),
+                format!("invalid task id \"{}\": use letters, digits, '-' and '_'", task.key),
             );
         }
         if let Some(spec) = task_spec(task, &path, c) {
@@ -366,41 +264,23 @@ fn tasks(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, TaskSpec> {
 fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec> {
     let node = &task.value;
     if node.entries().is_none() {
-        c.report(
-            node.mark(),
-            path,
-            format!(
-                "expected a task mapping with `uses`, found {}",
-                node.type_name()
-            ),
-        );
+        c.report(node.mark(), path, format!("expected a task mapping with `uses`, found {}", node.type_name()));
         return None;
     }
     c.unknown_keys(node, path, TASK_KEYS);
     let uses = match node.get("uses") {
         Some(e) => c.value::<String>(e, &join(path, "uses"), "an operator name")?,
         None => {
-            c.report(
-                task.key_mark,
-                path,
-                "missing field \"uses\": name the operator this task runs",
-            );
+            c.report(task.key_mark, path, "missing field \"uses\": name the operator this task runs");
             return None;
         }
     };
     let with = match node.get("with") {
         Some(e) => match &e.value {
             Node::Map { .. } => serde_json::to_value(e.value.to_value()).unwrap_or_default(),
-            Node::Scalar {
-                value: serde_yaml::Value::Null,
-                ..
-            } => serde_json::Value::Object(Default::default()),
+            Node::Scalar { value: serde_yaml::Value::Null, .. } => serde_json::Value::Object(Default::default()),
             other => {
-                c.report(
-                    other.mark(),
-                    &join(path, "with"),
-                    format!("expected a mapping, found {}", other.type_name()),
-                );
+                c.report(other.mark(), &join(path, "with"), format!("expected a mapping, found {}", other.type_name()));
                 serde_json::Value::Object(Default::default())
             }
         },
@@ -408,42 +288,17 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
     };
     let needs = match node.get("needs") {
         Some(e) => match &e.value {
-            Node::Scalar {
-                value: serde_yaml::Value::String(s),
-                ..
-            } => vec![s.clone()],
-            _ => c
-                .value::<Vec<String>>(e, &join(path, "needs"), "a list of task ids")
-                .unwrap_or_default(),
+            Node::Scalar { value: serde_yaml::Value::String(s), .. } => vec![s.clone()],
+            _ => c.value::<Vec<String>>(e, &join(path, "needs"), "a list of task ids").unwrap_or_default(),
         },
         None => Vec::new(),
     };
-    let retries = node
-        .get("retries")
-        .and_then(|e| c.value::<u32>(e, &join(path, "retries"), "a non-negative integer"));
-    let retry_backoff = node
-        .get("retry_backoff")
-        .and_then(|e| c.duration(e, &join(path, "retry_backoff")));
-    let timeout = node
-        .get("timeout")
-        .and_then(|e| c.duration(e, &join(path, "timeout")));
+    let retries = node.get("retries").and_then(|e| c.value::<u32>(e, &join(path, "retries"), "a non-negative integer"));
+    let retry_backoff = node.get("retry_backoff").and_then(|e| c.duration(e, &join(path, "retry_backoff")));
+    let timeout = node.get("timeout").and_then(|e| c.duration(e, &join(path, "timeout")));
     let trigger = node
         .get("trigger")
-        .and_then(|e| {
-            c.value::<Trigger>(
-                e,
-                &join(path, "trigger"),
-                "one of all_success, all_done, one_failed",
-            )
-        })
+        .and_then(|e| c.value::<Trigger>(e, &join(path, "trigger"), "one of all_success, all_done, one_failed"))
         .unwrap_or_default();
-    Some(TaskSpec {
-        uses,
-        with,
-        needs,
-        retries,
-        retry_backoff,
-        timeout,
-        trigger,
-    })
+    Some(TaskSpec { uses, with, needs, retries, retry_backoff, timeout, trigger })
 }

@@ -92,23 +92,20 @@ impl Node {
         let mut mark = self.mark();
         for segment in path {
             match node {
-                Node::Map { entries, .. } => match entries.iter().rev().find(|e| &e.key == segment)
-                {
+                Node::Map { entries, .. } => match entries.iter().rev().find(|e| &e.key == segment) {
                     Some(entry) => {
                         mark = entry.key_mark;
                         node = &entry.value;
                     }
                     None => return mark,
                 },
-                Node::Seq { items, .. } => {
-                    match segment.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                        Some(item) => {
-                            mark = item.mark();
-                            node = item;
-                        }
-                        None => return mark,
+                Node::Seq { items, .. } => match segment.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                    Some(item) => {
+                        mark = item.mark();
+                        node = item;
                     }
-                }
+                    None => return mark,
+                },
                 Node::Scalar { .. } => return mark,
             }
         }
@@ -120,11 +117,7 @@ impl Node {
         let mut node = self;
         for segment in path {
             let next = match node {
-                Node::Map { entries, .. } => entries
-                    .iter()
-                    .rev()
-                    .find(|e| &e.key == segment)
-                    .map(|e| &e.value),
+                Node::Map { entries, .. } => entries.iter().rev().find(|e| &e.key == segment).map(|e| &e.value),
                 Node::Seq { items, .. } => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
                 Node::Scalar { .. } => None,
             };
@@ -153,9 +146,7 @@ pub fn parse(text: &str) -> Result<(Option<Node>, Vec<YamlProblem>), YamlProblem
         builder.problems.push(YamlProblem {
             mark: builder.second_document.unwrap_or_else(Mark::start),
             path: String::new(),
-            message:
-                "a pipeline file holds exactly one YAML document; remove the extra `---` section"
-                    .to_owned(),
+            message: "a pipeline file holds exactly one YAML document; remove the extra `---` section".to_owned(),
         });
     }
     Ok((builder.root, builder.problems))
@@ -167,17 +158,8 @@ fn to_mark(marker: Marker) -> Mark {
 }
 
 enum Frame {
-    Seq {
-        mark: Mark,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        mark: Mark,
-        anchor: usize,
-        entries: Vec<Entry>,
-        pending_key: Option<(String, Mark)>,
-    },
+    Seq { mark: Mark, anchor: usize, items: Vec<Node> },
+    Map { mark: Mark, anchor: usize, entries: Vec<Entry>, pending_key: Option<(String, Mark)> },
 }
 
 #[derive(Default)]
@@ -196,10 +178,7 @@ impl TreeBuilder {
         let mut parts = Vec::new();
         for frame in &self.stack {
             match frame {
-                Frame::Map {
-                    pending_key: Some((key, _)),
-                    ..
-                } => parts.push(key.clone()),
+                Frame::Map { pending_key: Some((key, _)), .. } => parts.push(key.clone()),
                 Frame::Seq { items, .. } => parts.push(items.len().to_string()),
                 Frame::Map { .. } => {}
             }
@@ -218,11 +197,7 @@ impl TreeBuilder {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                entries,
-                pending_key,
-                ..
-            }) => match pending_key.take() {
+            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
                 None => {
                     let (key, mark) = match &node {
                         Node::Scalar { value, mark } => (scalar_text(value), *mark),
@@ -248,11 +223,7 @@ impl TreeBuilder {
                     }
                     *pending_key = Some((key, mark));
                 }
-                Some((key, key_mark)) => entries.push(Entry {
-                    key,
-                    key_mark,
-                    value: node,
-                }),
+                Some((key, key_mark)) => entries.push(Entry { key, key_mark, value: node }),
             },
         }
     }
@@ -272,39 +243,20 @@ impl MarkedEventReceiver for TreeBuilder {
                 let value = resolve_scalar(&text, style, tag.as_ref().map(|t| t.suffix.as_str()));
                 self.complete(Node::Scalar { mark, value }, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                mark,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                mark,
-                anchor,
-                entries: Vec::new(),
-                pending_key: None,
-            }),
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { mark, anchor, items: Vec::new() }),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { mark, anchor, entries: Vec::new(), pending_key: None })
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq {
-                        mark,
-                        anchor,
-                        items,
-                    }) => (Node::Seq { mark, items }, anchor),
-                    Some(Frame::Map {
-                        mark,
-                        anchor,
-                        entries,
-                        ..
-                    }) => (Node::Map { mark, entries }, anchor),
+                    Some(Frame::Seq { mark, anchor, items }) => (Node::Seq { mark, items }, anchor),
+                    Some(Frame::Map { mark, anchor, entries, .. }) => (Node::Map { mark, entries }, anchor),
                     None => return,
                 };
                 self.complete(node, anchor);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node::Scalar {
-                    mark,
-                    value: Value::Null,
-                });
+                let node = self.anchors.get(&id).cloned().unwrap_or(Node::Scalar { mark, value: Value::Null });
                 self.complete(node, 0);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -359,9 +311,7 @@ fn resolve_plain(text: &str) -> Value {
     {
         return Value::Number(n.into());
     }
-    let looks_numeric = text
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+    let looks_numeric = text.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
         && text.chars().any(|c| c.is_ascii_digit());
     if looks_numeric {
         if let Ok(n) = text.parse::<i64>() {
@@ -390,24 +340,15 @@ mod tests {
     #[test]
     fn positions_are_one_based_lines_and_columns() {
         let node = tree("name: x\ntasks:\n  fetch:\n    uses: shell\n");
-        assert_eq!(
-            node.locate(&["tasks".into(), "fetch".into(), "uses".into()]),
-            Mark::new(4, 5)
-        );
-        assert_eq!(
-            node.locate_value(&["tasks".into(), "fetch".into(), "uses".into()]),
-            Mark::new(4, 11)
-        );
+        assert_eq!(node.locate(&["tasks".into(), "fetch".into(), "uses".into()]), Mark::new(4, 5));
+        assert_eq!(node.locate_value(&["tasks".into(), "fetch".into(), "uses".into()]), Mark::new(4, 11));
         assert_eq!(node.locate(&["name".into()]), Mark::new(1, 1));
     }
 
     #[test]
     fn missing_path_falls_back_to_the_deepest_existing_node() {
         let node = tree("tasks:\n  fetch:\n    uses: shell\n");
-        assert_eq!(
-            node.locate(&["tasks".into(), "fetch".into(), "with".into()]),
-            Mark::new(2, 3)
-        );
+        assert_eq!(node.locate(&["tasks".into(), "fetch".into(), "with".into()]), Mark::new(2, 3));
     }
 
     #[test]
@@ -429,11 +370,7 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].mark, Mark::new(4, 3));
         assert_eq!(problems[0].path, "tasks");
-        assert!(
-            problems[0].message.contains("first defined at line 2"),
-            "{}",
-            problems[0].message
-        );
+        assert!(problems[0].message.contains("first defined at line 2"), "{}", problems[0].message);
     }
 
     #[test]

@@ -10,8 +10,8 @@ mod sql;
 use async_trait::async_trait;
 
 pub use records::{
-    Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask,
-    QueueTask, RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
+    Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, QueueTask,
+    RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
 };
 pub use sql::{Backend, SqlStore};
 
@@ -20,9 +20,7 @@ use crate::status::RunStatus;
 /// A store failure, naming the operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "cannot open the database {url}: {source}; check HANGAR_DATABASE_URL and that the server is running"
-    )]
+    #[error("cannot open the database {url}: {source}; check HANGAR_DATABASE_URL and that the server is running")]
     Connect {
         url: String,
         #[source]
@@ -46,21 +44,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("corrupt {what} in the database for {key}: {reason}")]
-    Corrupt {
-        what: &'static str,
-        key: String,
-        reason: String,
-    },
+    Corrupt { what: &'static str, key: String, reason: String },
     #[error("unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl { url: String },
-    #[error(
-        "the database schema is at version {found} but this hangar needs {expected}; run `hangar migrate`{hint}"
-    )]
-    SchemaMismatch {
-        found: i64,
-        expected: i64,
-        hint: &'static str,
-    },
+    #[error("the database schema is at version {found} but this hangar needs {expected}; run `hangar migrate`{hint}")]
+    SchemaMismatch { found: i64, expected: i64, hint: &'static str },
 }
 
 impl StoreError {
@@ -82,25 +70,13 @@ pub trait Store: Send + Sync {
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
     /// The tasks of a run in file order.
     async fn tasks(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
-    async fn attempts(&self, run_id: &str, task_id: &str)
-    -> Result<Vec<AttemptRecord>, StoreError>;
+    async fn attempts(&self, run_id: &str, task_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
 
     /// Takes the coordinator lease of a run if it is free, expired or already
     /// ours; marks the run `running`. Returns false when someone else holds it.
-    async fn acquire_run(
-        &self,
-        run_id: &str,
-        coordinator: &str,
-        now: i64,
-        until: i64,
-    ) -> Result<bool, StoreError>;
+    async fn acquire_run(&self, run_id: &str, coordinator: &str, now: i64, until: i64) -> Result<bool, StoreError>;
     /// Extends the coordinator lease; false when it was lost.
-    async fn renew_run(
-        &self,
-        run_id: &str,
-        coordinator: &str,
-        until: i64,
-    ) -> Result<bool, StoreError>;
+    async fn renew_run(&self, run_id: &str, coordinator: &str, until: i64) -> Result<bool, StoreError>;
     /// Records the final state of a run and releases its coordinator lease.
     async fn finish_run(
         &self,
@@ -121,22 +97,12 @@ pub trait Store: Send + Sync {
     async fn advance(&self, run_id: &str, step: &Advance, now: i64) -> Result<(), StoreError>;
 
     /// Claims the next queued task for `worker`, starting a new attempt.
-    async fn claim_task(
-        &self,
-        worker: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Option<ClaimedTask>, StoreError>;
+    async fn claim_task(&self, worker: &str, now: i64, lease_until: i64) -> Result<Option<ClaimedTask>, StoreError>;
     /// Extends a task lease; tells whether it is still held and whether the run is being cancelled.
     async fn renew_lease(&self, lease: &TaskLease, until: i64) -> Result<LeaseState, StoreError>;
     /// Completes an attempt; false when the lease's attempt is no longer the
     /// current one (a stale worker), in which case nothing is written.
-    async fn complete(
-        &self,
-        lease: &TaskLease,
-        completion: &Completion,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    async fn complete(&self, lease: &TaskLease, completion: &Completion, now: i64) -> Result<bool, StoreError>;
     /// Re-queues (or fails, when out of attempts) tasks whose lease expired.
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError>;
 

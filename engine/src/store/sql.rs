@@ -38,9 +38,7 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(StoreError::UnsupportedUrl {
-                url: url.to_owned(),
-            })
+            Err(StoreError::UnsupportedUrl { url: url.to_owned() })
         }
     }
 
@@ -97,33 +95,21 @@ impl SqlStore {
         let options = match backend {
             // One connection: SQLite has one writer anyway, and a single
             // connection never sees SQLITE_BUSY from itself.
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(1)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // The busy timeout first: switching to WAL takes a
-                        // lock that another process opening the file may hold.
-                        conn.execute("PRAGMA busy_timeout = 15000").await?;
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        Ok(())
-                    })
-                }),
+            Backend::Sqlite => AnyPoolOptions::new().max_connections(1).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // The busy timeout first: switching to WAL takes a
+                    // lock that another process opening the file may hold.
+                    conn.execute("PRAGMA busy_timeout = 15000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            }),
             Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
-        let pool = options
-            .connect(url)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: redact(url),
-                source,
-            })?;
-        Ok(Self {
-            pool,
-            backend,
-            url: url.to_owned(),
-        })
+        let pool = options.connect(url).await.map_err(|source| StoreError::Connect { url: redact(url), source })?;
+        Ok(Self { pool, backend, url: url.to_owned() })
     }
 
     /// Connects and applies pending migrations (the embedded default does
@@ -149,11 +135,7 @@ impl SqlStore {
             Some(path) => Some(lock_file(&path)?),
             None => None,
         };
-        self.backend
-            .migrator()
-            .run(&self.pool)
-            .await
-            .map_err(|source| StoreError::Migrate { source })
+        self.backend.migrator().run(&self.pool).await.map_err(|source| StoreError::Migrate { source })
     }
 
     /// The newest applied migration and the newest this build knows.
@@ -161,25 +143,14 @@ impl SqlStore {
     /// # Errors
     /// When the migrations table cannot be read.
     pub async fn schema_version(&self) -> Result<(i64, i64), StoreError> {
-        let expected = self
-            .backend
-            .migrator()
-            .iter()
-            .map(|m| m.version)
-            .max()
-            .unwrap_or(0);
-        let found =
-            match sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await
-            {
-                Ok(row) => row
-                    .try_get::<Option<i64>, _>("v")
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0),
-                Err(_) => 0, // no migrations table yet
-            };
+        let expected = self.backend.migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        let found = match sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(row) => row.try_get::<Option<i64>, _>("v").ok().flatten().unwrap_or(0),
+            Err(_) => 0, // no migrations table yet
+        };
         Ok((found, expected))
     }
 
@@ -195,11 +166,7 @@ impl SqlStore {
         Err(StoreError::SchemaMismatch {
             found,
             expected,
-            hint: if found > expected {
-                " with a newer hangar, or upgrade this one"
-            } else {
-                ""
-            },
+            hint: if found > expected { " with a newer hangar, or upgrade this one" } else { "" },
         })
     }
 
@@ -210,9 +177,7 @@ impl SqlStore {
 
 /// The database file of a SQLite URL (`sqlite://PATH?...`), if it names one.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
 }
@@ -262,13 +227,11 @@ fn parse_json<T: DeserializeOwned>(
 ) -> Result<Option<T>, StoreError> {
     match text {
         None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                what,
-                key: key.to_owned(),
-                reason: e.to_string(),
-            }),
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt {
+            what,
+            key: key.to_owned(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -283,16 +246,12 @@ fn as_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
-fn parse_word<T: FromStr<Err = crate::status::UnknownStatus>>(
-    text: &str,
-    key: &str,
-) -> Result<T, StoreError> {
-    text.parse()
-        .map_err(|e: crate::status::UnknownStatus| StoreError::Corrupt {
-            what: "status",
-            key: key.to_owned(),
-            reason: e.to_string(),
-        })
+fn parse_word<T: FromStr<Err = crate::status::UnknownStatus>>(text: &str, key: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|e: crate::status::UnknownStatus| StoreError::Corrupt {
+        what: "status",
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn run_from_row(row: &AnyRow) -> Result<RunRecord, StoreError> {
@@ -369,11 +328,7 @@ impl Store for SqlStore {
     }
 
     async fn create_run(&self, run: &NewRun, tasks: &[NewTask]) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
         sqlx::query(
             "INSERT INTO runs (id, pipeline, status, spec_path, spec_text, spec_hash, params, seed, owner, created_at) \
              VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9)",
@@ -399,15 +354,8 @@ impl Store for SqlStore {
                     sql.push_str(", ");
                 }
                 let b = i * 9 + 1;
-                let _ = write!(
-                    sql,
-                    "(${}, ${}, ${}, ${}, 'pending', {})",
-                    b,
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    placeholders(b + 4, 5)
-                );
+                let _ =
+                    write!(sql, "(${}, ${}, ${}, ${}, 'pending', {})", b, b + 1, b + 2, b + 3, placeholders(b + 4, 5));
             }
             let mut query = sqlx::query(&sql);
             for task in chunk {
@@ -422,10 +370,7 @@ impl Store for SqlStore {
                     .bind(task.timeout_ms)
                     .bind(task.seed as i64);
             }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("insert tasks"))?;
+            query.execute(&mut *tx).await.map_err(StoreError::query("insert tasks"))?;
         }
         tx.commit().await.map_err(StoreError::query("commit run"))
     }
@@ -455,12 +400,7 @@ impl Store for SqlStore {
         if filter.owner.is_some() {
             let _ = write!(sql, " AND owner = ${}", next());
         }
-        let _ = write!(
-            sql,
-            " ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
-            next(),
-            next()
-        );
+        let _ = write!(sql, " ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}", next(), next());
         let mut query = sqlx::query(&sql);
         if let Some(p) = &filter.pipeline {
             query = query.bind(p.clone());
@@ -482,21 +422,15 @@ impl Store for SqlStore {
     }
 
     async fn tasks(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM task_runs WHERE run_id = $1 ORDER BY position"
-        ))
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("read tasks"))?;
+        let rows = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM task_runs WHERE run_id = $1 ORDER BY position"))
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("read tasks"))?;
         rows.iter().map(task_from_row).collect()
     }
 
-    async fn attempts(
-        &self,
-        run_id: &str,
-        task_id: &str,
-    ) -> Result<Vec<AttemptRecord>, StoreError> {
+    async fn attempts(&self, run_id: &str, task_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT attempt, status, worker, started_at, finished_at, error FROM task_attempts \
              WHERE run_id = $1 AND task_id = $2 ORDER BY attempt",
@@ -520,13 +454,7 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn acquire_run(
-        &self,
-        run_id: &str,
-        coordinator: &str,
-        now: i64,
-        until: i64,
-    ) -> Result<bool, StoreError> {
+    async fn acquire_run(&self, run_id: &str, coordinator: &str, now: i64, until: i64) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE runs SET coordinator = $1, coordinator_expires_at = $2, \
                status = CASE WHEN status IN ('pending', 'running') THEN 'running' ELSE status END, \
@@ -543,21 +471,14 @@ impl Store for SqlStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn renew_run(
-        &self,
-        run_id: &str,
-        coordinator: &str,
-        until: i64,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE runs SET coordinator_expires_at = $1 WHERE id = $2 AND coordinator = $3",
-        )
-        .bind(until)
-        .bind(run_id)
-        .bind(coordinator)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("renew run"))?;
+    async fn renew_run(&self, run_id: &str, coordinator: &str, until: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE runs SET coordinator_expires_at = $1 WHERE id = $2 AND coordinator = $3")
+            .bind(until)
+            .bind(run_id)
+            .bind(coordinator)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("renew run"))?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -583,23 +504,18 @@ impl Store for SqlStore {
     }
 
     async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE runs SET cancel_requested = 1 WHERE id = $1 AND status IN ('pending', 'running')",
-        )
-        .bind(run_id)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("cancel run"))?;
+        let result =
+            sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = $1 AND status IN ('pending', 'running')")
+                .bind(run_id)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("cancel run"))?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn reset_for_resume(&self, run_id: &str) -> Result<(), StoreError> {
         let now = crate::clock::now_ms();
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
         sqlx::query(
             "UPDATE task_attempts SET status = 'lost', finished_at = $1, \
                error = 'interrupted: the process running this attempt stopped before it finished' \
@@ -633,9 +549,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query("resume run"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::query("commit resume"))
+        tx.commit().await.map_err(StoreError::query("commit resume"))
     }
 
     async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
@@ -653,11 +567,7 @@ impl Store for SqlStore {
         if step.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
         for chunk in step.acked.chunks(INSERT_BATCH) {
             let sql = format!(
                 "UPDATE task_runs SET acked = 1 WHERE run_id = $1 AND task_id IN ({})",
@@ -667,10 +577,7 @@ impl Store for SqlStore {
             for id in chunk {
                 query = query.bind(id.as_str());
             }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("ack tasks"))?;
+            query.execute(&mut *tx).await.map_err(StoreError::query("ack tasks"))?;
         }
         for task in &step.queue {
             sqlx::query(
@@ -707,17 +614,8 @@ impl Store for SqlStore {
         tx.commit().await.map_err(StoreError::query("commit step"))
     }
 
-    async fn claim_task(
-        &self,
-        worker: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Option<ClaimedTask>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
+    async fn claim_task(&self, worker: &str, now: i64, lease_until: i64) -> Result<Option<ClaimedTask>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
         let sql = format!(
             "UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, lease_owner = $2, \
                lease_expires_at = $3, progress = NULL \
@@ -737,9 +635,7 @@ impl Store for SqlStore {
             .await
             .map_err(StoreError::query("claim task"))?;
         let Some(row) = row else {
-            tx.commit()
-                .await
-                .map_err(StoreError::query("commit claim"))?;
+            tx.commit().await.map_err(StoreError::query("commit claim"))?;
             return Ok(None);
         };
         let run_id: String = get(&row, "run_id")?;
@@ -758,24 +654,16 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query("record attempt"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::query("commit claim"))?;
+        tx.commit().await.map_err(StoreError::query("commit claim"))?;
         Ok(Some(ClaimedTask {
             operator: get(&row, "operator")?,
             max_attempts: as_u32(get(&row, "max_attempts")?),
             retry_backoff_ms: get(&row, "retry_backoff_ms")?,
             timeout_ms: get(&row, "timeout_ms")?,
             config: parse_json(get(&row, "config")?, "task config", &key)?.unwrap_or_default(),
-            inputs: parse_json(get(&row, "inputs")?, "task inputs", &key)?
-                .unwrap_or_else(BTreeMap::new),
+            inputs: parse_json(get(&row, "inputs")?, "task inputs", &key)?.unwrap_or_else(BTreeMap::new),
             seed: get::<i64>(&row, "seed")? as u64,
-            lease: TaskLease {
-                run_id,
-                task_id,
-                attempt,
-                worker: worker.to_owned(),
-            },
+            lease: TaskLease { run_id, task_id, attempt, worker: worker.to_owned() },
         }))
     }
 
@@ -800,64 +688,25 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::query("read run"))?;
-        Ok(LeaseState::Held {
-            cancel_requested: get::<i64>(&row, "cancel_requested")? != 0,
-        })
+        Ok(LeaseState::Held { cancel_requested: get::<i64>(&row, "cancel_requested")? != 0 })
     }
 
-    async fn complete(
-        &self,
-        lease: &TaskLease,
-        completion: &Completion,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let (status, outputs, error, finished_at, available_at, acked, attempt_status) =
-            match completion {
-                Completion::Succeeded { outputs } => (
-                    TaskStatus::Succeeded,
-                    Some(json_text(outputs)),
-                    None,
-                    Some(now),
-                    None,
-                    0_i64,
-                    "succeeded",
-                ),
-                Completion::Retry {
-                    error,
-                    available_at,
-                } => (
-                    TaskStatus::Queued,
-                    None,
-                    Some(error.clone()),
-                    None,
-                    Some(*available_at),
-                    1,
-                    "failed",
-                ),
-                Completion::Failed { error } => (
-                    TaskStatus::Failed,
-                    None,
-                    Some(error.clone()),
-                    Some(now),
-                    None,
-                    0,
-                    "failed",
-                ),
-                Completion::Cancelled { error } => (
-                    TaskStatus::Cancelled,
-                    None,
-                    Some(error.clone()),
-                    Some(now),
-                    None,
-                    0,
-                    "cancelled",
-                ),
-            };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
+    async fn complete(&self, lease: &TaskLease, completion: &Completion, now: i64) -> Result<bool, StoreError> {
+        let (status, outputs, error, finished_at, available_at, acked, attempt_status) = match completion {
+            Completion::Succeeded { outputs } => {
+                (TaskStatus::Succeeded, Some(json_text(outputs)), None, Some(now), None, 0_i64, "succeeded")
+            }
+            Completion::Retry { error, available_at } => {
+                (TaskStatus::Queued, None, Some(error.clone()), None, Some(*available_at), 1, "failed")
+            }
+            Completion::Failed { error } => {
+                (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, "failed")
+            }
+            Completion::Cancelled { error } => {
+                (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, "cancelled")
+            }
+        };
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
         let result = sqlx::query(
             "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
                available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6 \
@@ -893,18 +742,12 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query("complete attempt"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::query("commit completion"))?;
+        tx.commit().await.map_err(StoreError::query("commit completion"))?;
         Ok(true)
     }
 
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
         let rows = sqlx::query(&format!(
             "SELECT run_id, task_id, attempt, max_attempts, lease_owner FROM task_runs \
              WHERE status = 'running' AND lease_expires_at < $1{}",
@@ -956,9 +799,7 @@ impl Store for SqlStore {
             .map_err(StoreError::query("record lost attempt"))?;
             reaped += 1;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("commit reap"))?;
+        tx.commit().await.map_err(StoreError::query("commit reap"))?;
         Ok(reaped)
     }
 
@@ -966,15 +807,9 @@ impl Store for SqlStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("begin"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
         for chunk in entries.chunks(INSERT_BATCH) {
-            let mut sql = String::from(
-                "INSERT INTO task_logs (run_id, task_id, attempt, ts, stream, line) VALUES ",
-            );
+            let mut sql = String::from("INSERT INTO task_logs (run_id, task_id, attempt, ts, stream, line) VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push_str(", ");
@@ -991,10 +826,7 @@ impl Store for SqlStore {
                     .bind(entry.stream.as_str())
                     .bind(entry.line.as_str());
             }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("append logs"))?;
+            query.execute(&mut *tx).await.map_err(StoreError::query("append logs"))?;
         }
         tx.commit().await.map_err(StoreError::query("commit logs"))
     }
@@ -1068,14 +900,8 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/hangar"),
-            "postgres://app:***@db:5432/hangar"
-        );
-        assert_eq!(
-            redact("postgres://app@db/hangar"),
-            "postgres://app@db/hangar"
-        );
+        assert_eq!(redact("postgres://app:s3cret@db:5432/hangar"), "postgres://app:***@db:5432/hangar");
+        assert_eq!(redact("postgres://app@db/hangar"), "postgres://app@db/hangar");
         assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use hangar_engine::{Engine, EngineSettings, RunStatus, SqlStore, WorkerOptions, compile};
 use hangar_sdk::{
-    ArtifactKind, ArtifactStore, CancellationToken, Operator, OperatorError, OperatorInfo,
-    PortDecl, Progress, Registry, TaskContext, TaskOutputs,
+    ArtifactKind, ArtifactStore, CancellationToken, Operator, OperatorError, OperatorInfo, PortDecl, Progress,
+    Registry, TaskContext, TaskOutputs,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -27,12 +27,7 @@ pub struct Probe {
 
 impl Probe {
     pub fn attempts_of(&self, task: &str) -> u32 {
-        self.attempts
-            .lock()
-            .expect("lock")
-            .get(task)
-            .copied()
-            .unwrap_or(0)
+        self.attempts.lock().expect("lock").get(task).copied().unwrap_or(0)
     }
 }
 
@@ -60,11 +55,7 @@ impl Operator for Work {
         OperatorInfo::new("work", "1", "Test operator that works for a while.")
     }
 
-    async fn run(
-        &self,
-        config: WorkConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: WorkConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let attempt = {
             let mut attempts = self.0.attempts.lock().expect("lock");
             let n = attempts.entry(ctx.task_id().to_owned()).or_default();
@@ -81,11 +72,7 @@ impl Operator for Work {
         };
         self.0.running.fetch_sub(1, Ordering::SeqCst);
         if outcome.is_err() {
-            self.0
-                .cancelled
-                .lock()
-                .expect("lock")
-                .push(ctx.task_id().to_owned());
+            self.0.cancelled.lock().expect("lock").push(ctx.task_id().to_owned());
             return Err(OperatorError::cancelled());
         }
         if attempt <= config.fail_first {
@@ -113,23 +100,14 @@ impl Operator for Emit {
     type Config = EmitConfig;
 
     fn info(&self) -> OperatorInfo {
-        OperatorInfo::new(
-            "emit",
-            "1",
-            "Test operator that writes a documents artifact.",
-        )
-        .output(PortDecl::required(
+        OperatorInfo::new("emit", "1", "Test operator that writes a documents artifact.").output(PortDecl::required(
             "documents",
             ArtifactKind::Documents,
             "The text.",
         ))
     }
 
-    async fn run(
-        &self,
-        config: EmitConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: EmitConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let mut writer = ctx.create_output("documents.jsonl").await?;
         writer.write(config.text.as_bytes()).await?;
         let artifact = writer.finish(ArtifactKind::Documents).await?;
@@ -152,33 +130,16 @@ impl Operator for Upper {
 
     fn info(&self) -> OperatorInfo {
         OperatorInfo::new("upper", "1", "Test operator that upper-cases documents.")
-            .input(PortDecl::required(
-                "documents",
-                ArtifactKind::Documents,
-                "Input.",
-            ))
-            .output(PortDecl::required(
-                "documents",
-                ArtifactKind::Documents,
-                "Output.",
-            ))
+            .input(PortDecl::required("documents", ArtifactKind::Documents, "Input."))
+            .output(PortDecl::required("documents", ArtifactKind::Documents, "Output."))
     }
 
-    async fn run(
-        &self,
-        config: UpperConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: UpperConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let input = ctx.input("documents")?.clone();
-        assert_eq!(
-            input.uri, config.documents,
-            "the config carries the input's URI"
-        );
+        assert_eq!(input.uri, config.documents, "the config carries the input's URI");
         let text = ctx.artifacts().read(&input.key).await?;
         let mut writer = ctx.create_output("documents.jsonl").await?;
-        writer
-            .write(String::from_utf8_lossy(&text).to_uppercase().as_bytes())
-            .await?;
+        writer.write(String::from_utf8_lossy(&text).to_uppercase().as_bytes()).await?;
         let artifact = writer.finish(ArtifactKind::Documents).await?;
         Ok(TaskOutputs::from([("documents".to_owned(), artifact)]))
     }
@@ -198,23 +159,14 @@ impl Operator for NeedsTokenizer {
     type Config = TrainConfig;
 
     fn info(&self) -> OperatorInfo {
-        OperatorInfo::new(
-            "needs_tokenizer",
-            "1",
-            "Test operator with a tokenizer input.",
-        )
-        .input(PortDecl::required(
+        OperatorInfo::new("needs_tokenizer", "1", "Test operator with a tokenizer input.").input(PortDecl::required(
             "tokenizer",
             ArtifactKind::Tokenizer,
             "Input.",
         ))
     }
 
-    async fn run(
-        &self,
-        _config: TrainConfig,
-        _ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, _config: TrainConfig, _ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         Ok(TaskOutputs::new())
     }
 }
@@ -246,10 +198,7 @@ pub struct Harness {
 impl Harness {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("hangar.db").display()
-        );
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hangar.db").display());
         let store = SqlStore::connect_and_migrate(&url).await.expect("store");
         Self::with_store(Arc::new(store), dir)
     }
@@ -268,8 +217,7 @@ impl Harness {
     }
 
     pub async fn submit(&self, yaml: &str) -> String {
-        let plan = compile("test.yaml", yaml, self.engine.registry(), &[])
-            .unwrap_or_else(|d| panic!("{d}"));
+        let plan = compile("test.yaml", yaml, self.engine.registry(), &[]).unwrap_or_else(|d| panic!("{d}"));
         self.engine.submit(&plan, None).await.expect("submit")
     }
 
@@ -279,11 +227,7 @@ impl Harness {
         let workers = {
             let engine = self.engine.clone();
             let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                engine
-                    .run_workers(WorkerOptions { concurrency }, shutdown)
-                    .await
-            })
+            tokio::spawn(async move { engine.run_workers(WorkerOptions { concurrency }, shutdown).await })
         };
         let status = tokio::time::timeout(Duration::from_secs(60), self.engine.coordinate(run_id))
             .await

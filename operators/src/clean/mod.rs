@@ -4,8 +4,7 @@
 pub mod rules;
 
 use hangar_sdk::{
-    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress,
-    TaskContext, TaskOutputs,
+    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
 };
 use rayon::prelude::*;
 use regex::Regex;
@@ -115,12 +114,7 @@ fn clean_text(doc: &Document, config: &CleanConfig, patterns: &[Regex]) -> (Stri
             .metadata
             .get("page_starts")
             .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|n| n.as_u64())
-                    .map(|n| n as usize)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|n| n.as_u64()).map(|n| n as usize).collect())
             .unwrap_or_default();
         let (cleaned, dropped) = rules::headers_footers(&text, &starts, config.min_header_pages);
         text = cleaned;
@@ -175,11 +169,7 @@ fn clean_text(doc: &Document, config: &CleanConfig, patterns: &[Regex]) -> (Stri
 }
 
 fn compile_patterns(patterns: &[String]) -> Result<Vec<Regex>, (usize, String)> {
-    patterns
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Regex::new(p).map_err(|e| (i, e.to_string())))
-        .collect()
+    patterns.iter().enumerate().map(|(i, p)| Regex::new(p).map_err(|e| (i, e.to_string()))).collect()
 }
 
 impl Operator for Clean {
@@ -198,10 +188,8 @@ impl Operator for Clean {
     fn check(&self, config: &CleanConfig) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if let Err((i, e)) = compile_patterns(&config.drop_lines) {
-            problems.push(ConfigProblem::at(
-                &["drop_lines", &i.to_string()],
-                format!("invalid regular expression: {e}"),
-            ));
+            problems
+                .push(ConfigProblem::at(&["drop_lines", &i.to_string()], format!("invalid regular expression: {e}")));
         }
         if config.batch == 0 {
             problems.push(ConfigProblem::at(&["batch"], "batch must be at least 1"));
@@ -209,16 +197,11 @@ impl Operator for Clean {
         problems
     }
 
-    async fn run(
-        &self,
-        config: CleanConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: CleanConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let input = ctx.input("documents")?.clone();
         let reader = open_input(&ctx, &input).await?;
         let mut sink = JsonlSink::create(&ctx, "documents.jsonl").await?;
-        let patterns =
-            compile_patterns(&config.drop_lines).map_err(|(_, e)| OperatorError::user(e))?;
+        let patterns = compile_patterns(&config.drop_lines).map_err(|(_, e)| OperatorError::user(e))?;
         let task = ctx.clone();
         let (sink, stats) = blocking(move || {
             let mut batch: Vec<Document> = Vec::with_capacity(config.batch);
@@ -227,10 +210,8 @@ impl Operator for Clean {
                          sink: &mut JsonlSink,
                          stats: &mut (u64, u64, usize, u64, u64)|
              -> Result<(), OperatorError> {
-                let cleaned: Vec<(String, Changes)> = batch
-                    .par_iter()
-                    .map(|d| clean_text(d, &config, &patterns))
-                    .collect();
+                let cleaned: Vec<(String, Changes)> =
+                    batch.par_iter().map(|d| clean_text(d, &config, &patterns)).collect();
                 for (mut doc, (text, changes)) in batch.drain(..).zip(cleaned) {
                     stats.0 += 1;
                     stats.3 += doc.text.chars().count() as u64;
@@ -254,20 +235,12 @@ impl Operator for Clean {
                     doc.text = text;
                     sink.push(&doc)?;
                 }
-                task.progress(Progress {
-                    done: stats.0,
-                    unit: "documents".to_owned(),
-                    ..Progress::default()
-                });
+                task.progress(Progress { done: stats.0, unit: "documents".to_owned(), ..Progress::default() });
                 task.check_cancelled()
             };
             for_each_line(reader, |line, number| {
-                let doc: Document = serde_json::from_slice(line).map_err(|e| {
-                    OperatorError::user(format!(
-                        "{} line {number} is not a document: {e}",
-                        input.uri
-                    ))
-                })?;
+                let doc: Document = serde_json::from_slice(line)
+                    .map_err(|e| OperatorError::user(format!("{} line {number} is not a document: {e}", input.uri)))?;
                 batch.push(doc);
                 if batch.len() >= config.batch {
                     flush(&mut batch, &mut sink, &mut stats)?;

@@ -13,12 +13,10 @@ fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern {pattern}: {e}"))
 }
 
-static TAG: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s+[^<>]*?)?/?>|<!--[\s\S]*?-->"));
+static TAG: LazyLock<Regex> = LazyLock::new(|| regex(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s+[^<>]*?)?/?>|<!--[\s\S]*?-->"));
 static ENTITY: LazyLock<Regex> = LazyLock::new(|| regex(r"&(#x[0-9A-Fa-f]+|#[0-9]+|[A-Za-z]+);"));
 static MD_ESCAPE: LazyLock<Regex> = LazyLock::new(|| regex(r"\\([()\[\]*_.#+\-!`{}|>~])"));
-static MD_LINK: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"!?\[([^\]\n]*)\]\(([^)\s]*)(?:\s+[^)]*)?\)"));
+static MD_LINK: LazyLock<Regex> = LazyLock::new(|| regex(r"!?\[([^\]\n]*)\]\(([^)\s]*)(?:\s+[^)]*)?\)"));
 static WIKI_LINK: LazyLock<Regex> = LazyLock::new(|| regex(r"\[\[(?:[^\]|\n]*\|)?([^\]\n]*)\]\]"));
 static EMPHASIS: LazyLock<Regex> = LazyLock::new(|| regex(r"(\*\*|__)(\S(?:[^\n]*?\S)?)(\*\*|__)"));
 static PAGE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
@@ -26,15 +24,11 @@ static PAGE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)^\s*(?:page\s*)?[-—–―]*\s*\d{1,4}\s*[-—–―]*\s*(?:(?:of|/)\s*\d{1,4})?\s*$|^\s*第\s*\d{1,4}\s*页(?:\s*共\s*\d{1,4}\s*页)?\s*$",
     )
 });
-static TOC_LINE: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"^.{2,}?(?:\.{4,}|…{2,}|·{4,}|\s\.\s\.\s\.)\s*\d{1,4}\s*$"));
+static TOC_LINE: LazyLock<Regex> = LazyLock::new(|| regex(r"^.{2,}?(?:\.{4,}|…{2,}|·{4,}|\s\.\s\.\s\.)\s*\d{1,4}\s*$"));
 static HYPHEN_BREAK: LazyLock<Regex> = LazyLock::new(|| regex(r"(\p{Ll}{2,})-\n(\p{Ll}+)"));
-static EMAIL: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"));
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| regex(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"));
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
-        r"(?:\+\d{1,3}[\s-]?)?(?:\(\d{2,4}\)[\s-]?|\d{2,4}[\s-])\d{3,4}[\s-]\d{3,4}\b|\b1[3-9]\d{9}\b",
-    )
+    regex(r"(?:\+\d{1,3}[\s-]?)?(?:\(\d{2,4}\)[\s-]?|\d{2,4}[\s-])\d{3,4}[\s-]\d{3,4}\b|\b1[3-9]\d{9}\b")
 });
 static LIST_MARKER: LazyLock<Regex> = LazyLock::new(|| {
     regex(
@@ -48,10 +42,7 @@ pub fn control_chars(text: &str) -> String {
     text.chars()
         .filter(|&c| {
             !(c.is_control() && c != '\n' && c != '\t')
-                && !matches!(
-                    c,
-                    '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
-                )
+                && !matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
         })
         .map(|c| if c == '\r' { '\n' } else { c })
         .collect()
@@ -101,9 +92,7 @@ fn entity(name: &str) -> Option<String> {
 pub fn html(text: &str) -> String {
     let without_tags = TAG.replace_all(text, "");
     ENTITY
-        .replace_all(&without_tags, |caps: &regex::Captures<'_>| {
-            entity(&caps[1]).unwrap_or_else(|| caps[0].to_owned())
-        })
+        .replace_all(&without_tags, |caps: &regex::Captures<'_>| entity(&caps[1]).unwrap_or_else(|| caps[0].to_owned()))
         .into_owned()
 }
 
@@ -139,11 +128,7 @@ pub fn drop_lines(text: &str, patterns: &[Regex]) -> (String, usize) {
 
 fn line_key(line: &str) -> String {
     // Page headers differ only by their page number: compare without digits.
-    line.trim()
-        .chars()
-        .map(|c| if c.is_numeric() { '#' } else { c })
-        .filter(|c| !c.is_whitespace())
-        .collect()
+    line.trim().chars().map(|c| if c.is_numeric() { '#' } else { c }).filter(|c| !c.is_whitespace()).collect()
 }
 
 /// Removes running headers and footers (lines that open or close many
@@ -153,21 +138,12 @@ pub fn headers_footers(text: &str, page_starts: &[usize], min_pages: usize) -> (
     let chars: Vec<char> = text.chars().collect();
     let mut pages: Vec<Vec<String>> = Vec::new();
     for (i, &start) in page_starts.iter().enumerate() {
-        let end = page_starts
-            .get(i + 1)
-            .copied()
-            .unwrap_or(chars.len())
-            .min(chars.len());
+        let end = page_starts.get(i + 1).copied().unwrap_or(chars.len()).min(chars.len());
         let start = start.min(end);
         let page: String = chars[start..end].iter().collect();
         // Pages are joined by single newlines so a paragraph may continue
         // across a page break; the blank lines that separated pages go.
-        pages.push(
-            page.trim_matches('\n')
-                .split('\n')
-                .map(str::to_owned)
-                .collect(),
-        );
+        pages.push(page.trim_matches('\n').split('\n').map(str::to_owned).collect());
     }
     if pages.is_empty() {
         pages.push(text.split('\n').map(str::to_owned).collect());
@@ -176,12 +152,8 @@ pub fn headers_footers(text: &str, page_starts: &[usize], min_pages: usize) -> (
     let mut counts: HashMap<String, usize> = HashMap::new();
     for page in &pages {
         let content: Vec<&String> = page.iter().filter(|l| !l.trim().is_empty()).collect();
-        let mut edge: Vec<String> = content
-            .iter()
-            .take(2)
-            .chain(content.iter().rev().take(2))
-            .map(|l| line_key(l))
-            .collect();
+        let mut edge: Vec<String> =
+            content.iter().take(2).chain(content.iter().rev().take(2)).map(|l| line_key(l)).collect();
         edge.sort();
         edge.dedup();
         for key in edge {
@@ -194,23 +166,12 @@ pub fn headers_footers(text: &str, page_starts: &[usize], min_pages: usize) -> (
     let mut dropped = 0;
     let mut out: Vec<String> = Vec::new();
     for page in pages {
-        let content_lines: Vec<usize> = page
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, _)| i)
-            .collect();
-        let edges: Vec<usize> = content_lines
-            .iter()
-            .take(2)
-            .chain(content_lines.iter().rev().take(2))
-            .copied()
-            .collect();
+        let content_lines: Vec<usize> =
+            page.iter().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, _)| i).collect();
+        let edges: Vec<usize> =
+            content_lines.iter().take(2).chain(content_lines.iter().rev().take(2)).copied().collect();
         for (i, line) in page.into_iter().enumerate() {
-            let repeated = edges.contains(&i)
-                && counts
-                    .get(&line_key(&line))
-                    .is_some_and(|n| *n >= threshold);
+            let repeated = edges.contains(&i) && counts.get(&line_key(&line)).is_some_and(|n| *n >= threshold);
             if repeated || PAGE_NUMBER.is_match(&line) {
                 dropped += 1;
                 continue;
@@ -246,12 +207,10 @@ fn display_width(line: &str) -> usize {
 }
 
 fn ends_sentence(line: &str) -> bool {
-    line.trim_end().chars().last().is_some_and(|c| {
-        matches!(
-            c,
-            '。' | '！' | '？' | '；' | '：' | '.' | '!' | '?' | ';' | ':' | '」' | '”'
-        )
-    })
+    line.trim_end()
+        .chars()
+        .last()
+        .is_some_and(|c| matches!(c, '。' | '！' | '？' | '；' | '：' | '.' | '!' | '?' | ';' | ':' | '」' | '”'))
 }
 
 fn structural(line: &str) -> bool {
@@ -265,11 +224,7 @@ fn structural(line: &str) -> bool {
 /// a space.
 pub fn join_lines(text: &str) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
-    let mut widths: Vec<usize> = lines
-        .iter()
-        .map(|l| display_width(l.trim()))
-        .filter(|w| *w > 0)
-        .collect();
+    let mut widths: Vec<usize> = lines.iter().map(|l| display_width(l.trim())).filter(|w| *w > 0).collect();
     widths.sort_unstable();
     // A line at least this wide ran to the right margin.
     let full = widths.get(widths.len() * 8 / 10).copied().unwrap_or(0) * 7 / 10;
@@ -281,11 +236,7 @@ pub fn join_lines(text: &str) -> String {
             fence = !fence;
         }
         // A continued line's leading spaces are layout, not content.
-        out.push_str(if continuation {
-            line.trim_start()
-        } else {
-            line
-        });
+        out.push_str(if continuation { line.trim_start() } else { line });
         let Some(next) = lines.get(i + 1) else { break };
         continuation = !fence
             && !line.trim().is_empty()
@@ -360,8 +311,7 @@ pub fn cjk_spaces(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
-        if c == ' ' && i > 0 && i + 1 < chars.len() && is_cjk(chars[i - 1]) && is_cjk(chars[i + 1])
-        {
+        if c == ' ' && i > 0 && i + 1 < chars.len() && is_cjk(chars[i - 1]) && is_cjk(chars[i + 1]) {
             continue;
         }
         out.push(c);
@@ -392,28 +342,18 @@ mod tests {
             html("<div>\n\n§ 25.1&nbsp;Applicability &amp; scope</div><!-- x -->"),
             "\n\n§ 25.1 Applicability & scope"
         );
-        assert_eq!(
-            html("if a < b and c > d"),
-            "if a < b and c > d",
-            "comparisons are not tags"
-        );
+        assert_eq!(html("if a < b and c > d"), "if a < b and c > d", "comparisons are not tags");
     }
 
     #[test]
     fn markdown_noise_is_removed() {
         assert_eq!(markdown_escapes(r"\(a\) Each \[item\]"), "(a) Each [item]");
-        assert_eq!(
-            links("[Link to 86 FR 4381](https://ecfr.gov/x?a=1)"),
-            "Link to 86 FR 4381"
-        );
+        assert_eq!(links("[Link to 86 FR 4381](https://ecfr.gov/x?a=1)"), "Link to 86 FR 4381");
         assert_eq!(
             links("see [[FAR-0021#§21.191 Experimental.|§21.191]] and [[FAR-0107]]"),
             "see §21.191 and FAR-0107"
         );
-        assert_eq!(
-            emphasis("**55 min read** and __this__"),
-            "55 min read and this"
-        );
+        assert_eq!(emphasis("**55 min read** and __this__"), "55 min read and this");
     }
 
     #[test]
@@ -453,17 +393,13 @@ mod tests {
             "the regulation and Part 25-\nAirworthiness"
         );
         assert_eq!(whitespace("  a   b  \n\n\n\nc\t d  "), "a b\n\nc d");
-        assert_eq!(
-            cjk_spaces("正常 类 飞机 Part 25 规定"),
-            "正常类飞机 Part 25 规定"
-        );
+        assert_eq!(cjk_spaces("正常 类 飞机 Part 25 规定"), "正常类飞机 Part 25 规定");
     }
 
     #[test]
     fn toc_lines_go() {
-        let (text, dropped) = toc_lines(
-            "目录\n第23.2000条 适用范围及定义..........7\n§ 25.1 Applicability … … 12\n(a) Body text.",
-        );
+        let (text, dropped) =
+            toc_lines("目录\n第23.2000条 适用范围及定义..........7\n§ 25.1 Applicability … … 12\n(a) Body text.");
         assert_eq!(text, "目录\n§ 25.1 Applicability … … 12\n(a) Body text.");
         assert_eq!(dropped, 1);
         let (_, dropped) = toc_lines("Part 25 ........................ 3");
@@ -472,8 +408,7 @@ mod tests {
 
     #[test]
     fn pii_is_masked() {
-        let (masked, found) =
-            pii("Contact ad.info@easa.europa.eu or +49 221 8999 000, 手机 13812345678.");
+        let (masked, found) = pii("Contact ad.info@easa.europa.eu or +49 221 8999 000, 手机 13812345678.");
         assert_eq!(masked, "Contact [EMAIL] or [PHONE], 手机 [PHONE].");
         assert_eq!(found, 3);
     }

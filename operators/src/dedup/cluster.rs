@@ -81,11 +81,13 @@ pub enum Verdict {
 pub struct DuplicateIndex {
     banding: Banding,
     bins: usize,
-    signatures: Vec<u32>,
+    /// The low 16 bits of every signature value: enough to compare (two
+    /// different values collide with probability 1/65536) at half the memory.
+    signatures: Vec<u16>,
     exact: PreHashedMap<[u8; 16], u32>,
     exact_hashes: Vec<Option<[u8; 16]>>,
     /// Per band: bucket key → the latest document in it.
-    buckets: Vec<PreHashedMap<u64, u32>>,
+    buckets: Vec<PreHashedMap<u32, u32>>,
     /// Per band: document → the previous document in its bucket.
     chains: Vec<Vec<u32>>,
     clusters: UnionFind,
@@ -96,19 +98,20 @@ pub struct DuplicateIndex {
 
 const NONE: u32 = u32::MAX;
 
-fn band_key(values: &[u32]) -> u64 {
-    values.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, v| {
+/// A band's bucket key. 32 bits suffice: a chance collision only adds a
+/// candidate, which verification then rejects.
+fn band_key(values: &[u32]) -> u32 {
+    let h = values.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, v| {
         let x = (h ^ u64::from(*v)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         x ^ (x >> 29)
-    })
+    });
+    (h ^ (h >> 32)) as u32
 }
 
 impl DuplicateIndex {
     pub fn new(banding: Banding, bins: usize) -> Self {
         Self {
-            buckets: (0..banding.bands)
-                .map(|_| PreHashedMap::default())
-                .collect(),
+            buckets: (0..banding.bands).map(|_| PreHashedMap::default()).collect(),
             chains: (0..banding.bands).map(|_| Vec::new()).collect(),
             banding,
             bins,
@@ -130,7 +133,7 @@ impl DuplicateIndex {
         self.clusters.is_empty()
     }
 
-    fn signature(&self, doc: u32) -> &[u32] {
+    fn signature(&self, doc: u32) -> &[u16] {
         let start = doc as usize * self.bins;
         &self.signatures[start..start + self.bins]
     }
@@ -152,16 +155,16 @@ impl DuplicateIndex {
         }
         match signature {
             Some(signature) if signature.len() == self.bins => {
-                self.signatures.extend_from_slice(signature);
+                self.signatures.extend(signature.iter().map(|v| *v as u16));
+                let keys = self.band_keys(signature);
                 // An exact copy shares every bucket with its original: no need to look.
                 if exact_of.is_none() {
-                    self.link(doc);
+                    self.link(doc, &keys);
                 }
-                self.index(doc);
+                self.index(doc, &keys);
             }
             _ => {
-                self.signatures
-                    .extend(std::iter::repeat_n(u32::MAX, self.bins));
+                self.signatures.extend(std::iter::repeat_n(u16::MAX, self.bins));
                 for chain in &mut self.chains {
                     chain.push(NONE);
                 }
@@ -170,26 +173,25 @@ impl DuplicateIndex {
         doc
     }
 
-    fn index(&mut self, doc: u32) {
+    fn band_keys(&self, signature: &[u32]) -> Vec<u32> {
         let rows = self.banding.rows;
-        for band in 0..self.banding.bands {
-            let start = doc as usize * self.bins + band * rows;
-            let key = band_key(&self.signatures[start..start + rows]);
-            let previous = self.buckets[band].insert(key, doc).unwrap_or(NONE);
+        (0..self.banding.bands).map(|band| band_key(&signature[band * rows..(band + 1) * rows])).collect()
+    }
+
+    fn index(&mut self, doc: u32, keys: &[u32]) {
+        for (band, key) in keys.iter().enumerate() {
+            let previous = self.buckets[band].insert(*key, doc).unwrap_or(NONE);
             self.chains[band].push(previous);
         }
     }
 
-    fn link(&mut self, doc: u32) {
-        let rows = self.banding.rows;
+    fn link(&mut self, doc: u32, keys: &[u32]) {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        for band in 0..self.banding.bands {
-            let start = doc as usize * self.bins + band * rows;
-            let key = band_key(&self.signatures[start..start + rows]);
+        for (band, key) in keys.iter().enumerate() {
             // Walk the bucket from its most recent member: earlier members
             // have usually been joined into a cluster already.
-            let mut member = self.buckets[band].get(&key).copied().unwrap_or(NONE);
+            let mut member = self.buckets[band].get(key).copied().unwrap_or(NONE);
             let mut taken = 0;
             while member != NONE && taken < self.banding.max_candidates {
                 candidates.push(member);
@@ -216,6 +218,12 @@ impl DuplicateIndex {
         self.candidates = candidates;
     }
 
+    /// Bytes held per document by the index (signatures, bucket chains,
+    /// hashes, clusters), for memory reports.
+    pub fn bytes_per_document(&self) -> usize {
+        self.bins * 2 + self.banding.bands * (4 + 8) + 16 + 4
+    }
+
     /// The verdict of every document, in input order: a duplicate points at
     /// the earliest document of its cluster, which is kept.
     pub fn verdicts(&mut self) -> Vec<Verdict> {
@@ -225,18 +233,12 @@ impl DuplicateIndex {
                 if root == doc {
                     return Verdict::Unique;
                 }
-                let hashes = (
-                    self.exact_hashes[doc as usize],
-                    self.exact_hashes[root as usize],
-                );
+                let hashes = (self.exact_hashes[doc as usize], self.exact_hashes[root as usize]);
                 let same_text = matches!(hashes, (Some(a), Some(b)) if a == b);
                 if same_text {
                     Verdict::Exact { of: root }
                 } else {
-                    Verdict::Near {
-                        of: root,
-                        similarity: similarity(self.signature(doc), self.signature(root)),
-                    }
+                    Verdict::Near { of: root, similarity: similarity(self.signature(doc), self.signature(root)) }
                 }
             })
             .collect()
@@ -248,12 +250,7 @@ mod tests {
     use super::*;
 
     fn banding() -> Banding {
-        Banding {
-            bands: 4,
-            rows: 2,
-            threshold: 0.5,
-            max_candidates: 16,
-        }
+        Banding { bands: 4, rows: 2, threshold: 0.5, max_candidates: 16 }
     }
 
     #[test]
@@ -282,13 +279,7 @@ mod tests {
         assert_eq!(verdicts[0], Verdict::Unique);
         assert_eq!(verdicts[1], Verdict::Unique);
         assert_eq!(verdicts[2], Verdict::Exact { of: 0 });
-        assert_eq!(
-            verdicts[3],
-            Verdict::Near {
-                of: 0,
-                similarity: 0.75
-            }
-        );
+        assert_eq!(verdicts[3], Verdict::Near { of: 0, similarity: 0.75 });
     }
 
     #[test]

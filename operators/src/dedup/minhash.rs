@@ -42,12 +42,7 @@ struct TokenHasher {
 impl TokenHasher {
     #[inline]
     fn new(seed: u64) -> Self {
-        Self {
-            h: seed ^ P0,
-            word: 0,
-            filled: 0,
-            len: 0,
-        }
+        Self { h: seed ^ P0, word: 0, filled: 0, len: 0 }
     }
 
     #[inline]
@@ -131,14 +126,7 @@ fn ascii_word_tokens(bytes: &[u8], seed: u64, tokens: &mut Vec<u64>) {
 /// The hash of every shingle of `text`, pushed into `out` (cleared first).
 /// Tokens are lower-cased runs of letters and digits; for `Char` shingles
 /// every letter or digit is a token.
-pub fn shingles(
-    text: &str,
-    kind: ShingleKind,
-    n: usize,
-    seed: u64,
-    out: &mut Vec<u64>,
-    tokens: &mut Vec<u64>,
-) {
+pub fn shingles(text: &str, kind: ShingleKind, n: usize, seed: u64, out: &mut Vec<u64>, tokens: &mut Vec<u64>) {
     tokenize(text, kind, seed, tokens);
     shingles_of(tokens, n, out);
 }
@@ -223,11 +211,7 @@ pub fn auto_kind(text: &str) -> ShingleKind {
             other += 1;
         }
     }
-    if cjk * 10 > (cjk + other) * 3 {
-        ShingleKind::Char
-    } else {
-        ShingleKind::Word
-    }
+    if cjk * 10 > (cjk + other) * 3 { ShingleKind::Char } else { ShingleKind::Word }
 }
 
 const EMPTY: u32 = u32::MAX;
@@ -250,10 +234,7 @@ impl Signer {
             .map(|bin| {
                 (0..64u64)
                     .map(|attempt| {
-                        (mum(
-                            seed ^ (bin as u64).wrapping_mul(P0),
-                            attempt.wrapping_add(P1),
-                        ) % bins as u64) as u16
+                        (mum(seed ^ (bin as u64).wrapping_mul(P0), attempt.wrapping_add(P1)) % bins as u64) as u16
                     })
                     .collect()
             })
@@ -293,26 +274,18 @@ impl Signer {
             if is_filled(bin) {
                 continue;
             }
-            let donor = self.donors[bin]
-                .iter()
-                .map(|d| usize::from(*d))
-                .find(|d| is_filled(*d));
-            let donor = donor.or_else(|| {
-                (0..self.bins)
-                    .map(|k| (bin + k) % self.bins)
-                    .find(|k| is_filled(*k))
-            });
+            let donor = self.donors[bin].iter().map(|d| usize::from(*d)).find(|d| is_filled(*d));
+            let donor = donor.or_else(|| (0..self.bins).map(|k| (bin + k) % self.bins).find(|k| is_filled(*k)));
             if let Some(donor) = donor {
                 // Salt with the bin so a borrowed value differs from its source bin's.
-                signature[bin] =
-                    (mum(u64::from(signature[donor]), P1 ^ bin as u64) as u32).min(EMPTY - 1);
+                signature[bin] = (mum(u64::from(signature[donor]), P1 ^ bin as u64) as u32).min(EMPTY - 1);
             }
         }
     }
 }
 
 /// The share of equal positions: the MinHash estimate of Jaccard similarity.
-pub fn similarity(a: &[u32], b: &[u32]) -> f64 {
+pub fn similarity<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
     if a.is_empty() || a.len() != b.len() {
         return 0.0;
     }
@@ -343,45 +316,22 @@ mod tests {
     }
 
     fn words(n: usize, salt: usize) -> String {
-        (0..n)
-            .map(|i| format!("w{}", (i * 7919 + salt * 104_729) % 100_003))
-            .collect::<Vec<_>>()
-            .join(" ")
+        (0..n).map(|i| format!("w{}", (i * 7919 + salt * 104_729) % 100_003)).collect::<Vec<_>>().join(" ")
     }
 
     #[test]
     fn word_shingles_ignore_case_and_punctuation() {
         let (mut a, mut b, mut t) = (Vec::new(), Vec::new(), Vec::new());
-        shingles(
-            "The Airplane, must: comply.",
-            ShingleKind::Word,
-            2,
-            1,
-            &mut a,
-            &mut t,
-        );
-        shingles(
-            "the airplane must comply",
-            ShingleKind::Word,
-            2,
-            1,
-            &mut b,
-            &mut t,
-        );
+        shingles("The Airplane, must: comply.", ShingleKind::Word, 2, 1, &mut a, &mut t);
+        shingles("the airplane must comply", ShingleKind::Word, 2, 1, &mut b, &mut t);
         assert_eq!(a, b);
         assert_eq!(a.len(), 3);
     }
 
     #[test]
     fn chinese_uses_character_shingles() {
-        assert_eq!(
-            auto_kind("第23.2005条 正常类飞机审定，申请人必须表明符合要求。"),
-            ShingleKind::Char
-        );
-        assert_eq!(
-            auto_kind("Each applicant must show compliance."),
-            ShingleKind::Word
-        );
+        assert_eq!(auto_kind("第23.2005条 正常类飞机审定，申请人必须表明符合要求。"), ShingleKind::Char);
+        assert_eq!(auto_kind("Each applicant must show compliance."), ShingleKind::Word);
     }
 
     #[test]
@@ -397,10 +347,7 @@ mod tests {
         let (sb, b) = signature(&edited, &signer);
         let exact = exact_jaccard(&sa, &sb);
         let estimate = similarity(&a, &b);
-        assert!(
-            (exact - estimate).abs() < 0.1,
-            "exact {exact} estimate {estimate}"
-        );
+        assert!((exact - estimate).abs() < 0.1, "exact {exact} estimate {estimate}");
         let (_, c) = signature(&words(400, 2), &signer);
         assert!(similarity(&a, &c) < 0.1);
         assert_eq!(similarity(&a, &a), 1.0);

@@ -10,8 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use hangar_sdk::{
-    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress,
-    TaskContext, TaskOutputs,
+    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
 };
 use rayon::prelude::*;
 use schemars::JsonSchema;
@@ -19,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::document::Document;
-use crate::io::{JsonlSink, blocking, for_each_line, open_input};
+use crate::io::{JsonlSink, LineSink, blocking, for_each_line, open_input};
 use cluster::{Banding, DuplicateIndex, Verdict};
 use minhash::{ShingleKind, Signer, auto_kind, sequence_hash, shingles_of, tokenize};
 
@@ -171,11 +170,7 @@ impl Fingerprinter {
         // Exact means the same tokens: case, punctuation and spacing aside.
         let exact = self.exact.then(|| sequence_hash(&tokens));
         let signature = self.near.then(|| {
-            let n = if kind == ShingleKind::Char {
-                self.char_ngram
-            } else {
-                self.ngram
-            };
+            let n = if kind == ShingleKind::Char { self.char_ngram } else { self.ngram };
             let mut out = Vec::with_capacity(tokens.len());
             shingles_of(&tokens, n, &mut out);
             let mut signature = Vec::with_capacity(self.signer.bins());
@@ -219,11 +214,7 @@ pub fn find_duplicates<'a>(
 }
 
 /// Removes paragraphs seen verbatim before (after whitespace normalisation).
-fn strip_boilerplate(
-    text: &str,
-    seen: &mut HashSet<[u8; 16]>,
-    min_chars: usize,
-) -> (String, usize) {
+fn strip_boilerplate(text: &str, seen: &mut HashSet<[u8; 16]>, min_chars: usize) -> (String, usize) {
     let mut kept = Vec::new();
     let mut removed = 0;
     for paragraph in text.split("\n\n") {
@@ -261,207 +252,180 @@ impl Operator for Dedup {
     fn check(&self, c: &DedupConfig) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if c.num_perm == 0 || c.num_perm > 4096 {
-            problems.push(ConfigProblem::at(
-                &["num_perm"],
-                "num_perm must be between 1 and 4096",
-            ));
+            problems.push(ConfigProblem::at(&["num_perm"], "num_perm must be between 1 and 4096"));
         }
         if c.bands == 0 || c.rows == 0 {
-            problems.push(ConfigProblem::at(
-                &["bands"],
-                "bands and rows must be at least 1",
-            ));
+            problems.push(ConfigProblem::at(&["bands"], "bands and rows must be at least 1"));
         } else if c.bands * c.rows > c.num_perm {
             problems.push(ConfigProblem::at(
                 &["bands"],
-                format!(
-                    "bands × rows = {} exceeds num_perm = {}",
-                    c.bands * c.rows,
-                    c.num_perm
-                ),
+                format!("bands × rows = {} exceeds num_perm = {}", c.bands * c.rows, c.num_perm),
             ));
         }
         if !(c.threshold > 0.0 && c.threshold <= 1.0) {
-            problems.push(ConfigProblem::at(
-                &["threshold"],
-                "threshold must be in (0, 1]",
-            ));
+            problems.push(ConfigProblem::at(&["threshold"], "threshold must be in (0, 1]"));
         }
         if c.ngram == 0 || c.char_ngram == 0 {
-            problems.push(ConfigProblem::at(
-                &["ngram"],
-                "n-gram sizes must be at least 1",
-            ));
+            problems.push(ConfigProblem::at(&["ngram"], "n-gram sizes must be at least 1"));
         }
         if !c.exact && !c.near && !c.paragraphs {
-            problems.push(ConfigProblem::at(
-                &[],
-                "exact, near and paragraphs are all off: nothing to do",
-            ));
+            problems.push(ConfigProblem::at(&[], "exact, near and paragraphs are all off: nothing to do"));
         }
         problems
     }
 
-    async fn run(
-        &self,
-        config: DedupConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: DedupConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let input = ctx.input("documents")?.clone();
         let first_pass = open_input(&ctx, &input).await?;
         let second_pass = open_input(&ctx, &input).await?;
         let kept = JsonlSink::create(&ctx, "documents.jsonl").await?;
         let duplicates = JsonlSink::create(&ctx, "duplicates.jsonl").await?;
         let task = ctx.clone();
-        let workers = config.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2)
-        });
         let (kept, duplicates, stats) = blocking(move || {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(workers.max(1))
-                .build()
-                .map_err(|e| OperatorError::internal(format!("cannot start threads: {e}")))?;
-            let fingerprinter = Fingerprinter::new(&config);
-            let mut index = DuplicateIndex::new(banding(&config), config.num_perm);
-            let mut ids: Vec<(String, Option<String>)> = Vec::new();
-            let mut batch: Vec<Vec<u8>> = Vec::with_capacity(512);
-            let add_batch = |batch: &mut Vec<Vec<u8>>,
-                             index: &mut DuplicateIndex,
-                             ids: &mut Vec<(String, Option<String>)>|
-             -> Result<(), OperatorError> {
-                let parsed: Vec<Result<(String, Option<String>, Fingerprint), String>> = pool
-                    .install(|| {
-                        batch
-                            .par_iter()
-                            .map(|line| {
-                                let doc: Light<'_> =
-                                    serde_json::from_slice(line).map_err(|e| e.to_string())?;
-                                Ok((
-                                    doc.id.into_owned(),
-                                    doc.source.map(Cow::into_owned),
-                                    fingerprinter.fingerprint(&doc.text),
-                                ))
-                            })
-                            .collect()
-                    });
-                for item in parsed {
-                    let (id, source, fp) = item.map_err(|e| {
-                        OperatorError::user(format!(
-                            "{} line {} is not a document: {e}",
-                            input.uri,
-                            ids.len() + 1
-                        ))
-                    })?;
-                    index.push(fp.exact, fp.signature.as_deref());
-                    ids.push((id, source));
-                }
-                batch.clear();
-                task.progress(Progress {
-                    done: ids.len() as u64,
-                    unit: "documents indexed".to_owned(),
-                    ..Progress::default()
-                });
-                task.check_cancelled()
-            };
-            for_each_line(first_pass, |line, _| {
-                batch.push(line.to_vec());
-                if batch.len() >= 512 {
-                    add_batch(&mut batch, &mut index, &mut ids)?;
-                }
-                Ok(())
-            })?;
-            add_batch(&mut batch, &mut index, &mut ids)?;
-            let verdicts = index.verdicts();
-
             let (mut kept, mut duplicates) = (kept, duplicates);
-            let mut seen_paragraphs: HashSet<[u8; 16]> = HashSet::new();
-            let (mut exact, mut near, mut paragraphs) = (0u64, 0u64, 0usize);
-            let mut position = 0usize;
-            for_each_line(second_pass, |line, _| {
-                let verdict = verdicts.get(position).copied().unwrap_or(Verdict::Unique);
-                let (id, source) = &ids[position.min(ids.len() - 1)];
-                position += 1;
-                match verdict {
-                    Verdict::Unique if config.paragraphs => {
-                        let mut doc: Document = serde_json::from_slice(line).map_err(|e| {
-                            OperatorError::user(format!("{} is not a document: {e}", input.uri))
-                        })?;
-                        let (text, removed) = strip_boilerplate(
-                            &doc.text,
-                            &mut seen_paragraphs,
-                            config.min_paragraph_chars,
-                        );
-                        paragraphs += removed;
-                        if removed > 0 {
-                            doc.metadata.insert(
-                                "boilerplate_paragraphs_removed".to_owned(),
-                                removed.into(),
-                            );
-                            doc.text = text;
-                        }
-                        kept.push(&doc)
-                    }
-                    Verdict::Unique => kept.push_raw(line),
-                    Verdict::Exact { of } | Verdict::Near { of, .. } => {
-                        let (of_id, of_source) = &ids[of as usize];
-                        let (kind, similarity) = match verdict {
-                            Verdict::Near { similarity, .. } => {
-                                near += 1;
-                                ("near", similarity)
-                            }
-                            _ => {
-                                exact += 1;
-                                ("exact", 1.0)
-                            }
-                        };
-                        let mut record = Map::new();
-                        record.insert("id".to_owned(), id.clone().into());
-                        record.insert("duplicate_of".to_owned(), of_id.clone().into());
-                        record.insert("kind".to_owned(), kind.into());
-                        record.insert(
-                            "similarity".to_owned(),
-                            ((similarity * 1e4).round() / 1e4).into(),
-                        );
-                        if let Some(s) = source {
-                            record.insert("source".to_owned(), Value::String(s.clone()));
-                        }
-                        if let Some(s) = of_source {
-                            record
-                                .insert("duplicate_of_source".to_owned(), Value::String(s.clone()));
-                        }
-                        duplicates.push(&record)
-                    }
-                }
-            })?;
-            let stats = (
-                ids.len(),
-                exact,
-                near,
-                paragraphs,
-                index.candidate_pairs,
-                index.verified_pairs,
-            );
+            let stats =
+                deduplicate(&config, &input.uri, first_pass, second_pass, &mut kept, &mut duplicates, |done| {
+                    task.progress(Progress { done, unit: "documents indexed".to_owned(), ..Progress::default() });
+                    task.check_cancelled()
+                })?;
             Ok((kept, duplicates, stats))
         })
         .await?;
         ctx.info(format!(
             "{} documents: {} exact and {} near duplicates removed, {} boilerplate paragraphs removed ({} candidate pairs, {} verified)",
-            stats.0, stats.1, stats.2, stats.3, stats.4, stats.5
+            stats.documents, stats.exact, stats.near, stats.paragraphs, stats.candidate_pairs, stats.verified_pairs
         ));
-        let (kept, duplicates) = blocking(move || {
-            Ok((
-                kept.finish(ArtifactKind::Documents)?,
-                duplicates.finish(ArtifactKind::Records)?,
-            ))
-        })
-        .await?;
-        Ok(TaskOutputs::from([
-            ("documents".to_owned(), kept),
-            ("duplicates".to_owned(), duplicates),
-        ]))
+        let (kept, duplicates) =
+            blocking(move || Ok((kept.finish(ArtifactKind::Documents)?, duplicates.finish(ArtifactKind::Records)?)))
+                .await?;
+        Ok(TaskOutputs::from([("documents".to_owned(), kept), ("duplicates".to_owned(), duplicates)]))
     }
+}
+
+/// What a dedup run found.
+#[derive(Debug, Clone, Default)]
+pub struct DedupStats {
+    pub documents: usize,
+    pub exact: u64,
+    pub near: u64,
+    pub paragraphs: usize,
+    pub candidate_pairs: u64,
+    pub verified_pairs: u64,
+}
+
+/// The ids and sources of the documents read so far.
+type Seen = Vec<(String, Option<String>)>;
+
+/// The whole of dedup over a JSONL input read twice: the first pass
+/// fingerprints and clusters, the second writes the kept lines (copied as
+/// they are) and one record per removed document. `progress` is called
+/// between batches and may stop the run by returning an error.
+///
+/// # Errors
+/// A line that is not a document, an I/O failure, or what `progress` returns.
+pub fn deduplicate(
+    config: &DedupConfig,
+    input_name: &str,
+    first_pass: impl std::io::BufRead,
+    second_pass: impl std::io::BufRead,
+    kept: &mut impl LineSink,
+    duplicates: &mut impl LineSink,
+    mut progress: impl FnMut(u64) -> Result<(), OperatorError>,
+) -> Result<DedupStats, OperatorError> {
+    let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers.max(1))
+        .build()
+        .map_err(|e| OperatorError::internal(format!("cannot start threads: {e}")))?;
+    let fingerprinter = Fingerprinter::new(config);
+    let mut index = DuplicateIndex::new(banding(config), config.num_perm);
+    let mut ids: Seen = Vec::new();
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(512);
+    let mut add_batch =
+        |batch: &mut Vec<Vec<u8>>, index: &mut DuplicateIndex, ids: &mut Seen| -> Result<(), OperatorError> {
+            let fingerprint_line = |line: &Vec<u8>| -> Result<(String, Option<String>, Fingerprint), String> {
+                let doc: Light<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+                Ok((doc.id.into_owned(), doc.source.map(Cow::into_owned), fingerprinter.fingerprint(&doc.text)))
+            };
+            let parsed: Vec<_> = if workers > 1 {
+                pool.install(|| batch.par_iter().map(fingerprint_line).collect())
+            } else {
+                batch.iter().map(fingerprint_line).collect()
+            };
+            for item in parsed {
+                let (id, source, fp) = item.map_err(|e| {
+                    OperatorError::user(format!("{input_name} line {} is not a document: {e}", ids.len() + 1))
+                })?;
+                index.push(fp.exact, fp.signature.as_deref());
+                ids.push((id, source));
+            }
+            batch.clear();
+            progress(ids.len() as u64)
+        };
+    for_each_line(first_pass, |line, _| {
+        batch.push(line.to_vec());
+        if batch.len() >= 512 {
+            add_batch(&mut batch, &mut index, &mut ids)?;
+        }
+        Ok(())
+    })?;
+    add_batch(&mut batch, &mut index, &mut ids)?;
+    let verdicts = index.verdicts();
+
+    let mut stats = DedupStats {
+        documents: ids.len(),
+        candidate_pairs: index.candidate_pairs,
+        verified_pairs: index.verified_pairs,
+        ..DedupStats::default()
+    };
+    let mut seen_paragraphs: HashSet<[u8; 16]> = HashSet::new();
+    let mut position = 0usize;
+    for_each_line(second_pass, |line, number| {
+        let (Some(verdict), Some((id, source))) = (verdicts.get(position).copied(), ids.get(position)) else {
+            return Err(OperatorError::external(format!("{input_name} changed while it was read (line {number})")));
+        };
+        position += 1;
+        match verdict {
+            Verdict::Unique if config.paragraphs => {
+                let mut doc: Document = serde_json::from_slice(line)
+                    .map_err(|e| OperatorError::user(format!("{input_name} line {number} is not a document: {e}")))?;
+                let (text, removed) = strip_boilerplate(&doc.text, &mut seen_paragraphs, config.min_paragraph_chars);
+                stats.paragraphs += removed;
+                if removed > 0 {
+                    doc.metadata.insert("boilerplate_paragraphs_removed".to_owned(), removed.into());
+                    doc.text = text;
+                }
+                kept.push_record(&doc)
+            }
+            Verdict::Unique => kept.push_raw(line),
+            Verdict::Exact { of } | Verdict::Near { of, .. } => {
+                let (of_id, of_source) = &ids[of as usize];
+                let (kind, similarity) = match verdict {
+                    Verdict::Near { similarity, .. } => {
+                        stats.near += 1;
+                        ("near", similarity)
+                    }
+                    _ => {
+                        stats.exact += 1;
+                        ("exact", 1.0)
+                    }
+                };
+                let mut record = Map::new();
+                record.insert("id".to_owned(), id.clone().into());
+                record.insert("duplicate_of".to_owned(), of_id.clone().into());
+                record.insert("kind".to_owned(), kind.into());
+                record.insert("similarity".to_owned(), ((similarity * 1e4).round() / 1e4).into());
+                if let Some(s) = source {
+                    record.insert("source".to_owned(), Value::String(s.clone()));
+                }
+                if let Some(s) = of_source {
+                    record.insert("duplicate_of_source".to_owned(), Value::String(s.clone()));
+                }
+                duplicates.push_record(&record)
+            }
+        }
+    })?;
+    Ok(stats)
 }
 
 #[cfg(test)]
@@ -474,38 +438,24 @@ mod tests {
 
     #[test]
     fn exact_hash_ignores_case_spacing_and_punctuation() {
-        assert_eq!(
-            exact_hash("The  Airplane,\nmust."),
-            exact_hash("the airplane must")
-        );
-        assert_ne!(
-            exact_hash("the airplane must"),
-            exact_hash("the airplane may")
-        );
+        assert_eq!(exact_hash("The  Airplane,\nmust."), exact_hash("the airplane must"));
+        assert_ne!(exact_hash("the airplane must"), exact_hash("the airplane may"));
     }
 
     #[test]
     fn finds_exact_and_near_copies_but_not_unrelated_texts() {
-        let base: String = (0..300)
-            .map(|i| format!("word{} ", (i * 37) % 997))
-            .collect();
+        let base: String = (0..300).map(|i| format!("word{} ", (i * 37) % 997)).collect();
         let mut near: Vec<String> = base.split_whitespace().map(str::to_owned).collect();
         near[150] = "changed".into();
         let near = near.join(" ");
-        let other: String = (0..300)
-            .map(|i| format!("other{} ", (i * 53) % 991))
-            .collect();
+        let other: String = (0..300).map(|i| format!("other{} ", (i * 53) % 991)).collect();
         let upper = base.to_uppercase();
         let texts = [base.as_str(), other.as_str(), upper.as_str(), near.as_str()];
         let (verdicts, _) = find_duplicates(&config(), texts.into_iter());
         assert_eq!(verdicts[0], Verdict::Unique);
         assert_eq!(verdicts[1], Verdict::Unique);
         assert_eq!(verdicts[2], Verdict::Exact { of: 0 });
-        assert!(
-            matches!(verdicts[3], Verdict::Near { of: 0, similarity } if similarity > 0.9),
-            "{:?}",
-            verdicts[3]
-        );
+        assert!(matches!(verdicts[3], Verdict::Near { of: 0, similarity } if similarity > 0.9), "{:?}", verdicts[3]);
     }
 
     #[test]
@@ -513,12 +463,8 @@ mod tests {
         let mut seen = HashSet::new();
         let notice = "This document is issued by the authority and reproduction is authorised with acknowledgement.";
         let (first, removed) = strip_boilerplate(&format!("Intro one.\n\n{notice}"), &mut seen, 40);
-        assert_eq!(
-            (first.as_str(), removed),
-            (format!("Intro one.\n\n{notice}").as_str(), 0)
-        );
-        let (second, removed) =
-            strip_boilerplate(&format!("Intro two.\n\n{notice}"), &mut seen, 40);
+        assert_eq!((first.as_str(), removed), (format!("Intro one.\n\n{notice}").as_str(), 0));
+        let (second, removed) = strip_boilerplate(&format!("Intro two.\n\n{notice}"), &mut seen, 40);
         assert_eq!((second.as_str(), removed), ("Intro two.", 1));
     }
 
@@ -534,9 +480,6 @@ mod tests {
         assert!(Dedup.check(&c).is_empty());
         c.bands = 40;
         let problems = Dedup.check(&c);
-        assert_eq!(
-            problems[0].message,
-            "bands × rows = 320 exceeds num_perm = 256"
-        );
+        assert_eq!(problems[0].message, "bands × rows = 320 exceeds num_perm = 256");
     }
 }

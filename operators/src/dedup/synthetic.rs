@@ -80,22 +80,18 @@ impl Default for Plan {
 
 fn make_word(rng: &mut Rng) -> String {
     const SYLLABLES: &[&str] = &[
-        "ka", "ro", "ve", "lin", "tor", "mu", "sa", "pen", "di", "el", "qua", "ran", "bo", "ni",
-        "fer", "ul", "tas", "gre", "mo", "wil", "zen", "ha", "cor", "ly",
+        "ka", "ro", "ve", "lin", "tor", "mu", "sa", "pen", "di", "el", "qua", "ran", "bo", "ni", "fer", "ul", "tas",
+        "gre", "mo", "wil", "zen", "ha", "cor", "ly",
     ];
     let parts = 1 + rng.below(3);
-    (0..parts)
-        .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
-        .collect()
+    (0..parts).map(|_| SYLLABLES[rng.below(SYLLABLES.len())]).collect()
 }
 
 /// Generates the corpus: originals first drawn fresh, copies placed after
 /// the original they copy.
 pub fn generate(plan: &Plan) -> Vec<SyntheticDoc> {
     let mut rng = Rng::new(plan.seed);
-    let vocabulary: Vec<String> = (0..plan.vocabulary)
-        .map(|i| format!("{}{}", make_word(&mut rng), i % 97))
-        .collect();
+    let vocabulary: Vec<String> = (0..plan.vocabulary).map(|i| format!("{}{}", make_word(&mut rng), i % 97)).collect();
     // Zipf(1): cumulative weights 1/k.
     let mut cumulative = Vec::with_capacity(vocabulary.len());
     let mut total = 0.0;
@@ -105,9 +101,7 @@ pub fn generate(plan: &Plan) -> Vec<SyntheticDoc> {
     }
     let draw = |rng: &mut Rng| -> usize {
         let x = rng.unit() * total;
-        cumulative
-            .partition_point(|c| *c < x)
-            .min(vocabulary.len() - 1)
+        cumulative.partition_point(|c| *c < x).min(vocabulary.len() - 1)
     };
     let mut docs: Vec<SyntheticDoc> = Vec::with_capacity(plan.documents);
     let mut originals: Vec<usize> = Vec::new();
@@ -116,15 +110,10 @@ pub fn generate(plan: &Plan) -> Vec<SyntheticDoc> {
         let plant = if originals.is_empty() || roll >= plan.exact_share + plan.near_share {
             Plant::Original
         } else if roll < plan.exact_share {
-            Plant::Exact {
-                of: originals[rng.below(originals.len())],
-            }
+            Plant::Exact { of: originals[rng.below(originals.len())] }
         } else {
             let rate = plan.edit_rate.0 + rng.unit() * (plan.edit_rate.1 - plan.edit_rate.0);
-            Plant::Near {
-                of: originals[rng.below(originals.len())],
-                edit_rate: rate,
-            }
+            Plant::Near { of: originals[rng.below(originals.len())], edit_rate: rate }
         };
         let text = match &plant {
             Plant::Original => {
@@ -157,11 +146,7 @@ pub fn generate(plan: &Plan) -> Vec<SyntheticDoc> {
                 words.join(" ")
             }
         };
-        docs.push(SyntheticDoc {
-            id: format!("doc{i:06}"),
-            text,
-            plant,
-        });
+        docs.push(SyntheticDoc { id: format!("doc{i:06}"), text, plant });
     }
     docs
 }
@@ -172,22 +157,13 @@ mod tests {
 
     #[test]
     fn plants_copies_after_their_originals_deterministically() {
-        let plan = Plan {
-            documents: 500,
-            ..Plan::default()
-        };
+        let plan = Plan { documents: 500, ..Plan::default() };
         let a = generate(&plan);
         let b = generate(&plan);
         assert_eq!(a.len(), 500);
         assert!(a.iter().zip(&b).all(|(x, y)| x.text == y.text));
-        let exact = a
-            .iter()
-            .filter(|d| matches!(d.plant, Plant::Exact { .. }))
-            .count();
-        let near = a
-            .iter()
-            .filter(|d| matches!(d.plant, Plant::Near { .. }))
-            .count();
+        let exact = a.iter().filter(|d| matches!(d.plant, Plant::Exact { .. })).count();
+        let near = a.iter().filter(|d| matches!(d.plant, Plant::Near { .. })).count();
         assert!((10..50).contains(&exact), "{exact}");
         assert!((25..90).contains(&near), "{near}");
         for (i, d) in a.iter().enumerate() {
@@ -196,10 +172,7 @@ mod tests {
             }
         }
         let mean = a.iter().map(|d| d.text.len()).sum::<usize>() / a.len();
-        assert!(
-            (1500..3000).contains(&mean),
-            "documents are about 2 KB: {mean}"
-        );
+        assert!((1500..3000).contains(&mean), "documents are about 2 KB: {mean}");
     }
 }
 
@@ -231,16 +204,8 @@ pub fn evaluate(docs: &[SyntheticDoc], verdicts: &[super::cluster::Verdict]) -> 
     let edges = [0.0, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0];
     let mut buckets: Vec<Bucket> = edges
         .windows(2)
-        .map(|w| Bucket {
-            label: format!("J {:.2}–{:.2}", w[0], w[1]),
-            planted: 0,
-            found: 0,
-        })
-        .chain(std::iter::once(Bucket {
-            label: "exact".to_owned(),
-            planted: 0,
-            found: 0,
-        }))
+        .map(|w| Bucket { label: format!("J {:.2}–{:.2}", w[0], w[1]), planted: 0, found: 0 })
+        .chain(std::iter::once(Bucket { label: "exact".to_owned(), planted: 0, found: 0 }))
         .collect();
     let exact_bucket = buckets.len() - 1;
     let (mut planted, mut found, mut false_removals) = (0, 0, 0);
@@ -261,10 +226,7 @@ pub fn evaluate(docs: &[SyntheticDoc], verdicts: &[super::cluster::Verdict]) -> 
                     shingles(&docs[of].text, ShingleKind::Word, 5, 1, &mut a, &mut tokens);
                     shingles(&doc.text, ShingleKind::Word, 5, 1, &mut b, &mut tokens);
                     let j = exact_jaccard(&a, &b);
-                    edges
-                        .windows(2)
-                        .position(|w| j >= w[0] && j < w[1])
-                        .unwrap_or(edges.len() - 2)
+                    edges.windows(2).position(|w| j >= w[0] && j < w[1]).unwrap_or(edges.len() - 2)
                 };
                 buckets[slot].planted += 1;
                 match removed_to {
@@ -282,11 +244,7 @@ pub fn evaluate(docs: &[SyntheticDoc], verdicts: &[super::cluster::Verdict]) -> 
     Evaluation {
         planted,
         found,
-        recall: if planted == 0 {
-            1.0
-        } else {
-            found as f64 / planted as f64
-        },
+        recall: if planted == 0 { 1.0 } else { found as f64 / planted as f64 },
         false_removals,
         buckets,
     }

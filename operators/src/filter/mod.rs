@@ -4,8 +4,7 @@
 pub mod signals;
 
 use hangar_sdk::{
-    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress,
-    TaskContext, TaskOutputs,
+    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
 };
 use rayon::prelude::*;
 use schemars::JsonSchema;
@@ -129,64 +128,39 @@ fn reasons(doc: &Document, s: &Signals, c: &FilterConfig) -> Vec<String> {
             out.push(reason);
         }
     };
-    check(
-        s.chars < c.min_chars,
-        format!("min_chars: {} < {}", s.chars, c.min_chars),
-    );
+    check(s.chars < c.min_chars, format!("min_chars: {} < {}", s.chars, c.min_chars));
     if let Some(max) = c.max_chars {
         check(s.chars > max, format!("max_chars: {} > {max}", s.chars));
     }
-    check(
-        s.words < c.min_words,
-        format!("min_words: {} < {}", s.words, c.min_words),
-    );
+    check(s.words < c.min_words, format!("min_words: {} < {}", s.words, c.min_words));
     // Word-shape rules describe space-separated languages; in Chinese the
     // remaining tokens are clause numbers and punctuation.
     let spaced = s.cjk_ratio < 0.3;
     if spaced && s.mean_word_length > 0.0 {
         check(
-            s.mean_word_length < c.mean_word_length[0]
-                || s.mean_word_length > c.mean_word_length[1],
-            format!(
-                "mean_word_length: {:.2} outside {:?}",
-                s.mean_word_length, c.mean_word_length
-            ),
+            s.mean_word_length < c.mean_word_length[0] || s.mean_word_length > c.mean_word_length[1],
+            format!("mean_word_length: {:.2} outside {:?}", s.mean_word_length, c.mean_word_length),
         );
     }
     check(
         s.symbol_ratio > c.max_symbol_ratio,
-        format!(
-            "max_symbol_ratio: {:.3} > {}",
-            s.symbol_ratio, c.max_symbol_ratio
-        ),
+        format!("max_symbol_ratio: {:.3} > {}", s.symbol_ratio, c.max_symbol_ratio),
     );
     check(
         s.alpha_word_ratio < c.min_alpha_word_ratio,
-        format!(
-            "min_alpha_word_ratio: {:.3} < {}",
-            s.alpha_word_ratio, c.min_alpha_word_ratio
-        ),
+        format!("min_alpha_word_ratio: {:.3} < {}", s.alpha_word_ratio, c.min_alpha_word_ratio),
     );
     check(
         s.bullet_line_ratio > c.max_bullet_line_ratio,
-        format!(
-            "max_bullet_line_ratio: {:.3} > {}",
-            s.bullet_line_ratio, c.max_bullet_line_ratio
-        ),
+        format!("max_bullet_line_ratio: {:.3} > {}", s.bullet_line_ratio, c.max_bullet_line_ratio),
     );
     check(
         s.ellipsis_line_ratio > c.max_ellipsis_line_ratio,
-        format!(
-            "max_ellipsis_line_ratio: {:.3} > {}",
-            s.ellipsis_line_ratio, c.max_ellipsis_line_ratio
-        ),
+        format!("max_ellipsis_line_ratio: {:.3} > {}", s.ellipsis_line_ratio, c.max_ellipsis_line_ratio),
     );
     check(
         s.duplicate_line_ratio > c.max_duplicate_line_ratio,
-        format!(
-            "max_duplicate_line_ratio: {:.3} > {}",
-            s.duplicate_line_ratio, c.max_duplicate_line_ratio
-        ),
+        format!("max_duplicate_line_ratio: {:.3} > {}", s.duplicate_line_ratio, c.max_duplicate_line_ratio),
     );
     check(
         s.duplicate_line_char_ratio > c.max_duplicate_line_char_ratio,
@@ -209,27 +183,11 @@ fn reasons(doc: &Document, s: &Signals, c: &FilterConfig) -> Vec<String> {
             s.duplicate_paragraph_char_ratio, c.max_duplicate_paragraph_char_ratio
         ),
     );
-    for (i, (value, max)) in s
-        .top_ngram_char_ratio
-        .iter()
-        .zip(c.max_top_ngram_char_ratio)
-        .enumerate()
-    {
-        check(
-            spaced && *value > max,
-            format!("max_top_{}gram_char_ratio: {value:.3} > {max}", i + 2),
-        );
+    for (i, (value, max)) in s.top_ngram_char_ratio.iter().zip(c.max_top_ngram_char_ratio).enumerate() {
+        check(spaced && *value > max, format!("max_top_{}gram_char_ratio: {value:.3} > {max}", i + 2));
     }
-    for (i, (value, max)) in s
-        .duplicate_ngram_char_ratio
-        .iter()
-        .zip(c.max_duplicate_ngram_char_ratio)
-        .enumerate()
-    {
-        check(
-            *value > max,
-            format!("max_duplicate_{}gram_char_ratio: {value:.3} > {max}", i + 5),
-        );
+    for (i, (value, max)) in s.duplicate_ngram_char_ratio.iter().zip(c.max_duplicate_ngram_char_ratio).enumerate() {
+        check(*value > max, format!("max_duplicate_{}gram_char_ratio: {value:.3} > {max}", i + 5));
     }
     if !c.languages.is_empty() {
         check(
@@ -267,10 +225,7 @@ impl Operator for Filter {
     fn check(&self, config: &FilterConfig) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if config.mean_word_length[0] > config.mean_word_length[1] {
-            problems.push(ConfigProblem::at(
-                &["mean_word_length"],
-                "the lower bound is above the upper bound",
-            ));
+            problems.push(ConfigProblem::at(&["mean_word_length"], "the lower bound is above the upper bound"));
         }
         if let Some(max) = config.max_chars {
             if max < config.min_chars {
@@ -283,11 +238,7 @@ impl Operator for Filter {
         problems
     }
 
-    async fn run(
-        &self,
-        config: FilterConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: FilterConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let input = ctx.input("documents")?.clone();
         let reader = open_input(&ctx, &input).await?;
         let kept = JsonlSink::create(&ctx, "documents.jsonl").await?;
@@ -301,10 +252,8 @@ impl Operator for Filter {
                              kept: &mut JsonlSink,
                              rejected: &mut JsonlSink|
              -> Result<(), OperatorError> {
-                let verdicts: Vec<Vec<String>> = batch
-                    .par_iter()
-                    .map(|d| reasons(d, &measure(&d.text), &config))
-                    .collect();
+                let verdicts: Vec<Vec<String>> =
+                    batch.par_iter().map(|d| reasons(d, &measure(&d.text), &config)).collect();
                 for (doc, why) in batch.drain(..).zip(verdicts) {
                     seen += 1;
                     if why.is_empty() {
@@ -320,20 +269,12 @@ impl Operator for Filter {
                         rejected.push(&record)?;
                     }
                 }
-                task.progress(Progress {
-                    done: seen,
-                    unit: "documents".to_owned(),
-                    ..Progress::default()
-                });
+                task.progress(Progress { done: seen, unit: "documents".to_owned(), ..Progress::default() });
                 task.check_cancelled()
             };
             for_each_line(reader, |line, number| {
-                let doc: Document = serde_json::from_slice(line).map_err(|e| {
-                    OperatorError::user(format!(
-                        "{} line {number} is not a document: {e}",
-                        input.uri
-                    ))
-                })?;
+                let doc: Document = serde_json::from_slice(line)
+                    .map_err(|e| OperatorError::user(format!("{} line {number} is not a document: {e}", input.uri)))?;
                 batch.push(doc);
                 if batch.len() >= 256 {
                     flush(&mut batch, &mut kept, &mut rejected)?;
@@ -344,22 +285,11 @@ impl Operator for Filter {
             Ok((kept, rejected))
         })
         .await?;
-        ctx.info(format!(
-            "{} documents kept, {} rejected",
-            kept.records(),
-            rejected.records()
-        ));
-        let (kept, rejected) = blocking(move || {
-            Ok((
-                kept.finish(ArtifactKind::Documents)?,
-                rejected.finish(ArtifactKind::Records)?,
-            ))
-        })
-        .await?;
-        Ok(TaskOutputs::from([
-            ("documents".to_owned(), kept),
-            ("rejected".to_owned(), rejected),
-        ]))
+        ctx.info(format!("{} documents kept, {} rejected", kept.records(), rejected.records()));
+        let (kept, rejected) =
+            blocking(move || Ok((kept.finish(ArtifactKind::Documents)?, rejected.finish(ArtifactKind::Records)?)))
+                .await?;
+        Ok(TaskOutputs::from([("documents".to_owned(), kept), ("rejected".to_owned(), rejected)]))
     }
 }
 
@@ -395,10 +325,7 @@ mod tests {
         let junk = doc("### ### ### ...", "en");
         let why = reasons(&junk, &measure(&junk.text), &config());
         assert!(why.iter().any(|r| r.starts_with("min_chars")), "{why:?}");
-        assert!(
-            why.iter().any(|r| r.starts_with("max_symbol_ratio")),
-            "{why:?}"
-        );
+        assert!(why.iter().any(|r| r.starts_with("max_symbol_ratio")), "{why:?}");
 
         let french = doc(&"Le règlement s'applique aux aéronefs. ".repeat(10), "fr");
         let why = reasons(&french, &measure(&french.text), &config());

@@ -10,9 +10,8 @@ use regex::Regex;
 use crate::hashing::PreHashedMap;
 use crate::lang::is_cjk;
 
-static ELLIPSIS_RUN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\.{3,}|…+").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-});
+static ELLIPSIS_RUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\.{3,}|…+").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}")));
 
 /// Everything the filter rules look at.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,11 +61,7 @@ pub fn words(text: &str) -> Vec<&str> {
 }
 
 fn ratio(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
 }
 
 fn duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (f64, f64) {
@@ -92,11 +87,7 @@ fn duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (f64, f64) {
 fn word_key(word: &str) -> Option<(u64, usize)> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut chars = 0;
-    for c in word
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-    {
+    for c in word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase) {
         let mut buf = [0u8; 4];
         for b in c.encode_utf8(&mut buf).bytes() {
             hash ^= u64::from(b);
@@ -111,16 +102,13 @@ fn word_key(word: &str) -> Option<(u64, usize)> {
 fn gram(ids: &[u64], i: usize, n: usize) -> u64 {
     ids[i..i + n]
         .iter()
-        .fold(0x9e37_79b9_7f4a_7c15_u64, |h, id| {
-            (h ^ id).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29)
-        })
+        .fold(0x9e37_79b9_7f4a_7c15_u64, |h, id| (h ^ id).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29))
 }
 
 /// Computes every signal of `text`.
 pub fn measure(text: &str) -> Signals {
     let tokens = words(text);
-    let (ids, word_chars): (Vec<u64>, Vec<usize>) =
-        tokens.iter().filter_map(|w| word_key(w)).unzip();
+    let (ids, word_chars): (Vec<u64>, Vec<usize>) = tokens.iter().filter_map(|w| word_key(w)).unzip();
     let total_word_chars: usize = word_chars.iter().sum();
 
     let latin: Vec<&&str> = tokens.iter().filter(|w| !w.chars().any(is_cjk)).collect();
@@ -133,10 +121,7 @@ pub fn measure(text: &str) -> Signals {
     let symbols = text.matches('#').count() + ELLIPSIS_RUN.find_iter(text).count();
     let non_space = text.chars().filter(|c| !c.is_whitespace()).count();
     let cjk = text.chars().filter(|c| is_cjk(*c)).count();
-    let alpha = tokens
-        .iter()
-        .filter(|w| w.chars().any(char::is_alphabetic))
-        .count();
+    let alpha = tokens.iter().filter(|w| w.chars().any(char::is_alphabetic)).count();
 
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let bullets = lines
@@ -146,13 +131,9 @@ pub fn measure(text: &str) -> Signals {
             t.starts_with("- ") || t.starts_with("* ") || t.starts_with('•') || t.starts_with('·')
         })
         .count();
-    let ellipses = lines
-        .iter()
-        .filter(|l| l.trim_end().ends_with("...") || l.trim_end().ends_with('…'))
-        .count();
+    let ellipses = lines.iter().filter(|l| l.trim_end().ends_with("...") || l.trim_end().ends_with('…')).count();
     let (duplicate_line_ratio, duplicate_line_char_ratio) = duplicates(lines.iter().copied());
-    let (duplicate_paragraph_ratio, duplicate_paragraph_char_ratio) =
-        duplicates(text.split("\n\n"));
+    let (duplicate_paragraph_ratio, duplicate_paragraph_char_ratio) = duplicates(text.split("\n\n"));
 
     let mut top_ngram_char_ratio = [0.0; 3];
     for (slot, n) in (2..=4).enumerate() {
@@ -164,11 +145,7 @@ pub fn measure(text: &str) -> Signals {
             let chars: usize = word_chars[i..i + n].iter().sum();
             counts.entry(gram(&ids, i, n)).or_insert((0, chars)).0 += 1;
         }
-        if let Some((count, chars)) = counts
-            .values()
-            .filter(|(c, _)| *c > 1)
-            .max_by_key(|(c, chars)| c * chars)
-        {
+        if let Some((count, chars)) = counts.values().filter(|(c, _)| *c > 1).max_by_key(|(c, chars)| c * chars) {
             top_ngram_char_ratio[slot] = ratio(count * chars, total_word_chars);
         }
     }
@@ -190,12 +167,7 @@ pub fn measure(text: &str) -> Signals {
                 }
             }
         }
-        let dup_chars: usize = covered
-            .iter()
-            .zip(&word_chars)
-            .filter(|(c, _)| **c)
-            .map(|(_, n)| n)
-            .sum();
+        let dup_chars: usize = covered.iter().zip(&word_chars).filter(|(c, _)| **c).map(|(_, n)| n).sum();
         duplicate_ngram_char_ratio[slot] = ratio(dup_chars, total_word_chars);
     }
 
@@ -223,10 +195,7 @@ mod tests {
 
     #[test]
     fn cjk_characters_are_words() {
-        assert_eq!(
-            words("第23.2005条 正常类 aircraft"),
-            ["第", "23.2005", "条", "正", "常", "类", "aircraft"]
-        );
+        assert_eq!(words("第23.2005条 正常类 aircraft"), ["第", "23.2005", "条", "正", "常", "类", "aircraft"]);
     }
 
     #[test]

@@ -4,21 +4,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 fn default_text_fields() -> Vec<String> {
-    ["text", "full", "body", "content"]
-        .map(String::from)
-        .to_vec()
+    ["text", "full", "body", "content"].map(String::from).to_vec()
 }
 
 fn default_title_fields() -> Vec<String> {
-    [
-        "title",
-        "canonical_title",
-        "title_at_amendment",
-        "heading",
-        "name",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["title", "canonical_title", "title_at_amendment", "heading", "name"].map(String::from).to_vec()
 }
 
 fn default_id_field() -> String {

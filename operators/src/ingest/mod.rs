@@ -8,8 +8,7 @@ pub mod pdf;
 pub mod sources;
 
 use hangar_sdk::{
-    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress,
-    TaskContext, TaskOutputs,
+    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
 };
 use rayon::prelude::*;
 use serde_json::{Map, Value};
@@ -39,10 +38,7 @@ enum Outcome {
 fn rejected(file: &SourceFile, format: Option<Format>, reason: String) -> Outcome {
     let mut record = Map::new();
     record.insert("source".to_owned(), file.relative.clone().into());
-    record.insert(
-        "format".to_owned(),
-        format.map(Format::name).unwrap_or("unknown").into(),
-    );
+    record.insert("format".to_owned(), format.map(Format::name).unwrap_or("unknown").into());
     record.insert("bytes".to_owned(), file.bytes.into());
     record.insert("reason".to_owned(), reason.into());
     Outcome::Rejected(record)
@@ -50,32 +46,20 @@ fn rejected(file: &SourceFile, format: Option<Format>, reason: String) -> Outcom
 
 fn file_stem(relative: &str) -> String {
     let name = relative.rsplit('/').next().unwrap_or(relative);
-    name.rsplit_once('.')
-        .map(|(stem, _)| stem)
-        .unwrap_or(name)
-        .to_owned()
+    name.rsplit_once('.').map(|(stem, _)| stem).unwrap_or(name).to_owned()
 }
 
 fn to_document(file: &SourceFile, format: Format, extracted: Extracted) -> Document {
-    let source = if extracted.key.is_empty() {
-        file.relative.clone()
-    } else {
-        format!("{}#{}", file.relative, extracted.key)
-    };
-    let id = extracted
-        .own_id
-        .clone()
-        .unwrap_or_else(|| derived_id(&file.relative, &extracted.key));
+    let source =
+        if extracted.key.is_empty() { file.relative.clone() } else { format!("{}#{}", file.relative, extracted.key) };
+    let id = extracted.own_id.clone().unwrap_or_else(|| derived_id(&file.relative, &extracted.key));
     let mut metadata = extracted.metadata;
     metadata.insert("format".to_owned(), format.name().into());
     metadata.insert("file_bytes".to_owned(), file.bytes.into());
     Document {
         id,
         lang: lang::detect(&extracted.text),
-        title: extracted
-            .title
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| file_stem(&file.relative)),
+        title: extracted.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| file_stem(&file.relative)),
         source,
         text: extracted.text,
         metadata,
@@ -83,39 +67,22 @@ fn to_document(file: &SourceFile, format: Format, extracted: Extracted) -> Docum
     }
 }
 
-fn read_file(
-    file: &SourceFile,
-    config: &IngestConfig,
-    handle: &Handle,
-    ctx: &TaskContext,
-) -> Outcome {
+fn read_file(file: &SourceFile, config: &IngestConfig, handle: &Handle, ctx: &TaskContext) -> Outcome {
     let Some(format) = Format::of_path(&file.relative) else {
-        let ext = file
-            .relative
-            .rsplit_once('.')
-            .map(|(_, e)| format!(".{e}"))
-            .unwrap_or_else(|| "(no extension)".to_owned());
-        return rejected(
-            file,
-            None,
-            format!("unsupported file type {ext}; supported: {SUPPORTED}"),
-        );
+        let ext =
+            file.relative.rsplit_once('.').map(|(_, e)| format!(".{e}")).unwrap_or_else(|| "(no extension)".to_owned());
+        return rejected(file, None, format!("unsupported file type {ext}; supported: {SUPPORTED}"));
     };
     if file.bytes > config.max_file_bytes {
         return rejected(
             file,
             Some(format),
-            format!(
-                "file is {} bytes, over max_file_bytes ({})",
-                file.bytes, config.max_file_bytes
-            ),
+            format!("file is {} bytes, over max_file_bytes ({})", file.bytes, config.max_file_bytes),
         );
     }
     let bytes = match &file.location {
         Location::Local(path) => std::fs::read(path).map_err(|e| e.to_string()),
-        Location::Store(key) => handle
-            .block_on(ctx.artifacts().read(key))
-            .map_err(|e| e.to_string()),
+        Location::Store(key) => handle.block_on(ctx.artifacts().read(key)).map_err(|e| e.to_string()),
     };
     let bytes = match bytes {
         Ok(bytes) => bytes,
@@ -123,16 +90,9 @@ fn read_file(
     };
     // A malformed file must never take the task down: a parser panic is
     // caught and recorded like any other failure.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        formats::extract(format, &bytes, config)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| formats::extract(format, &bytes, config)));
     match result {
-        Ok(Ok(found)) => Outcome::Documents(
-            found
-                .into_iter()
-                .map(|e| to_document(file, format, e))
-                .collect(),
-        ),
+        Ok(Ok(found)) => Outcome::Documents(found.into_iter().map(|e| to_document(file, format, e)).collect()),
         Ok(Err(reason)) => rejected(file, Some(format), reason),
         Err(_) => rejected(
             file,
@@ -163,37 +123,22 @@ impl Operator for Ingest {
         if let Err(e) = sources::glob_set(&config.exclude) {
             problems.push(ConfigProblem::at(&["exclude"], e));
         }
-        if config.encoding != "auto"
-            && encoding_rs::Encoding::for_label(config.encoding.as_bytes()).is_none()
-        {
+        if config.encoding != "auto" && encoding_rs::Encoding::for_label(config.encoding.as_bytes()).is_none() {
             problems.push(ConfigProblem::at(
                 &["encoding"],
-                format!(
-                    "unknown encoding {:?}; use auto, utf-8, gb18030, big5, …",
-                    config.encoding
-                ),
+                format!("unknown encoding {:?}; use auto, utf-8, gb18030, big5, …", config.encoding),
             ));
         }
         if config.workers == Some(0) {
-            problems.push(ConfigProblem::at(
-                &["workers"],
-                "workers must be at least 1",
-            ));
+            problems.push(ConfigProblem::at(&["workers"], "workers must be at least 1"));
         }
         if config.path.trim().is_empty() {
-            problems.push(ConfigProblem::at(
-                &["path"],
-                "path is empty; give a file, a folder or an artifact location",
-            ));
+            problems.push(ConfigProblem::at(&["path"], "path is empty; give a file, a folder or an artifact location"));
         }
         problems
     }
 
-    async fn run(
-        &self,
-        config: IngestConfig,
-        ctx: TaskContext,
-    ) -> Result<TaskOutputs, OperatorError> {
+    async fn run(&self, config: IngestConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let include = sources::glob_set(&config.include).map_err(OperatorError::user)?;
         let exclude = sources::glob_set(&config.exclude).map_err(OperatorError::user)?;
         let files = sources::list(&config.path, &include, &exclude, ctx.artifacts()).await?;
@@ -203,38 +148,25 @@ impl Operator for Ingest {
                 config.path
             )));
         }
-        ctx.info(format!(
-            "reading {} files from {}",
-            files.len(),
-            config.path
-        ));
+        ctx.info(format!("reading {} files from {}", files.len(), config.path));
         let documents = JsonlSink::create(&ctx, "documents.jsonl").await?;
         let rejects = JsonlSink::create(&ctx, "rejected.jsonl").await?;
-        let workers = config.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2)
-        });
+        let workers =
+            config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
         let handle = Handle::current();
         let task = ctx.clone();
         let (documents, rejects, first_reasons) = blocking(move || {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(workers)
                 .build()
-                .map_err(|e| {
-                    OperatorError::internal(format!("cannot start the reader threads: {e}"))
-                })?;
+                .map_err(|e| OperatorError::internal(format!("cannot start the reader threads: {e}")))?;
             let (mut documents, mut rejects) = (documents, rejects);
             let mut first_reasons = Vec::new();
             let total = files.len() as u64;
             for (batch_index, batch) in files.chunks(BATCH).enumerate() {
                 task.check_cancelled()?;
-                let outcomes: Vec<Outcome> = pool.install(|| {
-                    batch
-                        .par_iter()
-                        .map(|f| read_file(f, &config, &handle, &task))
-                        .collect()
-                });
+                let outcomes: Vec<Outcome> =
+                    pool.install(|| batch.par_iter().map(|f| read_file(f, &config, &handle, &task)).collect());
                 for outcome in outcomes {
                     match outcome {
                         Outcome::Documents(docs) => {
@@ -277,16 +209,9 @@ impl Operator for Ingest {
             )));
         }
         ctx.info(format!("{written} documents, {refused} files rejected"));
-        let (documents, rejects) = blocking(move || {
-            Ok((
-                documents.finish(ArtifactKind::Documents)?,
-                rejects.finish(ArtifactKind::Records)?,
-            ))
-        })
-        .await?;
-        Ok(TaskOutputs::from([
-            ("documents".to_owned(), documents),
-            ("rejected".to_owned(), rejects),
-        ]))
+        let (documents, rejects) =
+            blocking(move || Ok((documents.finish(ArtifactKind::Documents)?, rejects.finish(ArtifactKind::Records)?)))
+                .await?;
+        Ok(TaskOutputs::from([("documents".to_owned(), documents), ("rejected".to_owned(), rejects)]))
     }
 }

@@ -45,11 +45,10 @@ fn keep(relative: &str, include: &Option<GlobSet>, exclude: &Option<GlobSet>) ->
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), OperatorError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| OperatorError::user(format!("cannot list {}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| OperatorError::user(format!("cannot list {}: {e}", dir.display())))?;
     for entry in entries {
-        let entry = entry
-            .map_err(|e| OperatorError::external(format!("cannot list {}: {e}", dir.display())))?;
+        let entry = entry.map_err(|e| OperatorError::external(format!("cannot list {}: {e}", dir.display())))?;
         let path = entry.path();
         let meta = std::fs::metadata(&path)
             .map_err(|e| OperatorError::external(format!("cannot stat {}: {e}", path.display())))?;
@@ -63,11 +62,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Operat
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            out.push(SourceFile {
-                relative,
-                location: Location::Local(path),
-                bytes: meta.len(),
-            });
+            out.push(SourceFile { relative, location: Location::Local(path), bytes: meta.len() });
         }
     }
     Ok(())
@@ -88,16 +83,9 @@ pub async fn list(
     let local = Path::new(path.strip_prefix("file://").unwrap_or(path));
     if !in_store && local.exists() {
         if local.is_file() {
-            let name = local
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = local.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let bytes = std::fs::metadata(local).map(|m| m.len()).unwrap_or(0);
-            files.push(SourceFile {
-                relative: name,
-                location: Location::Local(local.to_path_buf()),
-                bytes,
-            });
+            files.push(SourceFile { relative: name, location: Location::Local(local.to_path_buf()), bytes });
         } else {
             walk(local, local, &mut files)?;
         }
@@ -119,26 +107,15 @@ pub async fn list(
         if store.exists(&key).await? {
             let name = key.rsplit('/').next().unwrap_or(&key).to_owned();
             let bytes = store.size(&key).await?;
-            files.push(SourceFile {
-                relative: name,
-                location: Location::Store(key),
-                bytes,
-            });
+            files.push(SourceFile { relative: name, location: Location::Store(key), bytes });
         } else {
             let listed = store.list(&key).await?;
             if listed.is_empty() {
                 return Err(missing());
             }
             for (file, bytes) in listed {
-                let relative = file
-                    .strip_prefix(&format!("{key}/"))
-                    .unwrap_or(&file)
-                    .to_owned();
-                files.push(SourceFile {
-                    relative,
-                    location: Location::Store(file),
-                    bytes,
-                });
+                let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file).to_owned();
+                files.push(SourceFile { relative, location: Location::Store(file), bytes });
             }
         }
     }
@@ -162,15 +139,11 @@ mod tests {
         std::fs::write(root.join(".hidden.md"), "h").expect("write");
         let store = ArtifactStore::local(root.join("store")).expect("store");
         let exclude = glob_set(&["**/*.tmp".to_owned()]).expect("globs");
-        let files = list(&root.display().to_string(), &None, &exclude, &store)
-            .await
-            .expect("list");
+        let files = list(&root.display().to_string(), &None, &exclude, &store).await.expect("list");
         let names: Vec<&str> = files.iter().map(|f| f.relative.as_str()).collect();
         assert_eq!(names, ["a.pdf", "b/c/x.md"]);
         let include = glob_set(&["**/*.md".to_owned()]).expect("globs");
-        let files = list(&root.display().to_string(), &include, &None, &store)
-            .await
-            .expect("list");
+        let files = list(&root.display().to_string(), &include, &None, &store).await.expect("list");
         assert_eq!(files.len(), 1);
     }
 
@@ -178,9 +151,7 @@ mod tests {
     async fn a_missing_path_is_a_user_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ArtifactStore::local(dir.path()).expect("store");
-        let err = list("/definitely/not/here", &None, &None, &store)
-            .await
-            .expect_err("missing");
+        let err = list("/definitely/not/here", &None, &None, &store).await.expect_err("missing");
         assert_eq!(err.class, hangar_sdk::ErrorClass::User);
     }
 }

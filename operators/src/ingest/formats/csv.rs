@@ -8,10 +8,7 @@ use super::markdown_builder::MarkdownBuilder;
 /// When the CSV is malformed or has no rows.
 pub fn to_markdown(text: &str) -> Result<String, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut md = MarkdownBuilder::new();
     md.start_table();
     let mut rows = 0;
@@ -31,13 +28,8 @@ pub fn to_markdown(text: &str) -> Result<String, String> {
 mod tests {
     #[test]
     fn rows_become_a_table() {
-        let md = super::to_markdown(
-            "\u{feff}standard,article,title\nCCAR-23,23.2000,\"适用范围, 定义\"\n",
-        )
-        .expect("ok");
-        assert_eq!(
-            md,
-            "| standard | article | title |\n| --- | --- | --- |\n| CCAR-23 | 23.2000 | 适用范围, 定义 |"
-        );
+        let md =
+            super::to_markdown("\u{feff}standard,article,title\nCCAR-23,23.2000,\"适用范围, 定义\"\n").expect("ok");
+        assert_eq!(md, "| standard | article | title |\n| --- | --- | --- |\n| CCAR-23 | 23.2000 | 适用范围, 定义 |");
     }
 }

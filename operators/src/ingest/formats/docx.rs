@@ -39,19 +39,17 @@ fn heading_styles(styles: &str) -> HashMap<String, usize> {
                         let name = name.to_ascii_lowercase();
                         if name == "title" {
                             levels.insert(id.clone(), 1);
-                        } else if let Some(n) = name
-                            .strip_prefix("heading ")
-                            .and_then(|n| n.trim().parse::<usize>().ok())
+                        } else if let Some(n) =
+                            name.strip_prefix("heading ").and_then(|n| n.trim().parse::<usize>().ok())
                         {
                             levels.insert(id.clone(), n);
                         }
                     }
                 }
                 b"outlineLvl" => {
-                    if let (Some(id), Some(level)) = (
-                        &current,
-                        attribute(&s, b"val").and_then(|v| v.parse::<usize>().ok()),
-                    ) {
+                    if let (Some(id), Some(level)) =
+                        (&current, attribute(&s, b"val").and_then(|v| v.parse::<usize>().ok()))
+                    {
                         levels.entry(id.clone()).or_insert(level + 1);
                     }
                 }
@@ -69,13 +67,10 @@ fn heading_styles(styles: &str) -> HashMap<String, usize> {
 /// # Errors
 /// When the file is not a DOCX (ZIP) archive or has no document part.
 pub fn to_markdown(bytes: &[u8]) -> Result<(Option<String>, String), String> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| format!("not a DOCX (ZIP) file: {e}"))?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a DOCX (ZIP) file: {e}"))?;
     let document = read_part(&mut archive, "word/document.xml")
         .ok_or_else(|| "the DOCX file has no word/document.xml".to_owned())?;
-    let styles = read_part(&mut archive, "word/styles.xml")
-        .map(|s| heading_styles(&s))
-        .unwrap_or_default();
+    let styles = read_part(&mut archive, "word/styles.xml").map(|s| heading_styles(&s)).unwrap_or_default();
     let title = read_part(&mut archive, "docProps/core.xml").and_then(|core| {
         let start = core.find("<dc:title>")? + "<dc:title>".len();
         let end = core[start..].find("</dc:title>")? + start;
@@ -101,17 +96,10 @@ pub fn to_markdown(bytes: &[u8]) -> Result<(Option<String>, String), String> {
                 b"br" | b"cr" => paragraph.push('\n'),
                 b"pStyle" => {
                     heading = attribute(&s, b"val").and_then(|id| {
-                        styles
-                            .get(&id)
-                            .copied()
-                            .or_else(|| id.strip_prefix("Heading").and_then(|n| n.parse().ok()))
+                        styles.get(&id).copied().or_else(|| id.strip_prefix("Heading").and_then(|n| n.parse().ok()))
                     });
                 }
-                b"ilvl" => {
-                    list_level = attribute(&s, b"val")
-                        .and_then(|v| v.parse().ok())
-                        .or(Some(0))
-                }
+                b"ilvl" => list_level = attribute(&s, b"val").and_then(|v| v.parse().ok()).or(Some(0)),
                 b"numPr" => list_level = list_level.or(Some(0)),
                 b"tbl" => {
                     if table_depth == 0 {

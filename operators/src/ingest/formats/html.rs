@@ -6,10 +6,8 @@ use scraper::{Html, Node};
 
 use super::markdown_builder::MarkdownBuilder;
 
-const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "head", "nav", "svg", "iframe", "button", "select",
-    "form",
-];
+const SKIPPED: &[&str] =
+    &["script", "style", "noscript", "template", "head", "nav", "svg", "iframe", "button", "select", "form"];
 const BLOCKS: &[&str] = &[
     "p",
     "div",
@@ -41,19 +39,9 @@ pub fn to_markdown(html: &str) -> (Option<String>, String) {
     let title = document
         .select(&scraper::Selector::parse("title").expect("a valid selector"))
         .next()
-        .map(|t| {
-            t.text()
-                .collect::<String>()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|t| t.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|t| !t.is_empty());
-    let mut walker = Walker {
-        md: MarkdownBuilder::new(),
-        list_depth: 0,
-        ordinals: Vec::new(),
-    };
+    let mut walker = Walker { md: MarkdownBuilder::new(), list_depth: 0, ordinals: Vec::new() };
     walker.walk(document.tree.root());
     (title, walker.md.finish())
 }
@@ -113,8 +101,7 @@ impl Walker {
                     }
                     _ => None,
                 };
-                self.md
-                    .list_item(self.list_depth.saturating_sub(1), ordinal);
+                self.md.list_item(self.list_depth.saturating_sub(1), ordinal);
                 self.walk(node);
                 self.md.end_block();
             }
@@ -125,7 +112,9 @@ impl Walker {
                         if e.name() == "tr" {
                             let cells = row
                                 .children()
-                                .filter(|c| matches!(c.value(), Node::Element(e) if e.name() == "td" || e.name() == "th"))
+                                .filter(
+                                    |c| matches!(c.value(), Node::Element(e) if e.name() == "td" || e.name() == "th"),
+                                )
                                 .map(cell_text)
                                 .collect();
                             self.md.table_row(cells);

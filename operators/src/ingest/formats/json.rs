@@ -60,36 +60,18 @@ fn record(
         .title_fields
         .iter()
         .find_map(|f| object.get(f).and_then(scalar_string))
-        .or_else(|| {
-            options
-                .title_fields
-                .iter()
-                .find_map(|f| parent.get(f).and_then(scalar_string))
-        });
-    let title = options
-        .title_template
-        .as_deref()
-        .and_then(|template| fill_template(template, object, parent))
-        .or(title);
+        .or_else(|| options.title_fields.iter().find_map(|f| parent.get(f).and_then(scalar_string)));
+    let title =
+        options.title_template.as_deref().and_then(|template| fill_template(template, object, parent)).or(title);
     let mut metadata = scalars(object, &options.text_fields);
     if !parent.is_empty() {
         metadata.insert("parent".to_owned(), Value::Object(parent.clone()));
     }
-    Some(JsonRecord {
-        key,
-        own_id,
-        title,
-        text,
-        metadata,
-    })
+    Some(JsonRecord { key, own_id, title, text, metadata })
 }
 
 /// Replaces `{field}` and `{parent.field}` in `template`; `None` when one is missing.
-fn fill_template(
-    template: &str,
-    object: &Map<String, Value>,
-    parent: &Map<String, Value>,
-) -> Option<String> {
+fn fill_template(template: &str, object: &Map<String, Value>, parent: &Map<String, Value>) -> Option<String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
@@ -116,10 +98,7 @@ fn records_in_array(
     items
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| {
-            v.as_object()
-                .and_then(|o| record(format!("{prefix}[{i}]"), o, options, parent))
-        })
+        .filter_map(|(i, v)| v.as_object().and_then(|o| record(format!("{prefix}[{i}]"), o, options, parent)))
         .collect()
 }
 
@@ -131,9 +110,7 @@ pub fn records(value: &Value, options: &JsonOptions) -> Result<Vec<JsonRecord>, 
     let empty = Map::new();
     let found = match value {
         Value::Object(object) if text_of(object, options).is_some() => {
-            record(String::new(), object, options, &empty)
-                .into_iter()
-                .collect()
+            record(String::new(), object, options, &empty).into_iter().collect()
         }
         Value::Array(items) => records_in_array("", items, options, &empty),
         Value::Object(object) => {
@@ -146,11 +123,7 @@ pub fn records(value: &Value, options: &JsonOptions) -> Result<Vec<JsonRecord>, 
                     Some(r)
                 })
                 .collect();
-            if !keyed.is_empty() {
-                keyed
-            } else {
-                largest_nested(object, options)
-            }
+            if !keyed.is_empty() { keyed } else { largest_nested(object, options) }
         }
         _ => Vec::new(),
     };
@@ -169,10 +142,7 @@ fn largest_nested(object: &Map<String, Value>, options: &JsonOptions) -> Vec<Jso
     let parent = scalars(object, &[]);
     object
         .iter()
-        .filter_map(|(key, v)| {
-            v.as_array()
-                .map(|items| records_in_array(key, items, options, &parent))
-        })
+        .filter_map(|(key, v)| v.as_array().map(|items| records_in_array(key, items, options, &parent)))
         .max_by_key(Vec::len)
         .unwrap_or_default()
 }
@@ -181,10 +151,7 @@ fn largest_nested(object: &Map<String, Value>, options: &JsonOptions) -> Vec<Jso
 ///
 /// # Errors
 /// When no line holds a record.
-pub fn jsonl_records(
-    text: &str,
-    options: &JsonOptions,
-) -> Result<(Vec<JsonRecord>, usize), String> {
+pub fn jsonl_records(text: &str, options: &JsonOptions) -> Result<(Vec<JsonRecord>, usize), String> {
     let mut found = Vec::new();
     let mut bad = 0;
     let empty = Map::new();
@@ -229,10 +196,7 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(found[1].key, "amendments[1]");
         assert_eq!(found[1].own_id, None);
-        assert_eq!(
-            found[1].title.as_deref(),
-            Some("Function and installation.")
-        );
+        assert_eq!(found[1].title.as_deref(), Some("Function and installation."));
         assert_eq!(found[1].metadata["designator"], "23-20");
         assert_eq!(found[1].metadata["parent"]["section"], "1301");
     }
@@ -244,20 +208,12 @@ mod tests {
             {"text": "(b) ..."}
         ]});
         let options = JsonOptions {
-            title_template: Some(
-                "§ {parent.part}.{parent.section} {title_at_amendment}".to_owned(),
-            ),
+            title_template: Some("§ {parent.part}.{parent.section} {title_at_amendment}".to_owned()),
             ..JsonOptions::default()
         };
         let found = records(&value, &options).expect("records");
-        assert_eq!(
-            found[0].title.as_deref(),
-            Some("§ 23.1301 Function and installation.")
-        );
-        assert_eq!(
-            found[1].title, None,
-            "a missing field leaves the plain title"
-        );
+        assert_eq!(found[0].title.as_deref(), Some("§ 23.1301 Function and installation."));
+        assert_eq!(found[1].title, None, "a missing field leaves the plain title");
     }
 
     #[test]
@@ -274,21 +230,15 @@ mod tests {
         let found = records(&value, &JsonOptions::default()).expect("records");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].own_id.as_deref(), Some("7"));
-        let err = records(
-            &json!({"hierarchy": [{"label": "Part 25"}]}),
-            &JsonOptions::default(),
-        )
-        .expect_err("no text");
+        let err = records(&json!({"hierarchy": [{"label": "Part 25"}]}), &JsonOptions::default()).expect_err("no text");
         assert!(err.contains("json.text_fields"), "{err}");
     }
 
     #[test]
     fn jsonl_counts_bad_lines() {
-        let (found, bad) = jsonl_records(
-            "{\"text\":\"a\"}\nnot json\n{\"text\":\"b\",\"id\":\"x\"}\n",
-            &JsonOptions::default(),
-        )
-        .expect("ok");
+        let (found, bad) =
+            jsonl_records("{\"text\":\"a\"}\nnot json\n{\"text\":\"b\",\"id\":\"x\"}\n", &JsonOptions::default())
+                .expect("ok");
         assert_eq!(found.len(), 2);
         assert_eq!(bad, 1);
         assert_eq!(found[1].own_id.as_deref(), Some("x"));

@@ -18,12 +18,10 @@ pub fn split_front_matter(text: &str) -> (Option<Map<String, Value>>, &str) {
         if bare == "---" || bare == "..." {
             let yaml = &rest[..offset];
             let body = &rest[offset + line.len()..];
-            let meta = serde_yaml::from_str::<Value>(yaml)
-                .ok()
-                .and_then(|v| match v {
-                    Value::Object(map) => Some(map),
-                    _ => None,
-                });
+            let meta = serde_yaml::from_str::<Value>(yaml).ok().and_then(|v| match v {
+                Value::Object(map) => Some(map),
+                _ => None,
+            });
             return (meta, body);
         }
         offset += line.len();

@@ -33,10 +33,7 @@ impl MarkdownBuilder {
 
     /// Adds inline text (whitespace collapsed).
     pub fn text(&mut self, text: &str) {
-        if text.starts_with(char::is_whitespace)
-            && !self.pending.is_empty()
-            && !self.pending.ends_with(' ')
-        {
+        if text.starts_with(char::is_whitespace) && !self.pending.is_empty() && !self.pending.ends_with(' ') {
             self.pending.push(' ');
         }
         collapse(text, &mut self.pending);
@@ -112,12 +109,7 @@ impl MarkdownBuilder {
             return;
         }
         let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let cell = |s: &str| {
-            s.split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .replace('|', "\\|")
-        };
+        let cell = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
         let mut text = String::new();
         for (i, row) in rows.iter().enumerate() {
             text.push('|');

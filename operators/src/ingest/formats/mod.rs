@@ -78,21 +78,11 @@ pub struct Extracted {
 
 impl Extracted {
     fn whole(title: Option<String>, text: String, metadata: Map<String, Value>) -> Self {
-        Self {
-            key: String::new(),
-            own_id: None,
-            title,
-            text,
-            metadata,
-        }
+        Self { key: String::new(), own_id: None, title, text, metadata }
     }
 }
 
-fn decoded(
-    bytes: &[u8],
-    config: &IngestConfig,
-    metadata: &mut Map<String, Value>,
-) -> Result<String, String> {
+fn decoded(bytes: &[u8], config: &IngestConfig, metadata: &mut Map<String, Value>) -> Result<String, String> {
     let (text, encoding) = text::decode(bytes, &config.encoding)?;
     metadata.insert("encoding".to_owned(), encoding.into());
     Ok(text)
@@ -102,11 +92,7 @@ fn decoded(
 ///
 /// # Errors
 /// A reason the file yields no text, for the `rejected` artifact.
-pub fn extract(
-    format: Format,
-    bytes: &[u8],
-    config: &IngestConfig,
-) -> Result<Vec<Extracted>, String> {
+pub fn extract(format: Format, bytes: &[u8], config: &IngestConfig) -> Result<Vec<Extracted>, String> {
     let mut metadata = Map::new();
     let found = match format {
         Format::Pdf => {
@@ -131,10 +117,7 @@ pub fn extract(
             if let Some(c) = pdf.creator {
                 metadata.insert("creator".to_owned(), c.into());
             }
-            metadata.insert(
-                "garbled_ratio".to_owned(),
-                ((ratio * 1e4).round() / 1e4).into(),
-            );
+            metadata.insert("garbled_ratio".to_owned(), ((ratio * 1e4).round() / 1e4).into());
             metadata.insert("garbled".to_owned(), (ratio > config.garbled_ratio).into());
             vec![Extracted::whole(pdf.title, text, metadata)]
         }
@@ -176,17 +159,10 @@ pub fn extract(
         }
         Format::Json => {
             let source = decoded(bytes, config, &mut metadata)?;
-            let value: Value =
-                serde_json::from_str(&source).map_err(|e| format!("malformed JSON: {e}"))?;
+            let value: Value = serde_json::from_str(&source).map_err(|e| format!("malformed JSON: {e}"))?;
             json::records(&value, &config.json)?
                 .into_iter()
-                .map(|r| Extracted {
-                    key: r.key,
-                    own_id: r.own_id,
-                    title: r.title,
-                    text: r.text,
-                    metadata: r.metadata,
-                })
+                .map(|r| Extracted { key: r.key, own_id: r.own_id, title: r.title, text: r.text, metadata: r.metadata })
                 .collect()
         }
         Format::Jsonl => {
@@ -194,20 +170,11 @@ pub fn extract(
             let (records, _bad) = json::jsonl_records(&source, &config.json)?;
             records
                 .into_iter()
-                .map(|r| Extracted {
-                    key: r.key,
-                    own_id: r.own_id,
-                    title: r.title,
-                    text: r.text,
-                    metadata: r.metadata,
-                })
+                .map(|r| Extracted { key: r.key, own_id: r.own_id, title: r.title, text: r.text, metadata: r.metadata })
                 .collect()
         }
     };
-    let found: Vec<Extracted> = found
-        .into_iter()
-        .filter(|e| !e.text.trim().is_empty())
-        .collect();
+    let found: Vec<Extracted> = found.into_iter().filter(|e| !e.text.trim().is_empty()).collect();
     if found.is_empty() {
         return Err(format!("no text found in this {} file", format.name()));
     }
@@ -217,9 +184,6 @@ pub fn extract(
 /// Characters that show a broken text layer: U+FFFD, private-use code
 /// points and `(cid:N)` placeholders.
 pub fn count_garbled(text: &str) -> usize {
-    let odd = text
-        .chars()
-        .filter(|c| *c == '\u{FFFD}' || ('\u{E000}'..='\u{F8FF}').contains(c))
-        .count();
+    let odd = text.chars().filter(|c| *c == '\u{FFFD}' || ('\u{E000}'..='\u{F8FF}').contains(c)).count();
     odd + text.matches("(cid:").count() * 6
 }

@@ -10,9 +10,8 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 /// When `label` is not a known encoding.
 pub fn decode(bytes: &[u8], label: &str) -> Result<(String, &'static str), String> {
     if label != "auto" {
-        let encoding = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
-            format!("unknown encoding {label:?}; use a WHATWG label such as utf-8, gb18030, big5")
-        })?;
+        let encoding = Encoding::for_label(label.as_bytes())
+            .ok_or_else(|| format!("unknown encoding {label:?}; use a WHATWG label such as utf-8, gb18030, big5"))?;
         let (text, _, _) = encoding.decode(bytes);
         return Ok((text.into_owned(), encoding.name()));
     }
@@ -33,11 +32,7 @@ pub fn decode(bytes: &[u8], label: &str) -> Result<(String, &'static str), Strin
     let encoding = detector.guess(None, chardetng::Utf8Detection::Allow);
     // chardetng answers GBK for GB text; GB18030 is its superset and decodes
     // the same bytes plus the four-byte sequences GBK lacks.
-    let encoding = if encoding == encoding_rs::GBK {
-        encoding_rs::GB18030
-    } else {
-        encoding
-    };
+    let encoding = if encoding == encoding_rs::GBK { encoding_rs::GB18030 } else { encoding };
     let (text, _, _) = encoding.decode(bytes);
     Ok((text.into_owned(), encoding.name()))
 }
@@ -50,12 +45,7 @@ fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
     let sample = &bytes[..bytes.len().min(4096) & !1];
     let pairs = sample.len() / 2;
     let zero_even = sample.iter().step_by(2).filter(|b| **b == 0).count();
-    let zero_odd = sample
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .filter(|b| **b == 0)
-        .count();
+    let zero_odd = sample.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
     if zero_odd * 10 > pairs * 3 && zero_even * 10 < pairs {
         Some(UTF_16LE)
     } else if zero_even * 10 > pairs * 3 && zero_odd * 10 < pairs {
@@ -69,8 +59,7 @@ fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
 mod tests {
     use super::*;
 
-    const CHINESE: &str =
-        "第23.2005条 正常类飞机审定。申请人必须表明符合本部适用的要求，飞机的设计应当保证其安全。";
+    const CHINESE: &str = "第23.2005条 正常类飞机审定。申请人必须表明符合本部适用的要求，飞机的设计应当保证其安全。";
 
     #[test]
     fn gb18030_is_detected() {
@@ -84,16 +73,10 @@ mod tests {
     fn utf16_with_and_without_bom() {
         let mut le: Vec<u8> = vec![0xff, 0xfe];
         le.extend(CHINESE.encode_utf16().flat_map(u16::to_le_bytes));
-        assert_eq!(
-            decode(&le, "auto").expect("decodes"),
-            (CHINESE.to_owned(), "UTF-16LE")
-        );
+        assert_eq!(decode(&le, "auto").expect("decodes"), (CHINESE.to_owned(), "UTF-16LE"));
         let ascii = "Section 25.1309 Equipment, systems and installations.";
         let be: Vec<u8> = ascii.encode_utf16().flat_map(u16::to_be_bytes).collect();
-        assert_eq!(
-            decode(&be, "auto").expect("decodes"),
-            (ascii.to_owned(), "UTF-16BE")
-        );
+        assert_eq!(decode(&be, "auto").expect("decodes"), (ascii.to_owned(), "UTF-16BE"));
     }
 
     #[test]

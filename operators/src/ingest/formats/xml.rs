@@ -13,18 +13,12 @@ fn local(name: &[u8]) -> String {
 }
 
 fn is_heading(name: &str) -> bool {
-    matches!(
-        name,
-        "head" | "hd" | "title" | "heading" | "subject" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-    )
+    matches!(name, "head" | "hd" | "title" | "heading" | "subject" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
 }
 
 fn is_division(name: &str) -> bool {
     name.starts_with("div")
-        || matches!(
-            name,
-            "section" | "part" | "subpart" | "chapter" | "subchapter" | "article" | "appendix"
-        )
+        || matches!(name, "section" | "part" | "subpart" | "chapter" | "subchapter" | "article" | "appendix")
 }
 
 fn is_block(name: &str) -> bool {
@@ -84,10 +78,7 @@ pub fn to_markdown(xml: &str) -> Result<(Option<String>, String), String> {
     loop {
         match reader.read_event() {
             Err(e) => {
-                return Err(format!(
-                    "malformed XML at byte {}: {e}",
-                    reader.error_position()
-                ));
+                return Err(format!("malformed XML at byte {}: {e}", reader.error_position()));
             }
             Ok(Event::Eof) => break,
             Ok(Event::Start(start)) => {

@@ -18,21 +18,14 @@ pub struct ToUnicode {
 }
 
 fn code_of(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .take(4)
-        .fold(0u32, |acc, &b| acc << 8 | u32::from(b))
+    bytes.iter().take(4).fold(0u32, |acc, &b| acc << 8 | u32::from(b))
 }
 
 /// Decodes UTF-16BE (as CMaps write their targets), replacing bad units.
 pub fn utf16be(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes
-        .chunks(2)
-        .map(|pair| u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]))
-        .collect();
-    char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
+    let units: Vec<u16> =
+        bytes.chunks(2).map(|pair| u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])).collect();
+    char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
 }
 
 impl ToUnicode {
@@ -133,11 +126,7 @@ endcmap CMapName currentdict /CMap defineresource pop end end";
         assert_eq!(cmap.get(2, 0x0025), Some("B"));
         assert_eq!(cmap.get(2, 0x0026), Some("C"));
         assert_eq!(cmap.get(2, 0x0030), Some("fi"));
-        assert_eq!(
-            cmap.get(2, 0x0031),
-            Some("\u{1D400}"),
-            "surrogate pairs decode"
-        );
+        assert_eq!(cmap.get(2, 0x0031), Some("\u{1D400}"), "surrogate pairs decode");
         assert_eq!(cmap.get(1, 0x03), None, "codes are keyed by length");
     }
 

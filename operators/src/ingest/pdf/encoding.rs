@@ -229,9 +229,7 @@ const NAMED: &[(&str, &str)] = &[
     ("checkmark", "✓"),
 ];
 
-const DIGITS: [&str; 10] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-];
+const DIGITS: [&str; 10] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 
 /// Accent names as they end glyph names (`eacute`), with their combining mark.
 const ACCENTS: &[(&str, char)] = &[
@@ -260,17 +258,12 @@ pub fn glyph_text(name: &str) -> Option<String> {
                 .chunks(4)
                 .filter_map(|c| u16::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
                 .collect();
-            return char::decode_utf16(units)
-                .collect::<Result<String, _>>()
-                .ok();
+            return char::decode_utf16(units).collect::<Result<String, _>>().ok();
         }
     }
     if let Some(hex) = name.strip_prefix('u') {
         if (4..=6).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return u32::from_str_radix(hex, 16)
-                .ok()
-                .and_then(char::from_u32)
-                .map(String::from);
+            return u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(String::from);
         }
     }
     if let Some((base, _suffix)) = name.split_once('.') {

@@ -13,15 +13,8 @@ const DEFAULT_WIDTH: f32 = 500.0;
 
 #[derive(Debug, Clone)]
 enum Widths {
-    Simple {
-        first: u32,
-        widths: Vec<f32>,
-        missing: f32,
-    },
-    Cid {
-        default: f32,
-        widths: HashMap<u32, f32>,
-    },
+    Simple { first: u32, widths: Vec<f32>, missing: f32 },
+    Cid { default: f32, widths: HashMap<u32, f32> },
 }
 
 /// One decoded glyph.
@@ -66,17 +59,13 @@ fn number(object: &Object) -> Option<f32> {
 
 /// A stream's decoded bytes, or its raw bytes when it has no filter we know.
 pub fn stream_bytes(stream: &lopdf::Stream) -> Vec<u8> {
-    stream
-        .decompressed_content()
-        .unwrap_or_else(|_| stream.content.clone())
+    stream.decompressed_content().unwrap_or_else(|_| stream.content.clone())
 }
 
 impl Font {
     /// Reads a font dictionary; anything unreadable degrades to defaults.
     pub fn load(doc: &Document, dict: &Dictionary) -> Font {
-        let subtype = get(doc, dict, b"Subtype")
-            .and_then(|o| o.as_name().ok())
-            .unwrap_or(b"");
+        let subtype = get(doc, dict, b"Subtype").and_then(|o| o.as_name().ok()).unwrap_or(b"");
         let composite = subtype == b"Type0";
         let to_unicode = get(doc, dict, b"ToUnicode")
             .and_then(|o| o.as_stream().ok())
@@ -99,28 +88,16 @@ impl Font {
         }
     }
 
-    fn load_simple(
-        doc: &Document,
-        dict: &Dictionary,
-        to_unicode: Option<ToUnicode>,
-        scale: f32,
-    ) -> Font {
-        let subtype = get(doc, dict, b"Subtype")
-            .and_then(|o| o.as_name().ok())
-            .unwrap_or(b"");
+    fn load_simple(doc: &Document, dict: &Dictionary, to_unicode: Option<ToUnicode>, scale: f32) -> Font {
+        let subtype = get(doc, dict, b"Subtype").and_then(|o| o.as_name().ok()).unwrap_or(b"");
         // Without an /Encoding, Type1 fonts use StandardEncoding; TrueType
         // fonts in practice follow WinAnsi.
-        let default_base = if subtype == b"Type1" || subtype == b"MMType1" {
-            BaseEncoding::Standard
-        } else {
-            BaseEncoding::WinAnsi
-        };
+        let default_base =
+            if subtype == b"Type1" || subtype == b"MMType1" { BaseEncoding::Standard } else { BaseEncoding::WinAnsi };
         let mut base = default_base;
         let mut differences: Vec<(u8, String)> = Vec::new();
         match get(doc, dict, b"Encoding") {
-            Some(Object::Name(name)) => {
-                base = BaseEncoding::from_name(name).unwrap_or(default_base)
-            }
+            Some(Object::Name(name)) => base = BaseEncoding::from_name(name).unwrap_or(default_base),
             Some(Object::Dictionary(enc)) => {
                 if let Some(name) = get(doc, enc, b"BaseEncoding").and_then(|o| o.as_name().ok()) {
                     base = BaseEncoding::from_name(name).unwrap_or(default_base);
@@ -131,9 +108,7 @@ impl Font {
                         match deref(doc, item) {
                             Object::Integer(n) => code = *n,
                             Object::Name(name) => {
-                                if let (Ok(c), Ok(name)) =
-                                    (u8::try_from(code), std::str::from_utf8(name))
-                                {
+                                if let (Ok(c), Ok(name)) = (u8::try_from(code), std::str::from_utf8(name)) {
                                     differences.push((c, name.to_owned()));
                                 }
                                 code += 1;
@@ -146,64 +121,37 @@ impl Font {
             _ => {}
         }
         let base_table: ByteTable = base.table();
-        let mut table: Vec<Option<String>> =
-            base_table.iter().map(|c| c.map(String::from)).collect();
+        let mut table: Vec<Option<String>> = base_table.iter().map(|c| c.map(String::from)).collect();
         for (code, name) in differences {
             table[code as usize] = glyph_text(&name);
         }
 
-        let first = get(doc, dict, b"FirstChar")
-            .and_then(|o| o.as_i64().ok())
-            .unwrap_or(0)
-            .max(0) as u32;
+        let first = get(doc, dict, b"FirstChar").and_then(|o| o.as_i64().ok()).unwrap_or(0).max(0) as u32;
         let widths: Vec<f32> = get(doc, dict, b"Widths")
             .and_then(|o| o.as_array().ok())
-            .map(|a| {
-                a.iter()
-                    .map(|w| number(deref(doc, w)).unwrap_or(0.0))
-                    .collect()
-            })
+            .map(|a| a.iter().map(|w| number(deref(doc, w)).unwrap_or(0.0)).collect())
             .unwrap_or_default();
         let missing = get(doc, dict, b"FontDescriptor")
             .and_then(|o| o.as_dict().ok())
             .and_then(|d| get(doc, d, b"MissingWidth"))
             .and_then(number)
-            .unwrap_or(if widths.is_empty() {
-                DEFAULT_WIDTH
-            } else {
-                0.0
-            });
+            .unwrap_or(if widths.is_empty() { DEFAULT_WIDTH } else { 0.0 });
         Font {
             composite: false,
             to_unicode,
             table,
             unicode_codes: false,
             code_space: vec![(1, 0, 0xff)],
-            widths: Widths::Simple {
-                first,
-                widths,
-                missing,
-            },
+            widths: Widths::Simple { first, widths, missing },
             scale,
         }
     }
 
-    fn load_composite(
-        doc: &Document,
-        dict: &Dictionary,
-        to_unicode: Option<ToUnicode>,
-        scale: f32,
-    ) -> Font {
-        let encoding = get(doc, dict, b"Encoding")
-            .and_then(|o| o.as_name().ok())
-            .unwrap_or(b"Identity-H");
+    fn load_composite(doc: &Document, dict: &Dictionary, to_unicode: Option<ToUnicode>, scale: f32) -> Font {
+        let encoding = get(doc, dict, b"Encoding").and_then(|o| o.as_name().ok()).unwrap_or(b"Identity-H");
         let unicode_codes = encoding.starts_with(b"Uni")
-            && (encoding.windows(4).any(|w| w == b"UCS2")
-                || encoding.windows(5).any(|w| w == b"UTF16"));
-        let mut code_space = to_unicode
-            .as_ref()
-            .map(|m| m.code_space.clone())
-            .unwrap_or_default();
+            && (encoding.windows(4).any(|w| w == b"UCS2") || encoding.windows(5).any(|w| w == b"UTF16"));
+        let mut code_space = to_unicode.as_ref().map(|m| m.code_space.clone()).unwrap_or_default();
         if code_space.is_empty() || encoding.starts_with(b"Identity") || unicode_codes {
             code_space = vec![(2, 0, 0xffff)];
         }
@@ -235,8 +183,7 @@ impl Font {
                             i += 2;
                         }
                         Some(last) => {
-                            if let (Some(last), Some(width)) =
-                                (number(last), items.get(i + 2).and_then(|o| number(o)))
+                            if let (Some(last), Some(width)) = (number(last), items.get(i + 2).and_then(|o| number(o)))
                             {
                                 let last = (last as u32).min(first + 0xffff);
                                 for cid in first..=last {
@@ -270,32 +217,17 @@ impl Font {
             if bytes.len() < len as usize {
                 break;
             }
-            let code = bytes[..len as usize]
-                .iter()
-                .fold(0u32, |a, &b| a << 8 | u32::from(b));
-            if self
-                .code_space
-                .iter()
-                .any(|&(l, lo, hi)| l == len && (lo..=hi).contains(&code))
-            {
+            let code = bytes[..len as usize].iter().fold(0u32, |a, &b| a << 8 | u32::from(b));
+            if self.code_space.iter().any(|&(l, lo, hi)| l == len && (lo..=hi).contains(&code)) {
                 return len as usize;
             }
         }
-        self.code_space
-            .first()
-            .map(|c| c.0 as usize)
-            .unwrap_or(2)
-            .min(bytes.len())
-            .max(1)
+        self.code_space.first().map(|c| c.0 as usize).unwrap_or(2).min(bytes.len()).max(1)
     }
 
     fn width(&self, code: u32) -> f32 {
         let w = match &self.widths {
-            Widths::Simple {
-                first,
-                widths,
-                missing,
-            } => code
+            Widths::Simple { first, widths, missing } => code
                 .checked_sub(*first)
                 .and_then(|i| widths.get(i as usize))
                 .copied()
@@ -317,53 +249,24 @@ impl Font {
             i += len;
             let width = self.width(code);
             let word_space = len == 1 && code == 32;
-            if let Some(text) = self
-                .to_unicode
-                .as_ref()
-                .and_then(|m| m.get(len as u8, code))
-            {
-                each(Glyph {
-                    text,
-                    width,
-                    word_space,
-                    mapped: true,
-                });
+            if let Some(text) = self.to_unicode.as_ref().and_then(|m| m.get(len as u8, code)) {
+                each(Glyph { text, width, word_space, mapped: true });
                 continue;
             }
             if self.composite {
                 if self.unicode_codes {
                     scratch = utf16be(raw);
-                    each(Glyph {
-                        text: &scratch,
-                        width,
-                        word_space,
-                        mapped: true,
-                    });
+                    each(Glyph { text: &scratch, width, word_space, mapped: true });
                 } else {
-                    each(Glyph {
-                        text: "\u{FFFD}",
-                        width,
-                        word_space,
-                        mapped: false,
-                    });
+                    each(Glyph { text: "\u{FFFD}", width, word_space, mapped: false });
                 }
                 continue;
             }
             match self.table.get(code as usize).and_then(|t| t.as_deref()) {
-                Some(text) => each(Glyph {
-                    text,
-                    width,
-                    word_space,
-                    mapped: true,
-                }),
+                Some(text) => each(Glyph { text, width, word_space, mapped: true }),
                 None => {
                     scratch.clear();
-                    each(Glyph {
-                        text: "\u{FFFD}",
-                        width,
-                        word_space,
-                        mapped: false,
-                    })
+                    each(Glyph { text: "\u{FFFD}", width, word_space, mapped: false })
                 }
             }
         }

@@ -97,11 +97,7 @@ fn deref<'a>(doc: &'a Document, object: &'a Object) -> &'a Object {
 
 impl<'d> Interpreter<'d> {
     pub fn new(doc: &'d Document) -> Self {
-        Self {
-            doc,
-            fonts: HashMap::new(),
-            stats: DecodeStats::default(),
-        }
+        Self { doc, fonts: HashMap::new(), stats: DecodeStats::default() }
     }
 
     /// The resources of a page, inherited from its ancestors when absent.
@@ -111,11 +107,7 @@ impl<'d> Interpreter<'d> {
             if let Ok(res) = node.get(b"Resources") {
                 return deref(self.doc, res).as_dict().ok();
             }
-            node = node
-                .get(b"Parent")
-                .ok()
-                .map(|p| deref(self.doc, p))
-                .and_then(|p| p.as_dict().ok())?;
+            node = node.get(b"Parent").ok().map(|p| deref(self.doc, p)).and_then(|p| p.as_dict().ok())?;
         }
         None
     }
@@ -133,12 +125,7 @@ impl<'d> Interpreter<'d> {
     }
 
     fn font(&mut self, resources: Option<&'d Dictionary>, name: &[u8]) -> Option<Rc<Font>> {
-        let fonts = resources?
-            .get(b"Font")
-            .ok()
-            .map(|f| deref(self.doc, f))?
-            .as_dict()
-            .ok()?;
+        let fonts = resources?.get(b"Font").ok().map(|f| deref(self.doc, f))?.as_dict().ok()?;
         let entry = fonts.get(name).ok()?;
         match entry {
             Object::Reference(id) => {
@@ -243,8 +230,7 @@ impl<'d> Interpreter<'d> {
                             match item {
                                 Operand::Str(bytes) => self.show(bytes, state, &mut tm, out),
                                 Operand::Number(adjust) => {
-                                    let tx =
-                                        -adjust / 1000.0 * state.font_size * state.horizontal_scale;
+                                    let tx = -adjust / 1000.0 * state.font_size * state.horizontal_scale;
                                     tm = Matrix::translate(tx, 0.0).then(&tm);
                                 }
                                 _ => {}
@@ -271,54 +257,27 @@ impl<'d> Interpreter<'d> {
         depth: usize,
     ) {
         let doc = self.doc;
-        let Some(xobjects) = resources
-            .and_then(|r| r.get(b"XObject").ok())
-            .map(|x| deref(doc, x))
-            .and_then(|x| x.as_dict().ok())
+        let Some(xobjects) =
+            resources.and_then(|r| r.get(b"XObject").ok()).map(|x| deref(doc, x)).and_then(|x| x.as_dict().ok())
         else {
             return;
         };
-        let Some(stream) = xobjects
-            .get(name)
-            .ok()
-            .map(|o| deref(doc, o))
-            .and_then(|o| o.as_stream().ok())
-        else {
+        let Some(stream) = xobjects.get(name).ok().map(|o| deref(doc, o)).and_then(|o| o.as_stream().ok()) else {
             return;
         };
-        if stream
-            .dict
-            .get(b"Subtype")
-            .ok()
-            .and_then(|s| s.as_name().ok())
-            != Some(b"Form")
-        {
+        if stream.dict.get(b"Subtype").ok().and_then(|s| s.as_name().ok()) != Some(b"Form") {
             return;
         }
         let mut inner = state.clone();
-        if let Some(m) = stream
-            .dict
-            .get(b"Matrix")
-            .ok()
-            .map(|m| deref(doc, m))
-            .and_then(|m| m.as_array().ok())
-        {
-            let values: Vec<Operand> = m
-                .iter()
-                .filter_map(|v| deref(doc, v).as_float().ok())
-                .map(Operand::Number)
-                .collect();
+        if let Some(m) = stream.dict.get(b"Matrix").ok().map(|m| deref(doc, m)).and_then(|m| m.as_array().ok()) {
+            let values: Vec<Operand> =
+                m.iter().filter_map(|v| deref(doc, v).as_float().ok()).map(Operand::Number).collect();
             if let Some(matrix) = Matrix::from_operands(&values) {
                 inner.ctm = matrix.then(&inner.ctm);
             }
         }
-        let form_resources = stream
-            .dict
-            .get(b"Resources")
-            .ok()
-            .map(|r| deref(doc, r))
-            .and_then(|r| r.as_dict().ok())
-            .or(resources);
+        let form_resources =
+            stream.dict.get(b"Resources").ok().map(|r| deref(doc, r)).and_then(|r| r.as_dict().ok()).or(resources);
         let content = stream_bytes(stream);
         self.run(&content, form_resources, &mut inner, out, depth + 1);
     }
@@ -332,9 +291,7 @@ impl<'d> Interpreter<'d> {
         let scale = state.horizontal_scale;
         let stats = &mut self.stats;
         font.decode(bytes, |glyph| {
-            let render = Matrix([size * scale, 0.0, 0.0, size, 0.0, state.rise])
-                .then(tm)
-                .then(&state.ctm);
+            let render = Matrix([size * scale, 0.0, 0.0, size, 0.0, state.rise]).then(tm).then(&state.ctm);
             let device = tm.then(&state.ctm);
             let mut advance = glyph.width / 1000.0 * size + state.char_spacing;
             if glyph.word_space {

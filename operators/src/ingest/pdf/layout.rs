@@ -54,13 +54,7 @@ fn runs(glyphs: &[Placed], buffer: &str) -> Vec<Run> {
                 continue;
             }
         }
-        runs.push(Run {
-            x: g.x,
-            end_x: g.end_x,
-            y: g.y,
-            size,
-            text: text.to_owned(),
-        });
+        runs.push(Run { x: g.x, end_x: g.end_x, y: g.y, size, text: text.to_owned() });
     }
     runs
 }
@@ -89,11 +83,7 @@ pub fn page_text(glyphs: &[Placed], buffer: &str) -> String {
         lines.push(vec![run]);
     }
 
-    let mut spacings: Vec<f32> = lines
-        .windows(2)
-        .map(|w| w[0][0].y - w[1][0].y)
-        .filter(|d| *d > 0.0)
-        .collect();
+    let mut spacings: Vec<f32> = lines.windows(2).map(|w| w[0][0].y - w[1][0].y).filter(|d| *d > 0.0).collect();
     spacings.sort_by(f32::total_cmp);
     let typical = spacings.get(spacings.len() / 2).copied().unwrap_or(0.0);
 
@@ -115,10 +105,7 @@ pub fn page_text(glyphs: &[Placed], buffer: &str) -> String {
         let start_len = out.len();
         for run in &line {
             if let Some(end) = end {
-                if run.x - end > WORD_GAP * run.size
-                    && !out.ends_with(' ')
-                    && !run.text.starts_with(' ')
-                {
+                if run.x - end > WORD_GAP * run.size && !out.ends_with(' ') && !run.text.starts_with(' ') {
                     out.push(' ');
                 }
             }
@@ -139,23 +126,14 @@ mod tests {
     fn place(buffer: &mut String, text: &str, x: f32, y: f32, size: f32) -> Placed {
         let start = buffer.len() as u32;
         buffer.push_str(text);
-        Placed {
-            x,
-            y,
-            end_x: x + text.chars().count() as f32 * size * 0.5,
-            size,
-            start,
-            len: text.len() as u32,
-        }
+        Placed { x, y, end_x: x + text.chars().count() as f32 * size * 0.5, size, start, len: text.len() as u32 }
     }
 
     #[test]
     fn lines_are_ordered_top_down_whatever_the_content_order() {
         let mut buffer = String::new();
-        let glyphs = vec![
-            place(&mut buffer, "second", 72.0, 680.0, 10.0),
-            place(&mut buffer, "first", 72.0, 700.0, 10.0),
-        ];
+        let glyphs =
+            vec![place(&mut buffer, "second", 72.0, 680.0, 10.0), place(&mut buffer, "first", 72.0, 700.0, 10.0)];
         assert_eq!(page_text(&glyphs, &buffer), "first\nsecond");
     }
 

@@ -36,10 +36,7 @@ fn is_whitespace(b: u8) -> bool {
 }
 
 fn is_delimiter(b: u8) -> bool {
-    matches!(
-        b,
-        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
-    )
+    matches!(b, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
 }
 
 fn is_regular(b: u8) -> bool {
@@ -120,9 +117,7 @@ impl<'a> Lexer<'a> {
                             self.pos += 1;
                             break;
                         }
-                        Some(&c)
-                            if is_regular(c) && !matches!(c, b'+' | b'-' | b'.' | b'0'..=b'9') =>
-                        {
+                        Some(&c) if is_regular(c) && !matches!(c, b'+' | b'-' | b'.' | b'0'..=b'9') => {
                             // true/false/null or junk inside an array.
                             while self.data.get(self.pos).is_some_and(|&c| is_regular(c)) {
                                 self.pos += 1;
@@ -144,11 +139,7 @@ impl<'a> Lexer<'a> {
     fn number(&mut self) -> Option<Operand> {
         let start = self.pos;
         self.pos += 1;
-        while self
-            .data
-            .get(self.pos)
-            .is_some_and(|&c| c.is_ascii_digit() || c == b'.' || c == b'-' || c == b'+')
-        {
+        while self.data.get(self.pos).is_some_and(|&c| c.is_ascii_digit() || c == b'.' || c == b'-' || c == b'+') {
             self.pos += 1;
         }
         let text = std::str::from_utf8(&self.data[start..self.pos]).ok()?;
@@ -156,12 +147,7 @@ impl<'a> Lexer<'a> {
         let value = text
             .parse::<f32>()
             .ok()
-            .or_else(|| {
-                text.trim_start_matches(['-', '+'])
-                    .parse::<f32>()
-                    .ok()
-                    .map(|v| -v)
-            })
+            .or_else(|| text.trim_start_matches(['-', '+']).parse::<f32>().ok().map(|v| -v))
             .unwrap_or(0.0);
         Some(Operand::Number(value))
     }
@@ -175,9 +161,8 @@ impl<'a> Lexer<'a> {
             }
             if c == b'#' {
                 let hex = self.data.get(self.pos + 1..self.pos + 3);
-                if let Some(v) = hex
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                if let Some(v) =
+                    hex.and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok())
                 {
                     out.push(v);
                     self.pos += 3;
@@ -303,10 +288,7 @@ impl<'a> Lexer<'a> {
             if &self.data[self.pos..self.pos + 2] == b"ID"
                 && self.pos > 0
                 && is_whitespace(self.data[self.pos - 1])
-                && self
-                    .data
-                    .get(self.pos + 2)
-                    .is_none_or(|&c| is_whitespace(c))
+                && self.data.get(self.pos + 2).is_none_or(|&c| is_whitespace(c))
             {
                 self.pos += 3;
                 break;
@@ -316,10 +298,7 @@ impl<'a> Lexer<'a> {
         while self.pos + 1 < self.data.len() {
             if &self.data[self.pos..self.pos + 2] == b"EI"
                 && is_whitespace(self.data[self.pos - 1])
-                && self
-                    .data
-                    .get(self.pos + 2)
-                    .is_none_or(|&c| is_whitespace(c))
+                && self.data.get(self.pos + 2).is_none_or(|&c| is_whitespace(c))
             {
                 self.pos += 2;
                 return;
@@ -348,10 +327,7 @@ mod tests {
     fn reads_text_operators_with_their_operands() {
         let parsed = ops(b"BT /F1 12 Tf 72 700 Td (Hello \\(world\\)) Tj [(A) -250 <0041>] TJ ET");
         assert_eq!(parsed[1].0, "Tf");
-        assert_eq!(
-            parsed[1].1,
-            vec![Operand::Name(b"F1".to_vec()), Operand::Number(12.0)]
-        );
+        assert_eq!(parsed[1].1, vec![Operand::Name(b"F1".to_vec()), Operand::Number(12.0)]);
         assert_eq!(parsed[3].1, vec![Operand::Str(b"Hello (world)".to_vec())]);
         assert_eq!(
             parsed[4].1,
@@ -374,10 +350,7 @@ mod tests {
         let parsed = ops(b"/P <</MCID 0>> BDC BI /W 2 /H 2 ID \x00EI\xff EI Q (x) Tj");
         let names: Vec<&str> = parsed.iter().map(|(o, _)| o.as_str()).collect();
         assert_eq!(names, ["BDC", "Q", "Tj"]);
-        assert_eq!(
-            parsed[0].1,
-            vec![Operand::Name(b"P".to_vec()), Operand::Dict]
-        );
+        assert_eq!(parsed[0].1, vec![Operand::Name(b"P".to_vec()), Operand::Dict]);
     }
 
     #[test]

@@ -39,10 +39,7 @@ fn info_string(doc: &lopdf::Document, key: &[u8]) -> Option<String> {
     let info = doc.trailer.get(b"Info").ok()?;
     let info = doc.dereference(info).ok()?.1.as_dict().ok()?;
     let value = doc.dereference(info.get(key).ok()?).ok()?.1;
-    lopdf::decode_text_string(value)
-        .ok()
-        .map(|s| s.trim().trim_matches('\0').to_owned())
-        .filter(|s| !s.is_empty())
+    lopdf::decode_text_string(value).ok().map(|s| s.trim().trim_matches('\0').to_owned()).filter(|s| !s.is_empty())
 }
 
 /// Extracts the text of every page.
