@@ -3,6 +3,7 @@
 //! to a registry, explicitly.
 
 pub mod clean;
+pub mod dataset;
 pub mod dedup;
 pub mod document;
 pub mod filter;
@@ -26,5 +27,6 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(clean::Clean)?;
     registry.register(filter::Filter)?;
     registry.register(dedup::Dedup)?;
+    registry.register(dataset::Dataset)?;
     Ok(())
 }

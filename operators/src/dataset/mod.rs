@@ -1,0 +1,536 @@
+//! `dataset`: documents to training data. Sections become pretraining
+//! samples (chunked by tokens with overlap) and SFT chats, each with its
+//! provenance; a hash of the section's number puts it in train, validation
+//! or test; a byte-level BPE tokenizer is trained (or loaded) and token
+//! shards are written for training.
+
+pub mod sections;
+pub mod sft;
+pub mod vocab;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hangar_sdk::{
+    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokenizers::Tokenizer;
+
+use crate::document::Document;
+use crate::io::{blocking, for_each_line, open_input};
+use sections::Section;
+use sft::DocInfo;
+
+fn default_vocab() -> usize {
+    8000
+}
+fn default_min_frequency() -> u64 {
+    2
+}
+fn default_max_tokens() -> usize {
+    512
+}
+fn default_overlap() -> usize {
+    64
+}
+fn default_validation() -> f64 {
+    0.05
+}
+fn default_test() -> f64 {
+    0.05
+}
+fn default_answer_chars() -> usize {
+    2000
+}
+fn default_salt() -> String {
+    "hangar".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+
+/// Config of `dataset`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// The documents: `${{ tasks.ID.outputs.documents }}`.
+    pub documents: String,
+    /// A tokenizer to reuse instead of training one: `${{ tasks.ID.outputs.tokenizer }}`.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// A local `tokenizer.json` to load instead of training one.
+    #[serde(default)]
+    pub tokenizer_file: Option<String>,
+    /// Vocabulary size of the trained tokenizer, special tokens included.
+    #[serde(default = "default_vocab")]
+    pub vocab_size: usize,
+    /// Fewest occurrences of a pair for a BPE merge.
+    #[serde(default = "default_min_frequency")]
+    pub min_frequency: u64,
+    /// Tokens per pretraining sample; longer sections are chunked.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+    /// Tokens shared by consecutive chunks of one section.
+    #[serde(default = "default_overlap")]
+    pub overlap: usize,
+    /// Share of sections in the validation split.
+    #[serde(default = "default_validation")]
+    pub validation: f64,
+    /// Share of sections in the test split.
+    #[serde(default = "default_test")]
+    pub test: f64,
+    /// Salt of the split hash; change it to draw other splits.
+    #[serde(default = "default_salt")]
+    pub split_salt: String,
+    /// Build the SFT set.
+    #[serde(default = "yes")]
+    pub sft: bool,
+    /// Longest answer of an SFT sample, in characters (cut at a paragraph).
+    #[serde(default = "default_answer_chars")]
+    pub max_answer_chars: usize,
+}
+
+/// The splits, in file order.
+pub const SPLITS: [&str; 3] = ["train", "validation", "test"];
+
+/// The split of a section key: a hash, so a section lands in the same split
+/// in every run and in every document that carries it.
+pub fn split_of(key: &str, salt: &str, validation: f64, test: f64) -> &'static str {
+    let hash = blake3::hash(format!("{salt}\u{0}{key}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&hash.as_bytes()[..8]);
+    let x = u64::from_le_bytes(bytes) as f64 / u64::MAX as f64;
+    if x < test {
+        "test"
+    } else if x < test + validation {
+        "validation"
+    } else {
+        "train"
+    }
+}
+
+/// A section waiting in the scratch file between passes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Staged {
+    doc_id: String,
+    source: String,
+    doc_title: String,
+    lang: String,
+    index: usize,
+    citation: Option<String>,
+    number: Option<String>,
+    title: String,
+    text: String,
+    span: (usize, usize),
+}
+
+impl Staged {
+    fn heading(&self) -> String {
+        match &self.citation {
+            Some(c) if self.title.is_empty() => c.clone(),
+            Some(c) => format!("{c} {}", self.title),
+            None => self.title.clone(),
+        }
+    }
+
+    fn training_text(&self) -> String {
+        format!("{}\n{}", self.heading(), self.text)
+    }
+
+    fn split_key(&self) -> String {
+        match &self.number {
+            Some(n) => n.clone(),
+            None => format!("{}#{}", self.doc_id, self.index),
+        }
+    }
+}
+
+/// Token shard files of one split, written as they fill.
+struct ShardWriter {
+    dir: PathBuf,
+    split: &'static str,
+    wide: bool,
+    buffer: Vec<u8>,
+    files: Vec<String>,
+    tokens: u64,
+}
+
+/// Tokens per shard file.
+const SHARD_TOKENS: usize = 64 << 20;
+
+impl ShardWriter {
+    fn push(&mut self, ids: &[u32]) -> std::io::Result<()> {
+        for &id in ids {
+            if self.wide {
+                self.buffer.extend_from_slice(&id.to_le_bytes());
+            } else {
+                self.buffer.extend_from_slice(&(id as u16).to_le_bytes());
+            }
+        }
+        self.tokens += ids.len() as u64;
+        if self.buffer.len() >= SHARD_TOKENS * if self.wide { 4 } else { 2 } {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let name = format!("shards/{}-{:05}.bin", self.split, self.files.len());
+        std::fs::write(self.dir.join(&name), &self.buffer)?;
+        self.files.push(name);
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+fn io_error(what: &str) -> impl Fn(std::io::Error) -> OperatorError + '_ {
+    move |e| OperatorError::external(format!("{what}: {e}"))
+}
+
+/// The `dataset` operator.
+#[derive(Debug, Default)]
+pub struct Dataset;
+
+impl Operator for Dataset {
+    type Config = DatasetConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new(
+            "dataset",
+            "1",
+            "Builds pretraining samples and SFT chats from regulation sections with provenance, a deterministic train/validation/test split, a byte-level BPE tokenizer and token shards.",
+        )
+        .input(PortDecl::required("documents", ArtifactKind::Documents, "Documents to build the dataset from."))
+        .input(PortDecl::optional("tokenizer", ArtifactKind::Tokenizer, "A tokenizer to reuse instead of training one."))
+        .output(PortDecl::required(
+            "dataset",
+            ArtifactKind::Dataset,
+            "pretrain/{split}.jsonl, sft/{split}.jsonl, shards/{split}-NNNNN.bin, shards/meta.json, stats.json.",
+        ))
+        .output(PortDecl::required("tokenizer", ArtifactKind::Tokenizer, "tokenizer.json and tokenizer_config.json."))
+    }
+
+    fn check(&self, c: &DatasetConfig) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if c.vocab_size < 300 {
+            problems.push(ConfigProblem::at(
+                &["vocab_size"],
+                "vocab_size must be at least 300 (256 bytes plus special tokens and merges)",
+            ));
+        }
+        if c.max_tokens < 16 {
+            problems.push(ConfigProblem::at(&["max_tokens"], "max_tokens must be at least 16"));
+        }
+        if c.overlap >= c.max_tokens {
+            problems.push(ConfigProblem::at(
+                &["overlap"],
+                format!("overlap {} must be below max_tokens {}", c.overlap, c.max_tokens),
+            ));
+        }
+        if !(0.0..1.0).contains(&(c.validation + c.test)) || c.validation < 0.0 || c.test < 0.0 {
+            problems.push(ConfigProblem::at(&["validation"], "validation and test shares must be ≥ 0 and sum below 1"));
+        }
+        if c.tokenizer.is_some() && c.tokenizer_file.is_some() {
+            problems
+                .push(ConfigProblem::at(&["tokenizer_file"], "give either `tokenizer` or `tokenizer_file`, not both"));
+        }
+        problems
+    }
+
+    async fn run(&self, config: DatasetConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        let input = ctx.input("documents")?.clone();
+        let reader = open_input(&ctx, &input).await?;
+        let scratch = ctx.scratch_dir()?.to_path_buf();
+        let given = match (ctx.optional_input("tokenizer"), &config.tokenizer_file) {
+            (Some(artifact), _) => {
+                let key = format!("{}/tokenizer.json", artifact.key.trim_end_matches('/'));
+                Some(ctx.artifacts().fetch_local(&key, &scratch).await?)
+            }
+            (None, Some(file)) => Some(PathBuf::from(file)),
+            (None, None) => None,
+        };
+        let out_dir = scratch.join("out");
+        let task = ctx.clone();
+        let build_dir = out_dir.clone();
+        let stats =
+            blocking(move || build(&config, &input.uri, reader, given.as_deref(), &scratch, &build_dir, &task)).await?;
+        ctx.info(format!(
+            "{} sections from {} documents; pretraining samples {:?}; SFT samples {:?}; tokens {:?}",
+            stats["sections"], stats["documents"], stats["pretrain"], stats["sft"], stats["tokens"]
+        ));
+
+        let mut dataset = ctx.output_dir("dataset", ArtifactKind::Dataset);
+        let mut tokenizer = ctx.output_dir("tokenizer", ArtifactKind::Tokenizer);
+        for entry in walk(&out_dir).map_err(io_error("cannot list the dataset files"))? {
+            let relative = entry.strip_prefix(&out_dir).unwrap_or(&entry).to_string_lossy().replace('\\', "/");
+            if let Some(name) = relative.strip_prefix("tokenizer/") {
+                tokenizer.put_file(name, &entry).await?;
+            } else {
+                dataset.put_file(&relative, &entry).await?;
+            }
+        }
+        Ok(TaskOutputs::from([
+            ("dataset".to_owned(), dataset.finish().await?),
+            ("tokenizer".to_owned(), tokenizer.finish().await?),
+        ]))
+    }
+}
+
+fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Builds every output file under `out`; returns the statistics.
+fn build(
+    config: &DatasetConfig,
+    input_name: &str,
+    reader: impl std::io::BufRead,
+    given_tokenizer: Option<&Path>,
+    scratch: &Path,
+    out: &Path,
+    ctx: &TaskContext,
+) -> Result<serde_json::Value, OperatorError> {
+    for dir in ["pretrain", "sft", "shards", "tokenizer"] {
+        std::fs::create_dir_all(out.join(dir)).map_err(io_error("cannot create the output folders"))?;
+    }
+    // Pass 1: sections to a scratch file.
+    let staged_path = scratch.join("sections.jsonl");
+    let mut staged =
+        std::io::BufWriter::new(std::fs::File::create(&staged_path).map_err(io_error("cannot write sections"))?);
+    let (mut documents, mut section_count) = (0u64, 0u64);
+    for_each_line(reader, |line, number| {
+        let doc: Document = serde_json::from_slice(line)
+            .map_err(|e| OperatorError::user(format!("{input_name} line {number} is not a document: {e}")))?;
+        documents += 1;
+        for (index, s) in sections::split(&doc.title, &doc.id, &doc.text).into_iter().enumerate() {
+            let Section { citation, number, title, text, span } = s;
+            let record = Staged {
+                doc_id: doc.id.clone(),
+                source: doc.source.clone(),
+                doc_title: doc.title.clone(),
+                lang: doc.lang.clone(),
+                index,
+                citation,
+                number,
+                title,
+                text,
+                span,
+            };
+            serde_json::to_writer(&mut staged, &record).map_err(|e| OperatorError::internal(e.to_string()))?;
+            staged.write_all(b"\n").map_err(io_error("cannot write sections"))?;
+            section_count += 1;
+        }
+        if documents % 256 == 0 {
+            ctx.check_cancelled()?;
+        }
+        Ok(())
+    })?;
+    staged.flush().map_err(io_error("cannot write sections"))?;
+    drop(staged);
+    if section_count == 0 {
+        return Err(OperatorError::user("the documents hold no text to build a dataset from"));
+    }
+    ctx.progress(Progress::of(1, 4, "stages").message("sections found"));
+
+    let read_staged = || -> Result<Vec<Staged>, OperatorError> {
+        let text = std::fs::read_to_string(&staged_path).map_err(io_error("cannot read sections"))?;
+        text.lines().map(|l| serde_json::from_str(l).map_err(|e| OperatorError::internal(e.to_string()))).collect()
+    };
+    let all = read_staged()?;
+
+    // The tokenizer: given, or trained on the sections.
+    let tokenizer: Tokenizer = match given_tokenizer {
+        Some(path) => Tokenizer::from_file(path)
+            .map_err(|e| OperatorError::user(format!("cannot load the tokenizer {}: {e}", path.display())))?,
+        None => vocab::train(
+            all.iter().map(Staged::training_text).collect::<Vec<_>>().into_iter(),
+            config.vocab_size,
+            config.min_frequency,
+        )
+        .map_err(|e| OperatorError::user(format!("tokenizer training failed: {e}")))?,
+    };
+    ctx.check_cancelled()?;
+    ctx.progress(Progress::of(2, 4, "stages").message("tokenizer ready"));
+    let eos = vocab::special_id(&tokenizer, vocab::END_OF_TEXT).map_err(OperatorError::user)?;
+    let vocab_size = tokenizer.get_vocab_size(true);
+    let wide = vocab_size > u16::MAX as usize;
+    std::fs::write(out.join("tokenizer/tokenizer.json"), vocab::to_json(&tokenizer).map_err(OperatorError::internal)?)
+        .map_err(io_error("cannot write tokenizer.json"))?;
+    let tokenizer_config = vocab::TokenizerConfig::for_tokenizer(&tokenizer);
+    std::fs::write(
+        out.join("tokenizer/tokenizer_config.json"),
+        serde_json::to_vec_pretty(&tokenizer_config).map_err(|e| OperatorError::internal(e.to_string()))?,
+    )
+    .map_err(io_error("cannot write tokenizer_config.json"))?;
+
+    // Pass 2: samples, chats and shards per split.
+    let open = |path: PathBuf| -> Result<std::io::BufWriter<std::fs::File>, OperatorError> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(&path).map_err(io_error("cannot create output files"))?))
+    };
+    let mut pretrain = Vec::new();
+    let mut chats = Vec::new();
+    let mut shards = Vec::new();
+    for split in SPLITS {
+        pretrain.push(open(out.join(format!("pretrain/{split}.jsonl")))?);
+        chats.push(open(out.join(format!("sft/{split}.jsonl")))?);
+        shards.push(ShardWriter {
+            dir: out.to_path_buf(),
+            split,
+            wide,
+            buffer: Vec::new(),
+            files: Vec::new(),
+            tokens: 0,
+        });
+    }
+    let mut counts = [[0u64; 3]; 2];
+    let stride = config.max_tokens - config.overlap;
+    for (n, section) in all.iter().enumerate() {
+        let split = split_of(&section.split_key(), &config.split_salt, config.validation, config.test);
+        let s = SPLITS.iter().position(|x| *x == split).unwrap_or(0);
+        let heading = section.heading();
+        let text = section.training_text();
+        let encoding = tokenizer
+            .encode(text.as_str(), false)
+            .map_err(|e| OperatorError::internal(format!("tokenization failed: {e}")))?;
+        let ids = encoding.get_ids();
+        let offsets = encoding.get_offsets();
+        shards[s].push(ids).map_err(io_error("cannot write shards"))?;
+        shards[s].push(&[eos]).map_err(io_error("cannot write shards"))?;
+        let heading_chars = heading.chars().count() + 1;
+        let mut start = 0;
+        let mut chunk = 0;
+        while start < ids.len() {
+            let end = (start + config.max_tokens).min(ids.len());
+            let (byte_start, byte_end) = (offsets[start].0, offsets[end - 1].1);
+            let piece = text.get(byte_start..byte_end).unwrap_or_default();
+            let char_start = text[..byte_start.min(text.len())].chars().count();
+            let char_end = char_start + piece.chars().count();
+            let body_start = section.span.0 + char_start.saturating_sub(heading_chars);
+            let body_end = section.span.0 + char_end.saturating_sub(heading_chars);
+            let record = json!({
+                "id": format!("{}-{}-{chunk}", section.doc_id, section.index),
+                "text": piece,
+                "doc_id": section.doc_id,
+                "source": section.source,
+                "section": section.citation.clone().unwrap_or_else(|| section.title.clone()),
+                "span": [body_start, body_end.max(body_start)],
+                "split": split,
+                "lang": section.lang,
+                "tokens": end - start,
+            });
+            serde_json::to_writer(&mut pretrain[s], &record).map_err(|e| OperatorError::internal(e.to_string()))?;
+            pretrain[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
+            counts[0][s] += 1;
+            chunk += 1;
+            if end == ids.len() {
+                break;
+            }
+            start += stride;
+        }
+        if config.sft {
+            let doc = DocInfo {
+                id: &section.doc_id,
+                source: &section.source,
+                title: &section.doc_title,
+                lang: &section.lang,
+            };
+            let as_section = Section {
+                citation: section.citation.clone(),
+                number: section.number.clone(),
+                title: section.title.clone(),
+                text: section.text.clone(),
+                span: section.span,
+            };
+            for sample in sft::samples(&as_section, &doc, split, config.max_answer_chars) {
+                serde_json::to_writer(&mut chats[s], &sample).map_err(|e| OperatorError::internal(e.to_string()))?;
+                chats[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
+                counts[1][s] += 1;
+            }
+        }
+        if n % 256 == 0 {
+            ctx.check_cancelled()?;
+            ctx.progress(Progress::of(n as u64, all.len() as u64, "sections").message("writing samples"));
+        }
+    }
+    for writer in pretrain.iter_mut().chain(chats.iter_mut()) {
+        writer.flush().map_err(io_error("cannot write samples"))?;
+    }
+    let mut shard_meta = serde_json::Map::new();
+    let mut tokens = serde_json::Map::new();
+    for shard in &mut shards {
+        shard.flush().map_err(io_error("cannot write shards"))?;
+        tokens.insert(shard.split.to_owned(), shard.tokens.into());
+        shard_meta.insert(shard.split.to_owned(), json!({"files": shard.files, "tokens": shard.tokens}));
+    }
+    let meta = json!({
+        "dtype": if wide { "uint32" } else { "uint16" },
+        "byte_order": "little",
+        "eos_id": eos,
+        "vocab_size": vocab_size,
+        "splits": shard_meta,
+    });
+    std::fs::write(
+        out.join("shards/meta.json"),
+        serde_json::to_vec_pretty(&meta).map_err(|e| OperatorError::internal(e.to_string()))?,
+    )
+    .map_err(io_error("cannot write shard metadata"))?;
+    let per_split = |row: &[u64; 3]| json!({"train": row[0], "validation": row[1], "test": row[2]});
+    let stats = json!({
+        "documents": documents,
+        "sections": section_count,
+        "pretrain": per_split(&counts[0]),
+        "sft": per_split(&counts[1]),
+        "tokens": tokens,
+        "vocab_size": vocab_size,
+        "max_tokens": config.max_tokens,
+        "overlap": config.overlap,
+        "split_salt": config.split_salt,
+    });
+    std::fs::write(
+        out.join("stats.json"),
+        serde_json::to_vec_pretty(&stats).map_err(|e| OperatorError::internal(e.to_string()))?,
+    )
+    .map_err(io_error("cannot write stats.json"))?;
+    ctx.progress(Progress::of(4, 4, "stages").message("done"));
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_are_stable_and_roughly_proportional() {
+        assert_eq!(split_of("25.1309", "hangar", 0.05, 0.05), split_of("25.1309", "hangar", 0.05, 0.05));
+        let mut counts = std::collections::HashMap::new();
+        for i in 0..10_000 {
+            *counts.entry(split_of(&format!("25.{i}"), "hangar", 0.1, 0.1)).or_insert(0) += 1;
+        }
+        assert!((800..1200).contains(&counts["test"]), "{counts:?}");
+        assert!((800..1200).contains(&counts["validation"]), "{counts:?}");
+        assert_ne!(
+            (0..50).map(|i| split_of(&i.to_string(), "a", 0.3, 0.3)).collect::<Vec<_>>(),
+            (0..50).map(|i| split_of(&i.to_string(), "b", 0.3, 0.3)).collect::<Vec<_>>(),
+            "another salt draws other splits"
+        );
+    }
+}

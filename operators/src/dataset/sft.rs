@@ -1,0 +1,229 @@
+//! Supervised fine-tuning samples from regulation sections: the heading
+//! asks for the text, the title asks for the citation, and each lettered
+//! paragraph asks for itself and back for its citation.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::sections::Section;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// Where a sample's answer comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub doc_id: String,
+    pub source: String,
+    /// The citation (`§ 25.1309(b)`) or the section title.
+    pub section: String,
+    /// Character span of the answer's source text in the document.
+    pub span: [usize; 2],
+}
+
+/// One SFT sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SftSample {
+    pub messages: Vec<Message>,
+    /// `section_text`, `title_to_citation`, `paragraph_text` or `text_to_citation`.
+    pub kind: String,
+    pub lang: String,
+    pub split: String,
+    pub provenance: Provenance,
+}
+
+/// The document a section belongs to.
+#[derive(Debug, Clone)]
+pub struct DocInfo<'a> {
+    pub id: &'a str,
+    pub source: &'a str,
+    pub title: &'a str,
+    pub lang: &'a str,
+}
+
+static PARAGRAPH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\(([a-z]|[0-9]{1,2})\)\s*(.+)$").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+});
+
+fn chat(question: String, answer: String) -> Vec<Message> {
+    vec![
+        Message { role: "user".to_owned(), content: question },
+        Message { role: "assistant".to_owned(), content: answer },
+    ]
+}
+
+/// At most `max_chars`, cut at the last paragraph (or sentence) boundary.
+pub fn clip(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max_chars).collect();
+    let boundary = cut.rfind("\n\n").or_else(|| cut.rfind(['\n', '。', '.'])).filter(|b| *b > max_chars / 3);
+    match boundary {
+        Some(b) => cut[..b + cut[b..].chars().next().map_or(0, char::len_utf8)].trim_end().to_owned(),
+        None => cut.trim_end().to_owned(),
+    }
+}
+
+fn opening(text: &str, zh: bool) -> String {
+    if zh {
+        let head: String = text.chars().take(30).collect();
+        if text.chars().count() > 30 { format!("{head}……") } else { head }
+    } else {
+        let words: Vec<&str> = text.split_whitespace().take(20).collect();
+        let more = text.split_whitespace().count() > 20;
+        format!("{}{}", words.join(" "), if more { " …" } else { "" })
+    }
+}
+
+/// The samples of one section; `split` is the section's split.
+pub fn samples(section: &Section, doc: &DocInfo<'_>, split: &str, max_answer_chars: usize) -> Vec<SftSample> {
+    let zh = doc.lang == "zh";
+    let title = section.title.trim().trim_end_matches(['.', '。']).to_owned();
+    let mut out = Vec::new();
+    let mut push = |kind: &str, messages: Vec<Message>, section_name: String, span: (usize, usize)| {
+        out.push(SftSample {
+            messages,
+            kind: kind.to_owned(),
+            lang: doc.lang.to_owned(),
+            split: split.to_owned(),
+            provenance: Provenance {
+                doc_id: doc.id.to_owned(),
+                source: doc.source.to_owned(),
+                section: section_name,
+                span: [span.0, span.1],
+            },
+        });
+    };
+    let answer = clip(&section.text, max_answer_chars);
+    let name = section.citation.clone().unwrap_or_else(|| title.clone());
+    // A record titled like its only section needs no document reference.
+    let of_doc = |zh: bool| match (doc.title.trim_end_matches(['.', '。']) == title, zh) {
+        (true, _) => String::new(),
+        (false, false) => format!(" of {}", doc.title),
+        (false, true) => format!("《{}》", doc.title),
+    };
+    let question = match (&section.citation, zh) {
+        (Some(c), false) if !title.is_empty() => format!("What does {c} ({title}){} require?", of_doc(false)),
+        (Some(c), false) => format!("What does {c}{} require?", of_doc(false)),
+        (Some(c), true) if !title.is_empty() => format!("{}{c}（{title}）规定了什么？", of_doc(true)),
+        (Some(c), true) => format!("{}{c}规定了什么？", of_doc(true)),
+        (None, false) => format!("What does the section \"{title}\"{} say?", of_doc(false)),
+        (None, true) => format!("{}“{title}”部分的内容是什么？", of_doc(true)),
+    };
+    push("section_text", chat(question, answer), name.clone(), section.span);
+
+    let Some(citation) = &section.citation else { return out };
+    if !title.is_empty() && title != doc.title {
+        let (question, answer) = if zh {
+            (format!("《{}》中标题为“{title}”的是哪一条？", doc.title), format!("{citation} {title}"))
+        } else {
+            (format!("Which section of {} is titled \"{title}\"?", doc.title), format!("{citation} {title}"))
+        };
+        push("title_to_citation", chat(question, answer), name, section.span);
+    }
+
+    // Lettered paragraphs: "(a) ...", "(1) ...", in the body's own order.
+    let mut offset = 0usize;
+    for line in section.text.split_inclusive('\n') {
+        let line_chars = line.chars().count();
+        if let Some(c) = PARAGRAPH.captures(line.trim()) {
+            let mark = &c[1];
+            let body = line.trim().to_owned();
+            let cited = format!("{citation}({mark})");
+            let span = (section.span.0 + offset, section.span.0 + offset + line_chars);
+            let (q1, q2) = if zh {
+                (format!("{citation}第({mark})项规定了什么？"), format!("“{}”出自哪一条款？", opening(&c[2], true)))
+            } else {
+                (format!("What does {cited} state?"), format!("Which provision states: \"{}\"?", opening(&c[2], false)))
+            };
+            push("paragraph_text", chat(q1, clip(&body, max_answer_chars)), cited.clone(), span);
+            push("text_to_citation", chat(q2, cited.clone()), cited, span);
+        }
+        offset += line_chars;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section() -> Section {
+        Section {
+            citation: Some("§ 25.305".to_owned()),
+            number: Some("25.305".to_owned()),
+            title: "Strength and deformation.".to_owned(),
+            text: "(a) The structure must be able to support limit loads without detrimental permanent deformation.\n(b) The structure must be able to support ultimate loads without failure for at least 3 seconds.".to_owned(),
+            span: (100, 300),
+        }
+    }
+
+    #[test]
+    fn english_samples_cover_section_title_and_paragraphs() {
+        let doc = DocInfo { id: "d1", source: "FAR-0025.md", title: "Part 25", lang: "en" };
+        let all = samples(&section(), &doc, "train", 2000);
+        let kinds: Vec<&str> = all.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "section_text",
+                "title_to_citation",
+                "paragraph_text",
+                "text_to_citation",
+                "paragraph_text",
+                "text_to_citation"
+            ]
+        );
+        assert_eq!(all[0].messages[0].content, "What does § 25.305 (Strength and deformation) of Part 25 require?");
+        assert_eq!(all[1].messages[1].content, "§ 25.305 Strength and deformation");
+        assert_eq!(all[4].messages[0].content, "What does § 25.305(b) state?");
+        assert_eq!(all[5].messages[1].content, "§ 25.305(b)");
+        assert_eq!(all[4].provenance.section, "§ 25.305(b)");
+        assert!(all[4].provenance.span[0] > 100);
+    }
+
+    #[test]
+    fn chinese_samples_use_chinese_questions() {
+        let s = Section {
+            citation: Some("第23.2005条".to_owned()),
+            number: Some("23.2005".to_owned()),
+            title: "正常类飞机审定".to_owned(),
+            text: "(a)乘客座位设置为19座或者以下的飞机，可按正常类进行审定。".to_owned(),
+            span: (0, 30),
+        };
+        let doc = DocInfo { id: "d2", source: "CCAR-23.pdf", title: "CCAR-23", lang: "zh" };
+        let all = samples(&s, &doc, "test", 2000);
+        assert_eq!(all[0].messages[0].content, "《CCAR-23》第23.2005条（正常类飞机审定）规定了什么？");
+        assert_eq!(all[2].messages[0].content, "第23.2005条第(a)项规定了什么？");
+        assert!(all.iter().all(|s| s.split == "test"));
+    }
+
+    #[test]
+    fn a_record_titled_like_its_section_is_not_named_twice() {
+        let s = Section {
+            citation: Some("UMR.2265".to_owned()),
+            number: Some("UMR.2265".to_owned()),
+            title: "特殊安全系数".to_owned(),
+            text: "(a) 应当确定特殊安全系数。".to_owned(),
+            span: (0, 10),
+        };
+        let doc =
+            DocInfo { id: "UMR.2265", source: "clause_bodies.json#UMR.2265", title: "特殊安全系数", lang: "zh" };
+        let all = samples(&s, &doc, "train", 2000);
+        assert_eq!(all[0].messages[0].content, "UMR.2265（特殊安全系数）规定了什么？");
+        assert_eq!(all.iter().filter(|x| x.kind == "title_to_citation").count(), 0);
+    }
+
+    #[test]
+    fn clipping_stops_at_a_boundary() {
+        assert_eq!(clip("First paragraph.\n\nSecond paragraph is long.", 30), "First paragraph.");
+        assert_eq!(clip("short", 30), "short");
+    }
+}
