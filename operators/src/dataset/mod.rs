@@ -261,7 +261,7 @@ impl Operator for Dataset {
         let stats =
             blocking(move || build(&config, &input.uri, reader, given.as_deref(), &scratch, &build_dir, &task)).await?;
         ctx.info(format!(
-            "{} sections from {} documents; pretraining samples {:?}; SFT samples {:?}; tokens {:?}",
+            "{} sections from {} documents; pretraining samples {}; SFT samples {}; tokens {}",
             stats["sections"], stats["documents"], stats["pretrain"], stats["sft"], stats["tokens"]
         ));
 

@@ -142,7 +142,7 @@ pub fn extract(format: Format, bytes: &[u8], config: &IngestConfig) -> Result<Ve
             if let Some(front) = front {
                 metadata.insert("front_matter".to_owned(), Value::Object(front));
             }
-            vec![Extracted::whole(title, body.to_owned(), metadata)]
+            vec![Extracted::whole(title, body.trim_start_matches(['\n', '\r']).to_owned(), metadata)]
         }
         Format::Text => {
             let text = decoded(bytes, config, &mut metadata)?;

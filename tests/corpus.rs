@@ -1,0 +1,255 @@
+//! The data pipeline on the real airworthiness corpus (`../shared/corpus`,
+//! read in place): every file is read or rejected with a reason, Chinese
+//! PDFs yield Chinese text, PDF text agrees with an independent extractor
+//! (poppler's `pdftotext`), and dedup finds the corpus's built-in
+//! near-duplicates without removing unrelated regulations.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use hangar_operators::dedup::minhash::{auto_kind, exact_jaccard, shingles};
+use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
+
+fn corpus() -> PathBuf {
+    let path =
+        std::env::var_os("HANGAR_CORPUS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/corpus"));
+    assert!(
+        path.join("SOURCES.md").exists(),
+        "the shared corpus is missing at {}; it ships beside the repository (set HANGAR_CORPUS to point elsewhere)",
+        path.display()
+    );
+    std::fs::canonicalize(&path).expect("canonical corpus path")
+}
+
+/// The pipeline run, shared by all tests of this file.
+struct Run {
+    _home: tempfile::TempDir,
+    outputs: HashMap<String, HashMap<String, PathBuf>>,
+}
+
+fn run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let home = tempfile::tempdir().expect("tempdir");
+        let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
+            .args(["run", "pipelines/airworthiness-data.yaml", "--json", "-q", "--param"])
+            .arg(format!("corpus={}", corpus().display()))
+            .arg("--home")
+            .arg(home.path())
+            .env_remove("HANGAR_DATABASE_URL")
+            .env_remove("HANGAR_ARTIFACTS")
+            .output()
+            .expect("run hangar");
+        assert!(output.status.success(), "the pipeline failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        let summary: Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+        let mut outputs = HashMap::new();
+        for (task, detail) in summary["tasks"].as_object().expect("tasks") {
+            let files = detail["outputs"]
+                .as_object()
+                .expect("outputs")
+                .iter()
+                .map(|(name, o)| {
+                    let uri = o["uri"].as_str().expect("uri");
+                    (name.clone(), PathBuf::from(uri.strip_prefix("file://").expect("a local artifact")))
+                })
+                .collect();
+            outputs.insert(task.clone(), files);
+        }
+        Run { _home: home, outputs }
+    })
+}
+
+fn records(task: &str, output: &str) -> Vec<Value> {
+    let path = &run().outputs[task][output];
+    std::fs::read_to_string(path)
+        .expect("read artifact")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+fn corpus_files(dir: &Path, base: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).expect("list corpus") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            corpus_files(&path, base, out);
+        } else {
+            out.push(path.strip_prefix(base).expect("inside").to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+#[test]
+fn every_file_is_read_or_rejected_with_a_reason() {
+    let base = corpus();
+    let mut files = Vec::new();
+    corpus_files(&base, &base, &mut files);
+    let documents = records("ingest", "documents");
+    let rejected = records("ingest", "rejected");
+    let read: HashSet<String> = documents
+        .iter()
+        .map(|d| d["source"].as_str().expect("source").split('#').next().expect("path").to_owned())
+        .collect();
+    let refused: HashMap<String, String> = rejected
+        .iter()
+        .map(|r| (r["source"].as_str().expect("source").to_owned(), r["reason"].as_str().expect("reason").to_owned()))
+        .collect();
+    for file in &files {
+        match (read.contains(file), refused.get(file)) {
+            (true, None) => {}
+            (false, Some(reason)) => assert!(!reason.is_empty(), "{file} rejected without a reason"),
+            (true, Some(_)) => panic!("{file} is both read and rejected"),
+            (false, None) => panic!("{file} was neither read nor rejected"),
+        }
+    }
+    for doc in &documents {
+        assert!(!doc["text"].as_str().expect("text").trim().is_empty(), "{} has no text", doc["source"]);
+        assert!(!doc["id"].as_str().expect("id").is_empty());
+    }
+    println!(
+        "{} files: {} read into {} documents, {} rejected",
+        files.len(),
+        read.len(),
+        documents.len(),
+        refused.len()
+    );
+    for (file, reason) in &refused {
+        println!("  rejected {file}: {reason}");
+    }
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+#[test]
+fn chinese_pdfs_yield_chinese_text() {
+    let documents = records("ingest", "documents");
+    let chinese: Vec<&Value> = documents
+        .iter()
+        .filter(|d| {
+            let source = d["source"].as_str().unwrap_or_default();
+            source.starts_with("cn_caac_airworthiness_jl0042/pdf/") && source.ends_with(".pdf")
+        })
+        .collect();
+    assert_eq!(chinese.len(), 9, "nine Chinese PDFs in the corpus");
+    for doc in chinese {
+        let text = doc["text"].as_str().expect("text");
+        let han = text.chars().filter(|c| is_han(*c)).count();
+        let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+        assert_eq!(doc["lang"], "zh", "{}", doc["source"]);
+        assert!(han * 10 > letters * 8, "{}: mostly Han characters ({han} of {letters})", doc["source"]);
+        assert!(!text.contains("(cid:") && !text.contains('\u{FFFD}'), "{} has undecoded glyphs", doc["source"]);
+        assert_eq!(doc["metadata"]["garbled"], false, "{}", doc["source"]);
+    }
+}
+
+fn normalised(text: &str) -> Vec<char> {
+    text.nfkc().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Dice coefficient of character 4-gram multisets, whitespace ignored:
+/// insensitive to line breaks and spacing, sensitive to wrong or missing text.
+fn agreement(a: &str, b: &str) -> f64 {
+    fn grams(chars: &[char]) -> HashMap<&[char], usize> {
+        let mut counts: HashMap<&[char], usize> = HashMap::new();
+        for w in chars.windows(4) {
+            *counts.entry(w).or_default() += 1;
+        }
+        counts
+    }
+    let (a, b) = (normalised(a), normalised(b));
+    let (ga, gb) = (grams(&a), grams(&b));
+    let common: usize = ga.iter().map(|(k, n)| (*n).min(gb.get(k).copied().unwrap_or(0))).sum();
+    let total = a.len().saturating_sub(3) + b.len().saturating_sub(3);
+    if total == 0 { 1.0 } else { 2.0 * common as f64 / total as f64 }
+}
+
+#[test]
+fn pdf_text_agrees_with_pdftotext() {
+    let version = Command::new("pdftotext").arg("-v").output();
+    assert!(
+        version.is_ok(),
+        "pdftotext is missing; install poppler-utils (apt-get install poppler-utils) — .ci/run does"
+    );
+    let base = corpus();
+    let documents = records("ingest", "documents");
+    let mut scores = BTreeMap::new();
+    for doc in documents.iter().filter(|d| d["metadata"]["format"] == "pdf") {
+        let source = doc["source"].as_str().expect("source");
+        let reference = Command::new("pdftotext")
+            .args(["-enc", "UTF-8"])
+            .arg(base.join(source))
+            .arg("-")
+            .output()
+            .expect("pdftotext");
+        let reference = String::from_utf8_lossy(&reference.stdout);
+        scores.insert(source.to_owned(), agreement(doc["text"].as_str().expect("text"), &reference));
+    }
+    assert_eq!(scores.len(), 11, "eleven PDFs in the corpus");
+    for (source, score) in &scores {
+        println!("{score:.3}  {source}");
+    }
+    for (source, score) in &scores {
+        assert!(*score >= 0.9, "{source}: agreement {score:.3} with pdftotext is below 0.9");
+    }
+}
+
+#[test]
+fn dedup_finds_the_built_in_near_duplicates_and_only_related_ones() {
+    let duplicates = records("dedup", "duplicates");
+    let pairs: HashSet<(String, String)> = duplicates
+        .iter()
+        .map(|d| {
+            (
+                d["source"].as_str().expect("source").to_owned(),
+                d["duplicate_of_source"].as_str().expect("of").to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        (
+            "us_14cfr_markdown_tinkervault_variant/0021 Certification procedures for products and articles.md",
+            "us_14cfr_markdown_flightvault/FAR-0021.md",
+        ),
+        (
+            "us_14cfr_markdown_tinkervault_variant/0025 Airworthiness standards  transport category airplanes.md",
+            "us_14cfr_markdown_flightvault/FAR-0025.md",
+        ),
+        (
+            "us_14cfr_markdown_tinkervault_variant/0043 Maintenance, preventive maintenance, rebuilding, and alteration.md",
+            "us_14cfr_markdown_flightvault/FAR-0043.md",
+        ),
+        (
+            "airworthiness_directives_pdf/shohibbb/EASA_AD_2025-0254R1_1.pdf",
+            "airworthiness_directives_pdf/Ming2Hao/EASA_AD_2025-0254_1.pdf",
+        ),
+        ("us_ecfr_api_p17jsontool/title-14.xml", "us_14cfr_markdown_flightvault/FAR-0135.md"),
+    ];
+    for (copy, original) in expected {
+        assert!(pairs.contains(&(copy.to_owned(), original.to_owned())), "missed {copy} ~ {original}");
+    }
+    // Whole documents removed are exactly the known pairs.
+    let whole: Vec<&(String, String)> = pairs.iter().filter(|(s, _)| !s.contains('#')).collect();
+    assert_eq!(whole.len(), expected.len(), "unexpected whole-document removals: {whole:?}");
+
+    // Records removed (clauses repeated across sibling standards) must
+    // really share their text with the record kept in their place.
+    let documents = records("filter", "documents");
+    let text: HashMap<&str, &str> =
+        documents.iter().map(|d| (d["source"].as_str().expect("source"), d["text"].as_str().expect("text"))).collect();
+    let (mut a, mut b, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+    for (copy, original) in pairs.iter().filter(|(s, _)| s.contains('#')) {
+        let (x, y) = (text[copy.as_str()], text[original.as_str()]);
+        shingles(x, auto_kind(x), 5, 1, &mut a, &mut tokens);
+        shingles(y, auto_kind(y), 5, 1, &mut b, &mut tokens);
+        let similarity = exact_jaccard(&a, &b);
+        assert!(
+            similarity >= 0.5,
+            "{copy} removed as a copy of {original}, but they share only {similarity:.2} of their shingles"
+        );
+    }
+}

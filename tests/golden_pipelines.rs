@@ -1,0 +1,82 @@
+//! Every shipped pipeline runs on the example corpus and its summary (task
+//! states, record counts, files and digests of every output) matches the
+//! golden file in `tests/golden/`. Same inputs and seed, same digests.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --test golden_pipelines`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Map, Value, json};
+
+fn summarise(run: &Value) -> Value {
+    let mut tasks = Map::new();
+    for (id, task) in run["tasks"].as_object().expect("tasks") {
+        let mut outputs = Map::new();
+        for (name, output) in task["outputs"].as_object().expect("outputs") {
+            let uri = output["uri"].as_str().expect("uri");
+            let path = PathBuf::from(uri.strip_prefix("file://").expect("local"));
+            let mut entry = Map::new();
+            entry.insert("kind".into(), output["kind"].clone());
+            entry.insert("digest".into(), output["digest"].clone());
+            if path.is_dir() {
+                let manifest: Value =
+                    serde_json::from_slice(&std::fs::read(path.join("MANIFEST.json")).expect("manifest"))
+                        .expect("json");
+                let files: Vec<Value> =
+                    manifest["files"].as_array().expect("files").iter().map(|f| f["path"].clone()).collect();
+                entry.insert("files".into(), Value::Array(files));
+                if let Ok(stats) = std::fs::read(path.join("stats.json")) {
+                    entry.insert("stats".into(), serde_json::from_slice(&stats).expect("stats"));
+                }
+            } else {
+                let text = std::fs::read_to_string(&path).expect("artifact");
+                entry.insert("records".into(), text.lines().count().into());
+            }
+            outputs.insert(name.clone(), Value::Object(entry));
+        }
+        tasks.insert(id.clone(), json!({"status": task["status"], "outputs": outputs}));
+    }
+    json!({"pipeline": run["pipeline"], "status": run["status"], "tasks": tasks})
+}
+
+fn run(pipeline: &Path) -> Value {
+    let home = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .arg("run")
+        .arg(pipeline)
+        .args(["--json", "-q", "--home"])
+        .arg(home.path())
+        .env_remove("HANGAR_DATABASE_URL")
+        .env_remove("HANGAR_ARTIFACTS")
+        .output()
+        .expect("run hangar");
+    assert!(output.status.success(), "{} failed:\n{}", pipeline.display(), String::from_utf8_lossy(&output.stderr));
+    summarise(&serde_json::from_slice(&output.stdout).expect("summary"))
+}
+
+#[test]
+fn shipped_pipelines_match_their_golden_summaries() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut pipelines: Vec<PathBuf> = std::fs::read_dir("pipelines")
+        .expect("pipelines/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    pipelines.sort();
+    assert!(!pipelines.is_empty());
+    for pipeline in pipelines {
+        let name = pipeline.file_stem().expect("stem").to_string_lossy().into_owned();
+        let summary = run(&pipeline);
+        let golden = PathBuf::from(format!("tests/golden/{name}.json"));
+        let rendered = serde_json::to_string_pretty(&summary).expect("json") + "\n";
+        if update {
+            std::fs::write(&golden, &rendered).expect("write golden");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", golden.display()));
+        assert_eq!(rendered, expected, "{name} differs from {}", golden.display());
+        // The same run again gives the same digests.
+        assert_eq!(run(&pipeline), summary, "{name} is not deterministic");
+    }
+}
