@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use hangar_operators::dedup::minhash::{auto_kind, exact_jaccard, shingles};
 use serde_json::Value;
-use unicode_normalization::UnicodeNormalization;
+use hangar_operators::ingest::pdf::agreement;
 
 fn corpus() -> PathBuf {
     let path =
@@ -145,27 +145,6 @@ fn chinese_pdfs_yield_chinese_text() {
         assert!(!text.contains("(cid:") && !text.contains('\u{FFFD}'), "{} has undecoded glyphs", doc["source"]);
         assert_eq!(doc["metadata"]["garbled"], false, "{}", doc["source"]);
     }
-}
-
-fn normalised(text: &str) -> Vec<char> {
-    text.nfkc().filter(|c| !c.is_whitespace()).collect()
-}
-
-/// Dice coefficient of character 4-gram multisets, whitespace ignored:
-/// insensitive to line breaks and spacing, sensitive to wrong or missing text.
-fn agreement(a: &str, b: &str) -> f64 {
-    fn grams(chars: &[char]) -> HashMap<&[char], usize> {
-        let mut counts: HashMap<&[char], usize> = HashMap::new();
-        for w in chars.windows(4) {
-            *counts.entry(w).or_default() += 1;
-        }
-        counts
-    }
-    let (a, b) = (normalised(a), normalised(b));
-    let (ga, gb) = (grams(&a), grams(&b));
-    let common: usize = ga.iter().map(|(k, n)| (*n).min(gb.get(k).copied().unwrap_or(0))).sum();
-    let total = a.len().saturating_sub(3) + b.len().saturating_sub(3);
-    if total == 0 { 1.0 } else { 2.0 * common as f64 / total as f64 }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! font decoding (ToUnicode CMaps, CID fonts, simple encodings) and layout
 //! produce the text of each page in reading order.
 
+mod agreement;
 mod cmap;
 mod encoding;
 mod fonts;
@@ -9,6 +10,7 @@ mod interpreter;
 mod layout;
 mod lexer;
 
+pub use agreement::agreement;
 use interpreter::Interpreter;
 
 /// The extracted text of a PDF.
