@@ -129,7 +129,7 @@ async fn measure(yaml: &str, options: &Options, store: Arc<dyn Store>, dir: &std
         let shutdown = shutdown.clone();
         let concurrency = options.concurrency;
         pools.push(tokio::spawn(async move {
-            engine.run_workers(WorkerOptions { concurrency }, shutdown).await;
+            engine.run_workers(WorkerOptions { concurrency, labels: Vec::new() }, shutdown).await;
         }));
     }
     let started = Instant::now();

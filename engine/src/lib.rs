@@ -16,4 +16,4 @@ pub use diagnostic::{Diagnostic, Diagnostics, Mark};
 pub use plan::{Binding, Plan, PlannedTask, compile, spec_hash};
 pub use scheduler::{Engine, EngineError, EngineEvent, EngineSettings, WorkerOptions};
 pub use status::{RunStatus, TaskStatus};
-pub use store::{SqlStore, Store, StoreError};
+pub use store::{LogStore, PoolStore, RunStore, SqlStore, Store, StoreError, TaskQueue};

@@ -42,6 +42,10 @@ pub struct PlannedTask {
     pub retry_backoff: Duration,
     pub timeout: Option<Duration>,
     pub trigger: Trigger,
+    pub runs_on: Vec<String>,
+    pub pool: Option<String>,
+    /// Whether outputs may come from the cache: the task's `cache`, else the operator's default.
+    pub cache: bool,
 }
 
 /// A validated pipeline with bound params.
@@ -330,6 +334,9 @@ fn plan_tasks(
                 retry_backoff: task.retry_backoff.unwrap_or(spec.defaults.retry_backoff),
                 timeout: task.timeout.or(spec.defaults.timeout),
                 trigger: task.trigger,
+                runs_on: task.runs_on.clone(),
+                pool: task.pool.clone(),
+                cache: task.cache.unwrap_or_else(|| operator.is_some_and(|o| o.info.cacheable)),
             },
         );
     }

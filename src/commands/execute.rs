@@ -50,7 +50,7 @@ async fn drive(engine: &Engine, run_id: &str, total: usize, exec: &ExecArgs, jso
     let display = crate::display::follow(engine.subscribe(), run_id.to_owned(), total, exec.quiet);
     let shutdown = CancellationToken::new();
     let options =
-        WorkerOptions { concurrency: exec.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency) };
+        WorkerOptions { concurrency: exec.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency), labels: Vec::new() };
     let workers = {
         let engine = engine.clone();
         let shutdown = shutdown.clone();

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use hangar_engine::store::RunFilter;
-use hangar_engine::{RunStatus, SqlStore, Store};
+use hangar_engine::{LogStore, RunStatus, RunStore, SqlStore};
 use serde_json::json;
 
 use super::exit;

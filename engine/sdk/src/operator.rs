@@ -101,6 +101,17 @@ pub trait Operator: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// A fingerprint of what the task reads besides its input artifacts
+    /// (files named in the config, say), so that output caching notices when
+    /// those change. `None` means the config and inputs say everything.
+    fn fingerprint(
+        &self,
+        _config: &Self::Config,
+        _ctx: &TaskContext,
+    ) -> impl Future<Output = Result<Option<String>, OperatorError>> + Send {
+        async { Ok(None) }
+    }
+
     /// Runs one attempt. Report progress through `ctx`, stop promptly when
     /// `ctx` is cancelled, and write outputs under `ctx.output_prefix()`.
     fn run(
@@ -113,6 +124,9 @@ pub trait Operator: Send + Sync + 'static {
 /// A boxed future returned by erased operators.
 pub type BoxRun<'a> = Pin<Box<dyn Future<Output = Result<TaskOutputs, OperatorError>> + Send + 'a>>;
 
+/// A boxed fingerprint future.
+pub type BoxFingerprint<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, OperatorError>> + Send + 'a>>;
+
 /// The object-safe face of [`Operator`], implemented for every operator.
 pub trait DynOperator: Send + Sync {
     fn info(&self) -> OperatorInfo;
@@ -122,6 +136,8 @@ pub trait DynOperator: Send + Sync {
     fn validate(&self, with: &serde_json::Value) -> Vec<ConfigProblem>;
     /// Deserializes the config and runs one attempt.
     fn run_erased(&self, with: serde_json::Value, ctx: TaskContext) -> BoxRun<'_>;
+    /// Deserializes the config and computes [`Operator::fingerprint`].
+    fn fingerprint_erased(&self, with: serde_json::Value, ctx: TaskContext) -> BoxFingerprint<'_>;
 }
 
 impl<O: Operator> DynOperator for O {
@@ -138,6 +154,14 @@ impl<O: Operator> DynOperator for O {
             Ok(config) => self.check(&config),
             Err(problem) => vec![problem],
         }
+    }
+
+    fn fingerprint_erased(&self, with: serde_json::Value, ctx: TaskContext) -> BoxFingerprint<'_> {
+        Box::pin(async move {
+            let config = decode_config::<O::Config>(with)
+                .map_err(|p| OperatorError::user(format!("invalid config: {}", p.message)))?;
+            self.fingerprint(&config, &ctx).await
+        })
     }
 
     fn run_erased(&self, with: serde_json::Value, ctx: TaskContext) -> BoxRun<'_> {

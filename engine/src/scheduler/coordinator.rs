@@ -13,7 +13,7 @@ use crate::plan::{Plan, PlannedTask, compile};
 use crate::spec::expr::{self, Expr};
 use crate::spec::model::Trigger;
 use crate::status::{RunStatus, TaskStatus};
-use crate::store::{Advance, QueueTask, Settle, TaskRecord};
+use crate::store::{Acquired, Advance, QueueTask, Settle, TaskRecord};
 
 /// What the coordinator knows of one task.
 #[derive(Debug, Clone)]
@@ -42,16 +42,31 @@ impl Engine {
             return Ok(run.status);
         }
         let lease_ms = millis(self.settings.lease);
-        if !self.store.acquire_run(run_id, &self.instance, now_ms(), now_ms() + lease_ms).await? {
-            let current = self.store.run(run_id).await?;
-            let (holder, expires) = current
-                .map(|r| (r.coordinator.unwrap_or_default(), r.coordinator_expires_at.unwrap_or(0)))
-                .unwrap_or_default();
-            return Err(EngineError::RunBusy {
-                run_id: run_id.to_owned(),
-                holder,
-                seconds: (expires - now_ms()).max(0) / 1000,
-            });
+        loop {
+            match self.store.acquire_run(run_id, &self.instance, now_ms(), now_ms() + lease_ms).await? {
+                Acquired::Yes => break,
+                Acquired::Busy => {
+                    let current = self.store.run(run_id).await?;
+                    let (holder, expires) = current
+                        .map(|r| (r.coordinator.unwrap_or_default(), r.coordinator_expires_at.unwrap_or(0)))
+                        .unwrap_or_default();
+                    return Err(EngineError::RunBusy {
+                        run_id: run_id.to_owned(),
+                        holder,
+                        seconds: (expires - now_ms()).max(0) / 1000,
+                    });
+                }
+                Acquired::Throttled => {
+                    // The pipeline has max_active_runs runs active: wait as pending.
+                    let run = self.store.run(run_id).await?.ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?;
+                    if run.cancel_requested || self.signals.cancel_requested_here(run_id) {
+                        self.store.finish_run(run_id, RunStatus::Cancelled, Some("cancelled while waiting for a run slot"), now_ms()).await?;
+                        self.signals.emit(EngineEvent::RunFinished { run_id: run_id.to_owned(), status: RunStatus::Cancelled });
+                        return Ok(RunStatus::Cancelled);
+                    }
+                    tokio::time::sleep(self.settings.poll * 4).await;
+                }
+            }
         }
         let plan = self.stored_plan(&run.id, &run.spec_path, &run.spec_text, &run.params)?;
         self.signals.emit(EngineEvent::RunStarted {

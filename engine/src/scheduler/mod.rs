@@ -3,6 +3,7 @@
 //! in this process (the embedded default) or in other processes and machines
 //! sharing one PostgreSQL.
 
+mod cache;
 mod coordinator;
 mod events;
 mod reporter;
@@ -140,6 +141,7 @@ impl Engine {
             seed: plan.spec.seed,
             owner: owner.map(str::to_owned),
             created_at: now_ms(),
+            max_active_runs: plan.spec.max_active_runs,
         };
         let tasks: Vec<NewTask> = plan
             .tasks
@@ -152,6 +154,9 @@ impl Engine {
                 retry_backoff_ms: millis(t.retry_backoff),
                 timeout_ms: t.timeout.map(millis),
                 seed: task_seed(plan.spec.seed, &t.id),
+                runs_on: t.runs_on.clone(),
+                pool: t.pool.clone(),
+                cache: t.cache,
             })
             .collect();
         self.store.create_run(&run, &tasks).await?;
@@ -185,12 +190,19 @@ impl Engine {
         }
         if let (Some(holder), Some(expires)) = (&run.coordinator, run.coordinator_expires_at) {
             let now = now_ms();
-            if holder != &self.instance && expires > now && !is_dead_local_process(holder) {
+            let dead = is_dead_local_process(holder);
+            if holder != &self.instance && expires > now && !dead {
                 return Err(EngineError::RunBusy {
                     run_id: run_id.to_owned(),
                     holder: holder.clone(),
                     seconds: (expires - now) / 1000,
                 });
+            }
+            if dead {
+                // Its embedded workers died with it: their attempts are lost now,
+                // not when their leases run out.
+                let released = self.store.release_leases_of(holder, now).await?;
+                tracing::info!(run = %run_id, released, "Released the leases of a dead process.");
             }
         }
         self.store.reset_for_resume(run_id).await?;

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_sdk::{CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs};
+use hangar_sdk::{CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs, TaskReporter};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::cache::cache_key;
 use super::reporter::AttemptReporter;
 use super::{Engine, EngineEvent};
 use crate::clock::{millis, now_ms};
@@ -20,17 +21,29 @@ use crate::store::{ClaimedTask, Completion, LeaseState};
 pub struct WorkerOptions {
     /// Tasks run at once by this pool.
     pub concurrency: usize,
+    /// What this worker offers (`gpu`, `cpu`, …): it claims only tasks whose
+    /// `runs_on` labels are all among these.
+    pub labels: Vec<String>,
 }
 
 impl Default for WorkerOptions {
     fn default() -> Self {
-        Self { concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2) }
+        Self { concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2), labels: Vec::new() }
     }
+}
+
+/// What the cache had for a task.
+enum Lookup {
+    Hit { outputs: TaskOutputs, key: String },
+    /// Not cached; the key to store the outputs under, when caching applies.
+    Miss(Option<String>),
 }
 
 /// How an attempt ended, before it is written.
 enum Outcome {
     Done(Result<TaskOutputs, OperatorError>),
+    /// Not run: the outputs of an identical earlier task.
+    Cached(TaskOutputs),
     TimedOut(Duration),
     Cancelled,
     LeaseLost,
@@ -57,7 +70,7 @@ impl Engine {
             tokio::pin!(work);
             work.as_mut().enable();
             let now = now_ms();
-            match self.store.claim_task(&worker, now, now + millis(self.settings.lease)).await {
+            match self.store.claim_task(&worker, &options.labels, now, now + millis(self.settings.lease)).await {
                 Ok(Some(task)) => {
                     let engine = self.clone();
                     in_flight.spawn(async move {
@@ -111,7 +124,11 @@ impl Engine {
         let reporter = Arc::new(AttemptReporter::new(lease.clone(), self.signals.clone()));
         let scratch = self.scratch_root.join(&lease.run_id).join(&lease.task_id).join(format!("a{}", lease.attempt));
 
-        let outcome = self.attempt(&task, cancel.clone(), reporter.clone(), &scratch).await;
+        let (outcome, cache_key) = match self.cached(&task, &cancel, &reporter, &scratch).await {
+            Ok(Lookup::Hit { outputs, key }) => (Outcome::Cached(outputs), Some(key)),
+            Ok(Lookup::Miss(key)) => (self.attempt(&task, cancel.clone(), reporter.clone(), &scratch).await, key),
+            Err(err) => (Outcome::Done(Err(err)), None),
+        };
 
         if let Err(err) = reporter.flush(self.store.as_ref()).await {
             tracing::warn!(run = %lease.run_id, task = %lease.task_id, error = %err, "Could not write task logs.");
@@ -120,9 +137,10 @@ impl Engine {
         self.signals.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
 
         let now = now_ms();
-        let completion = self.completion_of(&task, outcome, now);
+        let completion = self.completion_of(&task, outcome, cache_key, now);
         let (status, error, retry_at) = match &completion {
             Completion::Succeeded { .. } => (TaskStatus::Succeeded, None, None),
+            Completion::Cached { .. } => (TaskStatus::Cached, None, None),
             Completion::Retry { error, available_at } => (TaskStatus::Failed, Some(error.clone()), Some(*available_at)),
             Completion::Failed { error } => (TaskStatus::Failed, Some(error.clone()), None),
             Completion::Cancelled { error } => (TaskStatus::Cancelled, Some(error.clone()), None),
@@ -154,6 +172,52 @@ impl Engine {
         self.signals.finished.notify_waiters();
     }
 
+    /// The context of one attempt.
+    fn context(&self, task: &ClaimedTask, cancel: CancellationToken, reporter: Arc<AttemptReporter>, scratch: &std::path::Path) -> TaskContext {
+        let lease = &task.lease;
+        TaskContext::new(
+            TaskIdentity {
+                run_id: lease.run_id.clone(),
+                task_id: lease.task_id.clone(),
+                attempt: lease.attempt,
+                seed: task.seed,
+            },
+            task.inputs.clone(),
+            self.artifacts.clone(),
+            scratch.to_path_buf(),
+            cancel,
+            reporter,
+        )
+    }
+
+    /// Looks the task up in the output cache.
+    async fn cached(
+        &self,
+        task: &ClaimedTask,
+        cancel: &CancellationToken,
+        reporter: &Arc<AttemptReporter>,
+        scratch: &std::path::Path,
+    ) -> Result<Lookup, OperatorError> {
+        let Some(operator) = self.registry.get(&task.operator).filter(|_| task.cache) else {
+            return Ok(Lookup::Miss(None));
+        };
+        let ctx = self.context(task, cancel.clone(), reporter.clone(), scratch);
+        let fingerprint = operator.implementation.fingerprint_erased(task.config.clone(), ctx).await?;
+        let key = cache_key(&operator.info, &task.config, &task.inputs, fingerprint.as_deref());
+        let found = self.store.find_cached(&key).await.map_err(|e| OperatorError::external(e.to_string()))?;
+        if let Some(outputs) = found {
+            let mut present = true;
+            for artifact in outputs.values() {
+                present &= self.artifacts.artifact_exists(artifact).await.unwrap_or(false);
+            }
+            if present {
+                reporter.log(hangar_sdk::LogStream::Info, &format!("outputs reused from the cache ({key})"));
+                return Ok(Lookup::Hit { outputs, key });
+            }
+        }
+        Ok(Lookup::Miss(Some(key)))
+    }
+
     /// Runs the operator under the lease, the timeout and the cancellation token.
     async fn attempt(
         &self,
@@ -169,19 +233,7 @@ impl Engine {
                 task.operator
             ))));
         };
-        let ctx = TaskContext::new(
-            TaskIdentity {
-                run_id: lease.run_id.clone(),
-                task_id: lease.task_id.clone(),
-                attempt: lease.attempt,
-                seed: task.seed,
-            },
-            task.inputs.clone(),
-            self.artifacts.clone(),
-            scratch.to_path_buf(),
-            cancel.clone(),
-            reporter.clone(),
-        );
+        let ctx = self.context(task, cancel.clone(), reporter.clone(), scratch);
         let run = operator.implementation.run_erased(task.config.clone(), ctx);
         tokio::pin!(run);
 
@@ -224,7 +276,7 @@ impl Engine {
         stop
     }
 
-    fn completion_of(&self, task: &ClaimedTask, outcome: Outcome, now: i64) -> Completion {
+    fn completion_of(&self, task: &ClaimedTask, outcome: Outcome, cache_key: Option<String>, now: i64) -> Completion {
         let retry_or_fail = |error: String, retryable: bool| {
             if retryable && task.lease.attempt < task.max_attempts {
                 let exponent = task.lease.attempt.saturating_sub(1).min(20);
@@ -235,6 +287,10 @@ impl Engine {
             }
         };
         match outcome {
+            Outcome::Cached(outputs) => match cache_key {
+                Some(key) => Completion::Cached { outputs, cache_key: key },
+                None => Completion::Succeeded { outputs, cache_key: None },
+            },
             Outcome::Done(Ok(outputs)) => match self.missing_output(task, &outputs) {
                 Some(missing) => Completion::Failed {
                     error: format!(
@@ -242,7 +298,7 @@ impl Engine {
                         task.operator
                     ),
                 },
-                None => Completion::Succeeded { outputs },
+                None => Completion::Succeeded { outputs, cache_key },
             },
             Outcome::Done(Err(err)) if err.class == ErrorClass::Cancelled => {
                 Completion::Cancelled { error: err.full_message() }

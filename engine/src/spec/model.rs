@@ -17,6 +17,8 @@ pub struct PipelineSpec {
     pub seed: u64,
     /// Tasks in file order.
     pub tasks: IndexMap<String, TaskSpec>,
+    /// Most runs of this pipeline active at once; more wait as `pending`.
+    pub max_active_runs: Option<u32>,
 }
 
 /// A typed pipeline parameter.
@@ -122,4 +124,10 @@ pub struct TaskSpec {
     pub retry_backoff: Option<Duration>,
     pub timeout: Option<Duration>,
     pub trigger: Trigger,
+    /// Labels a worker must have to run this task (`[gpu]`).
+    pub runs_on: Vec<String>,
+    /// A named pool whose slots limit how many such tasks run at once, across all workers.
+    pub pool: Option<String>,
+    /// Whether outputs may be reused from an identical earlier task (default: the operator's choice).
+    pub cache: Option<bool>,
 }

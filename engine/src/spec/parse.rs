@@ -10,8 +10,9 @@ use super::model::{ParamSpec, ParamType, PipelineSpec, TaskDefaults, TaskSpec, T
 use super::yaml::{Entry, Node};
 use crate::diagnostic::{Diagnostic, Mark};
 
-const PIPELINE_KEYS: &[&str] = &["name", "description", "params", "defaults", "seed", "tasks"];
-const TASK_KEYS: &[&str] = &["uses", "with", "needs", "retries", "retry_backoff", "timeout", "trigger"];
+const PIPELINE_KEYS: &[&str] = &["name", "description", "params", "defaults", "seed", "max_active_runs", "tasks"];
+const TASK_KEYS: &[&str] =
+    &["uses", "with", "needs", "retries", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache"];
 const DEFAULT_KEYS: &[&str] = &["retries", "retry_backoff", "timeout"];
 const PARAM_KEYS: &[&str] = &["type", "default", "description"];
 
@@ -150,6 +151,14 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
     };
     let description = root.get("description").and_then(|e| c.value::<String>(e, "description", "a string"));
     let seed = root.get("seed").and_then(|e| c.value::<u64>(e, "seed", "a non-negative integer")).unwrap_or(0);
+    let max_active_runs = root.get("max_active_runs").and_then(|e| {
+        let limit = c.value::<u32>(e, "max_active_runs", "a positive integer")?;
+        if limit == 0 {
+            c.report(e.value.mark(), "max_active_runs", "max_active_runs must be at least 1");
+            return None;
+        }
+        Some(limit)
+    });
     let params = root.get("params").map(|e| params(e, c)).unwrap_or_default();
     let defaults = root.get("defaults").map(|e| defaults(e, c)).unwrap_or_default();
     let tasks = match root.get("tasks") {
@@ -159,7 +168,7 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
             IndexMap::new()
         }
     };
-    Some(PipelineSpec { name: name.unwrap_or_default(), description, params, defaults, seed, tasks })
+    Some(PipelineSpec { name: name.unwrap_or_default(), description, params, defaults, seed, tasks, max_active_runs })
 }
 
 fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {
@@ -296,9 +305,18 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
     let retries = node.get("retries").and_then(|e| c.value::<u32>(e, &join(path, "retries"), "a non-negative integer"));
     let retry_backoff = node.get("retry_backoff").and_then(|e| c.duration(e, &join(path, "retry_backoff")));
     let timeout = node.get("timeout").and_then(|e| c.duration(e, &join(path, "timeout")));
+    let runs_on = match node.get("runs_on") {
+        Some(e) => match &e.value {
+            Node::Scalar { value: serde_yaml::Value::String(s), .. } => vec![s.clone()],
+            _ => c.value::<Vec<String>>(e, &join(path, "runs_on"), "a list of worker labels").unwrap_or_default(),
+        },
+        None => Vec::new(),
+    };
+    let pool = node.get("pool").and_then(|e| c.value::<String>(e, &join(path, "pool"), "a pool name"));
+    let cache = node.get("cache").and_then(|e| c.value::<bool>(e, &join(path, "cache"), "true or false"));
     let trigger = node
         .get("trigger")
         .and_then(|e| c.value::<Trigger>(e, &join(path, "trigger"), "one of all_success, all_done, one_failed"))
         .unwrap_or_default();
-    Some(TaskSpec { uses, with, needs, retries, retry_backoff, timeout, trigger })
+    Some(TaskSpec { uses, with, needs, retries, retry_backoff, timeout, trigger, runs_on, pool, cache })
 }

@@ -1,7 +1,9 @@
 //! The run store: every run and task state, persisted as it changes.
 //!
-//! The engine talks to a [`Store`] trait object; [`SqlStore`] implements it
-//! on SQLite (the embedded default) and PostgreSQL with the same SQL.
+//! The engine talks to a [`Store`] trait object, itself the union of the
+//! run records ([`RunStore`]), the task queue ([`TaskQueue`]), the logs
+//! ([`LogStore`]) and the pools ([`PoolStore`]). [`SqlStore`] implements
+//! them on SQLite (the embedded default) and PostgreSQL with the same SQL.
 //! Each method is one transaction.
 
 mod records;
@@ -10,12 +12,16 @@ mod sql;
 use async_trait::async_trait;
 
 pub use records::{
-    Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, QueueTask,
-    RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
+    Acquired, Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, Pool,
+    QueueTask, RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
 };
 pub use sql::{Backend, SqlStore};
 
 use crate::status::RunStatus;
+use hangar_sdk::TaskOutputs;
+
+/// The pool whose slots, when set, limit every task on every worker.
+pub const GLOBAL_POOL: &str = "*";
 
 /// A store failure, naming the operation.
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +63,9 @@ impl StoreError {
     }
 }
 
-/// Where runs, tasks, attempts and logs live.
+/// Runs: creation, lookup, coordinator leases, outcome.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// `sqlite` or `postgres`.
-    fn backend(&self) -> Backend;
-
+pub trait RunStore: Send + Sync {
     /// Records a new run and its tasks (all `pending`).
     async fn create_run(&self, run: &NewRun, tasks: &[NewTask]) -> Result<(), StoreError>;
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
@@ -71,33 +74,39 @@ pub trait Store: Send + Sync {
     /// The tasks of a run in file order.
     async fn tasks(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
     async fn attempts(&self, run_id: &str, task_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
-
     /// Takes the coordinator lease of a run if it is free, expired or already
-    /// ours; marks the run `running`. Returns false when someone else holds it.
-    async fn acquire_run(&self, run_id: &str, coordinator: &str, now: i64, until: i64) -> Result<bool, StoreError>;
+    /// ours, and the pipeline is under its `max_active_runs`; marks it `running`.
+    async fn acquire_run(&self, run_id: &str, coordinator: &str, now: i64, until: i64) -> Result<Acquired, StoreError>;
     /// Extends the coordinator lease; false when it was lost.
     async fn renew_run(&self, run_id: &str, coordinator: &str, until: i64) -> Result<bool, StoreError>;
     /// Records the final state of a run and releases its coordinator lease.
-    async fn finish_run(
-        &self,
-        run_id: &str,
-        status: RunStatus,
-        error: Option<&str>,
-        now: i64,
-    ) -> Result<(), StoreError>;
+    async fn finish_run(&self, run_id: &str, status: RunStatus, error: Option<&str>, now: i64) -> Result<(), StoreError>;
     /// Flags a run for cancellation; false when it is unknown or already finished.
     async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError>;
-    /// Makes a finished or interrupted run runnable again: every task that did
-    /// not succeed goes back to `pending` with a fresh retry budget.
+    /// Makes a finished or interrupted run runnable again: tasks that failed,
+    /// were cancelled or never ran go back to `pending` with a fresh retry
+    /// budget; queued and running tasks are left to their workers.
     async fn reset_for_resume(&self, run_id: &str) -> Result<(), StoreError>;
+    /// Runs left `running` by a coordinator whose lease expired: to adopt.
+    async fn orphaned_runs(&self, now: i64) -> Result<Vec<String>, StoreError>;
+}
 
+/// Tasks: queueing, claiming with leases, completion with fencing.
+#[async_trait]
+pub trait TaskQueue: Send + Sync {
     /// Terminal tasks the coordinator has not processed yet.
     async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
     /// Applies one coordinator step atomically.
     async fn advance(&self, run_id: &str, step: &Advance, now: i64) -> Result<(), StoreError>;
-
-    /// Claims the next queued task for `worker`, starting a new attempt.
-    async fn claim_task(&self, worker: &str, now: i64, lease_until: i64) -> Result<Option<ClaimedTask>, StoreError>;
+    /// Claims the next queued task this worker may run (its labels cover the
+    /// task's, its pool has a free slot), starting a new attempt.
+    async fn claim_task(
+        &self,
+        worker: &str,
+        labels: &[String],
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<ClaimedTask>, StoreError>;
     /// Extends a task lease; tells whether it is still held and whether the run is being cancelled.
     async fn renew_lease(&self, lease: &TaskLease, until: i64) -> Result<LeaseState, StoreError>;
     /// Completes an attempt; false when the lease's attempt is no longer the
@@ -105,16 +114,35 @@ pub trait Store: Send + Sync {
     async fn complete(&self, lease: &TaskLease, completion: &Completion, now: i64) -> Result<bool, StoreError>;
     /// Re-queues (or fails, when out of attempts) tasks whose lease expired.
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError>;
+    /// Treats the leases of a process known to be dead as expired now.
+    async fn release_leases_of(&self, owner_prefix: &str, now: i64) -> Result<u64, StoreError>;
+    /// The outputs of the latest task that succeeded under `cache_key`.
+    async fn find_cached(&self, cache_key: &str) -> Result<Option<TaskOutputs>, StoreError>;
+    /// Tasks waiting for a worker, for queue-depth metrics.
+    async fn queue_depth(&self) -> Result<u64, StoreError>;
+}
 
+/// Task logs and progress.
+#[async_trait]
+pub trait LogStore: Send + Sync {
     async fn append_logs(&self, entries: &[NewLog]) -> Result<(), StoreError>;
     /// Log lines after `after_id`, oldest first.
-    async fn logs(
-        &self,
-        run_id: &str,
-        task_id: Option<&str>,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<LogEntry>, StoreError>;
+    async fn logs(&self, run_id: &str, task_id: Option<&str>, after_id: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError>;
     /// Stores the latest progress of a running attempt.
     async fn set_progress(&self, lease: &TaskLease, progress: &str) -> Result<(), StoreError>;
+}
+
+/// Named pools of slots shared by all workers.
+#[async_trait]
+pub trait PoolStore: Send + Sync {
+    /// Creates or resizes a pool.
+    async fn set_pool(&self, name: &str, slots: u32) -> Result<(), StoreError>;
+    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError>;
+    async fn pools(&self) -> Result<Vec<Pool>, StoreError>;
+}
+
+/// Where runs, tasks, attempts and logs live.
+pub trait Store: RunStore + TaskQueue + LogStore + PoolStore {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> Backend;
 }

@@ -19,6 +19,8 @@ pub struct NewRun {
     pub seed: u64,
     pub owner: Option<String>,
     pub created_at: i64,
+    /// Most runs of this pipeline active at once.
+    pub max_active_runs: Option<u32>,
 }
 
 /// A task of a new run.
@@ -32,6 +34,11 @@ pub struct NewTask {
     pub timeout_ms: Option<i64>,
     /// This task's seed, derived from the run's.
     pub seed: u64,
+    /// Labels a worker must have.
+    pub runs_on: Vec<String>,
+    pub pool: Option<String>,
+    /// Whether outputs may be reused from an identical earlier task.
+    pub cache: bool,
 }
 
 /// A stored run.
@@ -51,6 +58,7 @@ pub struct RunRecord {
     pub cancel_requested: bool,
     pub coordinator: Option<String>,
     pub coordinator_expires_at: Option<i64>,
+    pub max_active_runs: Option<u32>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -82,6 +90,9 @@ pub struct TaskRecord {
     pub finished_at: Option<i64>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
+    pub runs_on: Vec<String>,
+    pub pool: Option<String>,
+    pub cache: bool,
 }
 
 /// One attempt of a task.
@@ -150,6 +161,7 @@ pub struct ClaimedTask {
     pub config: serde_json::Value,
     pub inputs: BTreeMap<String, ArtifactRef>,
     pub seed: u64,
+    pub cache: bool,
 }
 
 /// The right to complete one attempt; `attempt` is the fencing token.
@@ -173,6 +185,13 @@ pub enum LeaseState {
 pub enum Completion {
     Succeeded {
         outputs: TaskOutputs,
+        /// The key under which the outputs may be reused.
+        cache_key: Option<String>,
+    },
+    /// Not run: an identical earlier task's outputs are reused.
+    Cached {
+        outputs: TaskOutputs,
+        cache_key: String,
     },
     /// Failed, but will be tried again at `available_at`.
     Retry {
@@ -185,6 +204,25 @@ pub enum Completion {
     Cancelled {
         error: String,
     },
+}
+
+/// What became of an attempt to take a run's coordinator lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    Yes,
+    /// Another live coordinator holds it.
+    Busy,
+    /// The pipeline already has `max_active_runs` runs active: wait.
+    Throttled,
+}
+
+/// A named pool of slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pool {
+    pub name: String,
+    pub slots: u32,
+    /// Tasks of the pool running now.
+    pub running: u32,
 }
 
 /// A log line to append.

@@ -52,7 +52,7 @@ impl Operator for Work {
     type Config = WorkConfig;
 
     fn info(&self) -> OperatorInfo {
-        OperatorInfo::new("work", "1", "Test operator that works for a while.")
+        OperatorInfo::new("work", "1", "Test operator that works for a while.").not_cacheable()
     }
 
     async fn run(&self, config: WorkConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
@@ -227,7 +227,7 @@ impl Harness {
         let workers = {
             let engine = self.engine.clone();
             let shutdown = shutdown.clone();
-            tokio::spawn(async move { engine.run_workers(WorkerOptions { concurrency }, shutdown).await })
+            tokio::spawn(async move { engine.run_workers(WorkerOptions { concurrency, labels: Vec::new() }, shutdown).await })
         };
         let status = tokio::time::timeout(Duration::from_secs(60), self.engine.coordinate(run_id))
             .await

@@ -1,0 +1,380 @@
+//! The task queue: coordinator steps, claims with leases, labels and pool
+//! slots, completion fenced by the attempt number, lease expiry, caching.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use hangar_sdk::TaskOutputs;
+use sqlx::Any;
+use sqlx::any::AnyRow;
+
+use super::rows::*;
+use super::SqlStore;
+use crate::status::TaskStatus;
+use crate::store::records::*;
+use crate::store::{GLOBAL_POOL, StoreError, TaskQueue};
+
+/// Queued candidates looked at per claim: enough to skip past tasks whose
+/// pool is full without another round trip.
+const CANDIDATES: i64 = 8;
+
+type Transaction<'a> = sqlx::Transaction<'a, Any>;
+
+impl SqlStore {
+    /// Whether `pool` has a free slot; locks the pool's row for the rest of
+    /// the transaction so concurrent claimers count one after the other.
+    async fn pool_has_room(&self, tx: &mut Transaction<'_>, pool: &str, default_slots: i64) -> Result<bool, StoreError> {
+        if pool != GLOBAL_POOL {
+            sqlx::query("INSERT INTO pools (name, slots) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(pool)
+                .bind(default_slots)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::query("create pool"))?;
+        }
+        let row = sqlx::query(&format!("SELECT slots FROM pools WHERE name = $1{}", self.backend.for_update()))
+            .bind(pool)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(StoreError::query("read pool"))?;
+        let Some(row) = row else { return Ok(true) };
+        let slots: i64 = get(&row, "slots")?;
+        let running = if pool == GLOBAL_POOL {
+            sqlx::query("SELECT COUNT(*) AS n FROM task_runs WHERE status = 'running'")
+        } else {
+            sqlx::query("SELECT COUNT(*) AS n FROM task_runs WHERE status = 'running' AND pool = $1").bind(pool)
+        }
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(StoreError::query("count pool"))?;
+        Ok(get::<i64>(&running, "n")? < slots)
+    }
+
+    /// Ends running attempts found in `rows` as lost: queued again while
+    /// attempts remain, failed otherwise.
+    async fn expire(&self, tx: &mut Transaction<'_>, rows: &[AnyRow], why: &str, now: i64) -> Result<u64, StoreError> {
+        let mut expired = 0;
+        for row in rows {
+            let run_id: String = get(row, "run_id")?;
+            let task_id: String = get(row, "task_id")?;
+            let attempt: i64 = get(row, "attempt")?;
+            let max_attempts: i64 = get(row, "max_attempts")?;
+            let owner: Option<String> = get(row, "lease_owner")?;
+            let error = format!("{why}: worker {} during attempt {attempt}", owner.as_deref().unwrap_or("?"));
+            let retry = attempt < max_attempts;
+            sqlx::query(
+                "UPDATE task_runs SET status = $1, error = $2, available_at = $3, finished_at = $4, acked = $5, \
+                   lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE run_id = $6 AND task_id = $7 AND attempt = $8 AND status = 'running'",
+            )
+            .bind(if retry { "queued" } else { "failed" })
+            .bind(error.as_str())
+            .bind(now)
+            .bind(if retry { None } else { Some(now) })
+            .bind(if retry { 1_i64 } else { 0 })
+            .bind(run_id.as_str())
+            .bind(task_id.as_str())
+            .bind(attempt)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::query("requeue lost task"))?;
+            sqlx::query(
+                "UPDATE task_attempts SET status = 'lost', finished_at = $1, error = $2 \
+                 WHERE run_id = $3 AND task_id = $4 AND attempt = $5",
+            )
+            .bind(now)
+            .bind(error.as_str())
+            .bind(run_id.as_str())
+            .bind(task_id.as_str())
+            .bind(attempt)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::query("record lost attempt"))?;
+            expired += 1;
+        }
+        Ok(expired)
+    }
+}
+
+#[async_trait]
+impl TaskQueue for SqlStore {
+    async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let rows =
+            sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM task_runs WHERE run_id = $1 AND acked = 0 ORDER BY position"))
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::query("read finished tasks"))?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn advance(&self, run_id: &str, step: &Advance, now: i64) -> Result<(), StoreError> {
+        if step.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        for chunk in step.acked.chunks(INSERT_BATCH) {
+            let sql =
+                format!("UPDATE task_runs SET acked = 1 WHERE run_id = $1 AND task_id IN ({})", placeholders(2, chunk.len()));
+            let mut query = sqlx::query(&sql).bind(run_id);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *tx).await.map_err(StoreError::query("ack tasks"))?;
+        }
+        for task in &step.queue {
+            sqlx::query(
+                "UPDATE task_runs SET status = 'queued', config = $1, inputs = $2, cache_key = $3, queued_at = $4, \
+                   available_at = $4, error = NULL \
+                 WHERE run_id = $5 AND task_id = $6 AND status = 'pending'",
+            )
+            .bind(json_text(&task.config))
+            .bind(json_text(&task.inputs))
+            .bind(task.cache_key.clone())
+            .bind(now)
+            .bind(run_id)
+            .bind(task.task_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("queue task"))?;
+        }
+        for settle in &step.settle {
+            sqlx::query(
+                "UPDATE task_runs SET status = $1, error = $2, outputs = $3, finished_at = $4, \
+                   acked = CASE WHEN status = 'queued' THEN 0 ELSE 1 END \
+                 WHERE run_id = $5 AND task_id = $6 AND status IN ('pending', 'queued')",
+            )
+            .bind(settle.status.as_str())
+            .bind(settle.error.clone())
+            .bind(settle.outputs.as_ref().map(json_text))
+            .bind(now)
+            .bind(run_id)
+            .bind(settle.task_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("settle task"))?;
+        }
+        tx.commit().await.map_err(StoreError::query("commit step"))
+    }
+
+    async fn claim_task(
+        &self,
+        worker: &str,
+        labels: &[String],
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<ClaimedTask>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let candidates = sqlx::query(&format!(
+            "SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
+             WHERE t.status = 'queued' AND t.available_at <= $1 AND {} \
+               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t.run_id AND r.cancel_requested = 1) \
+             ORDER BY t.available_at, t.position LIMIT $3{}",
+            self.backend.labels_match("t.runs_on", "$2"),
+            self.backend.skip_locked()
+        ))
+        .bind(now)
+        .bind(json_text(&labels))
+        .bind(CANDIDATES)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::query("find claimable tasks"))?;
+        if candidates.is_empty() || !self.pool_has_room(&mut tx, GLOBAL_POOL, 0).await? {
+            tx.commit().await.map_err(StoreError::query("commit claim"))?;
+            return Ok(None);
+        }
+        for candidate in &candidates {
+            let pool: Option<String> = get(candidate, "pool")?;
+            if let Some(pool) = &pool {
+                if !self.pool_has_room(&mut tx, pool, 1).await? {
+                    continue;
+                }
+            }
+            let run_id: String = get(candidate, "run_id")?;
+            let task_id: String = get(candidate, "task_id")?;
+            let row = sqlx::query(
+                "UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, lease_owner = $2, \
+                   lease_expires_at = $3, progress = NULL \
+                 WHERE run_id = $4 AND task_id = $5 AND status = 'queued' \
+                 RETURNING operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs, cache",
+            )
+            .bind(now)
+            .bind(worker)
+            .bind(lease_until)
+            .bind(run_id.as_str())
+            .bind(task_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::query("claim task"))?;
+            let Some(row) = row else { continue };
+            let attempt = as_u32(get(&row, "attempt")?);
+            let key = format!("{run_id}/{task_id}");
+            sqlx::query(
+                "INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
+                 VALUES ($1, $2, $3, 'running', $4, $5)",
+            )
+            .bind(run_id.as_str())
+            .bind(task_id.as_str())
+            .bind(i64::from(attempt))
+            .bind(worker)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("record attempt"))?;
+            tx.commit().await.map_err(StoreError::query("commit claim"))?;
+            return Ok(Some(ClaimedTask {
+                operator: get(&row, "operator")?,
+                max_attempts: as_u32(get(&row, "max_attempts")?),
+                retry_backoff_ms: get(&row, "retry_backoff_ms")?,
+                timeout_ms: get(&row, "timeout_ms")?,
+                config: parse_json(get(&row, "config")?, "task config", &key)?.unwrap_or_default(),
+                inputs: parse_json(get(&row, "inputs")?, "task inputs", &key)?.unwrap_or_else(BTreeMap::new),
+                seed: get::<i64>(&row, "seed")? as u64,
+                cache: get::<i64>(&row, "cache")? != 0,
+                lease: TaskLease { run_id, task_id, attempt, worker: worker.to_owned() },
+            }));
+        }
+        tx.commit().await.map_err(StoreError::query("commit claim"))?;
+        Ok(None)
+    }
+
+    async fn renew_lease(&self, lease: &TaskLease, until: i64) -> Result<LeaseState, StoreError> {
+        let result = sqlx::query(
+            "UPDATE task_runs SET lease_expires_at = $1 \
+             WHERE run_id = $2 AND task_id = $3 AND attempt = $4 AND lease_owner = $5 AND status = 'running'",
+        )
+        .bind(until)
+        .bind(lease.run_id.as_str())
+        .bind(lease.task_id.as_str())
+        .bind(i64::from(lease.attempt))
+        .bind(lease.worker.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("renew lease"))?;
+        if result.rows_affected() == 0 {
+            return Ok(LeaseState::Lost);
+        }
+        let row = sqlx::query("SELECT cancel_requested FROM runs WHERE id = $1")
+            .bind(lease.run_id.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::query("read run"))?;
+        Ok(LeaseState::Held { cancel_requested: get::<i64>(&row, "cancel_requested")? != 0 })
+    }
+
+    async fn complete(&self, lease: &TaskLease, completion: &Completion, now: i64) -> Result<bool, StoreError> {
+        let mut cache_key: Option<String> = None;
+        let (status, outputs, error, finished_at, available_at, acked, attempt_status) = match completion {
+            Completion::Succeeded { outputs, cache_key: key } => {
+                cache_key = key.clone();
+                (TaskStatus::Succeeded, Some(json_text(outputs)), None, Some(now), None, 0_i64, "succeeded")
+            }
+            Completion::Cached { outputs, cache_key: key } => {
+                cache_key = Some(key.clone());
+                (TaskStatus::Cached, Some(json_text(outputs)), None, Some(now), None, 0, "cached")
+            }
+            Completion::Retry { error, available_at } => {
+                (TaskStatus::Queued, None, Some(error.clone()), None, Some(*available_at), 1, "failed")
+            }
+            Completion::Failed { error } => (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, "failed"),
+            Completion::Cancelled { error } => {
+                (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, "cancelled")
+            }
+        };
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let result = sqlx::query(
+            "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
+               available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
+               cache_key = COALESCE($7, cache_key) \
+             WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(outputs)
+        .bind(error.clone())
+        .bind(finished_at)
+        .bind(available_at)
+        .bind(acked)
+        .bind(cache_key)
+        .bind(lease.run_id.as_str())
+        .bind(lease.task_id.as_str())
+        .bind(i64::from(lease.attempt))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("complete task"))?;
+        if result.rows_affected() == 0 {
+            // A stale attempt: the lease expired and a newer attempt owns the task.
+            tx.rollback().await.map_err(StoreError::query("rollback"))?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE task_attempts SET status = $1, finished_at = $2, error = $3 \
+             WHERE run_id = $4 AND task_id = $5 AND attempt = $6",
+        )
+        .bind(attempt_status)
+        .bind(now)
+        .bind(error)
+        .bind(lease.run_id.as_str())
+        .bind(lease.task_id.as_str())
+        .bind(i64::from(lease.attempt))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("complete attempt"))?;
+        tx.commit().await.map_err(StoreError::query("commit completion"))?;
+        Ok(true)
+    }
+
+    async fn reap_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let rows = sqlx::query(&format!(
+            "SELECT run_id, task_id, attempt, max_attempts, lease_owner FROM task_runs \
+             WHERE status = 'running' AND lease_expires_at < $1{}",
+            self.backend.skip_locked()
+        ))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::query("find expired leases"))?;
+        let reaped = self.expire(&mut tx, &rows, "lease expired (killed or cut off)", now).await?;
+        tx.commit().await.map_err(StoreError::query("commit reap"))?;
+        Ok(reaped)
+    }
+
+    async fn release_leases_of(&self, owner_prefix: &str, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let rows = sqlx::query(&format!(
+            "SELECT run_id, task_id, attempt, max_attempts, lease_owner FROM task_runs \
+             WHERE status = 'running' AND lease_owner LIKE $1 ESCAPE '\\'{}",
+            self.backend.skip_locked()
+        ))
+        .bind(format!("{}%", owner_prefix.replace('%', "\\%").replace('_', "\\_")))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::query("find leases of a dead process"))?;
+        let released = self.expire(&mut tx, &rows, "interrupted: the process running it stopped", now).await?;
+        tx.commit().await.map_err(StoreError::query("commit release"))?;
+        Ok(released)
+    }
+
+    async fn find_cached(&self, cache_key: &str) -> Result<Option<TaskOutputs>, StoreError> {
+        let row = sqlx::query(
+            "SELECT outputs FROM task_runs WHERE cache_key = $1 AND status IN ('succeeded', 'cached') \
+               AND outputs IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
+        )
+        .bind(cache_key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("look up the cache"))?;
+        match row {
+            Some(row) => parse_json(get(&row, "outputs")?, "cached outputs", cache_key),
+            None => Ok(None),
+        }
+    }
+
+    async fn queue_depth(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM task_runs WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::query("count the queue"))?;
+        Ok(get::<i64>(&row, "n")?.max(0) as u64)
+    }
+}
