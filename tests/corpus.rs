@@ -10,8 +10,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use hangar_operators::dedup::minhash::{auto_kind, exact_jaccard, shingles};
-use serde_json::Value;
 use hangar_operators::ingest::pdf::agreement;
+use serde_json::Value;
 
 fn corpus() -> PathBuf {
     let path =

@@ -29,7 +29,9 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let corpus = PathBuf::from(arg("--corpus").unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus").to_owned()));
+    let corpus = PathBuf::from(
+        arg("--corpus").unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus").to_owned()),
+    );
     let repeat: usize = arg("--repeat").and_then(|r| r.parse().ok()).unwrap_or(5);
     let mut files = Vec::new();
     pdfs(&corpus, &mut files);
@@ -54,7 +56,8 @@ fn main() {
             .map(|_| {
                 let started = Instant::now();
                 for f in &files {
-                    let status = Command::new("pdftotext").args(["-q", "-enc", "UTF-8"]).arg(f).arg("/dev/null").status();
+                    let status =
+                        Command::new("pdftotext").args(["-q", "-enc", "UTF-8"]).arg(f).arg("/dev/null").status();
                     assert!(status.is_ok_and(|s| s.success()), "pdftotext failed on {}", f.display());
                 }
                 started.elapsed().as_secs_f64()
@@ -67,7 +70,8 @@ fn main() {
     println!("agreement with pdftotext (char 4-gram Dice after NFKC, whitespace ignored):");
     for (f, b) in files.iter().zip(&bytes) {
         let ours = extract(b).map(|t| t.pages.join("\n")).unwrap_or_default();
-        let reference = Command::new("pdftotext").args(["-q", "-enc", "UTF-8"]).arg(f).arg("-").output().expect("pdftotext");
+        let reference =
+            Command::new("pdftotext").args(["-q", "-enc", "UTF-8"]).arg(f).arg("-").output().expect("pdftotext");
         let score = agreement(&ours, &String::from_utf8_lossy(&reference.stdout));
         println!("  {score:.3}  {}", f.strip_prefix(&corpus).unwrap_or(f).display());
     }

@@ -25,7 +25,9 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let corpus = PathBuf::from(arg("--corpus").unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus").to_owned()));
+    let corpus = PathBuf::from(
+        arg("--corpus").unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus").to_owned()),
+    );
     let out = PathBuf::from(arg("--dir").unwrap_or_else(|| {
         let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
         format!("{target}/bench-data/tokenize")
@@ -62,7 +64,8 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     let seconds = times[times.len() / 2];
-    let ids: Vec<Vec<u32>> = texts.iter().map(|t| tokenizer.encode(t.as_str(), false).expect("encode").get_ids().to_vec()).collect();
+    let ids: Vec<Vec<u32>> =
+        texts.iter().map(|t| tokenizer.encode(t.as_str(), false).expect("encode").get_ids().to_vec()).collect();
     std::fs::write(out.join("ids.json"), serde_json::to_vec(&ids).expect("json")).expect("write ids");
     println!(
         "byte-level BPE, {} tokens in the vocabulary, {} documents ({:.1} MB), 1 thread, median of {repeat}",
@@ -70,5 +73,10 @@ fn main() {
         texts.len(),
         total as f64 / 1e6
     );
-    println!("{:<34} {:>8.3} s {:>8.2} MB/s ({tokens} tokens)", "hangar (tokenizers crate)", seconds, total as f64 / 1e6 / seconds);
+    println!(
+        "{:<34} {:>8.3} s {:>8.2} MB/s ({tokens} tokens)",
+        "hangar (tokenizers crate)",
+        seconds,
+        total as f64 / 1e6 / seconds
+    );
 }

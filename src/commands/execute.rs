@@ -49,8 +49,10 @@ pub async fn resume(args: &ResumeArgs, home: &Home, json: bool) -> Result<u8> {
 async fn drive(engine: &Engine, run_id: &str, total: usize, exec: &ExecArgs, json: bool) -> Result<u8> {
     let display = crate::display::follow(engine.subscribe(), run_id.to_owned(), total, exec.quiet);
     let shutdown = CancellationToken::new();
-    let options =
-        WorkerOptions { concurrency: exec.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency), labels: Vec::new() };
+    let options = WorkerOptions {
+        concurrency: exec.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency),
+        labels: Vec::new(),
+    };
     let workers = {
         let engine = engine.clone();
         let shutdown = shutdown.clone();

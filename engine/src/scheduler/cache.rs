@@ -42,7 +42,12 @@ fn canonical(value: &Value, out: &mut String) {
 /// The cache key of a task. Input ports are represented by their artifacts'
 /// digests, not by where the artifacts are stored, so a rerun whose inputs
 /// hold the same bytes hits the cache.
-pub fn cache_key(info: &OperatorInfo, config: &Value, inputs: &BTreeMap<String, ArtifactRef>, fingerprint: Option<&str>) -> String {
+pub fn cache_key(
+    info: &OperatorInfo,
+    config: &Value,
+    inputs: &BTreeMap<String, ArtifactRef>,
+    fingerprint: Option<&str>,
+) -> String {
     let mut config = config.clone();
     if let Value::Object(map) = &mut config {
         for port in inputs.keys() {
@@ -76,7 +81,14 @@ mod tests {
     use super::*;
 
     fn artifact(digest: &str, uri: &str) -> ArtifactRef {
-        ArtifactRef { kind: ArtifactKind::Documents, uri: uri.into(), key: uri.into(), digest: digest.into(), size: 1, dir: false }
+        ArtifactRef {
+            kind: ArtifactKind::Documents,
+            uri: uri.into(),
+            key: uri.into(),
+            digest: digest.into(),
+            size: 1,
+            dir: false,
+        }
     }
 
     #[test]
@@ -92,6 +104,9 @@ mod tests {
         let other_input = BTreeMap::from([("documents".to_owned(), artifact("blake3:bb", "runs/1/x"))]);
         assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &other_input, None));
         assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &inputs_a, Some("files changed")));
-        assert_ne!(a, cache_key(&OperatorInfo::new("clean", "2", "d"), &json!({"nfkc": true, "pii": false}), &inputs_a, None));
+        assert_ne!(
+            a,
+            cache_key(&OperatorInfo::new("clean", "2", "d"), &json!({"nfkc": true, "pii": false}), &inputs_a, None)
+        );
     }
 }

@@ -58,10 +58,22 @@ impl Engine {
                 }
                 Acquired::Throttled => {
                     // The pipeline has max_active_runs runs active: wait as pending.
-                    let run = self.store.run(run_id).await?.ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?;
+                    let run = self
+                        .store
+                        .run(run_id)
+                        .await?
+                        .ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?;
                     if run.cancel_requested || self.signals.cancel_requested_here(run_id) {
-                        self.store.finish_run(run_id, RunStatus::Cancelled, Some("cancelled while waiting for a run slot"), now_ms()).await?;
-                        self.signals.emit(EngineEvent::RunFinished { run_id: run_id.to_owned(), status: RunStatus::Cancelled });
+                        self.store
+                            .finish_run(
+                                run_id,
+                                RunStatus::Cancelled,
+                                Some("cancelled while waiting for a run slot"),
+                                now_ms(),
+                            )
+                            .await?;
+                        self.signals
+                            .emit(EngineEvent::RunFinished { run_id: run_id.to_owned(), status: RunStatus::Cancelled });
                         return Ok(RunStatus::Cancelled);
                     }
                     tokio::time::sleep(self.settings.poll * 4).await;
@@ -111,11 +123,13 @@ impl Engine {
             self.decide(&plan, &mut states, cancelling, &mut step);
             let queued = step.queue.len();
             self.store.advance(run_id, &step, now_ms()).await?;
-            if queued > 0 {
-                self.signals.work.notify_waiters();
-            }
             for task in &step.queue {
                 self.signals.emit(EngineEvent::TaskQueued { run_id: run_id.to_owned(), task_id: task.task_id.clone() });
+            }
+            // Woken after the events so that listeners see `queued` before a
+            // local worker's `started`.
+            if queued > 0 {
+                self.signals.work.notify_waiters();
             }
             for settled in &step.settle {
                 self.signals.emit(EngineEvent::TaskFinished {

@@ -34,7 +34,10 @@ impl Default for WorkerOptions {
 
 /// What the cache had for a task.
 enum Lookup {
-    Hit { outputs: TaskOutputs, key: String },
+    Hit {
+        outputs: TaskOutputs,
+        key: String,
+    },
     /// Not cached; the key to store the outputs under, when caching applies.
     Miss(Option<String>),
 }
@@ -173,7 +176,13 @@ impl Engine {
     }
 
     /// The context of one attempt.
-    fn context(&self, task: &ClaimedTask, cancel: CancellationToken, reporter: Arc<AttemptReporter>, scratch: &std::path::Path) -> TaskContext {
+    fn context(
+        &self,
+        task: &ClaimedTask,
+        cancel: CancellationToken,
+        reporter: Arc<AttemptReporter>,
+        scratch: &std::path::Path,
+    ) -> TaskContext {
         let lease = &task.lease;
         TaskContext::new(
             TaskIdentity {

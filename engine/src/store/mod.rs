@@ -80,7 +80,13 @@ pub trait RunStore: Send + Sync {
     /// Extends the coordinator lease; false when it was lost.
     async fn renew_run(&self, run_id: &str, coordinator: &str, until: i64) -> Result<bool, StoreError>;
     /// Records the final state of a run and releases its coordinator lease.
-    async fn finish_run(&self, run_id: &str, status: RunStatus, error: Option<&str>, now: i64) -> Result<(), StoreError>;
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Flags a run for cancellation; false when it is unknown or already finished.
     async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError>;
     /// Makes a finished or interrupted run runnable again: tasks that failed,
@@ -127,7 +133,13 @@ pub trait TaskQueue: Send + Sync {
 pub trait LogStore: Send + Sync {
     async fn append_logs(&self, entries: &[NewLog]) -> Result<(), StoreError>;
     /// Log lines after `after_id`, oldest first.
-    async fn logs(&self, run_id: &str, task_id: Option<&str>, after_id: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError>;
+    async fn logs(
+        &self,
+        run_id: &str,
+        task_id: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<LogEntry>, StoreError>;
     /// Stores the latest progress of a running attempt.
     async fn set_progress(&self, lease: &TaskLease, progress: &str) -> Result<(), StoreError>;
 }

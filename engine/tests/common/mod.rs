@@ -227,7 +227,9 @@ impl Harness {
         let workers = {
             let engine = self.engine.clone();
             let shutdown = shutdown.clone();
-            tokio::spawn(async move { engine.run_workers(WorkerOptions { concurrency, labels: Vec::new() }, shutdown).await })
+            tokio::spawn(async move {
+                engine.run_workers(WorkerOptions { concurrency, labels: Vec::new() }, shutdown).await
+            })
         };
         let status = tokio::time::timeout(Duration::from_secs(60), self.engine.coordinate(run_id))
             .await

@@ -15,7 +15,7 @@ impl LogStore for SqlStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         for chunk in entries.chunks(INSERT_BATCH) {
             let mut sql = String::from("INSERT INTO task_logs (run_id, task_id, attempt, ts, stream, line) VALUES ");
             for i in 0..chunk.len() {
@@ -39,7 +39,13 @@ impl LogStore for SqlStore {
         tx.commit().await.map_err(StoreError::query("commit logs"))
     }
 
-    async fn logs(&self, run_id: &str, task_id: Option<&str>, after_id: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
+    async fn logs(
+        &self,
+        run_id: &str,
+        task_id: Option<&str>,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<LogEntry>, StoreError> {
         let rows = match task_id {
             Some(task_id) => {
                 sqlx::query(

@@ -119,6 +119,18 @@ impl SqlStore {
         Ok(Self { pool, backend, url: url.to_owned() })
     }
 
+    /// Starts a transaction that will write. SQLite must take the write lock
+    /// up front: a deferred transaction that read first and then writes fails
+    /// with SQLITE_BUSY_SNAPSHOT, which the busy timeout does not retry, when
+    /// another process wrote in between.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.pool.begin_with(statement).await.map_err(StoreError::query("begin"))
+    }
+
     /// Connects and applies pending migrations (the embedded default does
     /// this on every start; PostgreSQL deployments run `hangar migrate`).
     ///
@@ -199,7 +211,10 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 fn lock_file(db: &std::path::Path) -> Result<std::fs::File, StoreError> {
     let mut name = db.as_os_str().to_owned();
     name.push(".lock");
-    let io_error = |source: std::io::Error| StoreError::Lock { path: std::path::PathBuf::from(&name).display().to_string(), source };
+    let io_error = |source: std::io::Error| StoreError::Lock {
+        path: std::path::PathBuf::from(&name).display().to_string(),
+        source,
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -37,7 +37,13 @@ impl PoolStore for SqlStore {
         .await
         .map_err(StoreError::query("list pools"))?;
         rows.iter()
-            .map(|row| Ok(Pool { name: get(row, "name")?, slots: as_u32(get(row, "slots")?), running: as_u32(get(row, "running")?) }))
+            .map(|row| {
+                Ok(Pool {
+                    name: get(row, "name")?,
+                    slots: as_u32(get(row, "slots")?),
+                    running: as_u32(get(row, "running")?),
+                })
+            })
             .collect()
     }
 }

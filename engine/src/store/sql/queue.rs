@@ -8,8 +8,8 @@ use hangar_sdk::TaskOutputs;
 use sqlx::Any;
 use sqlx::any::AnyRow;
 
-use super::rows::*;
 use super::SqlStore;
+use super::rows::*;
 use crate::status::TaskStatus;
 use crate::store::records::*;
 use crate::store::{GLOBAL_POOL, StoreError, TaskQueue};
@@ -23,7 +23,12 @@ type Transaction<'a> = sqlx::Transaction<'a, Any>;
 impl SqlStore {
     /// Whether `pool` has a free slot; locks the pool's row for the rest of
     /// the transaction so concurrent claimers count one after the other.
-    async fn pool_has_room(&self, tx: &mut Transaction<'_>, pool: &str, default_slots: i64) -> Result<bool, StoreError> {
+    async fn pool_has_room(
+        &self,
+        tx: &mut Transaction<'_>,
+        pool: &str,
+        default_slots: i64,
+    ) -> Result<bool, StoreError> {
         if pool != GLOBAL_POOL {
             sqlx::query("INSERT INTO pools (name, slots) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                 .bind(pool)
@@ -99,12 +104,13 @@ impl SqlStore {
 #[async_trait]
 impl TaskQueue for SqlStore {
     async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM task_runs WHERE run_id = $1 AND acked = 0 ORDER BY position"))
-                .bind(run_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(StoreError::query("read finished tasks"))?;
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM task_runs WHERE run_id = $1 AND acked = 0 ORDER BY position"
+        ))
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("read finished tasks"))?;
         rows.iter().map(task_from_row).collect()
     }
 
@@ -112,10 +118,12 @@ impl TaskQueue for SqlStore {
         if step.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         for chunk in step.acked.chunks(INSERT_BATCH) {
-            let sql =
-                format!("UPDATE task_runs SET acked = 1 WHERE run_id = $1 AND task_id IN ({})", placeholders(2, chunk.len()));
+            let sql = format!(
+                "UPDATE task_runs SET acked = 1 WHERE run_id = $1 AND task_id IN ({})",
+                placeholders(2, chunk.len())
+            );
             let mut query = sqlx::query(&sql).bind(run_id);
             for id in chunk {
                 query = query.bind(id.as_str());
@@ -164,7 +172,7 @@ impl TaskQueue for SqlStore {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<ClaimedTask>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         let candidates = sqlx::query(&format!(
             "SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
              WHERE t.status = 'queued' AND t.available_at <= $1 AND {} \
@@ -276,12 +284,14 @@ impl TaskQueue for SqlStore {
             Completion::Retry { error, available_at } => {
                 (TaskStatus::Queued, None, Some(error.clone()), None, Some(*available_at), 1, "failed")
             }
-            Completion::Failed { error } => (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, "failed"),
+            Completion::Failed { error } => {
+                (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, "failed")
+            }
             Completion::Cancelled { error } => {
                 (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, "cancelled")
             }
         };
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
                available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
@@ -324,7 +334,7 @@ impl TaskQueue for SqlStore {
     }
 
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT run_id, task_id, attempt, max_attempts, lease_owner FROM task_runs \
              WHERE status = 'running' AND lease_expires_at < $1{}",
@@ -340,7 +350,7 @@ impl TaskQueue for SqlStore {
     }
 
     async fn release_leases_of(&self, owner_prefix: &str, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "SELECT run_id, task_id, attempt, max_attempts, lease_owner FROM task_runs \
              WHERE status = 'running' AND lease_owner LIKE $1 ESCAPE '\\'{}",

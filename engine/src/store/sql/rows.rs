@@ -26,12 +26,18 @@ pub fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
-pub fn parse_json<T: DeserializeOwned>(text: Option<String>, what: &'static str, key: &str) -> Result<Option<T>, StoreError> {
+pub fn parse_json<T: DeserializeOwned>(
+    text: Option<String>,
+    what: &'static str,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
     match text {
         None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt { what, key: key.to_owned(), reason: e.to_string() }),
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt {
+            what,
+            key: key.to_owned(),
+            reason: e.to_string(),
+        }),
     }
 }
 

@@ -16,7 +16,7 @@ const TASK_INSERT_COLUMNS: usize = 12;
 #[async_trait]
 impl RunStore for SqlStore {
     async fn create_run(&self, run: &NewRun, tasks: &[NewTask]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO runs (id, pipeline, status, spec_path, spec_text, spec_hash, params, seed, owner, created_at, max_active_runs) \
              VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -44,7 +44,12 @@ impl RunStore for SqlStore {
                     sql.push_str(", ");
                 }
                 let b = i * TASK_INSERT_COLUMNS + 1;
-                let _ = write!(sql, "({}, 'pending', {})", placeholders(b, 4), placeholders(b + 4, TASK_INSERT_COLUMNS - 4));
+                let _ = write!(
+                    sql,
+                    "({}, 'pending', {})",
+                    placeholders(b, 4),
+                    placeholders(b + 4, TASK_INSERT_COLUMNS - 4)
+                );
             }
             let mut query = sqlx::query(&sql);
             for task in chunk {
@@ -147,7 +152,7 @@ impl RunStore for SqlStore {
     }
 
     async fn acquire_run(&self, run_id: &str, coordinator: &str, now: i64, until: i64) -> Result<Acquired, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "SELECT pipeline, status, coordinator, coordinator_expires_at, max_active_runs FROM runs WHERE id = $1{}",
             self.backend.for_update()
@@ -177,12 +182,13 @@ impl RunStore for SqlStore {
                     .await
                     .map_err(StoreError::query("lock pipeline"))?;
             }
-            let active = sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE pipeline = $1 AND status = 'running' AND id <> $2")
-                .bind(pipeline)
-                .bind(run_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::query("count active runs"))?;
+            let active =
+                sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE pipeline = $1 AND status = 'running' AND id <> $2")
+                    .bind(pipeline)
+                    .bind(run_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("count active runs"))?;
             if get::<i64>(&active, "n")? >= limit {
                 return Ok(Acquired::Throttled);
             }
@@ -215,7 +221,13 @@ impl RunStore for SqlStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn finish_run(&self, run_id: &str, status: RunStatus, error: Option<&str>, now: i64) -> Result<(), StoreError> {
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE runs SET status = $1, error = $2, finished_at = $3, coordinator = NULL, coordinator_expires_at = NULL \
              WHERE id = $4",
@@ -231,16 +243,17 @@ impl RunStore for SqlStore {
     }
 
     async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = $1 AND status IN ('pending', 'running')")
-            .bind(run_id)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("cancel run"))?;
+        let result =
+            sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = $1 AND status IN ('pending', 'running')")
+                .bind(run_id)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("cancel run"))?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn reset_for_resume(&self, run_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::query("begin"))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE task_runs SET status = 'pending', max_attempts = attempt + retries + 1, config = NULL, \
                inputs = NULL, cache_key = NULL, error = NULL, progress = NULL, queued_at = NULL, available_at = NULL, \

@@ -1,0 +1,402 @@
+//! One store test suite, run against SQLite and against PostgreSQL
+//! (`HANGAR_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`;
+//! each test gets a fresh database). A missing server fails the tests.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use hangar_engine::store::{
+    Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, QueueTask, Settle, TaskLease,
+};
+use hangar_engine::{LogStore, PoolStore, RunStore, SqlStore, TaskQueue, TaskStatus};
+use hangar_sdk::{ArtifactKind, ArtifactRef};
+use serde_json::json;
+
+/// A store on a fresh database, and what to do to throw it away.
+struct Fixture {
+    store: Arc<SqlStore>,
+    url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+        let store = SqlStore::connect_and_migrate(&url).await.expect("sqlite store");
+        Self { store: Arc::new(store), url, cleanup: None, _dir: Some(dir) }
+    }
+
+    async fn postgres() -> Self {
+        let admin = std::env::var("HANGAR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("hangar_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is not reachable at {admin} ({e}); start it (scripts/test.sh does) or set HANGAR_TEST_POSTGRES_URL")
+        });
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        let url = format!("{base}/{name}");
+        let store = SqlStore::connect_and_migrate(&url).await.expect("postgres store");
+        Self { store: Arc::new(store), url, cleanup: Some((admin, name)), _dir: None }
+    }
+
+    /// A second, independent connection pool on the same database: another worker process.
+    async fn another(&self) -> Arc<SqlStore> {
+        Arc::new(SqlStore::connect(&self.url).await.expect("second store"))
+    }
+
+    async fn drop_database(self) {
+        self.store.pool().close().await;
+        if let Some((admin, name)) = self.cleanup {
+            if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+            }
+        }
+    }
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let fixture = super::Fixture::sqlite().await;
+                    super::$name(&fixture).await;
+                    fixture.drop_database().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let fixture = super::Fixture::postgres().await;
+                    super::$name(&fixture).await;
+                    fixture.drop_database().await;
+                }
+            }
+        )*
+    };
+}
+
+on_both!(
+    runs_and_tasks_round_trip,
+    coordinator_steps_queue_and_settle,
+    claims_respect_labels,
+    claims_respect_pool_slots,
+    the_global_pool_limits_every_task,
+    a_stale_attempt_cannot_complete,
+    leases_of_dead_processes_are_released,
+    cached_outputs_are_found_by_key,
+    logs_page_in_order,
+    max_active_runs_throttles_acquisition,
+    cancelled_runs_are_not_claimed,
+    two_workers_racing_never_claim_a_task_twice,
+);
+
+fn new_run(id: &str, pipeline: &str, max_active_runs: Option<u32>) -> NewRun {
+    NewRun {
+        id: id.to_owned(),
+        pipeline: pipeline.to_owned(),
+        spec_path: "p.yaml".to_owned(),
+        spec_text: "name: p".to_owned(),
+        spec_hash: "blake3:00".to_owned(),
+        params: json!({"corpus": "examples"}),
+        seed: 7,
+        owner: Some("alice".to_owned()),
+        created_at: 1_000,
+        max_active_runs,
+    }
+}
+
+fn task(id: &str, position: usize) -> NewTask {
+    NewTask {
+        task_id: id.to_owned(),
+        position,
+        operator: "noop".to_owned(),
+        retries: 1,
+        retry_backoff_ms: 10,
+        timeout_ms: Some(60_000),
+        seed: 99,
+        runs_on: Vec::new(),
+        pool: None,
+        cache: true,
+    }
+}
+
+fn queue(ids: &[&str]) -> Advance {
+    Advance {
+        queue: ids
+            .iter()
+            .map(|id| QueueTask {
+                task_id: (*id).to_owned(),
+                config: json!({"x": id}),
+                inputs: BTreeMap::new(),
+                cache_key: None,
+            })
+            .collect(),
+        ..Advance::default()
+    }
+}
+
+fn artifact(digest: &str) -> ArtifactRef {
+    ArtifactRef {
+        kind: ArtifactKind::Documents,
+        uri: "file:///x".into(),
+        key: "x".into(),
+        digest: digest.into(),
+        size: 3,
+        dir: false,
+    }
+}
+
+async fn runs_and_tasks_round_trip(f: &Fixture) {
+    let s = &f.store;
+    let mut gpu = task("train", 1);
+    gpu.runs_on = vec!["gpu".into()];
+    gpu.pool = Some("gpu".into());
+    gpu.cache = false;
+    s.create_run(&new_run("r1", "p", Some(2)), &[task("ingest", 0), gpu]).await.expect("create");
+    let run = s.run("r1").await.expect("read").expect("exists");
+    assert_eq!(run.pipeline, "p");
+    assert_eq!(run.params, json!({"corpus": "examples"}));
+    assert_eq!(run.max_active_runs, Some(2));
+    assert_eq!(run.owner.as_deref(), Some("alice"));
+    let tasks = s.tasks("r1").await.expect("tasks");
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[1].task_id, "train");
+    assert_eq!(tasks[1].runs_on, ["gpu"]);
+    assert_eq!(tasks[1].pool.as_deref(), Some("gpu"));
+    assert!(!tasks[1].cache && tasks[0].cache);
+    assert_eq!(tasks[0].max_attempts, 2);
+    assert!(tasks.iter().all(|t| t.status == TaskStatus::Pending));
+    let listed = s.runs(&Default::default()).await.expect("list");
+    assert_eq!(listed.len(), 1);
+}
+
+async fn coordinator_steps_queue_and_settle(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0), task("b", 1), task("c", 2)]).await.expect("create");
+    let mut step = queue(&["a"]);
+    step.settle.push(Settle {
+        task_id: "c".into(),
+        status: TaskStatus::Skipped,
+        error: Some("no".into()),
+        outputs: None,
+    });
+    s.advance("r1", &step, 5).await.expect("advance");
+    let tasks = s.tasks("r1").await.expect("tasks");
+    assert_eq!(tasks[0].status, TaskStatus::Queued);
+    assert_eq!(tasks[0].config, Some(json!({"x": "a"})));
+    assert_eq!(tasks[2].status, TaskStatus::Skipped);
+    assert!(s.unacked("r1").await.expect("unacked").is_empty(), "settled by the coordinator: already known");
+    let claimed = s.claim_task("w1", &[], 10, 1_000).await.expect("claim").expect("a task");
+    assert_eq!(claimed.lease.task_id, "a");
+    assert_eq!(claimed.lease.attempt, 1);
+    assert_eq!(claimed.seed, 99);
+    let outputs = BTreeMap::from([("documents".to_owned(), artifact("blake3:aa"))]);
+    let done = Completion::Succeeded { outputs: outputs.clone(), cache_key: Some("k1".into()) };
+    assert!(s.complete(&claimed.lease, &done, 20).await.expect("complete"));
+    let finished = s.unacked("r1").await.expect("unacked");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].outputs, Some(outputs));
+    s.advance("r1", &Advance { acked: vec!["a".into()], ..Advance::default() }, 30).await.expect("ack");
+    assert!(s.unacked("r1").await.expect("unacked").is_empty());
+    let attempts = s.attempts("r1", "a").await.expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, "succeeded");
+    assert_eq!(attempts[0].worker.as_deref(), Some("w1"));
+}
+
+async fn claims_respect_labels(f: &Fixture) {
+    let s = &f.store;
+    let mut gpu = task("train", 0);
+    gpu.runs_on = vec!["gpu".into()];
+    s.create_run(&new_run("r1", "p", None), &[gpu, task("plain", 1)]).await.expect("create");
+    s.advance("r1", &queue(&["train", "plain"]), 0).await.expect("queue");
+    let first = s.claim_task("cpu-worker", &["cpu".into()], 1, 100).await.expect("claim").expect("plain task");
+    assert_eq!(first.lease.task_id, "plain");
+    assert!(s.claim_task("cpu-worker", &["cpu".into()], 1, 100).await.expect("claim").is_none(), "no gpu label");
+    let second =
+        s.claim_task("gpu-worker", &["cpu".into(), "gpu".into()], 1, 100).await.expect("claim").expect("gpu task");
+    assert_eq!(second.lease.task_id, "train");
+}
+
+async fn claims_respect_pool_slots(f: &Fixture) {
+    let s = &f.store;
+    s.set_pool("gpu", 1).await.expect("pool");
+    let mut tasks = Vec::new();
+    for (i, id) in ["g1", "g2", "free"].iter().enumerate() {
+        let mut t = task(id, i);
+        if id.starts_with('g') {
+            t.pool = Some("gpu".into());
+        }
+        tasks.push(t);
+    }
+    s.create_run(&new_run("r1", "p", None), &tasks).await.expect("create");
+    s.advance("r1", &queue(&["g1", "g2", "free"]), 0).await.expect("queue");
+    let a = s.claim_task("w", &[], 1, 100).await.expect("claim").expect("g1");
+    assert_eq!(a.lease.task_id, "g1");
+    let b = s.claim_task("w", &[], 1, 100).await.expect("claim").expect("free");
+    assert_eq!(b.lease.task_id, "free", "g2 waits: the gpu pool's one slot is taken");
+    assert!(s.claim_task("w", &[], 1, 100).await.expect("claim").is_none());
+    let pools = s.pools().await.expect("pools");
+    assert_eq!((pools[0].name.as_str(), pools[0].slots, pools[0].running), ("gpu", 1, 1));
+    s.complete(&a.lease, &Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None }, 2).await.expect("done");
+    let c = s.claim_task("w", &[], 3, 100).await.expect("claim").expect("g2 now");
+    assert_eq!(c.lease.task_id, "g2");
+}
+
+async fn the_global_pool_limits_every_task(f: &Fixture) {
+    let s = &f.store;
+    s.set_pool(GLOBAL_POOL, 2).await.expect("global");
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0), task("b", 1), task("c", 2)]).await.expect("create");
+    s.advance("r1", &queue(&["a", "b", "c"]), 0).await.expect("queue");
+    assert!(s.claim_task("w", &[], 1, 100).await.expect("claim").is_some());
+    assert!(s.claim_task("w", &[], 1, 100).await.expect("claim").is_some());
+    assert!(s.claim_task("w", &[], 1, 100).await.expect("claim").is_none(), "two at a time, everywhere");
+    assert!(s.delete_pool(GLOBAL_POOL).await.expect("delete"));
+    assert!(s.claim_task("w", &[], 1, 100).await.expect("claim").is_some());
+}
+
+async fn a_stale_attempt_cannot_complete(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0)]).await.expect("create");
+    s.advance("r1", &queue(&["a"]), 0).await.expect("queue");
+    let stale = s.claim_task("slow-worker", &[], 1, 50).await.expect("claim").expect("attempt 1");
+    assert_eq!(s.reap_expired(100).await.expect("reap"), 1, "the lease ran out");
+    let fresh = s.claim_task("fast-worker", &[], 101, 1_000).await.expect("claim").expect("attempt 2");
+    assert_eq!(fresh.lease.attempt, 2);
+    assert_eq!(s.renew_lease(&stale.lease, 2_000).await.expect("renew"), LeaseState::Lost);
+    let late = Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None };
+    assert!(!s.complete(&stale.lease, &late, 102).await.expect("complete"), "fenced by the attempt number");
+    assert_eq!(s.renew_lease(&fresh.lease, 2_000).await.expect("renew"), LeaseState::Held { cancel_requested: false });
+    assert!(s.complete(&fresh.lease, &late, 103).await.expect("complete"));
+    let attempts = s.attempts("r1", "a").await.expect("attempts");
+    let states: Vec<&str> = attempts.iter().map(|a| a.status.as_str()).collect();
+    assert_eq!(states, ["lost", "succeeded"]);
+    // Out of attempts, an expired lease fails the task.
+    s.create_run(&new_run("r2", "p", None), &[NewTask { retries: 0, ..task("b", 0) }]).await.expect("create");
+    s.advance("r2", &queue(&["b"]), 0).await.expect("queue");
+    s.claim_task("w", &[], 1, 50).await.expect("claim").expect("b");
+    s.reap_expired(100).await.expect("reap");
+    assert_eq!(s.tasks("r2").await.expect("tasks")[0].status, TaskStatus::Failed);
+}
+
+async fn leases_of_dead_processes_are_released(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0), task("b", 1)]).await.expect("create");
+    s.advance("r1", &queue(&["a", "b"]), 0).await.expect("queue");
+    s.claim_task("host:1:dead/w", &[], 1, 1_000_000).await.expect("claim").expect("a");
+    s.claim_task("host:2:alive/w", &[], 1, 1_000_000).await.expect("claim").expect("b");
+    assert_eq!(s.release_leases_of("host:1:dead", 5).await.expect("release"), 1);
+    let tasks = s.tasks("r1").await.expect("tasks");
+    assert_eq!(tasks[0].status, TaskStatus::Queued);
+    assert_eq!(tasks[1].status, TaskStatus::Running);
+}
+
+async fn cached_outputs_are_found_by_key(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0)]).await.expect("create");
+    s.advance("r1", &queue(&["a"]), 0).await.expect("queue");
+    assert_eq!(s.find_cached("key").await.expect("lookup"), None);
+    let claimed = s.claim_task("w", &[], 1, 100).await.expect("claim").expect("a");
+    let outputs = BTreeMap::from([("documents".to_owned(), artifact("blake3:cc"))]);
+    s.complete(&claimed.lease, &Completion::Succeeded { outputs: outputs.clone(), cache_key: Some("key".into()) }, 2)
+        .await
+        .expect("complete");
+    assert_eq!(s.find_cached("key").await.expect("lookup"), Some(outputs));
+    assert_eq!(s.find_cached("other").await.expect("lookup"), None);
+}
+
+async fn logs_page_in_order(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0)]).await.expect("create");
+    let lines: Vec<NewLog> = (0..1000)
+        .map(|i| NewLog {
+            run_id: "r1".into(),
+            task_id: "a".into(),
+            attempt: 1,
+            ts: i,
+            stream: "stdout".into(),
+            line: format!("line {i}"),
+        })
+        .collect();
+    s.append_logs(&lines).await.expect("append");
+    let first = s.logs("r1", Some("a"), 0, 600).await.expect("page");
+    assert_eq!(first.len(), 600);
+    let rest = s.logs("r1", None, first[599].id, 600).await.expect("page");
+    assert_eq!(rest.len(), 400);
+    assert_eq!(rest[399].line, "line 999");
+}
+
+async fn max_active_runs_throttles_acquisition(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "nightly", Some(1)), &[task("a", 0)]).await.expect("create");
+    s.create_run(&new_run("r2", "nightly", Some(1)), &[task("a", 0)]).await.expect("create");
+    assert_eq!(s.acquire_run("r1", "c1", 10, 100).await.expect("acquire"), Acquired::Yes);
+    assert_eq!(s.acquire_run("r1", "c2", 20, 200).await.expect("acquire"), Acquired::Busy, "held by c1");
+    assert_eq!(
+        s.acquire_run("r2", "c2", 20, 200).await.expect("acquire"),
+        Acquired::Throttled,
+        "one nightly at a time"
+    );
+    s.finish_run("r1", hangar_engine::RunStatus::Succeeded, None, 30).await.expect("finish");
+    assert_eq!(s.acquire_run("r2", "c2", 40, 200).await.expect("acquire"), Acquired::Yes);
+    assert!(s.renew_run("r2", "c2", 300).await.expect("renew"));
+    assert!(!s.renew_run("r2", "c1", 300).await.expect("renew"));
+    assert_eq!(s.acquire_run("r2", "c3", 400, 500).await.expect("acquire"), Acquired::Yes, "an expired lease is free");
+}
+
+async fn cancelled_runs_are_not_claimed(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0)]).await.expect("create");
+    s.acquire_run("r1", "c", 0, 100).await.expect("acquire");
+    s.advance("r1", &queue(&["a"]), 0).await.expect("queue");
+    assert!(s.request_cancel("r1").await.expect("cancel"));
+    assert!(s.claim_task("w", &[], 1, 100).await.expect("claim").is_none());
+}
+
+async fn two_workers_racing_never_claim_a_task_twice(f: &Fixture) {
+    let s = &f.store;
+    let tasks: Vec<NewTask> = (0..200).map(|i| task(&format!("t{i:03}"), i)).collect();
+    s.create_run(&new_run("r1", "p", None), &tasks).await.expect("create");
+    let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.advance("r1", &queue(&refs), 0).await.expect("queue");
+    let mut handles = Vec::new();
+    for w in 0..2 {
+        let store = f.another().await;
+        handles.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            while let Some(task) = store.claim_task(&format!("w{w}"), &[], 1, 1_000_000).await.expect("claim") {
+                let lease: TaskLease = task.lease.clone();
+                store
+                    .complete(&lease, &Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None }, 2)
+                    .await
+                    .expect("complete");
+                claimed.push(lease.task_id);
+            }
+            claimed
+        }));
+    }
+    let mut all = Vec::new();
+    let mut per_worker = Vec::new();
+    for h in handles {
+        let claimed = h.await.expect("worker");
+        per_worker.push(claimed.len());
+        all.extend(claimed);
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 200, "every task claimed once: {per_worker:?}");
+    assert_eq!(unique.len(), 200, "no task claimed twice");
+    let attempts: usize = {
+        let mut n = 0;
+        for id in &ids {
+            n += s.attempts("r1", id).await.expect("attempts").len();
+        }
+        n
+    };
+    assert_eq!(attempts, 200);
+}
