@@ -42,6 +42,49 @@ pub enum Command {
     Runs(RunsArgs),
     /// List the available operators with their config schema and artifacts.
     Operators,
+    /// Apply database migrations (PostgreSQL deployments run this once per upgrade).
+    Migrate,
+    /// Claim and run tasks from the shared database until stopped (SIGINT/SIGTERM).
+    Worker(WorkerArgs),
+    /// Named pools of slots that limit how many tasks run at once, across all workers.
+    Pools {
+        #[command(subcommand)]
+        command: Option<PoolsCommand>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Tasks this worker runs at once (default: number of CPU cores).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// What this worker offers, comma-separated (e.g. `gpu,cpu`); it claims
+    /// only tasks whose `runs_on` labels are all among these.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub labels: Vec<String>,
+
+    /// Only run tasks; never take over runs whose coordinator stopped.
+    #[arg(long)]
+    pub no_coordinate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolsCommand {
+    /// List pools with their slots and the tasks running in them (the default).
+    List,
+    /// Create or resize a pool. The pool `*` limits all tasks together.
+    Set {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(value_name = "SLOTS")]
+        slots: u32,
+    },
+    /// Remove a pool; its tasks then run without that limit.
+    Delete {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +96,10 @@ pub struct ExecArgs {
     /// Do not print task log lines while running.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Only coordinate: leave the tasks to `hangar worker` processes sharing the database.
+    #[arg(long, conflicts_with = "concurrency")]
+    pub no_workers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +181,21 @@ mod tests {
         assert!(cli.json);
         assert_eq!(cli.home, Some(PathBuf::from("/tmp/h")));
         assert!(matches!(cli.command, Command::Runs(RunsArgs { command: Some(RunsCommand::Show { .. }), .. })));
+    }
+
+    #[test]
+    fn worker_labels_are_comma_separated() {
+        let cli =
+            Cli::try_parse_from(["hangar", "worker", "--labels", "gpu,cpu", "--concurrency", "2"]).expect("parses");
+        let Command::Worker(args) = cli.command else { panic!("not a worker command") };
+        assert_eq!(args.labels, ["gpu", "cpu"]);
+        assert_eq!(args.concurrency, Some(2));
+    }
+
+    #[test]
+    fn no_workers_excludes_a_concurrency() {
+        assert!(Cli::try_parse_from(["hangar", "run", "p.yaml", "--no-workers", "--concurrency", "2"]).is_err());
+        assert!(Cli::try_parse_from(["hangar", "run", "p.yaml", "--no-workers"]).is_ok());
     }
 
     #[test]

@@ -66,6 +66,34 @@ impl Home {
     pub async fn engine(&self, registry: Registry) -> Result<Engine> {
         let store = self.store().await?;
         let artifacts = ArtifactStore::open(self.artifacts.clone()).context("cannot open the artifact store")?;
-        Ok(Engine::new(Arc::new(store), artifacts, Arc::new(registry), self.scratch(), EngineSettings::default()))
+        Ok(Engine::new(Arc::new(store), artifacts, Arc::new(registry), self.scratch(), settings_from_env()?))
+    }
+}
+
+/// Engine timings, with `HANGAR_LEASE` (how long a task or run lease lasts
+/// without a heartbeat: how soon a dead worker's task is retried) and
+/// `HANGAR_POLL` (how often idle processes look for work) overriding the defaults.
+pub fn settings_from_env() -> Result<EngineSettings> {
+    let mut settings = EngineSettings::default();
+    if let Some(lease) = duration_var("HANGAR_LEASE")? {
+        anyhow::ensure!(
+            lease >= std::time::Duration::from_secs(1),
+            "HANGAR_LEASE={} is too short; use at least 1s (heartbeats renew it every third)",
+            humantime::format_duration(lease)
+        );
+        settings.lease = lease;
+    }
+    if let Some(poll) = duration_var("HANGAR_POLL")? {
+        settings.poll = poll.max(std::time::Duration::from_millis(10));
+    }
+    Ok(settings)
+}
+
+fn duration_var(name: &str) -> Result<Option<std::time::Duration>> {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => humantime::parse_duration(text.trim())
+            .map(Some)
+            .with_context(|| format!("{name}={text} is not a duration; write it like 30s, 500ms or 2m")),
+        _ => Ok(None),
     }
 }

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
-use hangar_cli::commands::{execute, exit, operators, runs, validate};
+use hangar_cli::commands::{execute, exit, migrate, operators, pools, runs, validate, worker};
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
 
@@ -35,6 +35,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => execute::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
         Command::Resume(args) => execute::resume(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
         Command::Runs(args) => runs::run(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
+        Command::Migrate => migrate::run(&Home::resolve(cli.home.as_deref())?, cli.json).await,
+        Command::Worker(args) => worker::run(args, &Home::resolve(cli.home.as_deref())?).await,
+        Command::Pools { command } => {
+            pools::run(command.as_ref(), &Home::resolve(cli.home.as_deref())?, cli.json).await
+        }
     }
 }
 

@@ -342,6 +342,11 @@ async fn max_active_runs_throttles_acquisition(f: &Fixture) {
         Acquired::Throttled,
         "one nightly at a time"
     );
+    assert_eq!(s.acquire_run("r2", "c3", 20, 200).await.expect("acquire"), Acquired::Busy, "c2 waits for it");
+    assert!(s.orphaned_runs(90).await.expect("orphans").is_empty(), "a waiting run is not orphaned");
+    let mut orphans = s.orphaned_runs(250).await.expect("orphans");
+    orphans.sort();
+    assert_eq!(orphans, ["r1", "r2"], "unless its holders stop renewing");
     s.finish_run("r1", hangar_engine::RunStatus::Succeeded, None, 30).await.expect("finish");
     assert_eq!(s.acquire_run("r2", "c2", 40, 200).await.expect("acquire"), Acquired::Yes);
     assert!(s.renew_run("r2", "c2", 300).await.expect("renew"));

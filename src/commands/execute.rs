@@ -45,7 +45,8 @@ pub async fn resume(args: &ResumeArgs, home: &Home, json: bool) -> Result<u8> {
     drive(&engine, &args.run_id, total, &args.exec, json).await
 }
 
-/// Runs embedded workers and the coordinator of `run_id` until the run ends.
+/// Runs the coordinator of `run_id`, and embedded workers unless told not
+/// to, until the run ends.
 async fn drive(engine: &Engine, run_id: &str, total: usize, exec: &ExecArgs, json: bool) -> Result<u8> {
     let display = crate::display::follow(engine.subscribe(), run_id.to_owned(), total, exec.quiet);
     let shutdown = CancellationToken::new();
@@ -53,11 +54,11 @@ async fn drive(engine: &Engine, run_id: &str, total: usize, exec: &ExecArgs, jso
         concurrency: exec.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency),
         labels: Vec::new(),
     };
-    let workers = {
+    let workers = (!exec.no_workers).then(|| {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move { engine.run_workers(options, shutdown).await })
-    };
+    });
     let interrupt = {
         let engine = engine.clone();
         let run_id = run_id.to_owned();
@@ -77,7 +78,9 @@ async fn drive(engine: &Engine, run_id: &str, total: usize, exec: &ExecArgs, jso
     let outcome = engine.coordinate(run_id).await;
     shutdown.cancel();
     interrupt.abort();
-    workers.await.context("the worker pool stopped unexpectedly")?;
+    if let Some(workers) = workers {
+        workers.await.context("the worker pool stopped unexpectedly")?;
+    }
     // The display ends on the run's last event; don't wait on it if that was missed.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), display).await;
     let status = outcome?;

@@ -1,9 +1,12 @@
 //! One module per command.
 
 pub mod execute;
+pub mod migrate;
 pub mod operators;
+pub mod pools;
 pub mod runs;
 pub mod validate;
+pub mod worker;
 
 /// Process exit codes.
 pub mod exit {

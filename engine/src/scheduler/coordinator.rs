@@ -80,6 +80,7 @@ impl Engine {
                 }
             }
         }
+        let _coordinating = self.signals.coordinating(run_id);
         let plan = self.stored_plan(&run.id, &run.spec_path, &run.spec_text, &run.params)?;
         self.signals.emit(EngineEvent::RunStarted {
             run_id: run_id.to_owned(),
@@ -106,6 +107,9 @@ impl Engine {
             let mut step = Advance::default();
             for task in self.store.unacked(run_id).await? {
                 step.acked.push(task.task_id.clone());
+                if !self.signals.take_finished_here(run_id, &task.task_id, task.attempt) {
+                    self.announce_remote_finish(&task);
+                }
                 absorb(&mut states, task);
             }
             // A cancellation from this process is seen at once; one from
@@ -163,6 +167,22 @@ impl Engine {
                 last_renewal = now_ms();
             }
         }
+    }
+
+    /// A worker in another process finished this task: tell local listeners,
+    /// who saw nothing of it so far.
+    fn announce_remote_finish(&self, task: &TaskRecord) {
+        if task.status == TaskStatus::Queued || task.status == TaskStatus::Pending {
+            return;
+        }
+        self.signals.emit(EngineEvent::TaskFinished {
+            run_id: task.run_id.clone(),
+            task_id: task.task_id.clone(),
+            status: task.status,
+            attempt: task.attempt,
+            error: task.error.clone(),
+            retry_at: None,
+        });
     }
 
     /// Recompiles the spec text stored with a run, with its bound params.

@@ -83,6 +83,12 @@ pub(crate) struct Signals {
     pub running: Mutex<HashMap<(String, String), CancellationToken>>,
     /// Runs whose cancellation was requested through this process.
     pub cancelled_runs: Mutex<HashSet<String>>,
+    /// Attempts (run, task, attempt) that finished in this process and whose
+    /// `TaskFinished` was emitted here; the coordinator announces the others,
+    /// which workers in other processes finished.
+    pub finished_here: Mutex<HashSet<(String, String, u32)>>,
+    /// Runs coordinated by this process right now.
+    pub coordinating: Mutex<HashSet<String>>,
 }
 
 impl Signals {
@@ -98,12 +104,46 @@ impl Signals {
             events,
             running: Mutex::new(HashMap::new()),
             cancelled_runs: Mutex::new(HashSet::new()),
+            finished_here: Mutex::new(HashSet::new()),
+            coordinating: Mutex::new(HashSet::new()),
         }
     }
 
     pub fn emit(&self, event: EngineEvent) {
         // No subscriber is fine: events are for whoever listens.
         let _ = self.events.send(event);
+    }
+
+    /// Remembers an attempt finished here, for this process's coordinator
+    /// of its run; with no such coordinator nobody would ever forget it.
+    pub fn mark_finished_here(&self, run_id: &str, task_id: &str, attempt: u32) {
+        if !self.is_coordinating(run_id) {
+            return;
+        }
+        self.finished_here.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert((
+            run_id.to_owned(),
+            task_id.to_owned(),
+            attempt,
+        ));
+    }
+
+    /// Whether this process already announced the end of that attempt (and forgets it).
+    pub fn take_finished_here(&self, run_id: &str, task_id: &str, attempt: u32) -> bool {
+        self.finished_here.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&(
+            run_id.to_owned(),
+            task_id.to_owned(),
+            attempt,
+        ))
+    }
+
+    pub fn is_coordinating(&self, run_id: &str) -> bool {
+        self.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(run_id)
+    }
+
+    /// Marks `run_id` as coordinated here until the guard is dropped.
+    pub fn coordinating(self: &std::sync::Arc<Self>, run_id: &str) -> CoordinatingGuard {
+        self.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(run_id.to_owned());
+        CoordinatingGuard { signals: self.clone(), run_id: run_id.to_owned() }
     }
 
     /// Cancels every attempt of `run_id` running in this process.
@@ -115,5 +155,22 @@ impl Signals {
                 token.cancel();
             }
         }
+    }
+}
+
+/// Unmarks a run as coordinated here, and forgets its finished attempts.
+pub(crate) struct CoordinatingGuard {
+    signals: std::sync::Arc<Signals>,
+    run_id: String,
+}
+
+impl Drop for CoordinatingGuard {
+    fn drop(&mut self) {
+        self.signals.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
+        self.signals
+            .finished_here
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(run, _, _)| run != &self.run_id);
     }
 }

@@ -3,6 +3,7 @@
 //! in this process (the embedded default) or in other processes and machines
 //! sharing one PostgreSQL.
 
+mod adopt;
 mod cache;
 mod coordinator;
 mod events;

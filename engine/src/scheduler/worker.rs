@@ -151,6 +151,9 @@ impl Engine {
         match self.store.complete(&lease, &completion, now).await {
             Ok(true) => {
                 tracing::info!(run = %lease.run_id, task = %lease.task_id, attempt = lease.attempt, status = %status, "Task attempt finished.");
+                if retry_at.is_none() {
+                    self.signals.mark_finished_here(&lease.run_id, &lease.task_id, lease.attempt);
+                }
                 self.signals.emit(EngineEvent::TaskFinished {
                     run_id: lease.run_id.clone(),
                     task_id: lease.task_id.clone(),

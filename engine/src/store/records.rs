@@ -212,7 +212,8 @@ pub enum Acquired {
     Yes,
     /// Another live coordinator holds it.
     Busy,
-    /// The pipeline already has `max_active_runs` runs active: wait.
+    /// The pipeline already has `max_active_runs` runs active: wait. The
+    /// caller holds the run's lease meanwhile (and renews it by asking again).
     Throttled,
 }
 

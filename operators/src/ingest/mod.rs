@@ -138,6 +138,13 @@ impl Operator for Ingest {
         problems
     }
 
+    async fn fingerprint(&self, config: &IngestConfig, ctx: &TaskContext) -> Result<Option<String>, OperatorError> {
+        let include = sources::glob_set(&config.include).map_err(OperatorError::user)?;
+        let exclude = sources::glob_set(&config.exclude).map_err(OperatorError::user)?;
+        let files = sources::list(&config.path, &include, &exclude, ctx.artifacts()).await?;
+        sources::fingerprint(&files, ctx.artifacts()).await.map(Some)
+    }
+
     async fn run(&self, config: IngestConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let include = sources::glob_set(&config.include).map_err(OperatorError::user)?;
         let exclude = sources::glob_set(&config.exclude).map_err(OperatorError::user)?;

@@ -124,9 +124,59 @@ pub async fn list(
     Ok(files)
 }
 
+/// A digest of the listed files' names and contents: what ingest reads
+/// besides its config, so that output caching notices a changed document.
+///
+/// # Errors
+/// When a file cannot be read.
+pub async fn fingerprint(files: &[SourceFile], store: &ArtifactStore) -> Result<String, OperatorError> {
+    let mut hasher = blake3::Hasher::new();
+    for file in files {
+        hasher.update(file.relative.as_bytes());
+        hasher.update(&[0]);
+        let digest = match &file.location {
+            Location::Local(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut file_hasher = blake3::Hasher::new();
+                    std::fs::File::open(&path)
+                        .and_then(|f| file_hasher.update_reader(f).map(|h| h.finalize()))
+                        .map_err(|e| OperatorError::external(format!("cannot read {}: {e}", path.display())))
+                })
+                .await
+                .map_err(|e| OperatorError::internal(format!("hashing task failed: {e}")))??
+            }
+            Location::Store(key) => blake3::hash(&store.read(key).await?),
+        };
+        hasher.update(digest.as_bytes());
+    }
+    Ok(format!("blake3:{}", hasher.finalize().to_hex()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_fingerprint_follows_names_and_contents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::write(root.join("a.txt"), "alpha").expect("write");
+        std::fs::write(root.join("b.txt"), "beta").expect("write");
+        let store = ArtifactStore::local(root.join("store")).expect("store");
+        let path = root.display().to_string();
+        let exclude = glob_set(&["store/**".to_owned()]).expect("globs");
+        let first = fingerprint(&list(&path, &None, &exclude, &store).await.expect("list"), &store).await.expect("fp");
+        let again = fingerprint(&list(&path, &None, &exclude, &store).await.expect("list"), &store).await.expect("fp");
+        assert_eq!(first, again);
+        std::fs::write(root.join("b.txt"), "betA").expect("write");
+        let edited = fingerprint(&list(&path, &None, &exclude, &store).await.expect("list"), &store).await.expect("fp");
+        assert_ne!(first, edited, "same size, different content");
+        std::fs::rename(root.join("b.txt"), root.join("c.txt")).expect("rename");
+        let renamed =
+            fingerprint(&list(&path, &None, &exclude, &store).await.expect("list"), &store).await.expect("fp");
+        assert_ne!(edited, renamed);
+    }
 
     #[tokio::test]
     async fn folders_are_walked_in_order_with_globs_and_without_hidden_files() {

@@ -190,6 +190,16 @@ impl RunStore for SqlStore {
                     .await
                     .map_err(StoreError::query("count active runs"))?;
             if get::<i64>(&active, "n")? >= limit {
+                // The waiting coordinator holds the run all the same, so that
+                // no other process adopts it as orphaned meanwhile.
+                sqlx::query("UPDATE runs SET coordinator = $1, coordinator_expires_at = $2 WHERE id = $3")
+                    .bind(coordinator)
+                    .bind(until)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("hold waiting run"))?;
+                tx.commit().await.map_err(StoreError::query("commit hold"))?;
                 return Ok(Acquired::Throttled);
             }
         }
