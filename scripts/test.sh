@@ -20,6 +20,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# PostgreSQL and an S3 server on loopback: the store, artifact and
+# scale-out suites run against them as well as against the embedded default.
+. scripts/services.sh
+
 echo "== building"
 cargo build --workspace --all-targets --locked
 

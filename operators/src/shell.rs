@@ -44,7 +44,7 @@ impl Operator for Shell {
 
     async fn run(&self, config: ShellConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let scratch = ctx.scratch_dir()?.to_path_buf();
-        let mut command = Command::new("sh");
+        let mut command = shell_command();
         command
             .arg("-c")
             .arg(&config.run)
@@ -93,6 +93,23 @@ impl Operator for Shell {
         };
         let tail = last_stderr.map(|line| format!("; last stderr line: {line}")).unwrap_or_default();
         Err(OperatorError::external(format!("command {how}{tail}")))
+    }
+}
+
+/// `sh`, started through `setpriv --pdeathsig KILL` where util-linux has
+/// it: when the worker dies, even by SIGKILL, the kernel kills the command
+/// too, instead of leaving it running unsupervised next to its retry.
+fn shell_command() -> Command {
+    static SETPRIV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let setpriv =
+        SETPRIV.get_or_init(|| ["/usr/bin/setpriv", "/bin/setpriv"].iter().map(PathBuf::from).find(|p| p.is_file()));
+    match setpriv {
+        Some(path) => {
+            let mut command = Command::new(path);
+            command.args(["--pdeathsig", "KILL", "--", "sh"]);
+            command
+        }
+        None => Command::new("sh"),
     }
 }
 

@@ -1,8 +1,8 @@
 //! The artifact store: one OpenDAL operator over the local filesystem or S3.
 //!
-//! Every write goes to a temporary key first and is committed (renamed or
-//! copied) to its final key only when complete, so a reader never sees a
-//! partially written artifact.
+//! A reader never sees a partially written artifact: on the filesystem a
+//! write goes to a temporary file renamed into place when complete; on S3
+//! the object appears only when its (multipart) upload completes.
 
 use std::path::{Path, PathBuf};
 
@@ -264,7 +264,8 @@ impl ArtifactStore {
         }
     }
 
-    /// Lists the files below `prefix` (recursively) with their sizes, sorted by key.
+    /// Lists the files below `prefix` (recursively) with their sizes, sorted
+    /// by key; files still being written are not listed.
     ///
     /// # Errors
     /// When the backend cannot list.
@@ -277,7 +278,7 @@ impl ArtifactStore {
         };
         let mut files = Vec::new();
         for entry in entries {
-            if entry.metadata().is_dir() {
+            if entry.metadata().is_dir() || is_temporary(entry.path()) {
                 continue;
             }
             let size = match entry.metadata().content_length() {
@@ -333,6 +334,12 @@ impl ArtifactStore {
         Ok(target)
     }
 
+    /// Whether an object becomes visible only once its upload completes
+    /// (object stores), so writers need no temporary key.
+    pub(crate) fn writes_atomically(&self) -> bool {
+        matches!(self.location, StoreLocation::S3(_))
+    }
+
     /// Moves a fully written temporary key to its final key.
     pub(crate) async fn commit(&self, tmp: &str, key: &str) -> Result<(), ArtifactError> {
         if self.op.info().full_capability().rename {
@@ -346,4 +353,9 @@ impl ArtifactStore {
     pub(crate) fn operator(&self) -> &Operator {
         &self.op
     }
+}
+
+/// Whether a key is a write in progress (see `writer::temporary_key`).
+fn is_temporary(key: &str) -> bool {
+    key.rsplit('/').next().is_some_and(|name| name.starts_with(crate::writer::TEMPORARY_PREFIX))
 }

@@ -32,7 +32,12 @@ impl std::fmt::Debug for ArtifactWriter {
 impl ArtifactWriter {
     pub(crate) async fn start(store: ArtifactStore, key: &str) -> Result<Self, ArtifactError> {
         let key = key.trim_start_matches('/').to_owned();
-        let tmp_key = temporary_key(&key);
+        // Object stores publish an object only when its upload completes
+        // (PutObject, or CompleteMultipartUpload for large ones), so they
+        // write the final key directly: a server-side copy would double the
+        // traffic and fails beyond 5 GiB. Filesystems write a temporary file
+        // and rename it.
+        let tmp_key = if store.writes_atomically() { key.clone() } else { temporary_key(&key) };
         let inner = store
             .operator()
             .writer_with(&tmp_key)
@@ -91,11 +96,13 @@ impl ArtifactWriter {
         let result = async {
             self.flush_pending().await?;
             self.inner.close().await.map_err(|e| ArtifactError::backend("close", &self.key, e))?;
-            self.store.commit(&self.tmp_key, &self.key).await
+            if self.tmp_key == self.key { Ok(()) } else { self.store.commit(&self.tmp_key, &self.key).await }
         }
         .await;
         if let Err(err) = result {
-            let _ = self.store.delete(&self.tmp_key).await;
+            if self.tmp_key != self.key {
+                let _ = self.store.delete(&self.tmp_key).await;
+            }
             return Err(err);
         }
         Ok(ArtifactRef {
@@ -111,14 +118,19 @@ impl ArtifactWriter {
     /// Abandons the write; nothing becomes visible.
     pub async fn abort(mut self) {
         let _ = self.inner.abort().await;
-        let _ = self.store.delete(&self.tmp_key).await;
+        if self.tmp_key != self.key {
+            let _ = self.store.delete(&self.tmp_key).await;
+        }
     }
 }
+
+/// How temporary files' names start; listings leave them out.
+pub(crate) const TEMPORARY_PREFIX: &str = ".tmp-";
 
 fn temporary_key(key: &str) -> String {
     let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
     let nonce = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp_name = format!(".tmp-{}-{nonce}-{name}", std::process::id());
+    let tmp_name = format!("{TEMPORARY_PREFIX}{}-{nonce}-{name}", std::process::id());
     if dir.is_empty() { tmp_name } else { format!("{dir}/{tmp_name}") }
 }
 
