@@ -126,10 +126,10 @@ fn first_run_id(home: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let output = hangar(home).args(["runs", "--json"]).output().expect("runs");
-        if output.status.success() {
-            if let Some(id) = json_of(&output)[0]["run_id"].as_str() {
-                return id.to_owned();
-            }
+        if output.status.success()
+            && let Some(id) = json_of(&output)[0]["run_id"].as_str()
+        {
+            return id.to_owned();
         }
         assert!(Instant::now() < deadline, "the run never appeared");
         std::thread::sleep(Duration::from_millis(50));

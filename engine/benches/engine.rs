@@ -5,8 +5,16 @@
 //! `cargo bench -p hangar-engine --bench engine` runs it on the embedded
 //! store (SQLite file + local artifacts). Options after `--`:
 //!   --database-url URL   another store (e.g. postgres://postgres@127.0.0.1/bench)
-//!   --workers N          worker pools sharing the store (default 1)
+//!   --workers N[,N…]     worker pools sharing the store, one table row set
+//!                        per count (default 1)
+//!   --remote             every pool is a separate engine with its own database
+//!                        connections, as `hangar worker` processes beside a
+//!                        `hangar run --no-workers` coordinator; otherwise the
+//!                        first pool is embedded in the coordinator's engine
 //!   --concurrency N      tasks each pool runs at once (default: cores)
+//!   --task-ms N          each task sleeps N ms instead of returning at once
+//!   --workloads LIST     of `seq` (40 sequential), `dag` (1,000-task DAG) and
+//!                        `wide` (1,000 independent tasks); default `seq,dag`
 //!   --repeat N           repetitions; the median is reported (default 5)
 
 use std::sync::Arc;
@@ -23,8 +31,11 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 struct TrivialConfig {}
 
-/// Does nothing: the benchmark measures the engine, not the task.
-struct Trivial;
+/// Does nothing (or sleeps a fixed time): the benchmark measures the
+/// engine, not the task.
+struct Trivial {
+    sleep: Duration,
+}
 
 impl Operator for Trivial {
     type Config = TrivialConfig;
@@ -34,13 +45,19 @@ impl Operator for Trivial {
     }
 
     async fn run(&self, _config: TrivialConfig, _ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        if !self.sleep.is_zero() {
+            tokio::time::sleep(self.sleep).await;
+        }
         Ok(TaskOutputs::new())
     }
 }
 
 struct Options {
     database_url: Option<String>,
-    workers: usize,
+    workers: Vec<usize>,
+    remote: bool,
+    task_ms: u64,
+    workloads: Vec<String>,
     concurrency: usize,
     repeat: usize,
 }
@@ -48,7 +65,10 @@ struct Options {
 fn options() -> Options {
     let mut options = Options {
         database_url: None,
-        workers: 1,
+        workers: vec![1],
+        remote: false,
+        task_ms: 0,
+        workloads: vec!["seq".to_owned(), "dag".to_owned()],
         concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
         repeat: 5,
     };
@@ -57,7 +77,16 @@ fn options() -> Options {
     for (i, arg) in args.iter().enumerate() {
         match arg.as_str() {
             "--database-url" => options.database_url = Some(value(i)),
-            "--workers" => options.workers = value(i).parse().unwrap_or(1),
+            "--workers" => {
+                options.workers =
+                    value(i).split(',').filter_map(|n| n.trim().parse().ok()).filter(|n| *n > 0).collect();
+                if options.workers.is_empty() {
+                    options.workers = vec![1];
+                }
+            }
+            "--remote" => options.remote = true,
+            "--task-ms" => options.task_ms = value(i).parse().unwrap_or(0),
+            "--workloads" => options.workloads = value(i).split(',').map(|w| w.trim().to_owned()).collect(),
             "--concurrency" => options.concurrency = value(i).parse().unwrap_or(options.concurrency),
             "--repeat" => options.repeat = value(i).parse().unwrap_or(5),
             _ => {}
@@ -74,6 +103,14 @@ fn sequential_spec(n: usize) -> String {
         } else {
             yaml.push_str(&format!("  t{i}: {{ uses: trivial, needs: [t{}] }}\n", i - 1));
         }
+    }
+    yaml
+}
+
+fn independent_spec(n: usize) -> String {
+    let mut yaml = String::from("name: wide\ntasks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  t{i}: {{ uses: trivial }}\n"));
     }
     yaml
 }
@@ -105,26 +142,36 @@ async fn open_store(url: &str) -> Arc<dyn Store> {
 }
 
 /// One run of `yaml` from submission until every task run is recorded; returns the wall time.
-async fn measure(yaml: &str, options: &Options, store: Arc<dyn Store>, dir: &std::path::Path) -> Duration {
+async fn measure(
+    yaml: &str,
+    options: &Options,
+    workers: usize,
+    stores: &[Arc<dyn Store>],
+    dir: &std::path::Path,
+) -> Duration {
     let mut registry = Registry::new();
-    registry.register(Trivial).expect("register");
+    registry.register(Trivial { sleep: Duration::from_millis(options.task_ms) }).expect("register");
     let registry = Arc::new(registry);
     let artifacts = ArtifactStore::local(dir.join("artifacts")).expect("artifacts");
     let settings = EngineSettings::default();
-    let coordinator =
-        Engine::new(store.clone(), artifacts.clone(), registry.clone(), dir.join("scratch"), settings.clone());
+    let engine = |store: Arc<dyn Store>| {
+        Engine::new(store, artifacts.clone(), registry.clone(), dir.join("scratch"), settings.clone())
+    };
+    let store = stores[0].clone();
+    let coordinator = engine(store.clone());
     let plan = compile("bench.yaml", yaml, &registry, &[]).expect("valid spec");
 
-    // Worker pools as separate engines: on a shared database they stand for
-    // separate processes; they wake up by polling like remote workers would,
-    // except the first, which shares the coordinator's in-process signals.
+    // Worker pools as separate engines with their own connections stand for
+    // separate processes; they learn of queued tasks from the database (its
+    // change feed on PostgreSQL, polling on SQLite). Unless `--remote`, the
+    // first pool shares the coordinator's engine, as `hangar run` does.
     let shutdown = CancellationToken::new();
     let mut pools = Vec::new();
-    for i in 0..options.workers {
-        let engine = if i == 0 {
+    for i in 0..workers {
+        let engine = if i == 0 && !options.remote {
             coordinator.clone()
         } else {
-            Engine::new(store.clone(), artifacts.clone(), registry.clone(), dir.join("scratch"), settings.clone())
+            engine(stores[(i + 1) % stores.len()].clone())
         };
         let shutdown = shutdown.clone();
         let concurrency = options.concurrency;
@@ -132,6 +179,8 @@ async fn measure(yaml: &str, options: &Options, store: Arc<dyn Store>, dir: &std
             engine.run_workers(WorkerOptions { concurrency, labels: Vec::new() }, shutdown).await;
         }));
     }
+    // Let the pools connect and start listening before the clock starts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let run_id = coordinator.submit(&plan, None).await.expect("submit");
     let status = coordinator.coordinate(&run_id).await.expect("coordinate");
@@ -159,30 +208,48 @@ async fn main() {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
-    let store = open_store(&url).await;
-    let backend = store.backend().as_str();
-    println!(
-        "engine overhead on {backend}, {} worker pool(s) x concurrency {}, median of {} runs",
-        options.workers, options.concurrency, options.repeat
-    );
-    println!("{:<34} {:>10} {:>12} {:>10}", "workload", "total ms", "ms per task", "tasks/s");
-    for (name, yaml, tasks) in [
-        ("40 sequential tasks", sequential_spec(40), 40usize),
-        ("1,000-task DAG (10 layers x 100)", layered_spec(10, 100), 1000usize),
-    ] {
-        // One warm-up run, then the measured ones.
-        let _ = measure(&yaml, &options, store.clone(), dir.path()).await;
-        let mut times = Vec::new();
-        for _ in 0..options.repeat {
-            times.push(measure(&yaml, &options, store.clone(), dir.path()).await);
+    // Stores are opened once, so that every measured run finds warm
+    // connections: one for the coordinator and one per worker pool on
+    // PostgreSQL; on SQLite one, since it allows a single writer at a time
+    // and a second connection pool would only queue on the file lock.
+    let first = open_store(&url).await;
+    let backend = first.backend().as_str();
+    let mut stores = vec![first.clone()];
+    if first.backend() == hangar_engine::store::Backend::Postgres {
+        for _ in 0..options.workers.iter().copied().max().unwrap_or(1) {
+            stores.push(open_store(&url).await);
         }
-        let total = median(times);
-        let per_task = total.as_secs_f64() * 1000.0 / tasks as f64;
-        println!(
-            "{name:<34} {:>10.1} {:>12.3} {:>10.0}",
-            total.as_secs_f64() * 1000.0,
-            per_task,
-            tasks as f64 / total.as_secs_f64()
-        );
+    }
+    println!(
+        "engine overhead on {backend}, {} tasks, worker pools x concurrency {}{}, median of {} runs",
+        if options.task_ms == 0 { "trivial".to_owned() } else { format!("{} ms", options.task_ms) },
+        options.concurrency,
+        if options.remote { ", every pool a separate engine" } else { ", first pool embedded" },
+        options.repeat
+    );
+    println!("{:<8} {:<34} {:>10} {:>12} {:>10}", "workers", "workload", "total ms", "ms per task", "tasks/s");
+    for &workers in &options.workers {
+        let all = [
+            ("seq", "40 sequential tasks", sequential_spec(40), 40usize),
+            ("dag", "1,000-task DAG (10 layers x 100)", layered_spec(10, 100), 1000usize),
+            ("wide", "1,000 independent tasks", independent_spec(1000), 1000usize),
+        ];
+        for (_, name, yaml, tasks) in all.iter().filter(|w| options.workloads.iter().any(|o| o == w.0)) {
+            let (name, tasks) = (*name, *tasks);
+            // One warm-up run, then the measured ones.
+            let _ = measure(yaml, &options, workers, &stores, dir.path()).await;
+            let mut times = Vec::new();
+            for _ in 0..options.repeat {
+                times.push(measure(yaml, &options, workers, &stores, dir.path()).await);
+            }
+            let total = median(times);
+            let per_task = total.as_secs_f64() * 1000.0 / tasks as f64;
+            println!(
+                "{workers:<8} {name:<34} {:>10.1} {:>12.3} {:>10.1}",
+                total.as_secs_f64() * 1000.0,
+                per_task,
+                tasks as f64 / total.as_secs_f64()
+            );
+        }
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use hangar_engine::store::{
     Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, QueueTask, Settle, TaskLease,
 };
-use hangar_engine::{LogStore, PoolStore, RunStore, SqlStore, TaskQueue, TaskStatus};
+use hangar_engine::store::{Backend, Change};
+use hangar_engine::{LogStore, PoolStore, RunStore, SqlStore, Store, TaskQueue, TaskStatus};
 use hangar_sdk::{ArtifactKind, ArtifactRef};
 use serde_json::json;
 
@@ -50,10 +51,10 @@ impl Fixture {
 
     async fn drop_database(self) {
         self.store.pool().close().await;
-        if let Some((admin, name)) = self.cleanup {
-            if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-            }
+        if let Some((admin, name)) = self.cleanup
+            && let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
         }
     }
 }
@@ -93,6 +94,7 @@ on_both!(
     max_active_runs_throttles_acquisition,
     cancelled_runs_are_not_claimed,
     two_workers_racing_never_claim_a_task_twice,
+    other_processes_hear_of_changes,
 );
 
 fn new_run(id: &str, pipeline: &str, max_active_runs: Option<u32>) -> NewRun {
@@ -404,4 +406,25 @@ async fn two_workers_racing_never_claim_a_task_twice(f: &Fixture) {
         n
     };
     assert_eq!(attempts, 200);
+}
+
+async fn other_processes_hear_of_changes(f: &Fixture) {
+    let s = &f.store;
+    let feed = s.changes().await.expect("change feed");
+    let Some(mut feed) = feed else {
+        assert_eq!(s.backend(), Backend::Sqlite, "only SQLite goes without a change feed");
+        return;
+    };
+    let other = f.another().await;
+    other.create_run(&new_run("r1", "p", None), &[task("a", 0)]).await.expect("create");
+    other.advance("r1", &queue(&["a"]), 0).await.expect("queue");
+    assert_eq!(next_change(&mut feed).await, Some(Change::Queued));
+    let claimed = other.claim_task("w", &[], 1, 100).await.expect("claim").expect("a");
+    let done = Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None };
+    other.complete(&claimed.lease, &done, 2).await.expect("complete");
+    assert_eq!(next_change(&mut feed).await, Some(Change::Finished));
+}
+
+async fn next_change(feed: &mut tokio::sync::mpsc::Receiver<Change>) -> Option<Change> {
+    tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv()).await.expect("announced in time")
 }

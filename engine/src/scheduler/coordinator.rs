@@ -41,6 +41,7 @@ impl Engine {
         if run.status.is_terminal() {
             return Ok(run.status);
         }
+        self.follow_changes().await;
         let lease_ms = millis(self.settings.lease);
         loop {
             match self.store.acquire_run(run_id, &self.instance, now_ms(), now_ms() + lease_ms).await? {

@@ -24,7 +24,7 @@ use crate::clock::{millis, now_ms};
 use crate::diagnostic::Diagnostics;
 use crate::plan::Plan;
 use crate::status::RunStatus;
-use crate::store::{NewRun, NewTask, Store, StoreError};
+use crate::store::{Change, NewRun, NewTask, Store, StoreError};
 use events::Signals;
 
 /// Timing knobs of the engine.
@@ -80,6 +80,21 @@ pub struct Engine {
     pub(crate) signals: Arc<Signals>,
     /// `host:pid:nonce`, naming this process in leases.
     pub(crate) instance: String,
+    /// The database's change feed, once followed.
+    pub(crate) following: Arc<Following>,
+}
+
+/// Follows the change feed while any clone of its engine lives.
+#[derive(Debug, Default)]
+pub(crate) struct Following {
+    started: tokio::sync::OnceCell<()>,
+    stop: hangar_sdk::CancellationToken,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -101,7 +116,48 @@ impl Engine {
     ) -> Self {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let instance = format!("{}:{}:{}", hostname(), std::process::id(), &nonce[..8]);
-        Self { store, artifacts, registry, scratch_root, settings, signals: Arc::new(Signals::new()), instance }
+        Self {
+            store,
+            artifacts,
+            registry,
+            scratch_root,
+            settings,
+            signals: Arc::new(Signals::new()),
+            instance,
+            following: Arc::default(),
+        }
+    }
+
+    /// Wakes this process's idle workers and coordinators when another
+    /// process queues or finishes tasks, where the database announces it;
+    /// without it they notice within a poll interval.
+    pub(crate) async fn follow_changes(&self) {
+        self.following
+            .started
+            .get_or_init(|| async {
+                match self.store.changes().await {
+                    Ok(Some(mut changes)) => {
+                        let signals = self.signals.clone();
+                        let stop = self.following.stop.clone();
+                        tokio::spawn(async move {
+                            loop {
+                                let change = tokio::select! {
+                                    change = changes.recv() => change,
+                                    () = stop.cancelled() => None,
+                                };
+                                match change {
+                                    Some(Change::Queued) => signals.work.notify_waiters(),
+                                    Some(Change::Finished) => signals.finished.notify_waiters(),
+                                    None => break,
+                                }
+                            }
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "No database change feed; polling instead."),
+                }
+            })
+            .await;
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -56,6 +56,7 @@ impl Engine {
     /// Claims and runs tasks until `shutdown` fires, then waits for the
     /// attempts in flight (which `shutdown` does not cancel).
     pub async fn run_workers(&self, options: WorkerOptions, shutdown: CancellationToken) {
+        self.follow_changes().await;
         let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
         let mut in_flight = JoinSet::new();
         let mut last_reap = now_ms();

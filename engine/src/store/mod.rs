@@ -153,8 +153,25 @@ pub trait PoolStore: Send + Sync {
     async fn pools(&self) -> Result<Vec<Pool>, StoreError>;
 }
 
+/// A change other processes made, announced by the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Tasks became ready to claim.
+    Queued,
+    /// A task finished or a run was asked to stop: coordinators should look.
+    Finished,
+}
+
 /// Where runs, tasks, attempts and logs live.
+#[async_trait::async_trait]
 pub trait Store: RunStore + TaskQueue + LogStore + PoolStore {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> Backend;
+
+    /// Changes made by other processes as they commit, where the database
+    /// can announce them (PostgreSQL's LISTEN/NOTIFY); `None` where idle
+    /// processes must poll. Polling stays the fallback either way.
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>, StoreError> {
+        Ok(None)
+    }
 }

@@ -39,13 +39,23 @@ static LIST_MARKER: LazyLock<Regex> = LazyLock::new(|| {
 /// Removes control characters (keeping newlines and tabs), zero-width
 /// characters and byte-order marks.
 pub fn control_chars(text: &str) -> String {
-    text.chars()
-        .filter(|&c| {
-            !(c.is_control() && c != '\n' && c != '\t')
-                && !matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
-        })
-        .map(|c| if c == '\r' { '\n' } else { c })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        // CRLF and lone CR (old Mac files) both end a line.
+        if c == '\r' {
+            if chars.peek() != Some(&'\n') {
+                out.push('\n');
+            }
+            continue;
+        }
+        let invisible = matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}');
+        let control = c.is_control() && c != '\n' && c != '\t';
+        if !invisible && !control {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Unicode NFKC: full-width digits and letters to ASCII, compatibility
@@ -330,6 +340,11 @@ pub fn pii(text: &str) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_ends_are_normalised_and_invisible_characters_dropped() {
+        assert_eq!(control_chars("a\r\nb\rc\u{0007}\u{200B}d\te"), "a\nb\ncd\te");
+    }
 
     #[test]
     fn nfkc_turns_full_width_digits_ascii() {

@@ -107,12 +107,13 @@ pub fn split(doc_title: &str, doc_id: &str, text: &str) -> Vec<Section> {
         sections[0].citation = Some(doc_id.to_owned());
         sections[0].number = Some(doc_id.to_owned());
     }
-    if sections.len() == 1 && sections[0].citation.is_none() {
-        if let Some((citation, number, title)) = citation_of(doc_title) {
-            sections[0].citation = Some(citation);
-            sections[0].number = Some(number);
-            sections[0].title = title;
-        }
+    if sections.len() == 1
+        && sections[0].citation.is_none()
+        && let Some((citation, number, title)) = citation_of(doc_title)
+    {
+        sections[0].citation = Some(citation);
+        sections[0].number = Some(number);
+        sections[0].title = title;
     }
     sections
 }

@@ -190,10 +190,7 @@ fn reasons(doc: &Document, s: &Signals, c: &FilterConfig) -> Vec<String> {
         check(*value > max, format!("max_duplicate_{}gram_char_ratio: {value:.3} > {max}", i + 5));
     }
     if !c.languages.is_empty() {
-        check(
-            !c.languages.iter().any(|l| *l == doc.lang),
-            format!("language: {:?} not in {:?}", doc.lang, c.languages),
-        );
+        check(!c.languages.contains(&doc.lang), format!("language: {:?} not in {:?}", doc.lang, c.languages));
     }
     if c.drop_garbled {
         check(
@@ -227,13 +224,13 @@ impl Operator for Filter {
         if config.mean_word_length[0] > config.mean_word_length[1] {
             problems.push(ConfigProblem::at(&["mean_word_length"], "the lower bound is above the upper bound"));
         }
-        if let Some(max) = config.max_chars {
-            if max < config.min_chars {
-                problems.push(ConfigProblem::at(
-                    &["max_chars"],
-                    format!("max_chars {max} is below min_chars {}", config.min_chars),
-                ));
-            }
+        if let Some(max) = config.max_chars
+            && max < config.min_chars
+        {
+            problems.push(ConfigProblem::at(
+                &["max_chars"],
+                format!("max_chars {max} is below min_chars {}", config.min_chars),
+            ));
         }
         problems
     }

@@ -13,7 +13,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
-use super::{Store, StoreError};
+use super::{Change, Store, StoreError};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -194,9 +194,69 @@ impl SqlStore {
     }
 }
 
+const QUEUED_CHANNEL: &str = "hangar_queued";
+const FINISHED_CHANNEL: &str = "hangar_finished";
+
+impl SqlStore {
+    /// Tells listening processes, when the transaction commits, that
+    /// something changed (PostgreSQL; SQLite processes poll).
+    async fn announce(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, change: Change) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let channel = match change {
+            Change::Queued => QUEUED_CHANNEL,
+            Change::Finished => FINISHED_CHANNEL,
+        };
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(channel)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::query("announce a change"))
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for SqlStore {
     fn backend(&self) -> Backend {
         self.backend
+    }
+
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url)
+            .await
+            .map_err(|source| StoreError::Connect { url: redact(&self.url), source })?;
+        listener.listen_all([QUEUED_CHANNEL, FINISHED_CHANNEL]).await.map_err(StoreError::query("listen"))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                // The listener reconnects by itself after a dropped connection;
+                // changes missed meanwhile are picked up by polling.
+                let received = tokio::select! {
+                    received = listener.recv() => received,
+                    // Nobody listens any more: close the connection.
+                    () = sender.closed() => break,
+                };
+                let change = match received {
+                    Ok(notice) if notice.channel() == QUEUED_CHANNEL => Change::Queued,
+                    Ok(_) => Change::Finished,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Lost the database change feed; polling until it is back.");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                // A full channel already holds a wake-up of that kind.
+                if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = sender.try_send(change) {
+                    break;
+                }
+            }
+        });
+        Ok(Some(receiver))
     }
 }
 

@@ -12,7 +12,7 @@ use super::SqlStore;
 use super::rows::*;
 use crate::status::TaskStatus;
 use crate::store::records::*;
-use crate::store::{GLOBAL_POOL, StoreError, TaskQueue};
+use crate::store::{Change, GLOBAL_POOL, StoreError, TaskQueue};
 
 /// Queued candidates looked at per claim: enough to skip past tasks whose
 /// pool is full without another round trip.
@@ -162,6 +162,9 @@ impl TaskQueue for SqlStore {
             .await
             .map_err(StoreError::query("settle task"))?;
         }
+        if !step.queue.is_empty() {
+            self.announce(&mut tx, Change::Queued).await?;
+        }
         tx.commit().await.map_err(StoreError::query("commit step"))
     }
 
@@ -193,10 +196,10 @@ impl TaskQueue for SqlStore {
         }
         for candidate in &candidates {
             let pool: Option<String> = get(candidate, "pool")?;
-            if let Some(pool) = &pool {
-                if !self.pool_has_room(&mut tx, pool, 1).await? {
-                    continue;
-                }
+            if let Some(pool) = &pool
+                && !self.pool_has_room(&mut tx, pool, 1).await?
+            {
+                continue;
             }
             let run_id: String = get(candidate, "run_id")?;
             let task_id: String = get(candidate, "task_id")?;
@@ -329,6 +332,8 @@ impl TaskQueue for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query("complete attempt"))?;
+        let change = if matches!(completion, Completion::Retry { .. }) { Change::Queued } else { Change::Finished };
+        self.announce(&mut tx, change).await?;
         tx.commit().await.map_err(StoreError::query("commit completion"))?;
         Ok(true)
     }
@@ -345,6 +350,10 @@ impl TaskQueue for SqlStore {
         .await
         .map_err(StoreError::query("find expired leases"))?;
         let reaped = self.expire(&mut tx, &rows, "lease expired (killed or cut off)", now).await?;
+        if reaped > 0 {
+            self.announce(&mut tx, Change::Queued).await?;
+            self.announce(&mut tx, Change::Finished).await?;
+        }
         tx.commit().await.map_err(StoreError::query("commit reap"))?;
         Ok(reaped)
     }
@@ -361,6 +370,10 @@ impl TaskQueue for SqlStore {
         .await
         .map_err(StoreError::query("find leases of a dead process"))?;
         let released = self.expire(&mut tx, &rows, "interrupted: the process running it stopped", now).await?;
+        if released > 0 {
+            self.announce(&mut tx, Change::Queued).await?;
+            self.announce(&mut tx, Change::Finished).await?;
+        }
         tx.commit().await.map_err(StoreError::query("commit release"))?;
         Ok(released)
     }

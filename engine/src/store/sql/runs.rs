@@ -8,7 +8,7 @@ use super::rows::*;
 use super::{Backend, SqlStore};
 use crate::status::RunStatus;
 use crate::store::records::*;
-use crate::store::{RunStore, StoreError};
+use crate::store::{Change, RunStore, StoreError};
 
 /// Columns of one task row in the multi-row insert.
 const TASK_INSERT_COLUMNS: usize = 12;
@@ -253,12 +253,16 @@ impl RunStore for SqlStore {
     }
 
     async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let result =
             sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = $1 AND status IN ('pending', 'running')")
                 .bind(run_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(StoreError::query("cancel run"))?;
+        // Its coordinator, wherever it runs, should look now.
+        self.announce(&mut tx, Change::Finished).await?;
+        tx.commit().await.map_err(StoreError::query("commit cancel"))?;
         Ok(result.rows_affected() == 1)
     }
 

@@ -108,17 +108,15 @@ impl Walker {
             "table" => {
                 self.md.start_table();
                 for row in node.descendants() {
-                    if let Node::Element(e) = row.value() {
-                        if e.name() == "tr" {
-                            let cells = row
-                                .children()
-                                .filter(
-                                    |c| matches!(c.value(), Node::Element(e) if e.name() == "td" || e.name() == "th"),
-                                )
-                                .map(cell_text)
-                                .collect();
-                            self.md.table_row(cells);
-                        }
+                    if let Node::Element(e) = row.value()
+                        && e.name() == "tr"
+                    {
+                        let cells = row
+                            .children()
+                            .filter(|c| matches!(c.value(), Node::Element(e) if e.name() == "td" || e.name() == "th"))
+                            .map(cell_text)
+                            .collect();
+                        self.md.table_row(cells);
                     }
                 }
                 self.md.end_table();

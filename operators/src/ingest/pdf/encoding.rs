@@ -251,25 +251,28 @@ const ACCENTS: &[(&str, char)] = &[
 /// The text of a glyph name, following the Adobe Glyph List conventions:
 /// `uniXXXX`, `uXXXX`, known names, `base+accent`, `name.suffix`, `a_b` ligatures.
 pub fn glyph_text(name: &str) -> Option<String> {
-    if let Some(hex) = name.strip_prefix("uni") {
-        if hex.len() >= 4 && hex.len() % 4 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let units: Vec<u16> = hex
-                .as_bytes()
-                .chunks(4)
-                .filter_map(|c| u16::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
-                .collect();
-            return char::decode_utf16(units).collect::<Result<String, _>>().ok();
-        }
+    if let Some(hex) = name.strip_prefix("uni")
+        && hex.len() >= 4
+        && hex.len() % 4 == 0
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        let units: Vec<u16> = hex
+            .as_bytes()
+            .chunks(4)
+            .filter_map(|c| u16::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+            .collect();
+        return char::decode_utf16(units).collect::<Result<String, _>>().ok();
     }
-    if let Some(hex) = name.strip_prefix('u') {
-        if (4..=6).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(String::from);
-        }
+    if let Some(hex) = name.strip_prefix('u')
+        && (4..=6).contains(&hex.len())
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(String::from);
     }
-    if let Some((base, _suffix)) = name.split_once('.') {
-        if !base.is_empty() {
-            return glyph_text(base);
-        }
+    if let Some((base, _suffix)) = name.split_once('.')
+        && !base.is_empty()
+    {
+        return glyph_text(base);
     }
     if name.contains('_') {
         let parts: Option<String> = name.split('_').map(glyph_text).collect();
@@ -285,10 +288,11 @@ pub fn glyph_text(name: &str) -> Option<String> {
         return Some((*text).to_owned());
     }
     for (accent, mark) in ACCENTS {
-        if let Some(base) = name.strip_suffix(accent) {
-            if base.len() == 1 && base.is_ascii() {
-                return Some(format!("{base}{mark}").nfc().collect());
-            }
+        if let Some(base) = name.strip_suffix(accent)
+            && base.len() == 1
+            && base.is_ascii()
+        {
+            return Some(format!("{base}{mark}").nfc().collect());
         }
     }
     None

@@ -104,10 +104,12 @@ pub fn page_text(glyphs: &[Placed], buffer: &str) -> String {
         let mut end: Option<f32> = None;
         let start_len = out.len();
         for run in &line {
-            if let Some(end) = end {
-                if run.x - end > WORD_GAP * run.size && !out.ends_with(' ') && !run.text.starts_with(' ') {
-                    out.push(' ');
-                }
+            if let Some(end) = end
+                && run.x - end > WORD_GAP * run.size
+                && !out.ends_with(' ')
+                && !run.text.starts_with(' ')
+            {
+                out.push(' ');
             }
             out.push_str(&run.text);
             end = Some(end.map_or(run.end_x, |e: f32| e.max(run.end_x)));
