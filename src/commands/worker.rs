@@ -12,8 +12,7 @@ use crate::home::Home;
 
 pub async fn run(args: &WorkerArgs, home: &Home) -> Result<u8> {
     let engine = home.engine(crate::registry()?).await?;
-    let labels: Vec<String> =
-        args.labels.iter().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect::<Vec<_>>();
+    let labels: Vec<String> = args.labels.iter().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
     let options = WorkerOptions {
         concurrency: args.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency),
         labels: labels.clone(),

@@ -30,7 +30,6 @@ pub struct Cluster {
     admin_url: String,
     database: String,
     children: Vec<Child>,
-    names: usize,
 }
 
 impl Cluster {
@@ -52,7 +51,6 @@ impl Cluster {
             admin_url,
             database,
             children: Vec::new(),
-            names: 0,
         };
         if migrate {
             let output = cluster.hangar("admin").arg("migrate").output().expect("hangar migrate");
@@ -81,7 +79,6 @@ impl Cluster {
 
     /// Starts a long-running `hangar` process; its output goes to `NAME.log`.
     pub fn spawn(&mut self, name: &str, args: &[&str]) -> u32 {
-        self.names += 1;
         let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).expect("log file");
         let child = self
             .hangar(name)

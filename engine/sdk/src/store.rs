@@ -340,14 +340,10 @@ impl ArtifactStore {
         matches!(self.location, StoreLocation::S3(_))
     }
 
-    /// Moves a fully written temporary key to its final key.
+    /// Moves a fully written temporary file to its final key (filesystem
+    /// stores only: object stores write the final key directly).
     pub(crate) async fn commit(&self, tmp: &str, key: &str) -> Result<(), ArtifactError> {
-        if self.op.info().full_capability().rename {
-            self.op.rename(tmp, key).await.map_err(|e| ArtifactError::backend("commit", key, e))
-        } else {
-            self.op.copy(tmp, key).await.map_err(|e| ArtifactError::backend("commit", key, e))?;
-            self.delete(tmp).await
-        }
+        self.op.rename(tmp, key).await.map_err(|e| ArtifactError::backend("commit", key, e))
     }
 
     pub(crate) fn operator(&self) -> &Operator {
