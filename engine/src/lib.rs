@@ -4,6 +4,7 @@
 //! registry and never names a concrete one.
 
 pub mod clock;
+pub mod cron;
 pub mod dag;
 pub mod diagnostic;
 pub mod plan;
@@ -14,6 +15,6 @@ pub mod store;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Mark};
 pub use plan::{Binding, Plan, PlannedTask, compile, spec_hash};
-pub use scheduler::{Engine, EngineError, EngineEvent, EngineSettings, WorkerOptions};
+pub use scheduler::{Engine, EngineError, EngineEvent, EngineSettings, FiredRun, WorkerOptions, prepare_run};
 pub use status::{RunStatus, TaskStatus};
 pub use store::{LogStore, PoolStore, RunStore, SqlStore, Store, StoreError, TaskQueue};

@@ -104,12 +104,29 @@ pub fn compile(
         return Err(Diagnostics::sorted(c.diagnostics));
     };
     let params = bind_params(&spec, &root, overrides, &mut c);
+    check_schedule_params(&spec, &root, &mut c);
     let tasks = plan_tasks(&spec, &root, registry, &params, &mut c);
     let order = order_tasks(&spec, &root, &tasks, &mut c);
     if !c.diagnostics.is_empty() {
         return Err(Diagnostics::sorted(c.diagnostics));
     }
     Ok(Plan { file: file.to_owned(), text: text.to_owned(), hash: spec_hash(text), spec, params, tasks, order })
+}
+
+/// A schedule's params must be declared and of the declared type.
+fn check_schedule_params(spec: &PipelineSpec, root: &Node, c: &mut Collector<'_>) {
+    let Some(schedule) = &spec.schedule else { return };
+    for (key, value) in &schedule.params {
+        let path = format!("schedule.params.{key}");
+        let at = root.locate(&path_of(&["schedule", "params", key]));
+        match spec.params.get(key) {
+            None => c.report(at, &path, format!("unknown param \"{key}\"; declare it under `params:` first")),
+            Some(param) if !param.kind.admits(value) => {
+                c.report(at, &path, format!("{value} is not of type {}", param.kind.as_str()));
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 fn path_of(parts: &[&str]) -> Vec<String> {

@@ -8,6 +8,7 @@ mod cache;
 mod coordinator;
 mod events;
 mod reporter;
+mod schedules;
 mod worker;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use hangar_sdk::{ArtifactStore, Registry};
 use tokio::sync::broadcast;
 
 pub use events::EngineEvent;
+pub use schedules::{FiredRun, params_as_overrides, spec_schedule};
 pub use worker::WorkerOptions;
 
 use crate::clock::{millis, now_ms};
@@ -187,35 +189,8 @@ impl Engine {
     /// # Errors
     /// When the store refuses the write.
     pub async fn submit(&self, plan: &Plan, owner: Option<&str>) -> Result<String, EngineError> {
-        let run_id = new_run_id();
-        let run = NewRun {
-            id: run_id.clone(),
-            pipeline: plan.spec.name.clone(),
-            spec_path: plan.file.clone(),
-            spec_text: plan.text.clone(),
-            spec_hash: plan.hash.clone(),
-            params: serde_json::to_value(&plan.params).unwrap_or_default(),
-            seed: plan.spec.seed,
-            owner: owner.map(str::to_owned),
-            created_at: now_ms(),
-            max_active_runs: plan.spec.max_active_runs,
-        };
-        let tasks: Vec<NewTask> = plan
-            .tasks
-            .values()
-            .map(|t| NewTask {
-                task_id: t.id.clone(),
-                position: t.position,
-                operator: t.operator.clone(),
-                retries: t.max_attempts.saturating_sub(1),
-                retry_backoff_ms: millis(t.retry_backoff),
-                timeout_ms: t.timeout.map(millis),
-                seed: task_seed(plan.spec.seed, &t.id),
-                runs_on: t.runs_on.clone(),
-                pool: t.pool.clone(),
-                cache: t.cache,
-            })
-            .collect();
+        let (run, tasks) = prepare_run(plan, owner);
+        let run_id = run.id.clone();
         self.store.create_run(&run, &tasks).await?;
         tracing::info!(run = %run_id, pipeline = %plan.spec.name, tasks = tasks.len(), "Run created.");
         Ok(run_id)
@@ -266,6 +241,39 @@ impl Engine {
         tracing::info!(run = %run_id, previous = %run.status, "Run reset for resume.");
         Ok(RunStatus::Pending)
     }
+}
+
+/// The rows of a new run of `plan`, not yet stored.
+pub fn prepare_run(plan: &Plan, owner: Option<&str>) -> (NewRun, Vec<NewTask>) {
+    let run = NewRun {
+        id: new_run_id(),
+        pipeline: plan.spec.name.clone(),
+        spec_path: plan.file.clone(),
+        spec_text: plan.text.clone(),
+        spec_hash: plan.hash.clone(),
+        params: serde_json::to_value(&plan.params).unwrap_or_default(),
+        seed: plan.spec.seed,
+        owner: owner.map(str::to_owned),
+        created_at: now_ms(),
+        max_active_runs: plan.spec.max_active_runs,
+    };
+    let tasks: Vec<NewTask> = plan
+        .tasks
+        .values()
+        .map(|t| NewTask {
+            task_id: t.id.clone(),
+            position: t.position,
+            operator: t.operator.clone(),
+            retries: t.max_attempts.saturating_sub(1),
+            retry_backoff_ms: millis(t.retry_backoff),
+            timeout_ms: t.timeout.map(millis),
+            seed: task_seed(plan.spec.seed, &t.id),
+            runs_on: t.runs_on.clone(),
+            pool: t.pool.clone(),
+            cache: t.cache,
+        })
+        .collect();
+    (run, tasks)
 }
 
 /// The run's seed mixed with the task id, so tasks differ but reruns agree.

@@ -19,6 +19,23 @@ pub struct PipelineSpec {
     pub tasks: IndexMap<String, TaskSpec>,
     /// Most runs of this pipeline active at once; more wait as `pending`.
     pub max_active_runs: Option<u32>,
+    /// When the server starts runs by itself.
+    pub schedule: Option<ScheduleSpec>,
+}
+
+/// A pipeline's `schedule:` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleSpec {
+    /// Five cron fields (minute first), six with seconds first, or `@daily` and friends.
+    pub cron: String,
+    /// IANA time zone the cron fields are read in (default `UTC`).
+    pub timezone: String,
+    /// After downtime, fire every missed time instead of only the latest.
+    pub catchup: bool,
+    /// Most scheduled runs active at once (default: the pipeline's `max_active_runs`).
+    pub max_active_runs: Option<u32>,
+    /// Params of the scheduled runs.
+    pub params: IndexMap<String, serde_json::Value>,
 }
 
 /// A typed pipeline parameter.

@@ -6,11 +6,13 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 
-use super::model::{ParamSpec, ParamType, PipelineSpec, TaskDefaults, TaskSpec, Trigger};
+use super::model::{ParamSpec, ParamType, PipelineSpec, ScheduleSpec, TaskDefaults, TaskSpec, Trigger};
 use super::yaml::{Entry, Node};
 use crate::diagnostic::{Diagnostic, Mark};
 
-const PIPELINE_KEYS: &[&str] = &["name", "description", "params", "defaults", "seed", "max_active_runs", "tasks"];
+const PIPELINE_KEYS: &[&str] =
+    &["name", "description", "params", "defaults", "seed", "max_active_runs", "schedule", "tasks"];
+const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "params"];
 const TASK_KEYS: &[&str] =
     &["uses", "with", "needs", "retries", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache"];
 const DEFAULT_KEYS: &[&str] = &["retries", "retry_backoff", "timeout"];
@@ -160,6 +162,7 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
         Some(limit)
     });
     let params = root.get("params").map(|e| params(e, c)).unwrap_or_default();
+    let schedule = root.get("schedule").and_then(|e| schedule(e, c));
     let defaults = root.get("defaults").map(|e| defaults(e, c)).unwrap_or_default();
     let tasks = match root.get("tasks") {
         Some(entry) => tasks(entry, c),
@@ -168,7 +171,64 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
             IndexMap::new()
         }
     };
-    Some(PipelineSpec { name: name.unwrap_or_default(), description, params, defaults, seed, tasks, max_active_runs })
+    Some(PipelineSpec {
+        name: name.unwrap_or_default(),
+        description,
+        params,
+        defaults,
+        seed,
+        tasks,
+        max_active_runs,
+        schedule,
+    })
+}
+
+fn schedule(entry: &Entry, c: &mut Collector<'_>) -> Option<ScheduleSpec> {
+    if entry.value.entries().is_none() {
+        c.report(
+            entry.value.mark(),
+            "schedule",
+            format!("expected `{{ cron: \"0 2 * * *\", timezone: UTC }}`, found {}", entry.value.type_name()),
+        );
+        return None;
+    }
+    c.unknown_keys(&entry.value, "schedule", SCHEDULE_KEYS);
+    let Some(cron_entry) = entry.value.get("cron") else {
+        c.report(entry.key_mark, "schedule", "missing field \"cron\", e.g. cron: \"0 2 * * *\" for 02:00 every day");
+        return None;
+    };
+    let cron = c.value::<String>(cron_entry, "schedule.cron", "a cron expression in quotes")?;
+    let timezone = match entry.value.get("timezone") {
+        Some(e) => c.value::<String>(e, "schedule.timezone", "an IANA time zone name")?,
+        None => "UTC".to_owned(),
+    };
+    if let Err(err) = crate::cron::CronSchedule::parse(&cron, &timezone) {
+        let (at, path) = match (&err, entry.value.get("timezone")) {
+            (crate::cron::CronError::TimeZone { .. }, Some(e)) => (e.value.mark(), "schedule.timezone"),
+            _ => (cron_entry.value.mark(), "schedule.cron"),
+        };
+        c.report(at, path, err.to_string());
+        return None;
+    }
+    let catchup = entry
+        .value
+        .get("catchup")
+        .and_then(|e| c.value::<bool>(e, "schedule.catchup", "true or false"))
+        .unwrap_or(false);
+    let max_active_runs = entry.value.get("max_active_runs").and_then(|e| {
+        let limit = c.value::<u32>(e, "schedule.max_active_runs", "a positive integer")?;
+        if limit == 0 {
+            c.report(e.value.mark(), "schedule.max_active_runs", "max_active_runs must be at least 1");
+            return None;
+        }
+        Some(limit)
+    });
+    let params = entry
+        .value
+        .get("params")
+        .and_then(|e| c.value::<IndexMap<String, serde_json::Value>>(e, "schedule.params", "a mapping of param values"))
+        .unwrap_or_default();
+    Some(ScheduleSpec { cron, timezone, catchup, max_active_runs, params })
 }
 
 fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {

@@ -6,11 +6,13 @@
 //! them on SQLite (the embedded default) and PostgreSQL with the same SQL.
 //! Each method is one transaction.
 
+pub mod catalog;
 mod records;
 mod sql;
 
 use async_trait::async_trait;
 
+pub use catalog::{PipelineStore, ScheduleStore, StatsStore, UploadStore, UserStore};
 pub use records::{
     Acquired, Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, Pool,
     QueueTask, RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
@@ -164,7 +166,9 @@ pub enum Change {
 
 /// Where runs, tasks, attempts and logs live.
 #[async_trait::async_trait]
-pub trait Store: RunStore + TaskQueue + LogStore + PoolStore {
+pub trait Store:
+    RunStore + TaskQueue + LogStore + PoolStore + UserStore + PipelineStore + UploadStore + ScheduleStore + StatsStore
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> Backend;
 

@@ -3,11 +3,14 @@
 //! containment, advisory locks) chosen by [`Backend`]. Placeholders are
 //! `$1..$n`, numbered in order of first use, which both engines accept.
 
+mod catalog;
 mod logs;
 mod pools;
 mod queue;
 mod rows;
 mod runs;
+mod schedules;
+mod users;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;

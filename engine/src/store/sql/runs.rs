@@ -17,58 +17,7 @@ const TASK_INSERT_COLUMNS: usize = 12;
 impl RunStore for SqlStore {
     async fn create_run(&self, run: &NewRun, tasks: &[NewTask]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO runs (id, pipeline, status, spec_path, spec_text, spec_hash, params, seed, owner, created_at, max_active_runs) \
-             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&run.id)
-        .bind(&run.pipeline)
-        .bind(&run.spec_path)
-        .bind(&run.spec_text)
-        .bind(&run.spec_hash)
-        .bind(json_text(&run.params))
-        .bind(run.seed as i64)
-        .bind(run.owner.clone())
-        .bind(run.created_at)
-        .bind(run.max_active_runs.map(i64::from))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::query("insert run"))?;
-        for chunk in tasks.chunks(INSERT_BATCH) {
-            let mut sql = String::from(
-                "INSERT INTO task_runs (run_id, task_id, position, operator, status, retries, max_attempts, \
-                 retry_backoff_ms, timeout_ms, seed, runs_on, pool, cache) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let b = i * TASK_INSERT_COLUMNS + 1;
-                let _ = write!(
-                    sql,
-                    "({}, 'pending', {})",
-                    placeholders(b, 4),
-                    placeholders(b + 4, TASK_INSERT_COLUMNS - 4)
-                );
-            }
-            let mut query = sqlx::query(&sql);
-            for task in chunk {
-                query = query
-                    .bind(&run.id)
-                    .bind(&task.task_id)
-                    .bind(task.position as i64)
-                    .bind(&task.operator)
-                    .bind(i64::from(task.retries))
-                    .bind(i64::from(task.retries) + 1)
-                    .bind(task.retry_backoff_ms)
-                    .bind(task.timeout_ms)
-                    .bind(task.seed as i64)
-                    .bind(json_text(&task.runs_on))
-                    .bind(task.pool.clone())
-                    .bind(i64::from(task.cache));
-            }
-            query.execute(&mut *tx).await.map_err(StoreError::query("insert tasks"))?;
-        }
+        insert_run(&mut tx, run, tasks).await?;
         tx.commit().await.map_err(StoreError::query("commit run"))
     }
 
@@ -309,4 +258,61 @@ impl RunStore for SqlStore {
         .map_err(StoreError::query("find orphaned runs"))?;
         rows.iter().map(|row| get(row, "id")).collect()
     }
+}
+
+/// Inserts a run and its tasks inside the caller's transaction.
+pub(super) async fn insert_run(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    run: &NewRun,
+    tasks: &[NewTask],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO runs (id, pipeline, status, spec_path, spec_text, spec_hash, params, seed, owner, created_at, max_active_runs) \
+         VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&run.id)
+    .bind(&run.pipeline)
+    .bind(&run.spec_path)
+    .bind(&run.spec_text)
+    .bind(&run.spec_hash)
+    .bind(json_text(&run.params))
+    .bind(run.seed as i64)
+    .bind(run.owner.clone())
+    .bind(run.created_at)
+    .bind(run.max_active_runs.map(i64::from))
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::query("insert run"))?;
+    for chunk in tasks.chunks(INSERT_BATCH) {
+        let mut sql = String::from(
+            "INSERT INTO task_runs (run_id, task_id, position, operator, status, retries, max_attempts, \
+             retry_backoff_ms, timeout_ms, seed, runs_on, pool, cache) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = i * TASK_INSERT_COLUMNS + 1;
+            let _ =
+                write!(sql, "({}, 'pending', {})", placeholders(b, 4), placeholders(b + 4, TASK_INSERT_COLUMNS - 4));
+        }
+        let mut query = sqlx::query(&sql);
+        for task in chunk {
+            query = query
+                .bind(&run.id)
+                .bind(&task.task_id)
+                .bind(task.position as i64)
+                .bind(&task.operator)
+                .bind(i64::from(task.retries))
+                .bind(i64::from(task.retries) + 1)
+                .bind(task.retry_backoff_ms)
+                .bind(task.timeout_ms)
+                .bind(task.seed as i64)
+                .bind(json_text(&task.runs_on))
+                .bind(task.pool.clone())
+                .bind(i64::from(task.cache));
+        }
+        query.execute(&mut **tx).await.map_err(StoreError::query("insert tasks"))?;
+    }
+    Ok(())
 }

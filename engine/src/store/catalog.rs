@@ -1,0 +1,246 @@
+//! What the server keeps besides runs: accounts, stored pipelines, uploads,
+//! schedules, and the counts behind its metrics. The engine stores these
+//! without interpreting roles or permissions; the API gives them meaning.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::StoreError;
+use super::records::{NewRun, NewTask, RunFilter};
+
+/// An account.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRecord {
+    pub id: String,
+    /// Lower-cased.
+    pub email: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub role: String,
+    pub name: Option<String>,
+    pub organization: Option<String>,
+    pub position: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The editable part of an account.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub organization: Option<String>,
+    pub position: Option<String>,
+}
+
+/// A refresh token to store (by hash).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub user_id: String,
+    /// The login this token descends from.
+    pub family: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid and is now used; its successor is stored.
+    Rotated { user_id: String },
+    /// The token had already been used: someone replayed it, so its whole
+    /// family is revoked.
+    Replayed,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// A stored pipeline, with its current version.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineRecord {
+    pub name: String,
+    pub owner: String,
+    pub current_hash: String,
+    #[serde(skip)]
+    pub spec_text: String,
+    pub versions: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One version of a stored pipeline, named by the hash of its text.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineVersion {
+    pub hash: String,
+    pub spec_text: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// A pipeline text to store.
+#[derive(Debug, Clone)]
+pub struct NewPipelineVersion {
+    pub name: String,
+    pub owner: String,
+    pub hash: String,
+    pub spec_text: String,
+    pub now: i64,
+}
+
+/// What storing a pipeline did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavedPipeline {
+    Created,
+    /// A text not seen before became the current version.
+    NewVersion,
+    /// An earlier text became current again, or it already was.
+    Existing,
+    /// Another account owns a pipeline of that name.
+    Taken {
+        owner: String,
+    },
+}
+
+/// An uploaded file.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadRecord {
+    pub id: String,
+    pub owner: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub digest: String,
+    /// Where it lives in the artifact store.
+    pub artifact_key: String,
+    pub created_at: i64,
+}
+
+/// A cron schedule of a stored pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleRecord {
+    pub id: String,
+    pub pipeline: String,
+    pub owner: String,
+    /// Five fields (minute first) or six (second first).
+    pub cron: String,
+    /// IANA name, e.g. `Asia/Shanghai`.
+    pub timezone: String,
+    /// Fire every time missed while no scheduler ran, not only the latest.
+    pub catchup: bool,
+    pub max_active_runs: Option<u32>,
+    pub params: serde_json::Value,
+    /// `spec` (the pipeline's `schedule:` block) or `api`.
+    pub source: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    /// The logical time of the latest fire, ms.
+    pub last_fire: Option<i64>,
+}
+
+/// A due time to record, with the run it starts (none when the pipeline
+/// could not be planned; `error` says why).
+#[derive(Debug, Clone)]
+pub struct Fire<'a> {
+    pub schedule_id: &'a str,
+    pub logical_time: i64,
+    pub run: Option<(&'a NewRun, &'a [NewTask])>,
+    pub error: Option<&'a str>,
+    pub now: i64,
+}
+
+/// A recorded fire.
+#[derive(Debug, Clone, Serialize)]
+pub struct FireRecord {
+    pub logical_time: i64,
+    pub run_id: Option<String>,
+    pub error: Option<String>,
+    pub fired_at: i64,
+}
+
+/// A finished task, for duration metrics.
+#[derive(Debug, Clone)]
+pub struct FinishedTask {
+    pub operator: String,
+    pub status: String,
+    pub started_at: i64,
+    pub finished_at: i64,
+}
+
+/// Accounts and refresh tokens.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates an account; false when the e-mail is taken.
+    async fn create_user(&self, user: &UserRecord) -> Result<bool, StoreError>;
+    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    /// False when the account does not exist.
+    async fn update_profile(&self, id: &str, profile: &Profile, now: i64) -> Result<bool, StoreError>;
+    /// False when the account does not exist.
+    async fn set_role(&self, id: &str, role: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
+    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
+    /// Uses `presented` (a hash) once, storing `next` in its family.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &str,
+        next: &NewRefreshToken,
+        now: i64,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes the family of `presented`; false when it is unknown.
+    async fn revoke_refresh_token(&self, presented: &str, now: i64) -> Result<bool, StoreError>;
+}
+
+/// Stored pipelines and their versions.
+#[async_trait]
+pub trait PipelineStore: Send + Sync {
+    async fn save_pipeline(&self, version: &NewPipelineVersion) -> Result<SavedPipeline, StoreError>;
+    /// All pipelines, or those of one owner, by name.
+    async fn pipelines(&self, owner: Option<&str>) -> Result<Vec<PipelineRecord>, StoreError>;
+    async fn pipeline(&self, name: &str) -> Result<Option<PipelineRecord>, StoreError>;
+    /// Newest first.
+    async fn pipeline_versions(&self, name: &str) -> Result<Vec<PipelineVersion>, StoreError>;
+    /// Deletes a pipeline, its versions and schedules (runs stay); false when unknown.
+    async fn delete_pipeline(&self, name: &str) -> Result<bool, StoreError>;
+    /// How many runs match, for pagination.
+    async fn count_runs(&self, filter: &RunFilter) -> Result<u64, StoreError>;
+}
+
+/// Uploaded files.
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    async fn add_upload(&self, upload: &UploadRecord) -> Result<(), StoreError>;
+    async fn upload(&self, id: &str) -> Result<Option<UploadRecord>, StoreError>;
+    /// Newest first; all of them or one owner's.
+    async fn uploads(&self, owner: Option<&str>, limit: i64) -> Result<Vec<UploadRecord>, StoreError>;
+}
+
+/// Cron schedules and their fires.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// Creates or replaces a schedule by id, keeping its fire history.
+    async fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError>;
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError>;
+    /// Enabled and disabled, all or one owner's, by pipeline.
+    async fn schedules(&self, owner: Option<&str>) -> Result<Vec<ScheduleRecord>, StoreError>;
+    /// False when unknown.
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError>;
+    /// Records a due time and creates its run, in one transaction; false
+    /// (and nothing written) when that time was already fired, by this
+    /// process or another.
+    async fn fire(&self, fire: &Fire<'_>) -> Result<bool, StoreError>;
+    /// The latest fires of a schedule, newest first.
+    async fn fires(&self, schedule_id: &str, limit: i64) -> Result<Vec<FireRecord>, StoreError>;
+}
+
+/// Counts for metrics and readiness.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// A trivial query: the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Runs by status and tasks by status.
+    async fn status_counts(&self) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>), StoreError>;
+    /// Tasks that finished after `after` (ms), oldest first, at most `limit`.
+    async fn finished_tasks(&self, after: i64, limit: i64) -> Result<Vec<FinishedTask>, StoreError>;
+}
