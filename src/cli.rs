@@ -51,6 +51,80 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<PoolsCommand>,
     },
+    /// Serve the REST API, the cron scheduler and (by default) embedded workers.
+    Serve(ServeArgs),
+    /// Accounts of the API (the first administrator is created here).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Run no tasks here: leave them to `hangar worker` processes.
+    #[arg(long)]
+    pub no_workers: bool,
+
+    /// Tasks the embedded workers run at once (default: number of CPU cores).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Labels of the embedded workers, comma-separated.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub labels: Vec<String>,
+
+    /// Do not fire cron schedules from this process.
+    #[arg(long)]
+    pub no_scheduler: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account (`--admin` for an administrator).
+    Create {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// At least 12 characters, not the e-mail address.
+        #[arg(long, value_name = "PASSWORD", env = "HANGAR_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Give the account the admin role.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Change an account's role, or disable it.
+    SetRole {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        disabled: bool,
+    },
+}
+
+/// A role name on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    User,
+}
+
+impl RoleArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Admin => "admin",
+            RoleArg::User => "user",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

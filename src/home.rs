@@ -89,7 +89,7 @@ pub fn settings_from_env() -> Result<EngineSettings> {
     Ok(settings)
 }
 
-fn duration_var(name: &str) -> Result<Option<std::time::Duration>> {
+pub fn duration_var(name: &str) -> Result<Option<std::time::Duration>> {
     match std::env::var(name) {
         Ok(text) if !text.trim().is_empty() => humantime::parse_duration(text.trim())
             .map(Some)

@@ -2,13 +2,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
-use hangar_cli::commands::{execute, exit, migrate, operators, pools, runs, validate, worker};
+use hangar_cli::commands::{execute, exit, migrate, operators, pools, runs, serve, users, validate, worker};
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -40,6 +40,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Pools { command } => {
             pools::run(command.as_ref(), &Home::resolve(cli.home.as_deref())?, cli.json).await
         }
+        Command::Serve(args) => serve::run(args, &Home::resolve(cli.home.as_deref())?).await,
+        Command::Users { command } => users::run(command, &Home::resolve(cli.home.as_deref())?, cli.json).await,
     }
 }
 
@@ -60,13 +62,22 @@ fn describe(err: &anyhow::Error) -> String {
     text
 }
 
-/// Engine logs go to stderr, quiet by default; `HANGAR_LOG` (or `RUST_LOG`)
-/// selects more, e.g. `HANGAR_LOG=info`.
-fn init_tracing() {
+/// Logs go to stderr; `HANGAR_LOG` (or `RUST_LOG`) selects the level, e.g.
+/// `HANGAR_LOG=info`. Commands are quiet by default; the server logs at
+/// `info` as JSON lines (one per request, with its request id, and with
+/// run and task ids), or as text with `HANGAR_LOG_FORMAT=text`.
+fn init_tracing(server: bool) {
     let filter = std::env::var("HANGAR_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        .unwrap_or_else(|| EnvFilter::new(if server { "info" } else { "warn" }));
+    let json = match std::env::var("HANGAR_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => server,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ =
+        if json { builder.json().with_current_span(true).with_span_list(false).try_init() } else { builder.try_init() };
 }

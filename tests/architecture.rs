@@ -43,3 +43,24 @@ fn the_sdk_stays_small() {
         assert!(!deps.contains(forbidden), "hangar-sdk must not depend on {forbidden}");
     }
 }
+
+#[test]
+fn the_api_knows_the_engine_but_no_concrete_operator_and_no_sql() {
+    let deps = dependencies("hangar-api");
+    for forbidden in ["hangar-operators"] {
+        assert!(!deps.contains(forbidden), "hangar-api must not depend on {forbidden}");
+    }
+    assert!(deps.contains("hangar-engine"));
+    let engine = dependencies("hangar-engine");
+    assert!(!engine.contains("hangar-api"), "the engine must not depend on the API");
+}
+
+#[test]
+fn http_types_live_only_in_the_api_crate() {
+    for package in ["hangar-engine", "hangar-sdk", "hangar-operators"] {
+        let deps = dependencies(package);
+        for forbidden in ["axum", "tower-http", "utoipa"] {
+            assert!(!deps.contains(forbidden), "{package} must not depend on {forbidden}");
+        }
+    }
+}

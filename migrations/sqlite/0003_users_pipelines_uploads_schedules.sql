@@ -52,6 +52,7 @@ CREATE TABLE uploads (
     size         BIGINT NOT NULL,
     digest       TEXT NOT NULL,
     artifact_key TEXT NOT NULL,
+    files        TEXT NOT NULL,
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX uploads_by_owner ON uploads (owner, created_at);

@@ -5,6 +5,8 @@ pub mod migrate;
 pub mod operators;
 pub mod pools;
 pub mod runs;
+pub mod serve;
+pub mod users;
 pub mod validate;
 pub mod worker;
 

@@ -232,6 +232,28 @@ impl ArtifactStore {
         Ok(tokio::io::BufReader::with_capacity(1 << 20, reader.compat()))
     }
 
+    /// A streaming reader of the bytes `range` of a key (for HTTP range
+    /// requests); the range must lie within the key's size.
+    ///
+    /// # Errors
+    /// When the key does not exist or cannot be opened.
+    pub async fn range_reader(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<impl tokio::io::AsyncRead + Unpin + Send + use<>, ArtifactError> {
+        let reader = self
+            .op
+            .reader_with(key)
+            .chunk(1 << 20)
+            .await
+            .map_err(|e| ArtifactError::backend("open", key, e))?
+            .into_futures_async_read(range)
+            .await
+            .map_err(|e| ArtifactError::backend("open", key, e))?;
+        Ok(reader.compat())
+    }
+
     /// The size of a key in bytes.
     ///
     /// # Errors

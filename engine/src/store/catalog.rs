@@ -102,18 +102,33 @@ pub enum SavedPipeline {
     },
 }
 
-/// An uploaded file.
+/// One upload: one or more files under one artifact-store folder.
 #[derive(Debug, Clone, Serialize)]
 pub struct UploadRecord {
     pub id: String,
     pub owner: String,
+    /// The first file's name, for display.
     pub file_name: String,
+    /// The first file's sniffed type.
     pub content_type: String,
+    /// Bytes of all files.
     pub size: u64,
+    /// `blake3:` of the files' digests in order.
     pub digest: String,
-    /// Where it lives in the artifact store.
+    /// The folder in the artifact store; usable as `ingest`'s `path`.
     pub artifact_key: String,
+    pub files: Vec<UploadedFile>,
     pub created_at: i64,
+}
+
+/// A file of an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct UploadedFile {
+    /// Sanitized name; the file's key is `{artifact_key}/{name}`.
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub digest: String,
 }
 
 /// A cron schedule of a stored pipeline.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 
 use super::SqlStore;
-use super::rows::{as_u32, get};
+use super::rows::{as_u32, get, json_text, parse_json};
 use crate::store::StoreError;
 use crate::store::catalog::{
     NewPipelineVersion, PipelineRecord, PipelineStore, PipelineVersion, SavedPipeline, UploadRecord, UploadStore,
@@ -29,18 +29,20 @@ fn pipeline_from_row(row: &AnyRow) -> Result<PipelineRecord, StoreError> {
     })
 }
 
-const UPLOAD_COLUMNS: &str = "id, owner, file_name, content_type, size, digest, artifact_key, created_at";
+const UPLOAD_COLUMNS: &str = "id, owner, file_name, content_type, size, digest, artifact_key, files, created_at";
 
 fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, StoreError> {
+    let id: String = get(row, "id")?;
     Ok(UploadRecord {
-        id: get(row, "id")?,
         owner: get(row, "owner")?,
         file_name: get(row, "file_name")?,
         content_type: get(row, "content_type")?,
         size: get::<i64>(row, "size")?.max(0) as u64,
         digest: get(row, "digest")?,
         artifact_key: get(row, "artifact_key")?,
+        files: parse_json(get(row, "files")?, "upload files", &id)?.unwrap_or_default(),
         created_at: get(row, "created_at")?,
+        id,
     })
 }
 
@@ -196,7 +198,7 @@ impl PipelineStore for SqlStore {
 #[async_trait]
 impl UploadStore for SqlStore {
     async fn add_upload(&self, upload: &UploadRecord) -> Result<(), StoreError> {
-        sqlx::query(&format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+        sqlx::query(&format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
             .bind(&upload.id)
             .bind(&upload.owner)
             .bind(&upload.file_name)
@@ -204,6 +206,7 @@ impl UploadStore for SqlStore {
             .bind(i64::try_from(upload.size).unwrap_or(i64::MAX))
             .bind(&upload.digest)
             .bind(&upload.artifact_key)
+            .bind(json_text(&upload.files))
             .bind(upload.created_at)
             .execute(&self.pool)
             .await

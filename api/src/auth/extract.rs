@@ -1,0 +1,94 @@
+//! The signed-in user of a request, from `Authorization: Bearer`, with the
+//! per-user rate limit applied on the way in.
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+
+use super::roles::{Permission, Role};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who is asking.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+}
+
+impl CurrentUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Refuses unless the role grants `permission`.
+    ///
+    /// # Errors
+    /// 403 naming the missing permission.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.role.has(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this needs the {} permission, which the {} role does not have; ask an administrator",
+                permission.as_str(),
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// Whether the user may see something owned by `owner` (admins see everything).
+    pub fn can_see(&self, owner: Option<&str>) -> bool {
+        self.is_admin() || owner == Some(self.id.as_str())
+    }
+
+    /// The owner filter for listings: none for admins, themselves for users.
+    pub fn owner_filter(&self) -> Option<String> {
+        (!self.is_admin()).then(|| self.id.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized(
+                "sign in first: send `Authorization: Bearer TOKEN` with a token from POST /api/v1/auth/login",
+            )
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
+        let claims = state.tokens.verify(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        if let Some(limiter) = &state.limiter {
+            limiter.check(&format!("user:{}", claims.sub)).map_err(ApiError::rate_limited)?;
+        }
+        Ok(CurrentUser { id: claims.sub, email: claims.email, role: claims.role })
+    }
+}
+
+/// A request made before signing in, rate-limited by client address.
+#[derive(Debug, Clone, Copy)]
+pub struct Anonymous;
+
+impl FromRequestParts<AppState> for Anonymous {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(limiter) = &state.limiter else {
+            return Ok(Anonymous);
+        };
+        let key = match parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
+            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+            None => "ip:local".to_owned(),
+        };
+        limiter.check(&key).map_err(ApiError::rate_limited)?;
+        Ok(Anonymous)
+    }
+}

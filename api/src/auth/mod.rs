@@ -1,0 +1,9 @@
+//! Accounts, tokens, roles.
+
+pub mod extract;
+pub mod password;
+pub mod roles;
+pub mod tokens;
+
+pub use extract::CurrentUser;
+pub use roles::{Permission, Role};

@@ -1,0 +1,99 @@
+//! Hangar's REST API on axum: accounts and JWT auth with roles, stored
+//! pipelines, runs with live Server-Sent Events, uploads and downloads,
+//! cron schedules, health and Prometheus metrics, described by an OpenAPI
+//! document generated from the handlers. The binary builds an
+//! [`AppState`] around an engine and serves [`router`].
+
+pub mod auth;
+pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+
+pub use auth::tokens::{Claims, TokenKeys, random_secret};
+pub use auth::{Permission, Role};
+pub use error::ApiError;
+pub use routes::auth::new_user;
+pub use state::{ApiConfig, AppState, RateLimit};
+
+/// The routes under `/api/v1`, with their OpenAPI description.
+fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    use routes::{auth, events, pipelines, runs, schedules, uploads, users};
+    let upload_limit = usize::try_from(state.config.upload_limit).unwrap_or(usize::MAX).saturating_add(1 << 20);
+    OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::me, users::update_me))
+        .routes(routes!(users::list))
+        .routes(routes!(users::update))
+        .routes(routes!(pipelines::create, pipelines::list))
+        .routes(routes!(pipelines::detail, pipelines::delete))
+        .routes(routes!(runs::create))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::detail))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::retry))
+        .routes(routes!(runs::logs))
+        .routes(routes!(runs::output))
+        .routes(routes!(events::stream_events))
+        .routes(routes!(uploads::create, uploads::list).layer(DefaultBodyLimit::max(upload_limit)))
+        .routes(routes!(uploads::download))
+        .routes(routes!(schedules::list, schedules::create))
+        .routes(routes!(schedules::delete))
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
+    let (_, document) = assemble(state).split_for_parts();
+    document
+}
+
+fn assemble(state: &AppState) -> OpenApiRouter<AppState> {
+    use routes::ops;
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api/v1", api_routes(state))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(ops::metrics))
+}
+
+/// The whole service: API, operations endpoints, OpenAPI document, and
+/// the layers every request passes through.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = assemble(&state).split_for_parts();
+    let document = std::sync::Arc::new(document);
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(DefaultBodyLimit::max(state.config.body_limit));
+    let mut router = router.with_state(state.clone());
+    for header in middleware::security_headers() {
+        router = router.layer(header);
+    }
+    router
+        .layer(middleware::cors(&state.config.cors_origins))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(PropagateRequestIdLayer::new(middleware::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(middleware::REQUEST_ID, MakeRequestUuid))
+}

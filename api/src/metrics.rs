@@ -1,0 +1,143 @@
+//! Prometheus metrics. Request latencies are measured in this process; run
+//! and task counts, task durations and queue depth are read from the
+//! database at scrape time, so every server reports the whole deployment,
+//! whichever process ran the work.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hangar_engine::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of an HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The route template (`/api/v1/runs/{id}`), never the raw path.
+    pub route: String,
+    pub status: u16,
+}
+
+/// Labels of a task duration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TaskLabels {
+    pub operator: String,
+    pub status: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn request_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+fn task_histogram() -> Histogram {
+    // 10 ms .. ~2.3 days
+    Histogram::new(exponential_buckets(0.01, 4.0, 13))
+}
+
+/// Counts read from the database at the latest scrape.
+#[derive(Debug, Default)]
+struct Snapshot {
+    runs: Vec<(String, u64)>,
+    tasks: Vec<(String, u64)>,
+    queue_depth: u64,
+}
+
+#[derive(Debug)]
+struct DatabaseCounts(Arc<Mutex<Snapshot>>);
+
+impl Collector for DatabaseCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snapshot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, help, counts) in [
+            ("hangar_runs", "Runs by status, in the whole deployment.", &snapshot.runs),
+            ("hangar_tasks", "Task runs by status, in the whole deployment.", &snapshot.tasks),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (status, count) in counts {
+                let labels = [("status", status.as_str())];
+                ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let gauge = encoder.encode_descriptor(
+            "hangar_queue_depth",
+            "Tasks queued and waiting for a worker.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(snapshot.queue_depth).unwrap_or(i64::MAX)).encode(gauge)?;
+        Ok(())
+    }
+}
+
+/// The server's metrics registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http: HistogramFamily<HttpLabels>,
+    tasks: HistogramFamily<TaskLabels>,
+    snapshot: Arc<Mutex<Snapshot>>,
+    /// `finished_at` of the latest task already observed.
+    observed_until: tokio::sync::Mutex<i64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http: HistogramFamily<HttpLabels> = Family::new_with_constructor(request_histogram);
+        let tasks: HistogramFamily<TaskLabels> = Family::new_with_constructor(task_histogram);
+        registry.register("http_request_duration_seconds", "HTTP request latency by route.", http.clone());
+        registry.register("hangar_task_duration_seconds", "Task run time by operator.", tasks.clone());
+        let snapshot = Arc::new(Mutex::new(Snapshot::default()));
+        registry.register_collector(Box::new(DatabaseCounts(snapshot.clone())));
+        Self { registry, http, tasks, snapshot, observed_until: tokio::sync::Mutex::new(0) }
+    }
+
+    pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
+        self.http.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Reads the database's counts and the tasks finished since the last
+    /// scrape, then renders the text exposition format.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn render(&self, store: &dyn Store) -> Result<String, crate::error::ApiError> {
+        let (runs, tasks) = store.status_counts().await?;
+        let queue_depth = store.queue_depth().await?;
+        {
+            let mut until = self.observed_until.lock().await;
+            loop {
+                let finished = store.finished_tasks(*until, 5000).await?;
+                for task in &finished {
+                    let seconds = (task.finished_at - task.started_at).max(0) as f64 / 1000.0;
+                    let labels = TaskLabels { operator: task.operator.clone(), status: task.status.clone() };
+                    self.tasks.get_or_create(&labels).observe(seconds);
+                    *until = (*until).max(task.finished_at);
+                }
+                if finished.len() < 5000 {
+                    break;
+                }
+            }
+        }
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Snapshot { runs, tasks, queue_depth };
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .map_err(|e| crate::error::ApiError::internal("could not encode the metrics", &e))?;
+        Ok(text)
+    }
+}

@@ -1,0 +1,12 @@
+//! The handlers, one file per resource.
+
+pub mod access;
+pub mod auth;
+pub mod download;
+pub mod events;
+pub mod ops;
+pub mod pipelines;
+pub mod runs;
+pub mod schedules;
+pub mod uploads;
+pub mod users;

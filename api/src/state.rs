@@ -1,0 +1,101 @@
+//! What every handler shares: the engine, the configuration, the signing
+//! keys, the rate limiter and the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hangar_engine::{Engine, Store};
+
+use crate::auth::tokens::TokenKeys;
+use crate::limits::RateLimiter;
+use crate::metrics::Metrics;
+
+/// Requests per second and burst allowed to one user (or one address
+/// before signing in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// How the server behaves; the binary fills it from flags and environment.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// HS256 signing secret of access tokens (at least 32 bytes).
+    pub jwt_secret: Vec<u8>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Largest JSON or YAML request body, bytes.
+    pub body_limit: usize,
+    /// Largest upload, bytes (all files of one request).
+    pub upload_limit: u64,
+    /// `None` turns rate limiting off.
+    pub rate_limit: Option<RateLimit>,
+    /// Origins allowed by CORS; empty allows none, `*` any.
+    pub cors_origins: Vec<String>,
+    /// Whether anyone may create an account with `POST /auth/register`.
+    pub allow_registration: bool,
+}
+
+impl ApiConfig {
+    /// Defaults around a secret: 15-minute access tokens, 30-day refresh
+    /// tokens, 2 MiB bodies, 1 GiB uploads, 50 requests/s with bursts of 100.
+    pub fn with_secret(jwt_secret: Vec<u8>) -> Self {
+        Self {
+            jwt_secret,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            body_limit: 2 << 20,
+            upload_limit: 1 << 30,
+            rate_limit: Some(RateLimit { per_second: 50, burst: 100 }),
+            cors_origins: Vec::new(),
+            allow_registration: true,
+        }
+    }
+}
+
+/// Shared by all handlers; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub engine: Engine,
+    pub config: ApiConfig,
+    pub tokens: TokenKeys,
+    pub limiter: Option<RateLimiter>,
+    pub metrics: Metrics,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(engine: Engine, config: ApiConfig) -> Self {
+        let tokens = TokenKeys::new(&config.jwt_secret, config.access_ttl, config.refresh_ttl);
+        let limiter = config.rate_limit.map(RateLimiter::new);
+        Self(Arc::new(Inner { engine, config, tokens, limiter, metrics: Metrics::new() }))
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.engine.store().as_ref()
+    }
+
+    /// Coordinates a run in this process until it ends (workers, here or
+    /// elsewhere, execute its tasks). If this process dies, another adopts it.
+    pub fn launch(&self, run_id: &str) {
+        let engine = self.engine.clone();
+        let run_id = run_id.to_owned();
+        tokio::spawn(async move {
+            match engine.coordinate(&run_id).await {
+                Ok(status) => tracing::info!(run = %run_id, status = %status, "Run finished."),
+                Err(hangar_engine::EngineError::RunBusy { .. }) => {}
+                Err(err) => tracing::warn!(run = %run_id, error = %err, "Could not coordinate the run."),
+            }
+        });
+    }
+}
