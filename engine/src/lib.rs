@@ -14,7 +14,7 @@ pub mod status;
 pub mod store;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Mark};
-pub use plan::{Binding, Plan, PlannedTask, compile, spec_hash};
+pub use plan::{Binding, Plan, PlannedTask, compile, compile_template, spec_hash};
 pub use scheduler::{Engine, EngineError, EngineEvent, EngineSettings, FiredRun, WorkerOptions, prepare_run};
 pub use status::{RunStatus, TaskStatus};
 pub use store::{LogStore, PoolStore, RunStore, SqlStore, Store, StoreError, TaskQueue};

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::dag::TaskGraph;
 use crate::diagnostic::{Diagnostics, Mark};
 use crate::spec::expr::{self, Expr};
-use crate::spec::model::{PipelineSpec, Trigger};
+use crate::spec::model::{ParamType, PipelineSpec, Trigger};
 use crate::spec::parse::{self, Collector};
 use crate::spec::yaml::{self, Node};
 
@@ -85,6 +85,26 @@ pub fn compile(
     registry: &Registry,
     overrides: &[(String, String)],
 ) -> Result<Plan, Diagnostics> {
+    compile_with(file, text, registry, overrides, false)
+}
+
+/// Validates a pipeline to store, before anyone chose its params: params
+/// without a default are bound to a stand-in of their type (`"<NAME>"`,
+/// `0`, `false`), so everything else is checked as [`compile`] would.
+///
+/// # Errors
+/// Every problem found, each with its `file:line:col`.
+pub fn compile_template(file: &str, text: &str, registry: &Registry) -> Result<Plan, Diagnostics> {
+    compile_with(file, text, registry, &[], true)
+}
+
+fn compile_with(
+    file: &str,
+    text: &str,
+    registry: &Registry,
+    overrides: &[(String, String)],
+    stand_ins: bool,
+) -> Result<Plan, Diagnostics> {
     let mut c = Collector::new(file);
     let (root, problems) = match yaml::parse(text) {
         Ok(parsed) => parsed,
@@ -103,7 +123,7 @@ pub fn compile(
     let Some(spec) = parse::pipeline(&root, &mut c) else {
         return Err(Diagnostics::sorted(c.diagnostics));
     };
-    let params = bind_params(&spec, &root, overrides, &mut c);
+    let params = bind_params(&spec, &root, overrides, stand_ins, &mut c);
     check_schedule_params(&spec, &root, &mut c);
     let tasks = plan_tasks(&spec, &root, registry, &params, &mut c);
     let order = order_tasks(&spec, &root, &tasks, &mut c);
@@ -115,8 +135,13 @@ pub fn compile(
 
 /// A schedule's params must be declared and of the declared type.
 fn check_schedule_params(spec: &PipelineSpec, root: &Node, c: &mut Collector<'_>) {
-    let Some(schedule) = &spec.schedule else { return };
-    for (key, value) in &schedule.params {
+    let Some(params) = root.get("schedule").and_then(|s| s.value.get("params")).and_then(|p| p.value.entries()) else {
+        return;
+    };
+    for entry in params {
+        let key = &entry.key;
+        let Ok(value) = serde_json::to_value(entry.value.to_value()) else { continue };
+        let value = &value;
         let path = format!("schedule.params.{key}");
         let at = root.locate(&path_of(&["schedule", "params", key]));
         match spec.params.get(key) {
@@ -137,6 +162,7 @@ fn bind_params(
     spec: &PipelineSpec,
     root: &Node,
     overrides: &[(String, String)],
+    stand_ins: bool,
     c: &mut Collector<'_>,
 ) -> BTreeMap<String, Value> {
     let mut bound = BTreeMap::new();
@@ -173,6 +199,15 @@ fn bind_params(
         match &param.default {
             Some(default) => {
                 bound.insert(key.clone(), default.clone());
+            }
+            None if stand_ins => {
+                let stand_in = match param.kind {
+                    ParamType::String => Value::String(format!("<{key}>")),
+                    ParamType::Integer => Value::from(0),
+                    ParamType::Number => Value::from(0.0),
+                    ParamType::Boolean => Value::Bool(false),
+                };
+                bound.insert(key.clone(), stand_in);
             }
             // An invalid default was reported where it stands.
             None if root.locate(&path_of(&["params", key, "default"])) != root.locate(&path_of(&["params", key])) => {}

@@ -3,61 +3,17 @@
 //! each test gets a fresh database). A missing server fails the tests.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 use hangar_engine::store::{
     Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, QueueTask, Settle, TaskLease,
 };
 use hangar_engine::store::{Backend, Change};
-use hangar_engine::{LogStore, PoolStore, RunStore, SqlStore, Store, TaskQueue, TaskStatus};
+use hangar_engine::{LogStore, PoolStore, RunStore, Store, TaskQueue, TaskStatus};
 use hangar_sdk::{ArtifactKind, ArtifactRef};
 use serde_json::json;
 
-/// A store on a fresh database, and what to do to throw it away.
-struct Fixture {
-    store: Arc<SqlStore>,
-    url: String,
-    cleanup: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Fixture {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
-        let store = SqlStore::connect_and_migrate(&url).await.expect("sqlite store");
-        Self { store: Arc::new(store), url, cleanup: None, _dir: Some(dir) }
-    }
-
-    async fn postgres() -> Self {
-        let admin = std::env::var("HANGAR_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let name = format!("hangar_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::any::install_default_drivers();
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL is not reachable at {admin} ({e}); start it (scripts/test.sh does) or set HANGAR_TEST_POSTGRES_URL")
-        });
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        let url = format!("{base}/{name}");
-        let store = SqlStore::connect_and_migrate(&url).await.expect("postgres store");
-        Self { store: Arc::new(store), url, cleanup: Some((admin, name)), _dir: None }
-    }
-
-    /// A second, independent connection pool on the same database: another worker process.
-    async fn another(&self) -> Arc<SqlStore> {
-        Arc::new(SqlStore::connect(&self.url).await.expect("second store"))
-    }
-
-    async fn drop_database(self) {
-        self.store.pool().close().await;
-        if let Some((admin, name)) = self.cleanup
-            && let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-        }
-    }
-}
+mod common;
+use common::Fixture;
 
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hangar_engine::clock::now_ms;
-use hangar_engine::compile;
+use hangar_engine::compile_template;
 use hangar_engine::scheduler::spec_schedule;
 use hangar_engine::store::RunFilter;
 use hangar_engine::store::catalog::{NewPipelineVersion, SavedPipeline};
@@ -99,7 +99,7 @@ pub async fn create(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the pipeline is not UTF-8 text; send the YAML file as UTF-8"))?;
     let file = query.file.unwrap_or_else(|| "pipeline.yaml".to_owned());
-    let plan = compile(&file, &text, state.engine.registry(), &[]).map_err(|d| invalid_pipeline(&d))?;
+    let plan = compile_template(&file, &text, state.engine.registry()).map_err(|d| invalid_pipeline(&d))?;
     check_plan(&user, &plan, &state)?;
     let name = plan.spec.name.clone();
     let owner = match state.store().pipeline(&name).await? {
@@ -162,7 +162,7 @@ async fn summary(
     state: &AppState,
     record: &hangar_engine::store::catalog::PipelineRecord,
 ) -> ApiResult<PipelineSummary> {
-    let plan = compile(&format!("{}.yaml", record.name), &record.spec_text, state.engine.registry(), &[]).ok();
+    let plan = compile_template(&format!("{}.yaml", record.name), &record.spec_text, state.engine.registry()).ok();
     let last = state
         .store()
         .runs(&RunFilter { pipeline: Some(record.name.clone()), limit: 1, ..RunFilter::default() })
@@ -237,7 +237,7 @@ pub async fn detail(
         .filter(|s| s.pipeline == name)
         .map(|s| schedule_view(s, now, 3))
         .collect();
-    let params = compile(&format!("{name}.yaml"), &record.spec_text, state.engine.registry(), &[])
+    let params = compile_template(&format!("{name}.yaml"), &record.spec_text, state.engine.registry())
         .map(|plan| {
             serde_json::Value::Object(
                 plan.spec

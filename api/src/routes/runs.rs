@@ -394,7 +394,7 @@ pub async fn retry(
         }
         _ => {}
     }
-    let plan = compile(&run.spec_path, &run.spec_text, state.engine.registry(), &[]);
+    let plan = hangar_engine::compile_template(&run.spec_path, &run.spec_text, state.engine.registry());
     if let Ok(plan) = &plan {
         check_plan(&user, plan, &state)?;
     }

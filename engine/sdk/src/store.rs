@@ -262,13 +262,14 @@ impl ArtifactStore {
         self.op.stat(key).await.map(|meta| meta.content_length()).map_err(|e| ArtifactError::backend("stat", key, e))
     }
 
-    /// Whether a key exists.
+    /// Whether a file exists at `key` (a folder prefix does not count).
     ///
     /// # Errors
     /// When the backend cannot answer.
     pub async fn exists(&self, key: &str) -> Result<bool, ArtifactError> {
         match self.op.stat(key).await {
-            Ok(_) => Ok(true),
+            // A folder on the local filesystem stats too; only files count.
+            Ok(meta) => Ok(!meta.is_dir()),
             Err(e) if e.kind() == DalErrorKind::NotFound => Ok(false),
             Err(e) => Err(ArtifactError::backend("stat", key, e)),
         }

@@ -197,24 +197,32 @@ fn schedule(entry: &Entry, c: &mut Collector<'_>) -> Option<ScheduleSpec> {
         c.report(entry.key_mark, "schedule", "missing field \"cron\", e.g. cron: \"0 2 * * *\" for 02:00 every day");
         return None;
     };
-    let cron = c.value::<String>(cron_entry, "schedule.cron", "a cron expression in quotes")?;
+    let cron = c.value::<String>(cron_entry, "schedule.cron", "a cron expression in quotes");
     let timezone = match entry.value.get("timezone") {
-        Some(e) => c.value::<String>(e, "schedule.timezone", "an IANA time zone name")?,
-        None => "UTC".to_owned(),
+        Some(e) => c.value::<String>(e, "schedule.timezone", "an IANA time zone name"),
+        None => Some("UTC".to_owned()),
     };
-    if let Err(err) = crate::cron::CronSchedule::parse(&cron, &timezone) {
+    let mut valid = cron.is_some() && timezone.is_some();
+    if let (Some(cron), Some(timezone)) = (&cron, &timezone)
+        && let Err(err) = crate::cron::CronSchedule::parse(cron, timezone)
+    {
         let (at, path) = match (&err, entry.value.get("timezone")) {
             (crate::cron::CronError::TimeZone { .. }, Some(e)) => (e.value.mark(), "schedule.timezone"),
             _ => (cron_entry.value.mark(), "schedule.cron"),
         };
         c.report(at, path, err.to_string());
-        return None;
+        valid = false;
     }
-    let catchup = entry
-        .value
-        .get("catchup")
-        .and_then(|e| c.value::<bool>(e, "schedule.catchup", "true or false"))
-        .unwrap_or(false);
+    let catchup = match entry.value.get("catchup") {
+        Some(e) => match c.value::<bool>(e, "schedule.catchup", "true or false") {
+            Some(catchup) => catchup,
+            None => {
+                valid = false;
+                false
+            }
+        },
+        None => false,
+    };
     let max_active_runs = entry.value.get("max_active_runs").and_then(|e| {
         let limit = c.value::<u32>(e, "schedule.max_active_runs", "a positive integer")?;
         if limit == 0 {
@@ -228,6 +236,9 @@ fn schedule(entry: &Entry, c: &mut Collector<'_>) -> Option<ScheduleSpec> {
         .get("params")
         .and_then(|e| c.value::<IndexMap<String, serde_json::Value>>(e, "schedule.params", "a mapping of param values"))
         .unwrap_or_default();
+    let (Some(cron), Some(timezone), true) = (cron, timezone, valid) else {
+        return None;
+    };
     Some(ScheduleSpec { cron, timezone, catchup, max_active_runs, params })
 }
 
