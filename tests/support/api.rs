@@ -144,6 +144,11 @@ impl Api {
         self.login(email).await
     }
 
+    /// Signs up and returns the access token.
+    pub async fn login_after_signup(&self, email: &str) -> String {
+        self.sign_up(email).await["access_token"].as_str().expect("token").to_owned()
+    }
+
     pub async fn login(&self, email: &str) -> Value {
         let reply = self
             .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD})))

@@ -79,10 +79,16 @@ impl Cluster {
 
     /// Starts a long-running `hangar` process; its output goes to `NAME.log`.
     pub fn spawn(&mut self, name: &str, args: &[&str]) -> u32 {
+        self.spawn_with(name, args, &[])
+    }
+
+    /// Like [`Cluster::spawn`], with extra environment variables.
+    pub fn spawn_with(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) -> u32 {
         let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).expect("log file");
         let child = self
             .hangar(name)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

@@ -104,19 +104,23 @@ pub async fn list(
         if key.is_empty() {
             return Err(missing());
         }
-        if store.exists(&key).await? {
+        // A folder first: some S3 servers fail a HEAD of a folder-like key
+        // instead of answering 404.
+        // Listing a file's key as a folder may fail on some backends; the
+        // stat below then says what is wrong.
+        let listed = store.list(&key).await.unwrap_or_default();
+        let inside: Vec<(String, u64)> = listed.into_iter().filter(|(file, _)| file != &key).collect();
+        if !inside.is_empty() {
+            for (file, bytes) in inside {
+                let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file).to_owned();
+                files.push(SourceFile { relative, location: Location::Store(file), bytes });
+            }
+        } else if store.exists(&key).await? {
             let name = key.rsplit('/').next().unwrap_or(&key).to_owned();
             let bytes = store.size(&key).await?;
             files.push(SourceFile { relative: name, location: Location::Store(key), bytes });
         } else {
-            let listed = store.list(&key).await?;
-            if listed.is_empty() {
-                return Err(missing());
-            }
-            for (file, bytes) in listed {
-                let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file).to_owned();
-                files.push(SourceFile { relative, location: Location::Store(file), bytes });
-            }
+            return Err(missing());
         }
     }
     files.retain(|f| keep(&f.relative, include, exclude));
