@@ -69,7 +69,8 @@ mod tests {
     #[test]
     fn policy_refuses_short_and_email_like_passwords() {
         assert_eq!(check_policy("a@b.c", "short"), Err(PasswordError::TooShort));
-        assert_eq!(check_policy("inspector.long@caac.example", "Inspector.Long"), Err(PasswordError::TooShort));
+        assert_eq!(check_policy("inspector.long@caac.example", "Inspector.Long"), Err(PasswordError::LikeEmail));
+        assert_eq!(check_policy("a@b.c", "elevenchars"), Err(PasswordError::TooShort));
         assert_eq!(
             check_policy("inspector.long@caac.example", "inspector.long@caac.example"),
             Err(PasswordError::LikeEmail)
