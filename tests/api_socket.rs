@@ -73,10 +73,29 @@ async fn scenario(cluster: &mut Cluster) {
     wait_healthy(&client, &a, cluster).await;
     wait_healthy(&client, &b, cluster).await;
 
-    let login = json(
+    // The administrator made on the command line can sign in...
+    let admin = json(
         client
             .post(format!("{a}/api/v1/auth/login"))
             .json(&json!({"email": "ops@hangar.example", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login"),
+    )
+    .await;
+    assert!(admin["access_token"].as_str().is_some(), "{admin}");
+    // ...and an engineer registers on server A and signs in on server B.
+    let registered = client
+        .post(format!("{a}/api/v1/auth/register"))
+        .json(&json!({"email": "engineer@caac.example", "password": PASSWORD, "organization": "CAAC"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let login = json(
+        client
+            .post(format!("{b}/api/v1/auth/login"))
+            .json(&json!({"email": "engineer@caac.example", "password": PASSWORD}))
             .send()
             .await
             .expect("login"),
@@ -148,7 +167,17 @@ async fn scenario(cluster: &mut Cluster) {
     assert_eq!(events.last().map(|(_, d)| d["status"].clone()), Some(json!("succeeded")), "{events:?}");
     assert!(events.iter().any(|(name, _)| name == "log"), "log lines are streamed: {events:?}");
 
-    // Output, in part, from server B.
+    // Logs and output, in part, from server B.
+    let logs = json(
+        client
+            .get(format!("{b}/api/v1/runs/{run_id}/tasks/ingest/logs"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .expect("logs"),
+    )
+    .await;
+    assert!(!logs["lines"].as_array().expect("lines").is_empty(), "{logs}");
     let detail = json(
         client.get(format!("{b}/api/v1/runs/{run_id}")).header("authorization", &auth).send().await.expect("detail"),
     )

@@ -81,7 +81,7 @@ impl Engine {
                 }
             }
         }
-        let _coordinating = self.signals.coordinating(run_id);
+        let coordinating = self.signals.coordinating(run_id);
         let plan = self.stored_plan(&run.id, &run.spec_path, &run.spec_text, &run.params)?;
         self.signals.emit(EngineEvent::RunStarted {
             run_id: run_id.to_owned(),
@@ -104,6 +104,9 @@ impl Engine {
             let finished = self.signals.finished.notified();
             tokio::pin!(finished);
             finished.as_mut().enable();
+            let mine = coordinating.waker.notified();
+            tokio::pin!(mine);
+            mine.as_mut().enable();
 
             let mut step = Advance::default();
             for task in self.store.unacked(run_id).await? {
@@ -157,6 +160,7 @@ impl Engine {
             }
 
             tokio::select! {
+                () = &mut mine => {}
                 () = &mut finished => {}
                 () = tokio::time::sleep(self.settings.poll) => {}
             }

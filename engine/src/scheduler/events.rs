@@ -76,7 +76,8 @@ impl EngineEvent {
 pub(crate) struct Signals {
     /// Tasks were queued: idle workers should try to claim.
     pub work: Notify,
-    /// A task finished: coordinators should look at their runs.
+    /// A task finished in another process, or a run was asked to stop:
+    /// every coordinator here should look at its run.
     pub finished: Notify,
     pub events: broadcast::Sender<EngineEvent>,
     /// Cancellation tokens of attempts running in this process.
@@ -89,6 +90,9 @@ pub(crate) struct Signals {
     pub finished_here: Mutex<HashSet<(String, String, u32)>>,
     /// Runs coordinated by this process right now.
     pub coordinating: Mutex<HashSet<String>>,
+    /// Wakes the coordinator of one run (a local task of it finished), so
+    /// that with many runs in flight a task's end does not wake them all.
+    pub run_wakers: Mutex<HashMap<String, std::sync::Arc<Notify>>>,
 }
 
 impl Signals {
@@ -106,6 +110,7 @@ impl Signals {
             cancelled_runs: Mutex::new(HashSet::new()),
             finished_here: Mutex::new(HashSet::new()),
             coordinating: Mutex::new(HashSet::new()),
+            run_wakers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -140,10 +145,23 @@ impl Signals {
         self.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(run_id)
     }
 
-    /// Marks `run_id` as coordinated here until the guard is dropped.
+    /// Marks `run_id` as coordinated here until the guard is dropped; the
+    /// guard's waker is notified when a local task of the run finishes.
     pub fn coordinating(self: &std::sync::Arc<Self>, run_id: &str) -> CoordinatingGuard {
         self.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(run_id.to_owned());
-        CoordinatingGuard { signals: self.clone(), run_id: run_id.to_owned() }
+        let waker = std::sync::Arc::new(Notify::new());
+        self.run_wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(run_id.to_owned(), waker.clone());
+        CoordinatingGuard { signals: self.clone(), run_id: run_id.to_owned(), waker }
+    }
+
+    /// Wakes this process's coordinator of `run_id`, if it has one.
+    pub fn wake_run(&self, run_id: &str) {
+        if let Some(waker) = self.run_wakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(run_id) {
+            waker.notify_waiters();
+        }
     }
 
     /// Cancels every attempt of `run_id` running in this process.
@@ -162,11 +180,13 @@ impl Signals {
 pub(crate) struct CoordinatingGuard {
     signals: std::sync::Arc<Signals>,
     run_id: String,
+    pub waker: std::sync::Arc<Notify>,
 }
 
 impl Drop for CoordinatingGuard {
     fn drop(&mut self) {
         self.signals.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
+        self.signals.run_wakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
         self.signals
             .finished_here
             .lock()

@@ -176,7 +176,9 @@ impl Engine {
         if retry_at.is_some() {
             self.signals.work.notify_waiters();
         }
-        self.signals.finished.notify_waiters();
+        // Only this run's coordinator, if it is here; one elsewhere hears
+        // of it through the database.
+        self.signals.wake_run(&lease.run_id);
     }
 
     /// The context of one attempt.
