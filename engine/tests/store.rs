@@ -378,7 +378,7 @@ async fn other_processes_hear_of_changes(f: &Fixture) {
     let claimed = other.claim_task("w", &[], 1, 100).await.expect("claim").expect("a");
     let done = Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None };
     other.complete(&claimed.lease, &done, 2).await.expect("complete");
-    assert_eq!(next_change(&mut feed).await, Some(Change::Finished));
+    assert_eq!(next_change(&mut feed).await, Some(Change::RunChanged("r1".to_owned())));
 }
 
 async fn next_change(feed: &mut tokio::sync::mpsc::Receiver<Change>) -> Option<Change> {

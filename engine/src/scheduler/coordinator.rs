@@ -119,7 +119,7 @@ impl Engine {
             // A cancellation from this process is seen at once; one from
             // elsewhere (the API, another CLI) within a poll interval.
             cancelling = cancelling || self.signals.cancel_requested_here(run_id);
-            if !cancelling && now_ms() - last_cancel_check >= millis(self.settings.poll) {
+            if !cancelling && now_ms() - last_cancel_check >= millis(self.coordinator_poll()) {
                 last_cancel_check = now_ms();
                 cancelling = self
                     .store
@@ -160,9 +160,10 @@ impl Engine {
             }
 
             tokio::select! {
-                () = &mut mine => {}
+                // Perhaps a cancellation announced by another process: look now.
+                () = &mut mine => last_cancel_check = 0,
                 () = &mut finished => {}
-                () = tokio::time::sleep(self.settings.poll) => {}
+                () = tokio::time::sleep(self.coordinator_poll()) => {}
             }
             if now_ms() - last_renewal > lease_ms / 3 {
                 if !self.store.renew_run(run_id, &self.instance, now_ms() + lease_ms).await? {

@@ -91,6 +91,8 @@ pub struct Engine {
 pub(crate) struct Following {
     started: tokio::sync::OnceCell<()>,
     stop: hangar_sdk::CancellationToken,
+    /// The database announces changes: polling is only a safety net.
+    live: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Following {
@@ -139,6 +141,7 @@ impl Engine {
             .get_or_init(|| async {
                 match self.store.changes().await {
                     Ok(Some(mut changes)) => {
+                        self.following.live.store(true, std::sync::atomic::Ordering::Relaxed);
                         let signals = self.signals.clone();
                         let stop = self.following.stop.clone();
                         tokio::spawn(async move {
@@ -150,6 +153,7 @@ impl Engine {
                                 match change {
                                     Some(Change::Queued) => signals.work.notify_waiters(),
                                     Some(Change::Finished) => signals.finished.notify_waiters(),
+                                    Some(Change::RunChanged(run_id)) => signals.wake_run(&run_id),
                                     None => break,
                                 }
                             }
@@ -164,6 +168,17 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// How often a coordinator looks at its run when nothing woke it: the
+    /// poll interval, or eight of them when the database announces changes
+    /// (each run's task ends and cancellation wake its coordinator directly).
+    pub(crate) fn coordinator_poll(&self) -> std::time::Duration {
+        if self.following.live.load(std::sync::atomic::Ordering::Relaxed) {
+            self.settings.poll * 8
+        } else {
+            self.settings.poll
+        }
     }
 
     pub fn artifacts(&self) -> &ArtifactStore {

@@ -156,12 +156,14 @@ pub trait PoolStore: Send + Sync {
 }
 
 /// A change other processes made, announced by the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// Tasks became ready to claim.
     Queued,
-    /// A task finished or a run was asked to stop: coordinators should look.
+    /// Tasks of several runs ended (expired leases): every coordinator should look.
     Finished,
+    /// A task of this run ended or the run was asked to stop: its coordinator should look.
+    RunChanged(String),
 }
 
 /// Where runs, tasks, attempts and logs live.

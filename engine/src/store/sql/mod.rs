@@ -203,16 +203,18 @@ const FINISHED_CHANNEL: &str = "hangar_finished";
 impl SqlStore {
     /// Tells listening processes, when the transaction commits, that
     /// something changed (PostgreSQL; SQLite processes poll).
-    async fn announce(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, change: Change) -> Result<(), StoreError> {
+    async fn announce(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, change: &Change) -> Result<(), StoreError> {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
-        let channel = match change {
-            Change::Queued => QUEUED_CHANNEL,
-            Change::Finished => FINISHED_CHANNEL,
+        let (channel, payload) = match change {
+            Change::Queued => (QUEUED_CHANNEL, ""),
+            Change::Finished => (FINISHED_CHANNEL, ""),
+            Change::RunChanged(run_id) => (FINISHED_CHANNEL, run_id.as_str()),
         };
-        sqlx::query("SELECT pg_notify($1, '')")
+        sqlx::query("SELECT pg_notify($1, $2)")
             .bind(channel)
+            .bind(payload.to_owned())
             .execute(&mut **tx)
             .await
             .map(|_| ())
@@ -234,7 +236,7 @@ impl Store for SqlStore {
             .await
             .map_err(|source| StoreError::Connect { url: redact(&self.url), source })?;
         listener.listen_all([QUEUED_CHANNEL, FINISHED_CHANNEL]).await.map_err(StoreError::query("listen"))?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let (sender, receiver) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(async move {
             loop {
                 // The listener reconnects by itself after a dropped connection;
@@ -246,14 +248,16 @@ impl Store for SqlStore {
                 };
                 let change = match received {
                     Ok(notice) if notice.channel() == QUEUED_CHANNEL => Change::Queued,
-                    Ok(_) => Change::Finished,
+                    Ok(notice) if notice.payload().is_empty() => Change::Finished,
+                    Ok(notice) => Change::RunChanged(notice.payload().to_owned()),
                     Err(err) => {
                         tracing::warn!(error = %err, "Lost the database change feed; polling until it is back.");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                         continue;
                     }
                 };
-                // A full channel already holds a wake-up of that kind.
+                // A full channel means a busy listener: a dropped wake-up is
+                // made up for by polling.
                 if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = sender.try_send(change) {
                     break;
                 }

@@ -163,7 +163,7 @@ impl TaskQueue for SqlStore {
             .map_err(StoreError::query("settle task"))?;
         }
         if !step.queue.is_empty() {
-            self.announce(&mut tx, Change::Queued).await?;
+            self.announce(&mut tx, &Change::Queued).await?;
         }
         tx.commit().await.map_err(StoreError::query("commit step"))
     }
@@ -332,8 +332,12 @@ impl TaskQueue for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query("complete attempt"))?;
-        let change = if matches!(completion, Completion::Retry { .. }) { Change::Queued } else { Change::Finished };
-        self.announce(&mut tx, change).await?;
+        let change = if matches!(completion, Completion::Retry { .. }) {
+            Change::Queued
+        } else {
+            Change::RunChanged(lease.run_id.clone())
+        };
+        self.announce(&mut tx, &change).await?;
         tx.commit().await.map_err(StoreError::query("commit completion"))?;
         Ok(true)
     }
@@ -351,8 +355,8 @@ impl TaskQueue for SqlStore {
         .map_err(StoreError::query("find expired leases"))?;
         let reaped = self.expire(&mut tx, &rows, "lease expired (killed or cut off)", now).await?;
         if reaped > 0 {
-            self.announce(&mut tx, Change::Queued).await?;
-            self.announce(&mut tx, Change::Finished).await?;
+            self.announce(&mut tx, &Change::Queued).await?;
+            self.announce(&mut tx, &Change::Finished).await?;
         }
         tx.commit().await.map_err(StoreError::query("commit reap"))?;
         Ok(reaped)
@@ -371,8 +375,8 @@ impl TaskQueue for SqlStore {
         .map_err(StoreError::query("find leases of a dead process"))?;
         let released = self.expire(&mut tx, &rows, "interrupted: the process running it stopped", now).await?;
         if released > 0 {
-            self.announce(&mut tx, Change::Queued).await?;
-            self.announce(&mut tx, Change::Finished).await?;
+            self.announce(&mut tx, &Change::Queued).await?;
+            self.announce(&mut tx, &Change::Finished).await?;
         }
         tx.commit().await.map_err(StoreError::query("commit release"))?;
         Ok(released)

@@ -210,7 +210,7 @@ impl RunStore for SqlStore {
                 .await
                 .map_err(StoreError::query("cancel run"))?;
         // Its coordinator, wherever it runs, should look now.
-        self.announce(&mut tx, Change::Finished).await?;
+        self.announce(&mut tx, &Change::RunChanged(run_id.to_owned())).await?;
         tx.commit().await.map_err(StoreError::query("commit cancel"))?;
         Ok(result.rows_affected() == 1)
     }
