@@ -265,3 +265,22 @@ async fn oversized_bodies_and_unknown_routes_get_json_errors() {
         assert!(reply.headers.contains_key(name), "missing {name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_admits_only_configured_origins() {
+    let api = Api::with_config(|c| c.cors_origins = vec!["https://console.example".to_owned()]).await;
+    let preflight = |origin: &'static str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/runs")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+            .body(Body::empty())
+            .expect("request")
+    };
+    let allowed = api.send(preflight("https://console.example")).await;
+    assert_eq!(allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://console.example");
+    let refused = api.send(preflight("https://evil.example")).await;
+    assert!(!refused.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}

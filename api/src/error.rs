@@ -14,7 +14,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     /// Extra fields next to `code` and `message` (e.g. `diagnostics`).
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
     /// Seconds to wait, for 429.
     pub retry_after: Option<u64>,
 }
@@ -91,7 +91,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 }
@@ -99,7 +99,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code.to_owned(), message: self.message, diagnostics: self.details },
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                diagnostics: self.details.map(|d| *d),
+            },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
