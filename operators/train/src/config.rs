@@ -1,0 +1,123 @@
+//! Config of the `train` operator.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::ModelSize;
+
+/// What the run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// From scratch on the dataset's token shards.
+    Pretrain,
+}
+
+/// Config of `train`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The dataset: `${{ tasks.ID.outputs.dataset }}`.
+    pub dataset: String,
+    /// Its tokenizer: `${{ tasks.ID.outputs.tokenizer }}`.
+    pub tokenizer: String,
+    /// `pretrain` (the default).
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    /// Sizes of the model.
+    #[serde(default)]
+    pub model: ModelSize,
+    /// Optimizer steps.
+    #[serde(default = "default_steps")]
+    pub steps: u64,
+    /// Sequences per micro-batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step (gradient accumulation).
+    #[serde(default = "default_one")]
+    pub grad_accumulation: usize,
+    /// Peak learning rate.
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    /// Learning rate at the end of the cosine decay, as a share of the peak.
+    #[serde(default = "default_min_lr_ratio")]
+    pub min_lr_ratio: f64,
+    /// Steps of linear warm-up.
+    #[serde(default = "default_warmup")]
+    pub warmup_steps: u64,
+    /// AdamW's decoupled weight decay.
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f32,
+    /// Gradients are clipped to this global norm (0 turns clipping off).
+    #[serde(default = "default_grad_clip")]
+    pub grad_clip: f32,
+    /// Validation loss and perplexity every this many steps (and at the end).
+    #[serde(default = "default_eval_every")]
+    pub eval_every: u64,
+    /// Micro-batches of the validation split per evaluation.
+    #[serde(default = "default_eval_batches")]
+    pub eval_batches: usize,
+    /// A checkpoint every this many steps (and at the end); a retried or
+    /// resumed task continues from the latest.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Seed of initialisation and batch sampling (default: the task's seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Compute threads on the CPU (default: all cores).
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+fn default_mode() -> Mode {
+    Mode::Pretrain
+}
+fn default_steps() -> u64 {
+    200
+}
+fn default_batch_size() -> usize {
+    8
+}
+fn default_one() -> usize {
+    1
+}
+fn default_learning_rate() -> f64 {
+    1e-3
+}
+fn default_min_lr_ratio() -> f64 {
+    0.1
+}
+fn default_warmup() -> u64 {
+    20
+}
+fn default_weight_decay() -> f32 {
+    0.1
+}
+fn default_grad_clip() -> f32 {
+    1.0
+}
+fn default_eval_every() -> u64 {
+    50
+}
+fn default_eval_batches() -> usize {
+    4
+}
+fn default_checkpoint_every() -> u64 {
+    50
+}
+
+impl TrainConfig {
+    /// A digest of everything that shapes the training trajectory, so that
+    /// a checkpoint is only resumed by the same configuration.
+    pub fn trajectory_digest(&self, seed: u64, dataset_digest: &str) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            // Where the inputs live and how many threads compute do not change the result.
+            map.remove("dataset");
+            map.remove("tokenizer");
+            map.remove("threads");
+        }
+        let text = format!("{value}|{seed}|{dataset_digest}");
+        format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex())
+    }
+}

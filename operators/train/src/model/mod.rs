@@ -1,0 +1,214 @@
+//! A decoder-only transformer of the LLaMA family: token embedding, blocks
+//! of (RMSNorm → causal grouped-query attention with rotary positions) and
+//! (RMSNorm → SwiGLU MLP) with residuals, a final RMSNorm and an output
+//! head, tied to the embedding or not. Field names follow Hugging Face's
+//! `LlamaForCausalLM`, so weights map one to one onto its checkpoints.
+//!
+//! This module is the seam to burn: the trainer sees only [`Llama`],
+//! [`LlamaConfig`] and `forward`.
+
+mod attention;
+mod mlp;
+mod rope;
+
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use attention::{Attention, AttentionShape};
+use mlp::Mlp;
+pub use rope::Rope;
+
+/// Sizes of the model. The vocabulary comes from the tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSize {
+    /// Transformer blocks.
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    /// Width of the residual stream.
+    #[serde(default = "default_d_model")]
+    pub d_model: usize,
+    /// Attention heads; `d_model` must be a multiple.
+    #[serde(default = "default_heads")]
+    pub heads: usize,
+    /// Key/value heads (grouped-query attention); divides `heads`. Default: `heads`.
+    #[serde(default)]
+    pub kv_heads: Option<usize>,
+    /// Hidden width of the SwiGLU MLP. Default: about 8/3 × `d_model`, rounded up to 64.
+    #[serde(default)]
+    pub ffn: Option<usize>,
+    /// Longest sequence, in tokens.
+    #[serde(default = "default_context")]
+    pub context: usize,
+    /// Share the embedding matrix with the output head.
+    #[serde(default = "default_true")]
+    pub tie_embeddings: bool,
+    /// Base of the rotary position frequencies.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f32,
+    /// Epsilon of RMSNorm.
+    #[serde(default = "default_norm_eps")]
+    pub norm_eps: f64,
+}
+
+fn default_layers() -> usize {
+    4
+}
+fn default_d_model() -> usize {
+    256
+}
+fn default_heads() -> usize {
+    4
+}
+fn default_context() -> usize {
+    256
+}
+fn default_true() -> bool {
+    true
+}
+fn default_rope_theta() -> f32 {
+    10_000.0
+}
+fn default_norm_eps() -> f64 {
+    1e-5
+}
+
+impl Default for ModelSize {
+    fn default() -> Self {
+        Self {
+            layers: default_layers(),
+            d_model: default_d_model(),
+            heads: default_heads(),
+            kv_heads: None,
+            ffn: None,
+            context: default_context(),
+            tie_embeddings: true,
+            rope_theta: default_rope_theta(),
+            norm_eps: default_norm_eps(),
+        }
+    }
+}
+
+impl ModelSize {
+    pub fn kv_heads(&self) -> usize {
+        self.kv_heads.unwrap_or(self.heads)
+    }
+
+    pub fn ffn(&self) -> usize {
+        self.ffn.unwrap_or_else(|| (self.d_model * 8 / 3).div_ceil(64) * 64)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.heads.max(1)
+    }
+
+    /// What is wrong with these sizes, if anything.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.layers == 0 || self.d_model == 0 || self.heads == 0 || self.context < 2 {
+            out.push(("layers", "layers, d_model and heads must be positive and context at least 2".to_owned()));
+        }
+        if self.heads > 0 && self.d_model % self.heads != 0 {
+            out.push(("d_model", format!("d_model {} is not a multiple of heads {}", self.d_model, self.heads)));
+        } else if self.heads > 0 && self.head_dim() % 2 != 0 {
+            out.push((
+                "heads",
+                format!("the head width d_model/heads = {} must be even (rotary pairs)", self.head_dim()),
+            ));
+        }
+        let kv = self.kv_heads();
+        if kv == 0 || self.heads % kv != 0 {
+            out.push(("kv_heads", format!("kv_heads {kv} must divide heads {}", self.heads)));
+        }
+        out
+    }
+
+    /// Parameters of the model with a vocabulary of `vocab` tokens.
+    pub fn parameters(&self, vocab: usize) -> usize {
+        let d = self.d_model;
+        let kv = self.kv_heads() * self.head_dim();
+        let block = d * d * 2 + d * kv * 2 + 3 * d * self.ffn() + 2 * d;
+        let head = if self.tie_embeddings { 0 } else { vocab * d };
+        vocab * d + self.layers * block + d + head
+    }
+}
+
+/// Weights start as N(0, 0.02), as in GPT-2 and LLaMA: small logits, a
+/// first loss near ln(vocab).
+pub(crate) fn init() -> Initializer {
+    Initializer::Normal { mean: 0.0, std: 0.02 }
+}
+
+/// A block: attention and MLP, each after an RMSNorm, each with a residual.
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    self_attn: Attention<B>,
+    mlp: Mlp<B>,
+    input_layernorm: RmsNorm<B>,
+    post_attention_layernorm: RmsNorm<B>,
+}
+
+impl<B: Backend> Block<B> {
+    fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope);
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
+}
+
+/// The whole model.
+#[derive(Module, Debug)]
+pub struct Llama<B: Backend> {
+    embed_tokens: Embedding<B>,
+    layers: Vec<Block<B>>,
+    norm: RmsNorm<B>,
+    /// Absent when tied to `embed_tokens`.
+    lm_head: Option<Linear<B>>,
+    head_dim: usize,
+    rope_theta: f32,
+}
+
+impl<B: Backend> Llama<B> {
+    /// A randomly initialised model (burn's default initialisers, seeded by the backend seed).
+    pub fn new(size: &ModelSize, vocab: usize, device: &B::Device) -> Self {
+        let shape = AttentionShape { d_model: size.d_model, heads: size.heads, kv_heads: size.kv_heads() };
+        let norm = |d: usize| RmsNormConfig::new(d).with_epsilon(size.norm_eps).init(device);
+        let layers = (0..size.layers)
+            .map(|_| Block {
+                self_attn: Attention::new(shape, device),
+                mlp: Mlp::new(size.d_model, size.ffn(), device),
+                input_layernorm: norm(size.d_model),
+                post_attention_layernorm: norm(size.d_model),
+            })
+            .collect();
+        Self {
+            embed_tokens: EmbeddingConfig::new(vocab, size.d_model).with_initializer(init()).init(device),
+            layers,
+            norm: norm(size.d_model),
+            lm_head: (!size.tie_embeddings)
+                .then(|| LinearConfig::new(size.d_model, vocab).with_bias(false).with_initializer(init()).init(device)),
+            head_dim: size.head_dim(),
+            rope_theta: size.rope_theta,
+        }
+    }
+
+    /// Logits `[batch, seq, vocab]` for tokens `[batch, seq]`.
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [_, seq] = tokens.dims();
+        let rope = Rope::new(self.head_dim, seq, self.rope_theta, &tokens.device());
+        let mut x = self.embed_tokens.forward(tokens);
+        for layer in &self.layers {
+            x = layer.forward(x, &rope);
+        }
+        let x = self.norm.forward(x);
+        match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => {
+                // Tied: the embedding matrix [vocab, d] read backwards.
+                let weight = self.embed_tokens.weight.val().transpose().unsqueeze::<3>();
+                x.matmul(weight)
+            }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The training loop, generic over burn's autodiff backends: AdamW with
+//! warm-up and cosine decay, gradient clipping and accumulation,
+//! validation loss and perplexity, step-level checkpoints and resumption,
+//! cancellation between steps.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::data::TokenStream;
+use crate::model::Llama;
+use crate::schedule::learning_rate;
+
+/// Why training stopped without a model.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("training was cancelled at step {step}")]
+    Cancelled { step: u64 },
+    #[error("cannot {what} the checkpoint {path}: {reason}")]
+    Checkpoint { what: &'static str, path: String, reason: String },
+    #[error("the loss became {value} at step {step}; lower the learning rate or check the data")]
+    Diverged { step: u64, value: f64 },
+    #[error("{0}")]
+    Data(String),
+}
+
+/// One line of the metrics log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    pub step: u64,
+    /// Mean training loss of the step's micro-batches.
+    pub loss: f64,
+    pub learning_rate: f64,
+    pub tokens_per_s: f64,
+    /// Present on evaluation steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_perplexity: Option<f64>,
+}
+
+/// What a checkpoint remembers besides the weights and optimizer state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Optimizer steps done.
+    pub step: u64,
+    /// [`TrainConfig::trajectory_digest`] of the run that wrote it.
+    pub digest: String,
+    pub history: Vec<MetricRow>,
+}
+
+/// Progress of one step, for the operator's reporting.
+#[derive(Debug, Clone)]
+pub struct StepReport<'a> {
+    pub step: u64,
+    pub total: u64,
+    pub row: &'a MetricRow,
+    pub eta_s: f64,
+}
+
+/// What the loop asks of its caller.
+pub struct Hooks<'a> {
+    pub on_step: &'a (dyn Fn(&StepReport<'_>) + Sync),
+    pub is_cancelled: &'a (dyn Fn() -> bool + Sync),
+    /// Called with the folder of each new checkpoint (to upload it).
+    pub on_checkpoint: &'a (dyn Fn(u64, &Path) -> Result<(), TrainError> + Sync),
+}
+
+/// The data of a run.
+pub struct Corpus {
+    pub train: TokenStream,
+    pub validation: TokenStream,
+    pub vocab: usize,
+}
+
+/// A finished run.
+pub struct Trained<B: AutodiffBackend> {
+    pub model: Llama<B::InnerBackend>,
+    pub history: Vec<MetricRow>,
+    /// Step the run started from (0, or the checkpoint's).
+    pub resumed_from: u64,
+}
+
+type Checkpointer = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Trains from scratch, or from the checkpoint in `resume` when its digest matches.
+///
+/// # Errors
+/// Cancellation, divergence, or an unreadable or unwritable checkpoint.
+pub fn train<B: AutodiffBackend>(
+    config: &TrainConfig,
+    seed: u64,
+    digest: &str,
+    corpus: &Corpus,
+    device: &B::Device,
+    resume: Option<&Path>,
+    scratch: &Path,
+    hooks: &Hooks<'_>,
+) -> Result<Trained<B>, TrainError> {
+    let size = &config.model;
+    let mut model: Llama<B> = {
+        // The backend's generator is shared by the process: seeding and
+        // drawing the weights must not interleave with another training.
+        let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        B::seed(device, seed);
+        let model = Llama::new(size, corpus.vocab, device);
+        // burn draws parameters lazily, on first use: use them all now.
+        let _ = model.forward(Tensor::<B, 2, Int>::zeros([1, 2], device));
+        model
+    };
+    let clip = (config.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(config.grad_clip));
+    let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay)
+        .with_beta_2(0.95)
+        .with_epsilon(1e-8)
+        .with_grad_clipping(clip)
+        .init::<B, Llama<B>>();
+    let recorder = Checkpointer::new();
+
+    let mut start = 0;
+    let mut history = Vec::new();
+    if let Some(dir) = resume {
+        let state: CheckpointState = read_state(dir)?;
+        if state.digest == digest {
+            model = model.load_file(dir.join("model"), &recorder, device).map_err(|e| TrainError::Checkpoint {
+                what: "load",
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let record = recorder.load(dir.join("optimizer"), device).map_err(|e| TrainError::Checkpoint {
+                what: "load",
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            optimizer = optimizer.load_record(record);
+            start = state.step;
+            history = state.history;
+        }
+    }
+    let resumed_from = start;
+
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let (batch, context) = (config.batch_size, size.context);
+    let accum = config.grad_accumulation.max(1);
+    let started = Instant::now();
+    for step in start..config.steps {
+        if (hooks.is_cancelled)() {
+            return Err(TrainError::Cancelled { step });
+        }
+        let step_started = Instant::now();
+        let lr = learning_rate(step, config.steps, config.learning_rate, config.warmup_steps, config.min_lr_ratio);
+        let mut accumulator = GradientsAccumulator::<Llama<B>>::new();
+        let mut loss_sum = 0.0;
+        for micro in 0..accum {
+            let index = step * accum as u64 + micro as u64;
+            let (inputs, targets) = corpus.train.batch(index, seed, batch, context);
+            let inputs = Tensor::<B, 1, Int>::from_ints(inputs.as_slice(), device).reshape([batch, context]);
+            let targets = Tensor::<B, 1, Int>::from_ints(targets.as_slice(), device);
+            let logits = model.forward(inputs).reshape([batch * context, corpus.vocab]);
+            let loss = loss_fn.forward(logits, targets);
+            let value: f64 = loss.clone().into_scalar().elem();
+            if !value.is_finite() {
+                return Err(TrainError::Diverged { step, value });
+            }
+            loss_sum += value;
+            let grads = (loss / accum as f32).backward();
+            accumulator.accumulate(&model, GradientsParams::from_grads(grads, &model));
+        }
+        model = optimizer.step(lr, model, accumulator.grads());
+        let done = step + 1;
+        let seconds = step_started.elapsed().as_secs_f64().max(1e-9);
+        let mut row = MetricRow {
+            step: done,
+            loss: loss_sum / accum as f64,
+            learning_rate: lr,
+            tokens_per_s: (batch * context * accum) as f64 / seconds,
+            validation_loss: None,
+            validation_perplexity: None,
+        };
+        if done % config.eval_every.max(1) == 0 || done == config.steps {
+            let validation = evaluate(&model.valid(), corpus, seed, batch, context, config.eval_batches);
+            row.validation_loss = validation;
+            row.validation_perplexity = validation.map(f64::exp);
+        }
+        let per_step = started.elapsed().as_secs_f64() / (done - resumed_from) as f64;
+        (hooks.on_step)(&StepReport {
+            step: done,
+            total: config.steps,
+            row: &row,
+            eta_s: per_step * (config.steps - done) as f64,
+        });
+        history.push(row);
+        if done % config.checkpoint_every.max(1) == 0 || done == config.steps {
+            let dir = scratch.join(format!("checkpoint-{done:08}"));
+            save_checkpoint(
+                &dir,
+                &model,
+                &optimizer,
+                &CheckpointState { step: done, digest: digest.to_owned(), history: history.clone() },
+            )?;
+            (hooks.on_checkpoint)(done, &dir)?;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    Ok(Trained { model: model.valid(), history, resumed_from })
+}
+
+/// Mean cross-entropy over `batches` validation micro-batches; none without validation data.
+fn evaluate<B: Backend>(
+    model: &Llama<B>,
+    corpus: &Corpus,
+    seed: u64,
+    batch: usize,
+    context: usize,
+    batches: usize,
+) -> Option<f64> {
+    if corpus.validation.tokens.len() <= context + 1 || batches == 0 {
+        return None;
+    }
+    let device = model.devices().into_iter().next()?;
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut total = 0.0;
+    for i in 0..batches {
+        // Fixed windows: every evaluation scores the same text.
+        let (inputs, targets) = corpus.validation.batch(u64::MAX - i as u64, seed, batch, context);
+        let inputs = Tensor::<B, 1, Int>::from_ints(inputs.as_slice(), &device).reshape([batch, context]);
+        let targets = Tensor::<B, 1, Int>::from_ints(targets.as_slice(), &device);
+        let logits = model.forward(inputs).reshape([batch * context, corpus.vocab]);
+        let value: f64 = loss_fn.forward(logits, targets).into_scalar().elem();
+        total += value;
+    }
+    Some(total / batches as f64)
+}
+
+fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Llama<B>, B>>(
+    dir: &Path,
+    model: &Llama<B>,
+    optimizer: &O,
+    state: &CheckpointState,
+) -> Result<(), TrainError> {
+    let fail = |reason: String| TrainError::Checkpoint { what: "write", path: dir.display().to_string(), reason };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let recorder = Checkpointer::new();
+    model.clone().save_file(dir.join("model"), &recorder).map_err(|e| fail(e.to_string()))?;
+    recorder.record(optimizer.to_record(), dir.join("optimizer")).map_err(|e| fail(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(state).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(dir.join("state.json"), text).map_err(|e| fail(e.to_string()))
+}
+
+/// The state file of a checkpoint folder.
+///
+/// # Errors
+/// When it is missing or corrupt.
+pub fn read_state(dir: &Path) -> Result<CheckpointState, TrainError> {
+    let path: PathBuf = dir.join("state.json");
+    let fail = |reason: String| TrainError::Checkpoint { what: "read", path: path.display().to_string(), reason };
+    let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))
+}
+
+/// The files of a checkpoint folder.
+pub const CHECKPOINT_FILES: [&str; 3] = ["model.mpk", "optimizer.mpk", "state.json"];
