@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod data;
+pub mod export;
 pub mod model;
 pub mod plot;
 pub mod schedule;

@@ -95,3 +95,45 @@ fn a_cancelled_run_resumes_from_its_checkpoint_and_ends_the_same() {
         assert!((a.loss - b.loss).abs() < 1e-4, "step {}: {} vs {}", a.step, a.loss, b.loss);
     }
 }
+
+#[test]
+fn an_exported_model_reads_back_and_looks_like_a_hugging_face_llama() {
+    use burn::prelude::*;
+    type Cpu = burn::backend::NdArray<f32>;
+    let keep = tempfile::tempdir().expect("keep");
+    let mut config = config(5);
+    config.model.tie_embeddings = false;
+    let trained = run(&config, None, None, keep.path()).expect("train");
+    let dir = tempfile::tempdir().expect("model dir");
+    hangar_train::export::save_model(&trained.model, &config.model, 32, Some(0), dir.path()).expect("save");
+
+    // The header of the safetensors file names the tensors as transformers does.
+    let bytes = std::fs::read(dir.path().join("model.safetensors")).expect("weights");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).expect("header");
+    let shape = |key: &str| header[key]["shape"].clone();
+    assert_eq!(shape("model.embed_tokens.weight"), serde_json::json!([32, 32]));
+    assert_eq!(
+        shape("model.layers.0.self_attn.k_proj.weight"),
+        serde_json::json!([16, 32]),
+        "[out, in], 2 kv heads of 8"
+    );
+    assert_eq!(shape("model.layers.1.mlp.gate_proj.weight"), serde_json::json!([64, 32]));
+    assert_eq!(shape("model.layers.1.post_attention_layernorm.weight"), serde_json::json!([32]));
+    assert_eq!(shape("model.norm.weight"), serde_json::json!([32]));
+    assert_eq!(shape("lm_head.weight"), serde_json::json!([32, 32]));
+    let hf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).expect("config")).expect("json");
+    assert_eq!(hf["num_key_value_heads"], 2);
+    assert_eq!(hf["architectures"][0], "LlamaForCausalLM");
+
+    // Loaded back, it computes the same logits.
+    let device = Default::default();
+    let (loaded, size, vocab) = hangar_train::export::load_model::<Cpu>(dir.path(), &device).expect("load");
+    assert_eq!((size.layers, vocab), (2, 32));
+    let tokens = Tensor::<Cpu, 2, Int>::from_ints([[1, 2, 3, 4, 5, 6]], &device);
+    let expected = trained.model.forward(tokens.clone()).into_data().to_vec::<f32>().expect("f32");
+    let actual = loaded.forward(tokens).into_data().to_vec::<f32>().expect("f32");
+    let worst = expected.iter().zip(&actual).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "logits differ by {worst}");
+}
