@@ -17,5 +17,6 @@ use hangar_sdk::Registry;
 pub fn registry() -> Result<Registry> {
     let mut registry = Registry::new();
     hangar_operators::register(&mut registry)?;
+    hangar_train::register(&mut registry)?;
     Ok(registry)
 }

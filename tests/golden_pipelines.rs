@@ -17,7 +17,12 @@ fn summarise(run: &Value) -> Value {
             let path = PathBuf::from(uri.strip_prefix("file://").expect("local"));
             let mut entry = Map::new();
             entry.insert("kind".into(), output["kind"].clone());
-            entry.insert("digest".into(), output["digest"].clone());
+            // Trained weights and their logs carry timings and floating-point
+            // results; the train crate's own tests check those.
+            let measured = matches!(output["kind"].as_str(), Some("model" | "metrics"));
+            if !measured {
+                entry.insert("digest".into(), output["digest"].clone());
+            }
             if path.is_dir() {
                 let manifest: Value =
                     serde_json::from_slice(&std::fs::read(path.join("MANIFEST.json")).expect("manifest"))
@@ -25,6 +30,11 @@ fn summarise(run: &Value) -> Value {
                 let files: Vec<Value> =
                     manifest["files"].as_array().expect("files").iter().map(|f| f["path"].clone()).collect();
                 entry.insert("files".into(), Value::Array(files));
+                if let Ok(training) = std::fs::read(path.join("training.json")) {
+                    let training: Value = serde_json::from_slice(&training).expect("training.json");
+                    entry.insert("parameters".into(), training["parameters"].clone());
+                    entry.insert("steps".into(), training["final"]["step"].clone());
+                }
                 if let Ok(stats) = std::fs::read(path.join("stats.json")) {
                     entry.insert("stats".into(), serde_json::from_slice(&stats).expect("stats"));
                 }

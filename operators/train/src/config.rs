@@ -67,6 +67,9 @@ pub struct TrainConfig {
     /// Compute threads on the CPU (default: all cores).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Log a line every this many steps (progress is reported every step).
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
 }
 
 fn default_mode() -> Mode {
@@ -105,6 +108,9 @@ fn default_eval_batches() -> usize {
 fn default_checkpoint_every() -> u64 {
     50
 }
+fn default_log_every() -> u64 {
+    10
+}
 
 impl TrainConfig {
     /// A digest of everything that shapes the training trajectory, so that
@@ -116,6 +122,7 @@ impl TrainConfig {
             map.remove("dataset");
             map.remove("tokenizer");
             map.remove("threads");
+            map.remove("log_every");
         }
         let text = format!("{value}|{seed}|{dataset_digest}");
         format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex())

@@ -6,12 +6,22 @@ pub mod config;
 pub mod data;
 pub mod export;
 pub mod model;
+pub mod operator;
 pub mod plot;
 pub mod schedule;
 pub mod trainer;
 
 pub use config::TrainConfig;
 pub use model::{Llama, ModelSize};
+pub use operator::Train;
+
+/// Registers `train`.
+///
+/// # Errors
+/// When an operator of that name is registered already.
+pub fn register(registry: &mut hangar_sdk::Registry) -> Result<(), hangar_sdk::DuplicateOperator> {
+    registry.register(Train)
+}
 
 /// The CPU backend with automatic differentiation.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::NdArray<f32>>;

@@ -1,0 +1,323 @@
+//! The `train` operator: fetches the dataset's shards and tokenizer, trains
+//! (resuming from this task's latest checkpoint when one matches), and
+//! writes a self-describing `model` folder and a `metrics` log.
+
+use std::path::{Path, PathBuf};
+
+use hangar_sdk::{
+    ArtifactKind, ArtifactStore, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext,
+    TaskOutputs,
+};
+use serde_json::json;
+
+use crate::CpuBackend;
+use crate::config::TrainConfig;
+use crate::data::{ShardMeta, TokenStream};
+use crate::export::save_model;
+use crate::plot::loss_svg;
+use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, MetricRow, StepReport, TrainError, Trained, read_state, train};
+
+/// Trains a LLaMA-family decoder with burn.
+#[derive(Debug, Default)]
+pub struct Train;
+
+fn operator_error(err: TrainError) -> OperatorError {
+    match err {
+        TrainError::Cancelled { .. } => OperatorError::cancelled(),
+        TrainError::Diverged { .. } => OperatorError::user(err.to_string()),
+        TrainError::Data(_) => OperatorError::user(err.to_string()),
+        TrainError::Checkpoint { .. } => OperatorError::external(err.to_string()),
+    }
+}
+
+impl Operator for Train {
+    type Config = TrainConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new(
+            "train",
+            "1",
+            "Trains a LLaMA-family decoder (RMSNorm, rotary positions, SwiGLU, grouped-query attention) on the dataset's token shards with burn, with AdamW, warm-up and cosine decay, checkpoints and resumption.",
+        )
+        .input(PortDecl::required("dataset", ArtifactKind::Dataset, "The dataset with its token shards."))
+        .input(PortDecl::required("tokenizer", ArtifactKind::Tokenizer, "The tokenizer of the shards."))
+        .output(PortDecl::required(
+            "model",
+            ArtifactKind::Model,
+            "model.safetensors and config.json (Hugging Face Llama layout), tokenizer.json, training.json, metrics.jsonl, loss.svg.",
+        ))
+        .output(PortDecl::required("metrics", ArtifactKind::Metrics, "One JSON line per step: loss, learning rate, tokens/s, validation loss and perplexity."))
+    }
+
+    fn check(&self, config: &TrainConfig) -> Vec<ConfigProblem> {
+        let mut problems: Vec<ConfigProblem> = config
+            .model
+            .problems()
+            .into_iter()
+            .map(|(field, message)| ConfigProblem::at(&["model", field], message))
+            .collect();
+        for (field, value) in [
+            ("steps", config.steps),
+            ("batch_size", config.batch_size as u64),
+            ("grad_accumulation", config.grad_accumulation as u64),
+            ("eval_every", config.eval_every),
+            ("checkpoint_every", config.checkpoint_every),
+            ("log_every", config.log_every),
+        ] {
+            if value == 0 {
+                problems.push(ConfigProblem::at(&[field], format!("{field} must be at least 1")));
+            }
+        }
+        if !(config.learning_rate > 0.0 && config.learning_rate < 1.0) {
+            problems.push(ConfigProblem::at(&["learning_rate"], "learning_rate must be between 0 and 1, e.g. 3e-4"));
+        }
+        if !(0.0..=1.0).contains(&config.min_lr_ratio) {
+            problems.push(ConfigProblem::at(&["min_lr_ratio"], "min_lr_ratio is a share of the peak, between 0 and 1"));
+        }
+        problems
+    }
+
+    async fn run(&self, config: TrainConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        let scratch = ctx.scratch_dir()?.to_path_buf();
+        let store = ctx.artifacts().clone();
+        let dataset = ctx.input("dataset")?.clone();
+        let tokenizer = ctx.input("tokenizer")?.clone();
+        let dataset_dir = fetch_dataset(&store, &dataset.key, &scratch.join("dataset")).await?;
+        let tokenizer_json = store
+            .fetch_local(&format!("{}/tokenizer.json", tokenizer.key.trim_end_matches('/')), &scratch.join("tokenizer"))
+            .await?;
+        let meta: ShardMeta =
+            serde_json::from_slice(&std::fs::read(dataset_dir.join("shards/meta.json")).map_err(|e| {
+                OperatorError::user(format!(
+                    "the dataset has no shards/meta.json ({e}); build it with the dataset operator"
+                ))
+            })?)
+            .map_err(|e| OperatorError::user(format!("the dataset's shards/meta.json is not valid: {e}")))?;
+        let train_tokens =
+            TokenStream::load(&dataset_dir, &meta, "train").map_err(|e| OperatorError::user(e.to_string()))?;
+        let validation =
+            TokenStream::load(&dataset_dir, &meta, "validation").map_err(|e| OperatorError::user(e.to_string()))?;
+        if train_tokens.tokens.len() <= config.model.context + 1 {
+            return Err(OperatorError::user(format!(
+                "the train split has {} tokens, fewer than one context of {}; add documents or lower model.context",
+                train_tokens.tokens.len(),
+                config.model.context
+            )));
+        }
+        let corpus = Corpus { train: train_tokens, validation, vocab: meta.vocab_size };
+        let seed = config.seed.unwrap_or_else(|| ctx.seed());
+        let digest = config.trajectory_digest(seed, &dataset.digest);
+        let parameters = config.model.parameters(corpus.vocab);
+        ctx.info(format!(
+            "training {} parameters on {} tokens ({} validation), vocabulary {}, {} steps of {} × {} tokens",
+            parameters,
+            corpus.train.tokens.len(),
+            corpus.validation.tokens.len(),
+            corpus.vocab,
+            config.steps,
+            config.batch_size * config.grad_accumulation.max(1),
+            config.model.context
+        ));
+
+        let checkpoints = format!("checkpoints/{}/{}", ctx.run_id(), ctx.task_id());
+        let resume = latest_checkpoint(&store, &checkpoints, &scratch.join("resume"), &digest).await?;
+        if let Some((step, _)) = &resume {
+            ctx.info(format!("resuming from the checkpoint of step {step}"));
+        }
+
+        let handle = tokio::runtime::Handle::current();
+        let work_ctx = ctx.clone();
+        let work_config = config.clone();
+        let work_scratch = scratch.clone();
+        let work_digest = digest.clone();
+        let work_store = store.clone();
+        let trained = tokio::task::spawn_blocking(move || -> Result<Trained<CpuBackend>, TrainError> {
+            let ctx = work_ctx;
+            let config = work_config;
+            let log_every = config.log_every.max(1);
+            let on_step = |report: &StepReport<'_>| report_step(&ctx, report, log_every);
+            let is_cancelled = || ctx.is_cancelled();
+            let on_checkpoint = |step: u64, dir: &Path| {
+                handle.block_on(upload_checkpoint(&work_store, &checkpoints, step, dir)).map_err(|e| {
+                    TrainError::Checkpoint { what: "upload", path: checkpoints.clone(), reason: e.to_string() }
+                })
+            };
+            let hooks = Hooks { on_step: &on_step, is_cancelled: &is_cancelled, on_checkpoint: &on_checkpoint };
+            let device = Default::default();
+            let resume_dir = resume.as_ref().map(|(_, dir)| dir.as_path());
+            let run = || {
+                train::<CpuBackend>(&config, seed, &work_digest, &corpus, &device, resume_dir, &work_scratch, &hooks)
+            };
+            match config.threads {
+                Some(threads) => match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+                    Ok(pool) => pool.install(run),
+                    Err(e) => Err(TrainError::Data(format!("cannot start {threads} compute threads: {e}"))),
+                },
+                None => run(),
+            }
+        })
+        .await
+        .map_err(|e| OperatorError::internal(format!("the training thread failed: {e}")))?
+        .map_err(operator_error)?;
+
+        write_outputs(&ctx, &config, &trained, &tokenizer_json, &meta, seed, &dataset.digest, parameters, &scratch)
+            .await
+    }
+}
+
+fn report_step(ctx: &TaskContext, report: &StepReport<'_>, log_every: u64) {
+    let row: &MetricRow = report.row;
+    let mut progress = Progress::of(report.step, report.total, "steps")
+        .metric("loss", row.loss)
+        .metric("learning_rate", row.learning_rate)
+        .metric("tokens_per_s", row.tokens_per_s)
+        .metric("eta_s", report.eta_s);
+    if let Some(v) = row.validation_loss {
+        progress = progress.metric("validation_loss", v);
+    }
+    ctx.progress(progress.message(format!("loss {:.4}, ETA {:.0}s", row.loss, report.eta_s)));
+    if report.step % log_every == 0 || row.validation_loss.is_some() || report.step == report.total {
+        let validation = match (row.validation_loss, row.validation_perplexity) {
+            (Some(loss), Some(ppl)) => format!(", validation loss {loss:.4} (perplexity {ppl:.2})"),
+            _ => String::new(),
+        };
+        ctx.info(format!(
+            "step {}/{}: loss {:.4}, lr {:.2e}, {:.0} tokens/s{validation}",
+            report.step, report.total, row.loss, row.learning_rate, row.tokens_per_s
+        ));
+    }
+}
+
+/// Downloads the dataset's metadata and shard files.
+async fn fetch_dataset(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
+    let key = key.trim_end_matches('/');
+    if let Some(local) = store.local_path(key)
+        && local.is_dir()
+    {
+        return Ok(local);
+    }
+    for (file, _) in store.list(&format!("{key}/shards")).await? {
+        let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
+        let target = into.join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
+        }
+        let bytes = store.read(&file).await?;
+        std::fs::write(&target, bytes)
+            .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
+    }
+    Ok(into.to_path_buf())
+}
+
+/// This task's newest checkpoint, downloaded, when it was written by the
+/// same configuration on the same data.
+async fn latest_checkpoint(
+    store: &ArtifactStore,
+    prefix: &str,
+    into: &Path,
+    digest: &str,
+) -> Result<Option<(u64, PathBuf)>, OperatorError> {
+    let latest = format!("{prefix}/latest.json");
+    if !store.exists(&latest).await? {
+        return Ok(None);
+    }
+    let pointer: serde_json::Value = serde_json::from_slice(&store.read(&latest).await?).unwrap_or_default();
+    let Some(step) = pointer["step"].as_u64() else { return Ok(None) };
+    std::fs::create_dir_all(into)
+        .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", into.display())))?;
+    for name in CHECKPOINT_FILES {
+        let bytes = store.read(&format!("{prefix}/step-{step:08}/{name}")).await?;
+        std::fs::write(into.join(name), bytes)
+            .map_err(|e| OperatorError::external(format!("cannot write {name}: {e}")))?;
+    }
+    match read_state(into) {
+        Ok(state) if state.digest == digest => Ok(Some((step, into.to_path_buf()))),
+        _ => Ok(None),
+    }
+}
+
+/// Uploads a checkpoint folder, then points `latest.json` at it and drops the previous one.
+async fn upload_checkpoint(store: &ArtifactStore, prefix: &str, step: u64, dir: &Path) -> Result<(), OperatorError> {
+    let previous: Option<u64> = match store.read(&format!("{prefix}/latest.json")).await {
+        Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["step"].as_u64()),
+        Err(_) => None,
+    };
+    for name in CHECKPOINT_FILES {
+        let bytes =
+            std::fs::read(dir.join(name)).map_err(|e| OperatorError::external(format!("cannot read {name}: {e}")))?;
+        store.put(&format!("{prefix}/step-{step:08}/{name}"), ArtifactKind::File, &bytes).await?;
+    }
+    store
+        .put(&format!("{prefix}/latest.json"), ArtifactKind::File, json!({"step": step}).to_string().as_bytes())
+        .await?;
+    if let Some(old) = previous.filter(|old| *old != step) {
+        store.delete_prefix(&format!("{prefix}/step-{old:08}")).await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_outputs(
+    ctx: &TaskContext,
+    config: &TrainConfig,
+    trained: &Trained<CpuBackend>,
+    tokenizer_json: &Path,
+    meta: &ShardMeta,
+    seed: u64,
+    dataset_digest: &str,
+    parameters: usize,
+    scratch: &Path,
+) -> Result<TaskOutputs, OperatorError> {
+    let out = scratch.join("model");
+    save_model(&trained.model, &config.model, meta.vocab_size, Some(meta.eos_id), &out)
+        .map_err(|e| OperatorError::external(e.to_string()))?;
+    let io = |what: &str, e: std::io::Error| OperatorError::external(format!("cannot write {what}: {e}"));
+    std::fs::copy(tokenizer_json, out.join("tokenizer.json")).map_err(|e| io("tokenizer.json", e))?;
+    let metrics: String =
+        trained.history.iter().map(|row| serde_json::to_string(row).unwrap_or_default() + "\n").collect();
+    std::fs::write(out.join("metrics.jsonl"), &metrics).map_err(|e| io("metrics.jsonl", e))?;
+    let train_curve: Vec<(u64, f64)> = trained.history.iter().map(|r| (r.step, r.loss)).collect();
+    let validation_curve: Vec<(u64, f64)> =
+        trained.history.iter().filter_map(|r| r.validation_loss.map(|v| (r.step, v))).collect();
+    std::fs::write(out.join("loss.svg"), loss_svg(&train_curve, &validation_curve)).map_err(|e| io("loss.svg", e))?;
+    let last = trained.history.last();
+    let final_validation = trained.history.iter().rev().find_map(|r| r.validation_loss);
+    let training = json!({
+        "framework": "hangar-train (burn 0.21)",
+        "mode": config.mode,
+        "config": config,
+        "seed": seed,
+        "parameters": parameters,
+        "dataset_digest": dataset_digest,
+        "vocab_size": meta.vocab_size,
+        "resumed_from_step": trained.resumed_from,
+        "final": {
+            "step": last.map(|r| r.step),
+            "loss": last.map(|r| r.loss),
+            "validation_loss": final_validation,
+            "validation_perplexity": final_validation.map(f64::exp),
+        },
+    });
+    std::fs::write(out.join("training.json"), serde_json::to_vec_pretty(&training).unwrap_or_default())
+        .map_err(|e| io("training.json", e))?;
+
+    let mut model = ctx.output_dir("model", ArtifactKind::Model);
+    for name in ["model.safetensors", "config.json", "tokenizer.json", "training.json", "metrics.jsonl", "loss.svg"] {
+        model.put_file(name, &out.join(name)).await?;
+    }
+    let mut metrics_file = ctx.create_output("metrics.jsonl").await?;
+    metrics_file.write(metrics.as_bytes()).await?;
+    if let (Some(last), Some(v)) = (last, final_validation) {
+        ctx.info(format!(
+            "finished at step {}: loss {:.4}, validation perplexity {:.2}",
+            last.step,
+            last.loss,
+            v.exp()
+        ));
+    }
+    Ok(TaskOutputs::from([
+        ("model".to_owned(), model.finish().await?),
+        ("metrics".to_owned(), metrics_file.finish(ArtifactKind::Metrics).await?),
+    ]))
+}
