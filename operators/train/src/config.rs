@@ -13,6 +13,17 @@ pub enum Mode {
     Pretrain,
 }
 
+/// Where the computation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// CUDA when this build has it and a driver is present, else the CPU.
+    Auto,
+    Cpu,
+    /// An NVIDIA GPU through burn-cuda (needs a build with `--features hangar-train/cuda`).
+    Cuda,
+}
+
 /// Config of `train`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +75,9 @@ pub struct TrainConfig {
     /// Seed of initialisation and batch sampling (default: the task's seed).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// `auto` (default), `cpu` or `cuda`.
+    #[serde(default = "default_device")]
+    pub device: Device,
     /// Compute threads on the CPU (default: all cores).
     #[serde(default)]
     pub threads: Option<usize>,
@@ -72,6 +86,9 @@ pub struct TrainConfig {
     pub log_every: u64,
 }
 
+fn default_device() -> Device {
+    Device::Auto
+}
 fn default_mode() -> Mode {
     Mode::Pretrain
 }
@@ -122,6 +139,7 @@ impl TrainConfig {
             map.remove("dataset");
             map.remove("tokenizer");
             map.remove("threads");
+            map.remove("device");
             map.remove("log_every");
         }
         let text = format!("{value}|{seed}|{dataset_digest}");

@@ -2,6 +2,7 @@
 //! operator's token shards. CPU (ndarray) everywhere; CUDA with the `cuda`
 //! feature.
 
+pub mod backend;
 pub mod config;
 pub mod data;
 pub mod export;

@@ -10,12 +10,11 @@ use hangar_sdk::{
 };
 use serde_json::json;
 
-use crate::CpuBackend;
+use crate::backend::{Finished, Job, choose_backend};
 use crate::config::TrainConfig;
 use crate::data::{ShardMeta, TokenStream};
-use crate::export::save_model;
 use crate::plot::loss_svg;
-use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, MetricRow, StepReport, TrainError, Trained, read_state, train};
+use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, MetricRow, StepReport, TrainError, read_state};
 
 /// Trains a LLaMA-family decoder with burn.
 #[derive(Debug, Default)]
@@ -125,13 +124,16 @@ impl Operator for Train {
             ctx.info(format!("resuming from the checkpoint of step {step}"));
         }
 
+        let backend = choose_backend(config.device)?;
+        ctx.info(format!("computing on {}", backend.describe()));
         let handle = tokio::runtime::Handle::current();
         let work_ctx = ctx.clone();
         let work_config = config.clone();
         let work_scratch = scratch.clone();
         let work_digest = digest.clone();
         let work_store = store.clone();
-        let trained = tokio::task::spawn_blocking(move || -> Result<Trained<CpuBackend>, TrainError> {
+        let eos_id = meta.eos_id;
+        let trained = tokio::task::spawn_blocking(move || -> Result<Finished, TrainError> {
             let ctx = work_ctx;
             let config = work_config;
             let log_every = config.log_every.max(1);
@@ -143,11 +145,17 @@ impl Operator for Train {
                 })
             };
             let hooks = Hooks { on_step: &on_step, is_cancelled: &is_cancelled, on_checkpoint: &on_checkpoint };
-            let device = Default::default();
-            let resume_dir = resume.as_ref().map(|(_, dir)| dir.as_path());
-            let run = || {
-                train::<CpuBackend>(&config, seed, &work_digest, &corpus, &device, resume_dir, &work_scratch, &hooks)
+            let job = Job {
+                config: &config,
+                seed,
+                digest: &work_digest,
+                corpus: &corpus,
+                resume: resume.as_ref().map(|(_, dir)| dir.as_path()),
+                scratch: &work_scratch,
+                hooks: &hooks,
+                eos_id,
             };
+            let run = || backend.run(&job);
             match config.threads {
                 Some(threads) => match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
                     Ok(pool) => pool.install(run),
@@ -261,7 +269,7 @@ async fn upload_checkpoint(store: &ArtifactStore, prefix: &str, step: u64, dir: 
 async fn write_outputs(
     ctx: &TaskContext,
     config: &TrainConfig,
-    trained: &Trained<CpuBackend>,
+    trained: &Finished,
     tokenizer_json: &Path,
     meta: &ShardMeta,
     seed: u64,
@@ -270,8 +278,6 @@ async fn write_outputs(
     scratch: &Path,
 ) -> Result<TaskOutputs, OperatorError> {
     let out = scratch.join("model");
-    save_model(&trained.model, &config.model, meta.vocab_size, Some(meta.eos_id), &out)
-        .map_err(|e| OperatorError::external(e.to_string()))?;
     let io = |what: &str, e: std::io::Error| OperatorError::external(format!("cannot write {what}: {e}"));
     std::fs::copy(tokenizer_json, out.join("tokenizer.json")).map_err(|e| io("tokenizer.json", e))?;
     let metrics: String =

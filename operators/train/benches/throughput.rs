@@ -1,0 +1,108 @@
+//! Training throughput of the real training loop on the CPU: tokens per
+//! second and achieved FLOP/s (6 × parameters × tokens/s) for a model size
+//! and thread counts given on the command line. `bench/train.sh` runs it
+//! beside the same model in PyTorch.
+//!
+//!   cargo bench -p hangar-train --bench throughput -- --threads 1,2 --steps 12
+
+use std::path::Path;
+
+use hangar_train::data::TokenStream;
+use hangar_train::trainer::{Corpus, Hooks, train};
+use hangar_train::{CpuBackend, ModelSize, TrainConfig};
+
+struct Args {
+    layers: usize,
+    d_model: usize,
+    heads: usize,
+    context: usize,
+    batch: usize,
+    vocab: usize,
+    steps: u64,
+    threads: Vec<usize>,
+}
+
+fn parse() -> Args {
+    let mut args =
+        Args { layers: 4, d_model: 256, heads: 4, context: 256, batch: 8, vocab: 8000, steps: 12, threads: vec![1, 2] };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let value = argv.get(i + 1).cloned().unwrap_or_default();
+        let number = || value.parse::<usize>().unwrap_or_else(|_| panic!("{} needs a number, got {value:?}", argv[i]));
+        match argv[i].as_str() {
+            "--layers" => args.layers = number(),
+            "--d-model" => args.d_model = number(),
+            "--heads" => args.heads = number(),
+            "--context" => args.context = number(),
+            "--batch" => args.batch = number(),
+            "--vocab" => args.vocab = number(),
+            "--steps" => args.steps = number() as u64,
+            "--threads" => args.threads = value.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
+            "--bench" => {
+                i += 1;
+                continue;
+            }
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    args
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args = parse();
+    let mut config: TrainConfig =
+        serde_json::from_value(serde_json::json!({"dataset": "-", "tokenizer": "-"})).expect("defaults");
+    config.model = ModelSize {
+        layers: args.layers,
+        d_model: args.d_model,
+        heads: args.heads,
+        context: args.context,
+        ..ModelSize::default()
+    };
+    config.steps = args.steps;
+    config.batch_size = args.batch;
+    config.eval_every = u64::MAX;
+    config.checkpoint_every = u64::MAX;
+    let tokens: Vec<u32> = (0..2_000_000u64).map(|i| ((i * 2_654_435_761) % args.vocab as u64) as u32).collect();
+    let corpus =
+        Corpus { train: TokenStream { tokens }, validation: TokenStream { tokens: Vec::new() }, vocab: args.vocab };
+    let parameters = config.model.parameters(args.vocab);
+    println!(
+        "hangar-train (burn 0.21, ndarray, fp32): {} layers, d_model {}, {} heads, context {}, batch {}, vocab {} = {:.2}M parameters",
+        args.layers,
+        args.d_model,
+        args.heads,
+        args.context,
+        args.batch,
+        args.vocab,
+        parameters as f64 / 1e6
+    );
+    for threads in &args.threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(*threads).build().expect("thread pool");
+        let scratch = tempfile::tempdir().expect("scratch");
+        let on_step = |_: &hangar_train::trainer::StepReport<'_>| {};
+        let is_cancelled = || false;
+        let on_checkpoint = |_: u64, _: &Path| Ok(());
+        let hooks = Hooks { on_step: &on_step, is_cancelled: &is_cancelled, on_checkpoint: &on_checkpoint };
+        let trained = pool
+            .install(|| {
+                train::<CpuBackend>(&config, 1, "bench", &corpus, &Default::default(), None, scratch.path(), &hooks)
+            })
+            .expect("train");
+        // The first two steps warm caches and allocators.
+        let mut rates: Vec<f64> = trained.history.iter().skip(2).map(|r| r.tokens_per_s).collect();
+        let rate = median(&mut rates);
+        println!(
+            "threads {threads}: {rate:.0} tokens/s (median of {} steps), {:.2} GFLOP/s (6 x parameters x tokens/s)",
+            rates.len(),
+            6.0 * parameters as f64 * rate / 1e9
+        );
+    }
+}

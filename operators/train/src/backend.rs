@@ -1,0 +1,140 @@
+//! Which burn backend trains: the CPU (ndarray) always; CUDA when the crate
+//! is built with the `cuda` feature and a driver is present. The model is
+//! exported inside the backend's thread, so callers never see its types.
+
+use std::path::Path;
+
+use hangar_sdk::OperatorError;
+
+use crate::config::{Device, TrainConfig};
+use crate::export::save_model;
+use crate::trainer::{Corpus, Hooks, MetricRow, TrainError, train};
+
+/// One training job, whatever the backend.
+pub struct Job<'a> {
+    pub config: &'a TrainConfig,
+    pub seed: u64,
+    pub digest: &'a str,
+    pub corpus: &'a Corpus,
+    pub resume: Option<&'a Path>,
+    pub scratch: &'a Path,
+    pub hooks: &'a Hooks<'a>,
+    pub eos_id: u32,
+}
+
+/// A finished job: the model is in `scratch/model`.
+pub struct Finished {
+    pub history: Vec<MetricRow>,
+    pub resumed_from: u64,
+}
+
+/// A chosen backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    #[cfg(feature = "cuda")]
+    Cuda,
+}
+
+impl Backend {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backend::Cpu => "the CPU (burn ndarray, fp32)",
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => "CUDA device 0 (burn-cuda)",
+        }
+    }
+
+    /// Trains and exports the model to `scratch/model`.
+    ///
+    /// # Errors
+    /// What training or exporting failed with.
+    pub fn run(self, job: &Job<'_>) -> Result<Finished, TrainError> {
+        match self {
+            Backend::Cpu => run_on::<crate::CpuBackend>(job, &Default::default()),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => run_on::<burn::backend::Autodiff<burn::backend::Cuda<f32>>>(
+                job,
+                &burn::backend::cuda::CudaDevice::default(),
+            ),
+        }
+    }
+}
+
+fn run_on<B: burn::tensor::backend::AutodiffBackend>(
+    job: &Job<'_>,
+    device: &B::Device,
+) -> Result<Finished, TrainError> {
+    let trained = train::<B>(job.config, job.seed, job.digest, job.corpus, device, job.resume, job.scratch, job.hooks)?;
+    save_model(&trained.model, &job.config.model, job.corpus.vocab, Some(job.eos_id), &job.scratch.join("model"))
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    Ok(Finished { history: trained.history, resumed_from: trained.resumed_from })
+}
+
+/// Resolves the configured device against this build and machine.
+///
+/// # Errors
+/// CUDA asked for but not built in, or no driver on this machine.
+pub fn choose_backend(device: Device) -> Result<Backend, OperatorError> {
+    match device {
+        Device::Cpu => Ok(Backend::Cpu),
+        Device::Auto => Ok(best_available()),
+        Device::Cuda => cuda(),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn best_available() -> Backend {
+    if cuda_driver_present() { Backend::Cuda } else { Backend::Cpu }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn best_available() -> Backend {
+    Backend::Cpu
+}
+
+#[cfg(feature = "cuda")]
+fn cuda() -> Result<Backend, OperatorError> {
+    if cuda_driver_present() {
+        Ok(Backend::Cuda)
+    } else {
+        Err(OperatorError::user(
+            "device: cuda, but no NVIDIA driver (libcuda.so.1) is on this machine; run the task on a GPU worker (runs_on: [gpu]) or use device: cpu",
+        ))
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> Result<Backend, OperatorError> {
+    Err(OperatorError::user(
+        "device: cuda, but this hangar was built without CUDA; build it with `--features hangar-train/cuda` or use device: cpu",
+    ))
+}
+
+/// Whether the CUDA driver library can be found, checked before burn-cuda
+/// would panic on a machine without one.
+#[cfg(feature = "cuda")]
+fn cuda_driver_present() -> bool {
+    let mut dirs: Vec<std::path::PathBuf> =
+        std::env::var_os("LD_LIBRARY_PATH").map(|paths| std::env::split_paths(&paths).collect()).unwrap_or_default();
+    for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/cuda/lib64", "/usr/lib/wsl/lib"] {
+        dirs.push(dir.into());
+    }
+    dirs.iter().any(|dir| dir.join("libcuda.so.1").exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_is_always_there_and_cuda_is_refused_with_a_way_out() {
+        assert_eq!(choose_backend(Device::Cpu).ok(), Some(Backend::Cpu));
+        #[cfg(not(feature = "cuda"))]
+        {
+            assert_eq!(choose_backend(Device::Auto).ok(), Some(Backend::Cpu));
+            let refused = choose_backend(Device::Cuda).expect_err("no CUDA in this build");
+            assert!(refused.to_string().contains("--features hangar-train/cuda"), "{refused}");
+        }
+    }
+}
