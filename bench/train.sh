@@ -16,7 +16,8 @@ fi
 
 # Peak fp32 FLOP/s: cores x clock x (FMA lanes x 2 x FMA units), 2 FMA units assumed.
 MHZ="$(awk -F: '/cpu MHz/ {print $2; exit}' /proc/cpuinfo | tr -d ' ')"
-if grep -q avx512f /proc/cpuinfo; then LANES=16; elif grep -q avx2 /proc/cpuinfo; then LANES=8; else LANES=4; fi
+# AVX-512 counts 16 fp32 lanes per FMA on Intel; AMD Zen 4 runs it as two 256-bit halves (8).
+if grep -q avx512f /proc/cpuinfo && ! grep -q AuthenticAMD /proc/cpuinfo; then LANES=16; elif grep -q avx2 /proc/cpuinfo; then LANES=8; else LANES=4; fi
 MODEL="$(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')"
 PER_CORE="$(python3 -c "print(round($MHZ * 1e6 * $LANES * 2 * 2 / 1e9, 1))")"
 echo "CPU: $MODEL, ${MHZ} MHz, $(nproc) cores; peak about $PER_CORE GFLOP/s per core (fp32, ${LANES}-lane FMA x 2)"
