@@ -23,7 +23,12 @@ PER_CORE="$(python3 -c "print(round($MHZ * 1e6 * $LANES * 2 * 2 / 1e9, 1))")"
 echo "CPU: $MODEL, ${MHZ} MHz, $(nproc) cores; peak about $PER_CORE GFLOP/s per core (fp32, ${LANES}-lane FMA x 2)"
 echo
 
-cargo bench -q -p hangar-train --bench throughput -- --steps "$STEPS" --threads 1,2 2>/dev/null | tee /tmp/hangar-train-bench.txt
+# The matrix kernels (matrixmultiply) size their own pool once per process from
+# MATMUL_NUM_THREADS (default: physical cores), so each thread count runs apart.
+cargo bench -q -p hangar-train --bench throughput --no-run 2>/dev/null
+for threads in 1 2; do
+  MATMUL_NUM_THREADS=$threads cargo bench -q -p hangar-train --bench throughput -- --steps "$STEPS" --threads "$threads" 2>/dev/null
+done | tee /tmp/hangar-train-bench.txt
 for threads in 1 2; do
   "$VENV/bin/python" bench/train_torch.py --steps "$STEPS" --threads "$threads"
 done | tee /tmp/torch-train-bench.txt

@@ -55,7 +55,7 @@ fn an_interrupted_training_resumes_from_its_checkpoint() {
     let run_id = summary["run_id"].as_str().expect("run id").to_owned();
     let pointer: serde_json::Value = serde_json::from_slice(&std::fs::read(&latest).expect("latest")).expect("json");
     let checkpointed = pointer["step"].as_u64().expect("step");
-    assert!(checkpointed >= 20 && checkpointed < 400, "{pointer}");
+    assert!((20..400).contains(&checkpointed), "{pointer}");
 
     let resumed = hangar(home.path()).args(["resume", &run_id, "--json", "-q"]).output().expect("resume");
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));

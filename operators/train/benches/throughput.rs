@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use hangar_train::data::TokenStream;
-use hangar_train::trainer::{Corpus, Hooks, train};
+use hangar_train::trainer::{Corpus, Hooks, Job, train};
 use hangar_train::{CpuBackend, ModelSize, TrainConfig};
 
 struct Args {
@@ -71,8 +71,7 @@ fn main() {
     config.eval_every = u64::MAX;
     config.checkpoint_every = u64::MAX;
     let tokens: Vec<u32> = (0..2_000_000u64).map(|i| ((i * 2_654_435_761) % args.vocab as u64) as u32).collect();
-    let corpus =
-        Corpus { train: TokenStream { tokens }, validation: TokenStream { tokens: Vec::new() }, vocab: args.vocab };
+    let corpus = Corpus::tokens(TokenStream { tokens }, TokenStream { tokens: Vec::new() }, args.vocab);
     let parameters = config.model.parameters(args.vocab);
     println!(
         "hangar-train (burn 0.21, ndarray, fp32): {} layers, d_model {}, {} heads, context {}, batch {}, vocab {} = {:.2}M parameters",
@@ -93,7 +92,17 @@ fn main() {
         let hooks = Hooks { on_step: &on_step, is_cancelled: &is_cancelled, on_checkpoint: &on_checkpoint };
         let trained = pool
             .install(|| {
-                train::<CpuBackend>(&config, 1, "bench", &corpus, &Default::default(), None, scratch.path(), &hooks)
+                let job = Job {
+                    config: &config,
+                    seed: 1,
+                    digest: "bench",
+                    corpus: &corpus,
+                    resume: None,
+                    init: None,
+                    scratch: scratch.path(),
+                    hooks: &hooks,
+                };
+                train::<CpuBackend>(&job, &Default::default())
             })
             .expect("train");
         // The first two steps warm caches and allocators.

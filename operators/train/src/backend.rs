@@ -2,23 +2,15 @@
 //! is built with the `cuda` feature and a driver is present. The model is
 //! exported inside the backend's thread, so callers never see its types.
 
-use std::path::Path;
-
 use hangar_sdk::OperatorError;
 
-use crate::config::{Device, TrainConfig};
+use crate::config::Device;
 use crate::export::save_model;
-use crate::trainer::{Corpus, Hooks, MetricRow, TrainError, train};
+use crate::trainer::{Job, MetricRow, TrainError, train};
 
-/// One training job, whatever the backend.
-pub struct Job<'a> {
-    pub config: &'a TrainConfig,
-    pub seed: u64,
-    pub digest: &'a str,
-    pub corpus: &'a Corpus,
-    pub resume: Option<&'a Path>,
-    pub scratch: &'a Path,
-    pub hooks: &'a Hooks<'a>,
+/// One training job, whatever the backend, and how to export its model.
+pub struct Export<'a> {
+    pub job: Job<'a>,
     pub eos_id: u32,
 }
 
@@ -49,7 +41,7 @@ impl Backend {
     ///
     /// # Errors
     /// What training or exporting failed with.
-    pub fn run(self, job: &Job<'_>) -> Result<Finished, TrainError> {
+    pub fn run(self, job: &Export<'_>) -> Result<Finished, TrainError> {
         match self {
             Backend::Cpu => run_on::<crate::CpuBackend>(job, &Default::default()),
             #[cfg(feature = "cuda")]
@@ -62,11 +54,12 @@ impl Backend {
 }
 
 fn run_on<B: burn::tensor::backend::AutodiffBackend>(
-    job: &Job<'_>,
+    export: &Export<'_>,
     device: &B::Device,
 ) -> Result<Finished, TrainError> {
-    let trained = train::<B>(job.config, job.seed, job.digest, job.corpus, device, job.resume, job.scratch, job.hooks)?;
-    save_model(&trained.model, &job.config.model, job.corpus.vocab, Some(job.eos_id), &job.scratch.join("model"))
+    let job = &export.job;
+    let trained = train::<B>(job, device)?;
+    save_model(&trained.model, &job.config.model, job.corpus.vocab, Some(export.eos_id), &job.scratch.join("model"))
         .map_err(|e| TrainError::Data(e.to_string()))?;
     Ok(Finished { history: trained.history, resumed_from: trained.resumed_from })
 }

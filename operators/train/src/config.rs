@@ -11,6 +11,9 @@ use crate::model::ModelSize;
 pub enum Mode {
     /// From scratch on the dataset's token shards.
     Pretrain,
+    /// Supervised fine-tuning of `base` (or `base_path`) on the dataset's
+    /// SFT chats, with the loss on the assistant's tokens only.
+    Finetune,
 }
 
 /// Where the computation runs.
@@ -32,10 +35,17 @@ pub struct TrainConfig {
     pub dataset: String,
     /// Its tokenizer: `${{ tasks.ID.outputs.tokenizer }}`.
     pub tokenizer: String,
-    /// `pretrain` (the default).
+    /// `pretrain` (the default) or `finetune`.
     #[serde(default = "default_mode")]
     pub mode: Mode,
-    /// Sizes of the model.
+    /// For `finetune`: the model to start from, `${{ tasks.ID.outputs.model }}`.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// For `finetune`: a local Hugging Face Llama-style checkpoint folder
+    /// (`config.json` and `*.safetensors`) to start from instead.
+    #[serde(default)]
+    pub base_path: Option<String>,
+    /// Sizes of a model trained from scratch (a fine-tuned model keeps its base's).
     #[serde(default)]
     pub model: ModelSize,
     /// Optimizer steps.
@@ -138,6 +148,7 @@ impl TrainConfig {
             // Where the inputs live and how many threads compute do not change the result.
             map.remove("dataset");
             map.remove("tokenizer");
+            map.remove("base");
             map.remove("threads");
             map.remove("device");
             map.remove("log_every");

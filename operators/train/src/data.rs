@@ -36,6 +36,35 @@ pub enum DataError {
     Invalid(String),
 }
 
+/// Inputs and targets (`batch × context` each, row-major) of a micro-batch,
+/// with per-target loss weights where only some targets count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub inputs: Vec<i64>,
+    pub targets: Vec<i64>,
+    pub weights: Option<Vec<f32>>,
+}
+
+/// Where micro-batches come from: token streams for pretraining, chats
+/// for fine-tuning.
+pub trait Batches: Send + Sync {
+    /// Micro-batch `index`, the same for the same (index, seed).
+    fn batch(&self, index: u64, seed: u64, batch: usize, context: usize) -> Batch;
+    /// Whether there is enough data for one sequence of `context` tokens.
+    fn usable(&self, context: usize) -> bool;
+}
+
+impl Batches for TokenStream {
+    fn batch(&self, index: u64, seed: u64, batch: usize, context: usize) -> Batch {
+        let (inputs, targets) = self.windows(index, seed, batch, context);
+        Batch { inputs, targets, weights: None }
+    }
+
+    fn usable(&self, context: usize) -> bool {
+        self.tokens.len() > context + 1
+    }
+}
+
 /// All tokens of one split.
 #[derive(Debug, Clone)]
 pub struct TokenStream {
@@ -71,14 +100,14 @@ impl TokenStream {
     }
 
     /// Inputs and targets (`batch × context` each) of micro-batch `index`.
-    pub fn batch(&self, index: u64, seed: u64, batch: usize, context: usize) -> (Vec<i64>, Vec<i64>) {
+    pub fn windows(&self, index: u64, seed: u64, batch: usize, context: usize) -> (Vec<i64>, Vec<i64>) {
         let window = context + 1;
         let span = self.tokens.len().saturating_sub(window).max(1);
-        let mut rng = SplitMix(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix::new(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut inputs = Vec::with_capacity(batch * context);
         let mut targets = Vec::with_capacity(batch * context);
         for _ in 0..batch {
-            let start = (rng.next() % span as u64) as usize;
+            let start = (rng.next_u64() % span as u64) as usize;
             for i in 0..context {
                 let at = |k: usize| self.tokens.get(start + k).copied().unwrap_or(0);
                 inputs.push(i64::from(at(i)));
@@ -90,10 +119,14 @@ impl TokenStream {
 }
 
 /// A small, fast, seedable generator (SplitMix64).
-struct SplitMix(u64);
+pub struct SplitMix(u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -109,12 +142,12 @@ mod tests {
     #[test]
     fn batches_are_shifted_windows_and_reproducible() {
         let stream = TokenStream { tokens: (0..1000).collect() };
-        let (inputs, targets) = stream.batch(7, 42, 3, 16);
+        let (inputs, targets) = stream.windows(7, 42, 3, 16);
         assert_eq!(inputs.len(), 48);
         for (i, t) in inputs.iter().zip(&targets) {
             assert_eq!(i + 1, *t, "targets are the next token");
         }
-        assert_eq!(stream.batch(7, 42, 3, 16), (inputs.clone(), targets));
-        assert_ne!(stream.batch(8, 42, 3, 16).0, inputs, "another index, another batch");
+        assert_eq!(stream.windows(7, 42, 3, 16), (inputs.clone(), targets));
+        assert_ne!(stream.windows(8, 42, 3, 16).0, inputs, "another index, another batch");
     }
 }

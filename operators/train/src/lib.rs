@@ -10,6 +10,7 @@ pub mod model;
 pub mod operator;
 pub mod plot;
 pub mod schedule;
+pub mod sft;
 pub mod trainer;
 
 pub use config::TrainConfig;

@@ -10,11 +10,13 @@ use hangar_sdk::{
 };
 use serde_json::json;
 
-use crate::backend::{Finished, Job, choose_backend};
-use crate::config::TrainConfig;
+use crate::backend::{Export, Finished, choose_backend};
+use crate::config::{Mode, TrainConfig};
 use crate::data::{ShardMeta, TokenStream};
+use crate::export::read_hf_config;
 use crate::plot::loss_svg;
-use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, MetricRow, StepReport, TrainError, read_state};
+use crate::sft::{CHAT_TEMPLATE, ChatSet};
+use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, Job, MetricRow, StepReport, TrainError, read_state};
 
 /// Trains a LLaMA-family decoder with burn.
 #[derive(Debug, Default)]
@@ -40,6 +42,7 @@ impl Operator for Train {
         )
         .input(PortDecl::required("dataset", ArtifactKind::Dataset, "The dataset with its token shards."))
         .input(PortDecl::required("tokenizer", ArtifactKind::Tokenizer, "The tokenizer of the shards."))
+        .input(PortDecl::optional("base", ArtifactKind::Model, "The model to fine-tune (mode: finetune)."))
         .output(PortDecl::required(
             "model",
             ArtifactKind::Model,
@@ -67,6 +70,20 @@ impl Operator for Train {
                 problems.push(ConfigProblem::at(&[field], format!("{field} must be at least 1")));
             }
         }
+        match (config.mode, config.base.is_some(), config.base_path.is_some()) {
+            (Mode::Finetune, false, false) => problems.push(ConfigProblem::at(
+                &["base"],
+                "finetune starts from a model: give `base: ${{ tasks.ID.outputs.model }}` or `base_path: DIR`",
+            )),
+            (Mode::Finetune, true, true) => {
+                problems.push(ConfigProblem::at(&["base_path"], "give either `base` or `base_path`, not both"))
+            }
+            (Mode::Pretrain, true, _) | (Mode::Pretrain, _, true) => problems.push(ConfigProblem::at(
+                &["mode"],
+                "`base` and `base_path` are for mode: finetune; pretraining starts from scratch",
+            )),
+            _ => {}
+        }
         if !(config.learning_rate > 0.0 && config.learning_rate < 1.0) {
             problems.push(ConfigProblem::at(&["learning_rate"], "learning_rate must be between 0 and 1, e.g. 3e-4"));
         }
@@ -85,33 +102,43 @@ impl Operator for Train {
         let tokenizer_json = store
             .fetch_local(&format!("{}/tokenizer.json", tokenizer.key.trim_end_matches('/')), &scratch.join("tokenizer"))
             .await?;
-        let meta: ShardMeta =
-            serde_json::from_slice(&std::fs::read(dataset_dir.join("shards/meta.json")).map_err(|e| {
-                OperatorError::user(format!(
-                    "the dataset has no shards/meta.json ({e}); build it with the dataset operator"
-                ))
-            })?)
-            .map_err(|e| OperatorError::user(format!("the dataset's shards/meta.json is not valid: {e}")))?;
-        let train_tokens =
-            TokenStream::load(&dataset_dir, &meta, "train").map_err(|e| OperatorError::user(e.to_string()))?;
-        let validation =
-            TokenStream::load(&dataset_dir, &meta, "validation").map_err(|e| OperatorError::user(e.to_string()))?;
-        if train_tokens.tokens.len() <= config.model.context + 1 {
-            return Err(OperatorError::user(format!(
-                "the train split has {} tokens, fewer than one context of {}; add documents or lower model.context",
-                train_tokens.tokens.len(),
-                config.model.context
-            )));
-        }
-        let corpus = Corpus { train: train_tokens, validation, vocab: meta.vocab_size };
+        let mut config = config;
+        let (corpus, base_dir, eos_id) = match config.mode {
+            Mode::Pretrain => {
+                let (corpus, eos) = pretraining_data(&dataset_dir, config.model.context)?;
+                (corpus, None, eos)
+            }
+            Mode::Finetune => {
+                let base_dir = match (&config.base, &config.base_path) {
+                    (Some(_), _) => {
+                        let base = ctx.input("base")?.clone();
+                        fetch_folder(&store, &base.key, &scratch.join("base")).await?
+                    }
+                    (None, Some(path)) => PathBuf::from(path),
+                    (None, None) => return Err(OperatorError::user("finetune needs `base` or `base_path`")),
+                };
+                let (size, vocab) =
+                    read_hf_config(&base_dir.join("config.json")).map_err(|e| OperatorError::user(e.to_string()))?;
+                ctx.info(format!(
+                    "fine-tuning a {}-layer, d_model {} model of {} tokens from {}",
+                    size.layers,
+                    size.d_model,
+                    vocab,
+                    config.base_path.as_deref().unwrap_or("the base model artifact")
+                ));
+                config.model = size;
+                let (corpus, eos) = chat_data(&dataset_dir, &tokenizer_json, config.model.context, vocab)?;
+                (corpus, Some(base_dir), eos)
+            }
+        };
         let seed = config.seed.unwrap_or_else(|| ctx.seed());
         let digest = config.trajectory_digest(seed, &dataset.digest);
         let parameters = config.model.parameters(corpus.vocab);
+        let corpus_vocab = corpus.vocab;
         ctx.info(format!(
-            "training {} parameters on {} tokens ({} validation), vocabulary {}, {} steps of {} × {} tokens",
+            "training {} parameters ({:?}), vocabulary {}, {} steps of {} × {} tokens",
             parameters,
-            corpus.train.tokens.len(),
-            corpus.validation.tokens.len(),
+            config.mode,
             corpus.vocab,
             config.steps,
             config.batch_size * config.grad_accumulation.max(1),
@@ -132,7 +159,6 @@ impl Operator for Train {
         let work_scratch = scratch.clone();
         let work_digest = digest.clone();
         let work_store = store.clone();
-        let eos_id = meta.eos_id;
         let trained = tokio::task::spawn_blocking(move || -> Result<Finished, TrainError> {
             let ctx = work_ctx;
             let config = work_config;
@@ -145,14 +171,17 @@ impl Operator for Train {
                 })
             };
             let hooks = Hooks { on_step: &on_step, is_cancelled: &is_cancelled, on_checkpoint: &on_checkpoint };
-            let job = Job {
-                config: &config,
-                seed,
-                digest: &work_digest,
-                corpus: &corpus,
-                resume: resume.as_ref().map(|(_, dir)| dir.as_path()),
-                scratch: &work_scratch,
-                hooks: &hooks,
+            let job = Export {
+                job: Job {
+                    config: &config,
+                    seed,
+                    digest: &work_digest,
+                    corpus: &corpus,
+                    resume: resume.as_ref().map(|(_, dir)| dir.as_path()),
+                    init: base_dir.as_deref(),
+                    scratch: &work_scratch,
+                    hooks: &hooks,
+                },
                 eos_id,
             };
             let run = || backend.run(&job);
@@ -168,7 +197,8 @@ impl Operator for Train {
         .map_err(|e| OperatorError::internal(format!("the training thread failed: {e}")))?
         .map_err(operator_error)?;
 
-        write_outputs(&ctx, &config, &trained, &tokenizer_json, &meta, seed, &dataset.digest, parameters, &scratch)
+        let vocab = corpus_vocab;
+        write_outputs(&ctx, &config, &trained, &tokenizer_json, vocab, seed, &dataset.digest, parameters, &scratch)
             .await
     }
 }
@@ -184,7 +214,7 @@ fn report_step(ctx: &TaskContext, report: &StepReport<'_>, log_every: u64) {
         progress = progress.metric("validation_loss", v);
     }
     ctx.progress(progress.message(format!("loss {:.4}, ETA {:.0}s", row.loss, report.eta_s)));
-    if report.step % log_every == 0 || row.validation_loss.is_some() || report.step == report.total {
+    if report.step.is_multiple_of(log_every) || row.validation_loss.is_some() || report.step == report.total {
         let validation = match (row.validation_loss, row.validation_perplexity) {
             (Some(loss), Some(ppl)) => format!(", validation loss {loss:.4} (perplexity {ppl:.2})"),
             _ => String::new(),
@@ -196,7 +226,76 @@ fn report_step(ctx: &TaskContext, report: &StepReport<'_>, log_every: u64) {
     }
 }
 
-/// Downloads the dataset's metadata and shard files.
+/// The dataset's token shards as training and validation streams, and the end-of-text id.
+fn pretraining_data(dataset_dir: &Path, context: usize) -> Result<(Corpus, u32), OperatorError> {
+    let meta: ShardMeta =
+        serde_json::from_slice(&std::fs::read(dataset_dir.join("shards/meta.json")).map_err(|e| {
+            OperatorError::user(format!(
+                "the dataset has no shards/meta.json ({e}); build it with the dataset operator"
+            ))
+        })?)
+        .map_err(|e| OperatorError::user(format!("the dataset's shards/meta.json is not valid: {e}")))?;
+    let train = TokenStream::load(dataset_dir, &meta, "train").map_err(|e| OperatorError::user(e.to_string()))?;
+    let validation =
+        TokenStream::load(dataset_dir, &meta, "validation").map_err(|e| OperatorError::user(e.to_string()))?;
+    if train.tokens.len() <= context + 1 {
+        return Err(OperatorError::user(format!(
+            "the train split has {} tokens, fewer than one context of {context}; add documents or lower model.context",
+            train.tokens.len()
+        )));
+    }
+    Ok((Corpus::tokens(train, validation, meta.vocab_size), meta.eos_id))
+}
+
+/// The dataset's SFT chats, tokenized, and the end-of-text id.
+fn chat_data(
+    dataset_dir: &Path,
+    tokenizer_json: &Path,
+    context: usize,
+    vocab: usize,
+) -> Result<(Corpus, u32), OperatorError> {
+    let tokenizer = tokenizers::Tokenizer::from_file(tokenizer_json)
+        .map_err(|e| OperatorError::user(format!("cannot load {}: {e}", tokenizer_json.display())))?;
+    if tokenizer.get_vocab_size(true) > vocab {
+        return Err(OperatorError::user(format!(
+            "the tokenizer has {} tokens but the base model only {vocab}; build the dataset with the base model's tokenizer",
+            tokenizer.get_vocab_size(true)
+        )));
+    }
+    let train =
+        ChatSet::load(&dataset_dir.join("sft/train.jsonl"), &tokenizer, context).map_err(OperatorError::user)?;
+    let validation =
+        ChatSet::load(&dataset_dir.join("sft/validation.jsonl"), &tokenizer, context).map_err(OperatorError::user)?;
+    if train.chats.is_empty() {
+        return Err(OperatorError::user("the dataset has no SFT chats in sft/train.jsonl; build it with `sft: true`"));
+    }
+    let eos = tokenizer.token_to_id("<|endoftext|>").unwrap_or(0);
+    Ok((Corpus { train: Box::new(train), validation: Box::new(validation), vocab }, eos))
+}
+
+/// Downloads a folder artifact (or uses it in place on the local store).
+async fn fetch_folder(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
+    let key = key.trim_end_matches('/');
+    if let Some(local) = store.local_path(key)
+        && local.is_dir()
+    {
+        return Ok(local);
+    }
+    for (file, _) in store.list(key).await? {
+        let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
+        let target = into.join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
+        }
+        let bytes = store.read(&file).await?;
+        std::fs::write(&target, bytes)
+            .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
+    }
+    Ok(into.to_path_buf())
+}
+
+/// Downloads the dataset's shard and chat files.
 async fn fetch_dataset(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
     let key = key.trim_end_matches('/');
     if let Some(local) = store.local_path(key)
@@ -204,7 +303,9 @@ async fn fetch_dataset(store: &ArtifactStore, key: &str, into: &Path) -> Result<
     {
         return Ok(local);
     }
-    for (file, _) in store.list(&format!("{key}/shards")).await? {
+    let mut files = store.list(&format!("{key}/shards")).await?;
+    files.extend(store.list(&format!("{key}/sft")).await?);
+    for (file, _) in files {
         let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
         let target = into.join(relative);
         if let Some(parent) = target.parent() {
@@ -271,7 +372,7 @@ async fn write_outputs(
     config: &TrainConfig,
     trained: &Finished,
     tokenizer_json: &Path,
-    meta: &ShardMeta,
+    vocab: usize,
     seed: u64,
     dataset_digest: &str,
     parameters: usize,
@@ -280,6 +381,12 @@ async fn write_outputs(
     let out = scratch.join("model");
     let io = |what: &str, e: std::io::Error| OperatorError::external(format!("cannot write {what}: {e}"));
     std::fs::copy(tokenizer_json, out.join("tokenizer.json")).map_err(|e| io("tokenizer.json", e))?;
+    let tokenizer_config = tokenizer_json.with_file_name("tokenizer_config.json");
+    let has_tokenizer_config = tokenizer_config.exists();
+    if has_tokenizer_config {
+        std::fs::copy(&tokenizer_config, out.join("tokenizer_config.json"))
+            .map_err(|e| io("tokenizer_config.json", e))?;
+    }
     let metrics: String =
         trained.history.iter().map(|row| serde_json::to_string(row).unwrap_or_default() + "\n").collect();
     std::fs::write(out.join("metrics.jsonl"), &metrics).map_err(|e| io("metrics.jsonl", e))?;
@@ -296,7 +403,9 @@ async fn write_outputs(
         "seed": seed,
         "parameters": parameters,
         "dataset_digest": dataset_digest,
-        "vocab_size": meta.vocab_size,
+        "vocab_size": vocab,
+        "base": config.base_path.clone().or_else(|| config.base.clone()),
+        "chat_template": (config.mode == Mode::Finetune).then_some(CHAT_TEMPLATE),
         "resumed_from_step": trained.resumed_from,
         "final": {
             "step": last.map(|r| r.step),
@@ -311,6 +420,9 @@ async fn write_outputs(
     let mut model = ctx.output_dir("model", ArtifactKind::Model);
     for name in ["model.safetensors", "config.json", "tokenizer.json", "training.json", "metrics.jsonl", "loss.svg"] {
         model.put_file(name, &out.join(name)).await?;
+    }
+    if has_tokenizer_config {
+        model.put_file("tokenizer_config.json", &out.join("tokenizer_config.json")).await?;
     }
     let mut metrics_file = ctx.create_output("metrics.jsonl").await?;
     metrics_file.write(metrics.as_bytes()).await?;

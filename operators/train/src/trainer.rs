@@ -16,7 +16,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::data::TokenStream;
+use crate::data::{Batches, TokenStream};
 use crate::model::Llama;
 use crate::schedule::learning_rate;
 
@@ -77,9 +77,33 @@ pub struct Hooks<'a> {
 
 /// The data of a run.
 pub struct Corpus {
-    pub train: TokenStream,
-    pub validation: TokenStream,
+    pub train: Box<dyn Batches>,
+    pub validation: Box<dyn Batches>,
     pub vocab: usize,
+}
+
+impl Corpus {
+    /// Pretraining data: token streams.
+    pub fn tokens(train: TokenStream, validation: TokenStream, vocab: usize) -> Self {
+        Self { train: Box::new(train), validation: Box::new(validation), vocab }
+    }
+}
+
+/// Mean cross-entropy of `logits` `[n, vocab]` against `targets` `[n]`,
+/// over the targets whose weight is 1 when weights are given.
+fn loss_of<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>, weights: Option<&[f32]>) -> Tensor<B, 1> {
+    let device = logits.device();
+    match weights {
+        None => CrossEntropyLossConfig::new().init(&device).forward(logits, targets),
+        Some(weights) => {
+            let [n, _] = logits.dims();
+            let picked =
+                burn::tensor::activation::log_softmax(logits, 1).gather(1, targets.reshape([n, 1])).reshape([n]);
+            let weights = Tensor::<B, 1>::from_floats(weights, &device);
+            let count = weights.clone().sum().clamp_min(1.0);
+            (picked * weights).sum().neg() / count
+        }
+    }
 }
 
 /// A finished run.
@@ -94,20 +118,29 @@ type Checkpointer = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Trains from scratch, or from the checkpoint in `resume` when its digest matches.
+/// What one training run is given.
+pub struct Job<'a> {
+    pub config: &'a TrainConfig,
+    pub seed: u64,
+    /// [`TrainConfig::trajectory_digest`]: which checkpoints may be resumed.
+    pub digest: &'a str,
+    pub corpus: &'a Corpus,
+    /// A checkpoint folder to continue from, when its digest matches.
+    pub resume: Option<&'a Path>,
+    /// A model folder (Hugging Face Llama layout) to start from.
+    pub init: Option<&'a Path>,
+    /// Where checkpoints are assembled before `on_checkpoint` takes them.
+    pub scratch: &'a Path,
+    pub hooks: &'a Hooks<'a>,
+}
+
+/// Trains from scratch (or from `init`), or from the checkpoint in `resume`
+/// when its digest matches.
 ///
 /// # Errors
 /// Cancellation, divergence, or an unreadable or unwritable checkpoint.
-pub fn train<B: AutodiffBackend>(
-    config: &TrainConfig,
-    seed: u64,
-    digest: &str,
-    corpus: &Corpus,
-    device: &B::Device,
-    resume: Option<&Path>,
-    scratch: &Path,
-    hooks: &Hooks<'_>,
-) -> Result<Trained<B>, TrainError> {
+pub fn train<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<Trained<B>, TrainError> {
+    let Job { config, seed, digest, corpus, resume, init, scratch, hooks } = *job;
     let size = &config.model;
     let mut model: Llama<B> = {
         // The backend's generator is shared by the process: seeding and
@@ -119,6 +152,9 @@ pub fn train<B: AutodiffBackend>(
         let _ = model.forward(Tensor::<B, 2, Int>::zeros([1, 2], device));
         model
     };
+    if let Some(base) = init {
+        model = crate::export::load_model::<B>(base, device).map_err(|e| TrainError::Data(e.to_string()))?.0;
+    }
     let clip = (config.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(config.grad_clip));
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
@@ -150,7 +186,6 @@ pub fn train<B: AutodiffBackend>(
     }
     let resumed_from = start;
 
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (batch, context) = (config.batch_size, size.context);
     let accum = config.grad_accumulation.max(1);
     let started = Instant::now();
@@ -164,11 +199,11 @@ pub fn train<B: AutodiffBackend>(
         let mut loss_sum = 0.0;
         for micro in 0..accum {
             let index = step * accum as u64 + micro as u64;
-            let (inputs, targets) = corpus.train.batch(index, seed, batch, context);
-            let inputs = Tensor::<B, 1, Int>::from_ints(inputs.as_slice(), device).reshape([batch, context]);
-            let targets = Tensor::<B, 1, Int>::from_ints(targets.as_slice(), device);
+            let data = corpus.train.batch(index, seed, batch, context);
+            let inputs = Tensor::<B, 1, Int>::from_ints(data.inputs.as_slice(), device).reshape([batch, context]);
+            let targets = Tensor::<B, 1, Int>::from_ints(data.targets.as_slice(), device);
             let logits = model.forward(inputs).reshape([batch * context, corpus.vocab]);
-            let loss = loss_fn.forward(logits, targets);
+            let loss = loss_of(logits, targets, data.weights.as_deref());
             let value: f64 = loss.clone().into_scalar().elem();
             if !value.is_finite() {
                 return Err(TrainError::Diverged { step, value });
@@ -225,19 +260,18 @@ fn evaluate<B: Backend>(
     context: usize,
     batches: usize,
 ) -> Option<f64> {
-    if corpus.validation.tokens.len() <= context + 1 || batches == 0 {
+    if !corpus.validation.usable(context) || batches == 0 {
         return None;
     }
     let device = model.devices().into_iter().next()?;
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut total = 0.0;
     for i in 0..batches {
         // Fixed windows: every evaluation scores the same text.
-        let (inputs, targets) = corpus.validation.batch(u64::MAX - i as u64, seed, batch, context);
-        let inputs = Tensor::<B, 1, Int>::from_ints(inputs.as_slice(), &device).reshape([batch, context]);
-        let targets = Tensor::<B, 1, Int>::from_ints(targets.as_slice(), &device);
+        let data = corpus.validation.batch(u64::MAX - i as u64, seed, batch, context);
+        let inputs = Tensor::<B, 1, Int>::from_ints(data.inputs.as_slice(), &device).reshape([batch, context]);
+        let targets = Tensor::<B, 1, Int>::from_ints(data.targets.as_slice(), &device);
         let logits = model.forward(inputs).reshape([batch * context, corpus.vocab]);
-        let value: f64 = loss_fn.forward(logits, targets).into_scalar().elem();
+        let value: f64 = loss_of(logits, targets, data.weights.as_deref()).into_scalar().elem();
         total += value;
     }
     Some(total / batches as f64)
@@ -271,3 +305,24 @@ pub fn read_state(dir: &Path) -> Result<CheckpointState, TrainError> {
 
 /// The files of a checkpoint folder.
 pub const CHECKPOINT_FILES: [&str; 3] = ["model.mpk", "optimizer.mpk", "state.json"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Cpu = burn::backend::NdArray<f32>;
+
+    #[test]
+    fn weighted_loss_counts_only_the_weighted_targets() {
+        let device = Default::default();
+        let logits = Tensor::<Cpu, 2>::from_floats([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0]], &device);
+        let targets = Tensor::<Cpu, 1, Int>::from_ints([0, 2, 1], &device);
+        let plain: f32 = loss_of(logits.clone(), targets.clone(), None).into_scalar();
+        let all: f32 = loss_of(logits.clone(), targets.clone(), Some(&[1.0, 1.0, 1.0])).into_scalar();
+        assert!((plain - all).abs() < 1e-6, "{plain} vs {all}");
+        let middle: f32 = loss_of(logits.clone(), targets.clone(), Some(&[0.0, 1.0, 0.0])).into_scalar();
+        let only_middle: f32 =
+            loss_of(logits.slice([1..2, 0..3]), Tensor::<Cpu, 1, Int>::from_ints([2], &device), None).into_scalar();
+        assert!((middle - only_middle).abs() < 1e-6, "{middle} vs {only_middle}");
+    }
+}

@@ -68,7 +68,7 @@ fn write_safetensors(path: &Path, tensors: &BTreeMap<String, (Vec<usize>, Vec<f3
         );
     }
     let mut header = serde_json::to_vec(&serde_json::Value::Object(header)).expect("header");
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut file = (header.len() as u64).to_le_bytes().to_vec();
@@ -185,6 +185,6 @@ fn a_config_that_does_not_fit_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("config.json"), r#"{"hidden_size": 8, "num_attention_heads": 3, "num_hidden_layers": 1, "intermediate_size": 8, "vocab_size": 4}"#)
         .expect("config");
-    let err = hangar_train::export::load_model::<Cpu>(dir.path(), &Default::default()).err().expect("refused");
+    let err = hangar_train::export::load_model::<Cpu>(dir.path(), &Default::default()).expect_err("refused");
     assert!(err.to_string().contains("not a multiple of heads"), "{err}");
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hangar_train::data::TokenStream;
-use hangar_train::trainer::{Corpus, Hooks, TrainError, train};
+use hangar_train::trainer::{Corpus, Hooks, Job, TrainError, train};
 use hangar_train::{CpuBackend, ModelSize, TrainConfig};
 
 fn config(steps: u64) -> TrainConfig {
@@ -36,7 +36,7 @@ fn config(steps: u64) -> TrainConfig {
 fn corpus() -> Corpus {
     let tokens: Vec<u32> = (0..4000u32).map(|i| if i % 97 == 0 { 30 } else { i % 23 }).collect();
     let validation: Vec<u32> = (0..600u32).map(|i| (i + 5) % 23).collect();
-    Corpus { train: TokenStream { tokens }, validation: TokenStream { tokens: validation }, vocab: 32 }
+    Corpus::tokens(TokenStream { tokens }, TokenStream { tokens: validation }, 32)
 }
 
 fn run(
@@ -60,7 +60,18 @@ fn run(
         Ok(())
     };
     let hooks = Hooks { on_step: &on_step, is_cancelled: &is_cancelled, on_checkpoint: &on_checkpoint };
-    train::<CpuBackend>(config, 7, "digest", &corpus(), &Default::default(), resume, scratch.path(), &hooks)
+    let corpus = corpus();
+    let job = Job {
+        config,
+        seed: 7,
+        digest: "digest",
+        corpus: &corpus,
+        resume,
+        init: None,
+        scratch: scratch.path(),
+        hooks: &hooks,
+    };
+    train::<CpuBackend>(&job, &Default::default())
 }
 
 #[test]

@@ -110,16 +110,16 @@ impl ModelSize {
         if self.layers == 0 || self.d_model == 0 || self.heads == 0 || self.context < 2 {
             out.push(("layers", "layers, d_model and heads must be positive and context at least 2".to_owned()));
         }
-        if self.heads > 0 && self.d_model % self.heads != 0 {
+        if self.heads > 0 && !self.d_model.is_multiple_of(self.heads) {
             out.push(("d_model", format!("d_model {} is not a multiple of heads {}", self.d_model, self.heads)));
-        } else if self.heads > 0 && self.head_dim() % 2 != 0 {
+        } else if self.heads > 0 && !self.head_dim().is_multiple_of(2) {
             out.push((
                 "heads",
                 format!("the head width d_model/heads = {} must be even (rotary pairs)", self.head_dim()),
             ));
         }
         let kv = self.kv_heads();
-        if kv == 0 || self.heads % kv != 0 {
+        if kv == 0 || !self.heads.is_multiple_of(kv) {
             out.push(("kv_heads", format!("kv_heads {kv} must divide heads {}", self.heads)));
         }
         out
