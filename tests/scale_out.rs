@@ -246,7 +246,10 @@ fn labels_route_tasks_and_pools_limit_them_across_workers() {
     }
     spans.sort();
     for pair in spans.windows(2) {
-        assert!(pair[0].1 <= pair[1].0, "the gpu pool has one slot, yet two tasks overlapped: {spans:?}");
+        // Each process reads the clock before its transaction waits for the
+        // other's commit, so the stamps of a hand-over may invert by a few
+        // milliseconds; a real overlap would span most of a 300 ms task.
+        assert!(pair[0].1 <= pair[1].0 + 20, "the gpu pool has one slot, yet two tasks overlapped: {spans:?}");
     }
     let pools = json_of(&cluster.hangar("admin").args(["pools", "--json"]).output().expect("pools"));
     assert_eq!(pools[0]["name"], "gpu");
