@@ -3,6 +3,7 @@
 //! one database never fire a time twice, and the scheduler loop follows
 //! its clock (a hand-moved one here).
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -148,28 +149,6 @@ async fn the_scheduler_loop_follows_its_clock(fixture: &Fixture) {
     }
     shutdown.cancel();
     looping.await.expect("scheduler loop");
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let fixture = super::Fixture::sqlite().await;
-                    super::$name(&fixture).await;
-                    fixture.drop_database().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let fixture = super::Fixture::postgres().await;
-                    super::$name(&fixture).await;
-                    fixture.drop_database().await;
-                }
-            }
-        )*
-    };
 }
 
 on_both!(

@@ -12,30 +12,9 @@ use hangar_engine::{LogStore, PoolStore, RunStore, Store, TaskQueue, TaskStatus}
 use hangar_sdk::{ArtifactKind, ArtifactRef};
 use serde_json::json;
 
+#[macro_use]
 mod common;
 use common::Fixture;
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let fixture = super::Fixture::sqlite().await;
-                    super::$name(&fixture).await;
-                    fixture.drop_database().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let fixture = super::Fixture::postgres().await;
-                    super::$name(&fixture).await;
-                    fixture.drop_database().await;
-                }
-            }
-        )*
-    };
-}
 
 on_both!(
     runs_and_tasks_round_trip,

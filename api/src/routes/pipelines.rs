@@ -8,7 +8,7 @@ use hangar_engine::clock::now_ms;
 use hangar_engine::compile_template;
 use hangar_engine::scheduler::spec_schedule;
 use hangar_engine::store::RunFilter;
-use hangar_engine::store::catalog::{NewPipelineVersion, SavedPipeline};
+use hangar_engine::store::catalog::{NewPipelineVersion, SavedPipeline, ScheduleRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -158,11 +158,14 @@ async fn sync_spec_schedule(state: &AppState, plan: &hangar_engine::Plan, owner:
     Ok(())
 }
 
+/// The listing view of a pipeline, from its plan (when it still compiles)
+/// and the schedules read once by the caller.
 async fn summary(
     state: &AppState,
     record: &hangar_engine::store::catalog::PipelineRecord,
+    plan: Option<&hangar_engine::Plan>,
+    schedules: &[ScheduleRecord],
 ) -> ApiResult<PipelineSummary> {
-    let plan = compile_template(&format!("{}.yaml", record.name), &record.spec_text, state.engine.registry()).ok();
     let last = state
         .store()
         .runs(&RunFilter { pipeline: Some(record.name.clone()), limit: 1, ..RunFilter::default() })
@@ -170,10 +173,7 @@ async fn summary(
         .into_iter()
         .next();
     let now = now_ms();
-    let next_fire_at = state
-        .store()
-        .schedules(None)
-        .await?
+    let next_fire_at = schedules
         .iter()
         .filter(|s| s.pipeline == record.name && s.enabled)
         .filter_map(|s| schedule_view(s, now, 1).next_fire_times.first().copied())
@@ -183,8 +183,8 @@ async fn summary(
         owner: record.owner.clone(),
         current_version: record.current_hash.clone(),
         versions: record.versions,
-        description: plan.as_ref().and_then(|p| p.spec.description.clone()),
-        tasks: plan.as_ref().map_or(0, |p| p.tasks.len()),
+        description: plan.and_then(|p| p.spec.description.clone()),
+        tasks: plan.map_or(0, |p| p.tasks.len()),
         last_run_status: last.as_ref().map(|r| r.status.to_string()),
         last_run_id: last.map(|r| r.id),
         next_fire_at,
@@ -198,9 +198,11 @@ async fn summary(
     responses((status = 200, body = PipelineList)))]
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<ApiJson<PipelineList>> {
     let records = state.store().pipelines(user.owner_filter().as_deref()).await?;
+    let schedules = state.store().schedules(None).await?;
     let mut pipelines = Vec::with_capacity(records.len());
     for record in &records {
-        pipelines.push(summary(&state, record).await?);
+        let plan = compile_template(&format!("{}.yaml", record.name), &record.spec_text, state.engine.registry()).ok();
+        pipelines.push(summary(&state, record, plan.as_ref(), &schedules).await?);
     }
     Ok(ApiJson(PipelineList { pipelines }))
 }
@@ -229,15 +231,11 @@ pub async fn detail(
     let record = visible_pipeline(&state, &user, &name).await?;
     let versions = state.store().pipeline_versions(&name).await?;
     let now = now_ms();
-    let schedules = state
-        .store()
-        .schedules(None)
-        .await?
-        .iter()
-        .filter(|s| s.pipeline == name)
-        .map(|s| schedule_view(s, now, 3))
-        .collect();
-    let params = compile_template(&format!("{name}.yaml"), &record.spec_text, state.engine.registry())
+    let all_schedules = state.store().schedules(None).await?;
+    let schedules = all_schedules.iter().filter(|s| s.pipeline == name).map(|s| schedule_view(s, now, 3)).collect();
+    let plan = compile_template(&format!("{name}.yaml"), &record.spec_text, state.engine.registry()).ok();
+    let params = plan
+        .as_ref()
         .map(|plan| {
             serde_json::Value::Object(
                 plan.spec
@@ -256,7 +254,7 @@ pub async fn detail(
         })
         .unwrap_or_default();
     Ok(ApiJson(PipelineDetail {
-        summary: summary(&state, &record).await?,
+        summary: summary(&state, &record, plan.as_ref(), &all_schedules).await?,
         spec: record.spec_text.clone(),
         versions: versions
             .iter()

@@ -193,21 +193,7 @@ impl Engine {
 
     /// Recompiles the spec text stored with a run, with its bound params.
     fn stored_plan(&self, run_id: &str, path: &str, text: &str, params: &Value) -> Result<Plan, EngineError> {
-        let overrides: Vec<(String, String)> = params
-            .as_object()
-            .map(|map| {
-                map.iter()
-                    .map(|(k, v)| {
-                        let text = match v {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        (k.clone(), text)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        compile(path, text, &self.registry, &overrides)
+        compile(path, text, &self.registry, &super::params_as_overrides(params))
             .map_err(|diagnostics| EngineError::StoredSpecInvalid { run_id: run_id.to_owned(), diagnostics })
     }
 

@@ -303,3 +303,27 @@ impl Fixture {
         }
     }
 }
+
+/// Runs each named `async fn(&Fixture)` as two tests: on SQLite and on PostgreSQL.
+#[allow(unused_macros)] // Not every test file sharing this module uses it.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let fixture = super::Fixture::sqlite().await;
+                    super::$name(&fixture).await;
+                    fixture.drop_database().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let fixture = super::Fixture::postgres().await;
+                    super::$name(&fixture).await;
+                    fixture.drop_database().await;
+                }
+            }
+        )*
+    };
+}

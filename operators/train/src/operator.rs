@@ -275,46 +275,36 @@ fn chat_data(
 
 /// Downloads a folder artifact (or uses it in place on the local store).
 async fn fetch_folder(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
-    let key = key.trim_end_matches('/');
-    if let Some(local) = store.local_path(key)
-        && local.is_dir()
-    {
-        return Ok(local);
-    }
-    for (file, _) in store.list(key).await? {
-        let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
-        let target = into.join(relative);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
-        }
-        let bytes = store.read(&file).await?;
-        std::fs::write(&target, bytes)
-            .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
-    }
-    Ok(into.to_path_buf())
+    fetch_parts(store, key, &[""], into).await
 }
 
 /// Downloads the dataset's shard and chat files.
 async fn fetch_dataset(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
+    fetch_parts(store, key, &["shards", "sft"], into).await
+}
+
+/// The files under `key/part` for each part (`""`: all of them) in a local
+/// folder: the artifact itself on the local store, a copy under `into` elsewhere.
+async fn fetch_parts(store: &ArtifactStore, key: &str, parts: &[&str], into: &Path) -> Result<PathBuf, OperatorError> {
     let key = key.trim_end_matches('/');
     if let Some(local) = store.local_path(key)
         && local.is_dir()
     {
         return Ok(local);
     }
-    let mut files = store.list(&format!("{key}/shards")).await?;
-    files.extend(store.list(&format!("{key}/sft")).await?);
-    for (file, _) in files {
-        let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
-        let target = into.join(relative);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
+    for part in parts {
+        let prefix = if part.is_empty() { key.to_owned() } else { format!("{key}/{part}") };
+        for (file, _) in store.list(&prefix).await? {
+            let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
+            let target = into.join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
+            }
+            let bytes = store.read(&file).await?;
+            std::fs::write(&target, bytes)
+                .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
         }
-        let bytes = store.read(&file).await?;
-        std::fs::write(&target, bytes)
-            .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
     }
     Ok(into.to_path_buf())
 }

@@ -1,12 +1,11 @@
 //! Stored pipelines with their versions, and uploaded files.
 
-use std::fmt::Write as _;
-
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use super::rows::{as_u32, get, json_text, parse_json};
+use super::runs::filter_conditions;
 use crate::store::StoreError;
 use crate::store::catalog::{
     NewPipelineVersion, PipelineRecord, PipelineStore, PipelineVersion, SavedPipeline, UploadRecord, UploadStore,
@@ -166,29 +165,11 @@ impl PipelineStore for SqlStore {
     }
 
     async fn count_runs(&self, filter: &RunFilter) -> Result<u64, StoreError> {
-        let mut sql = String::from("SELECT COUNT(*) AS n FROM runs WHERE 1 = 1");
-        let mut n = 0;
-        if filter.pipeline.is_some() {
-            n += 1;
-            let _ = write!(sql, " AND pipeline = ${n}");
-        }
-        if filter.status.is_some() {
-            n += 1;
-            let _ = write!(sql, " AND status = ${n}");
-        }
-        if filter.owner.is_some() {
-            n += 1;
-            let _ = write!(sql, " AND owner = ${n}");
-        }
+        let (conditions, values) = filter_conditions(filter);
+        let sql = format!("SELECT COUNT(*) AS n FROM runs WHERE 1 = 1{conditions}");
         let mut query = sqlx::query(&sql);
-        if let Some(p) = &filter.pipeline {
-            query = query.bind(p.clone());
-        }
-        if let Some(s) = filter.status {
-            query = query.bind(s.as_str());
-        }
-        if let Some(o) = &filter.owner {
-            query = query.bind(o.clone());
+        for value in values {
+            query = query.bind(value);
         }
         let row = query.fetch_one(&self.pool).await.map_err(StoreError::query("count runs"))?;
         Ok(get::<i64>(&row, "n")?.max(0) as u64)

@@ -31,31 +31,16 @@ impl RunStore for SqlStore {
     }
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            n
-        };
-        if filter.pipeline.is_some() {
-            let _ = write!(sql, " AND pipeline = ${}", next());
-        }
-        if filter.status.is_some() {
-            let _ = write!(sql, " AND status = ${}", next());
-        }
-        if filter.owner.is_some() {
-            let _ = write!(sql, " AND owner = ${}", next());
-        }
-        let _ = write!(sql, " ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}", next(), next());
+        let (conditions, values) = filter_conditions(filter);
+        let n = values.len();
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1{conditions} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
         let mut query = sqlx::query(&sql);
-        if let Some(p) = &filter.pipeline {
-            query = query.bind(p.clone());
-        }
-        if let Some(s) = filter.status {
-            query = query.bind(s.as_str());
-        }
-        if let Some(o) = &filter.owner {
-            query = query.bind(o.clone());
+        for value in values {
+            query = query.bind(value);
         }
         let limit = if filter.limit <= 0 { 50 } else { filter.limit };
         let rows = query
@@ -315,4 +300,23 @@ pub(super) async fn insert_run(
         query.execute(&mut **tx).await.map_err(StoreError::query("insert tasks"))?;
     }
     Ok(())
+}
+
+/// The `AND …` conditions of a run filter, numbered from `$1`, and the
+/// values to bind in order.
+pub(super) fn filter_conditions(filter: &RunFilter) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    let fields = [
+        ("pipeline", filter.pipeline.clone()),
+        ("status", filter.status.map(|s| s.as_str().to_owned())),
+        ("owner", filter.owner.clone()),
+    ];
+    for (column, value) in fields {
+        if let Some(value) = value {
+            values.push(value);
+            let _ = write!(sql, " AND {column} = ${}", values.len());
+        }
+    }
+    (sql, values)
 }
