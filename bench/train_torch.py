@@ -2,7 +2,9 @@
 for a side-by-side throughput figure (bench/train.sh runs both).
 
 RMSNorm, rotary positions (rotate-half), SwiGLU, causal attention, tied
-embeddings, AdamW with gradient clipping; random tokens; fp32 on the CPU.
+embeddings, AdamW with gradient clipping; random tokens. fp32 on the CPU;
+on CUDA (--device cuda) fp32 or bf16 autocast (--dtype bf16), with
+PyTorch's fused scaled-dot-product attention as a PyTorch user would write it.
 """
 import argparse
 import json
@@ -25,9 +27,9 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def rope(seq, head_dim, theta=10000.0):
-    inv = 1.0 / theta ** (torch.arange(0, head_dim, 2).float() / head_dim)
-    angles = torch.outer(torch.arange(seq).float(), inv)
+def rope(seq, head_dim, device, theta=10000.0):
+    inv = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim)
+    angles = torch.outer(torch.arange(seq, device=device).float(), inv)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos()[None, None], angles.sin()[None, None]
 
@@ -53,9 +55,12 @@ class Block(nn.Module):
         h = self.n1(x)
         split = lambda t: t.view(b, s, self.heads, hd).transpose(1, 2)
         q, k, v = rotate(split(self.q(h)), cos, sin), rotate(split(self.k(h)), cos, sin), split(self.v(h))
-        scores = (q @ k.transpose(2, 3)) / math.sqrt(hd)
-        mask = torch.triu(torch.ones(s, s, dtype=torch.bool), 1)
-        attn = scores.masked_fill(mask, float("-inf")).softmax(-1) @ v
+        if x.is_cuda:
+            attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            scores = (q @ k.transpose(2, 3)) / math.sqrt(hd)
+            mask = torch.triu(torch.ones(s, s, dtype=torch.bool), 1)
+            attn = scores.masked_fill(mask, float("-inf")).softmax(-1) @ v
         x = x + self.o(attn.transpose(1, 2).reshape(b, s, d))
         h = self.n2(x)
         return x + self.down(F.silu(self.gate(h)) * self.up(h))
@@ -71,7 +76,7 @@ class Llama(nn.Module):
 
     def forward(self, tokens):
         s = tokens.shape[1]
-        cos, sin = rope(s, self.embed.weight.shape[1] // self.heads)
+        cos, sin = rope(s, self.embed.weight.shape[1] // self.heads, tokens.device)
         x = self.embed(tokens)
         for block in self.blocks:
             x = block(x, cos, sin)
@@ -88,26 +93,35 @@ def main():
     p.add_argument("--vocab", type=int, default=8000)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ffn", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     a = p.parse_args()
+    device = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    ffn = (a.d_model * 8 // 3 + 63) // 64 * 64
-    model = Llama(a.vocab, a.d_model, a.layers, a.heads, ffn)
+    ffn = a.ffn or (a.d_model * 8 // 3 + 63) // 64 * 64
+    model = Llama(a.vocab, a.d_model, a.layers, a.heads, ffn).to(device)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=a.dtype == "bf16")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
     params = sum(t.numel() for t in model.parameters())
     rates = []
     for step in range(a.steps):
-        tokens = torch.randint(0, a.vocab, (a.batch, a.context + 1))
+        tokens = torch.randint(0, a.vocab, (a.batch, a.context + 1), device=device)
         started = time.perf_counter()
-        logits = model(tokens[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, a.vocab), tokens[:, 1:].reshape(-1))
+        with autocast:
+            logits = model(tokens[:, :-1])
+        loss = F.cross_entropy(logits.float().reshape(-1, a.vocab), tokens[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        loss.item()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         rates.append(a.batch * a.context / (time.perf_counter() - started))
     rate = statistics.median(rates[2:])
-    print(json.dumps({"threads": a.threads, "parameters": params, "tokens_per_s": rate,
+    print(json.dumps({"threads": a.threads, "device": a.device, "dtype": a.dtype, "parameters": params, "tokens_per_s": rate,
                       "gflops": 6 * params * rate / 1e9, "torch": torch.__version__}))
 
 

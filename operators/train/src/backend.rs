@@ -37,6 +37,15 @@ impl Backend {
         }
     }
 
+    /// Whether matrix products can run in bf16 (mixed precision).
+    pub fn has_bf16(self) -> bool {
+        match self {
+            Backend::Cpu => false,
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => true,
+        }
+    }
+
     /// Trains and exports the model to `scratch/model`.
     ///
     /// # Errors

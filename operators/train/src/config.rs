@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::ModelSize;
+use crate::model::{LoraConfig, ModelSize};
 
 /// What the run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -27,6 +27,18 @@ pub enum Device {
     Cuda,
 }
 
+/// Precision of the matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in fp32.
+    Fp32,
+    /// Mixed precision on CUDA: matrix products in bf16 (tensor cores);
+    /// weights, optimizer state, norms, softmax and the loss in fp32. On a
+    /// CPU the run stays in fp32.
+    Bf16,
+}
+
 /// Config of `train`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +60,10 @@ pub struct TrainConfig {
     /// Sizes of a model trained from scratch (a fine-tuned model keeps its base's).
     #[serde(default)]
     pub model: ModelSize,
+    /// For `finetune`: freeze the base and train low-rank adapters instead
+    /// (merged into the weights of the exported model).
+    #[serde(default)]
+    pub lora: Option<LoraConfig>,
     /// Optimizer steps.
     #[serde(default = "default_steps")]
     pub steps: u64,
@@ -88,6 +104,9 @@ pub struct TrainConfig {
     /// `auto` (default), `cpu` or `cuda`.
     #[serde(default = "default_device")]
     pub device: Device,
+    /// `fp32` (default) or `bf16` (mixed precision on CUDA).
+    #[serde(default = "default_precision")]
+    pub precision: Precision,
     /// Compute threads on the CPU (default: all cores).
     #[serde(default)]
     pub threads: Option<usize>,
@@ -96,6 +115,9 @@ pub struct TrainConfig {
     pub log_every: u64,
 }
 
+fn default_precision() -> Precision {
+    Precision::Fp32
+}
 fn default_device() -> Device {
     Device::Auto
 }

@@ -25,11 +25,14 @@ pub enum ModelFileError {
     Config { path: String, reason: String },
 }
 
-/// The `config.json` of a model with these sizes.
+/// The `config.json` of a model with these sizes: a Qwen2 model when the
+/// query, key and value projections have biases, a Llama otherwise.
 pub fn hf_config(size: &ModelSize, vocab: usize, eos_id: Option<u32>) -> Value {
+    let (architecture, model_type) =
+        if size.qkv_bias { ("Qwen2ForCausalLM", "qwen2") } else { ("LlamaForCausalLM", "llama") };
     json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+        "architectures": [architecture],
+        "model_type": model_type,
         "hidden_size": size.d_model,
         "intermediate_size": size.ffn(),
         "num_attention_heads": size.heads,
@@ -47,7 +50,7 @@ pub fn hf_config(size: &ModelSize, vocab: usize, eos_id: Option<u32>) -> Value {
     })
 }
 
-/// Sizes and vocabulary from a Llama-style `config.json`.
+/// Sizes and vocabulary from a Llama- or Qwen2-style `config.json`.
 ///
 /// # Errors
 /// A missing or ill-typed field, or an architecture this model cannot hold.
@@ -58,9 +61,16 @@ pub fn read_hf_config(path: &Path) -> Result<(ModelSize, usize), ModelFileError>
     let config: Value = serde_json::from_slice(&text).map_err(|e| fail(e.to_string()))?;
     let number = |key: &str| config.get(key).and_then(Value::as_u64).map(|n| n as usize);
     let need = |key: &str| number(key).ok_or_else(|| fail(format!("missing \"{key}\"")));
-    if config.get("attention_bias").and_then(Value::as_bool) == Some(true) {
-        return Err(fail("attention biases are not supported yet".to_owned()));
+    let flag = |key: &str| config.get(key).and_then(Value::as_bool) == Some(true);
+    // Llama's `attention_bias` also puts a bias on the output projection,
+    // which this model does not have; Qwen2 biases q, k and v only.
+    if flag("attention_bias") {
+        return Err(fail("attention_bias (a bias on every attention projection, o_proj included) is not supported; Llama checkpoints without it and Qwen2 checkpoints load".to_owned()));
     }
+    if flag("mlp_bias") {
+        return Err(fail("mlp_bias is not supported; the MLP projections here have no bias".to_owned()));
+    }
+    let qwen2 = config.get("model_type").and_then(Value::as_str) == Some("qwen2");
     let heads = need("num_attention_heads")?;
     let size = ModelSize {
         layers: need("num_hidden_layers")?,
@@ -72,6 +82,7 @@ pub fn read_hf_config(path: &Path) -> Result<(ModelSize, usize), ModelFileError>
         tie_embeddings: config.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
         rope_theta: config.get("rope_theta").and_then(Value::as_f64).unwrap_or(10_000.0) as f32,
         norm_eps: config.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
+        qkv_bias: qwen2,
     };
     if let Some((field, problem)) = size.problems().into_iter().next() {
         return Err(fail(format!("{field}: {problem}")));
@@ -79,7 +90,8 @@ pub fn read_hf_config(path: &Path) -> Result<(ModelSize, usize), ModelFileError>
     Ok((size, need("vocab_size")?))
 }
 
-/// Writes `model.safetensors` and `config.json` into `dir`.
+/// Writes `model.safetensors` and `config.json` into `dir`, with any LoRA
+/// adapters merged into the weights.
 ///
 /// # Errors
 /// When a file cannot be written.
@@ -96,9 +108,10 @@ pub fn save_model<B: Backend>(
     let mut store = SafetensorsStore::from_file(&weights)
         .with_to_adapter(BurnToPyTorchAdapter)
         .with_key_remapping(r"^(embed_tokens|layers|norm)\.", "model.$1.")
+        .with_key_remapping(r"_proj\.linear\.", "_proj.")
         .with_key_remapping(r"\.gamma$", ".weight")
         .metadata("format", "pt");
-    model.save_into(&mut store).map_err(|e| fail(&weights, e.to_string()))?;
+    model.clone().merge().save_into(&mut store).map_err(|e| fail(&weights, e.to_string()))?;
     let config = serde_json::to_vec_pretty(&hf_config(size, vocab, eos_id)).map_err(|e| fail(dir, e.to_string()))?;
     std::fs::write(dir.join(CONFIG), config).map_err(|e| fail(&dir.join(CONFIG), e.to_string()))
 }
@@ -130,6 +143,7 @@ pub fn load_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<(Llama<B
             .with_from_adapter(PyTorchToBurnAdapter)
             .with_key_remapping(r"^model\.", "")
             .with_key_remapping(r"(input_layernorm|post_attention_layernorm|norm)\.weight$", "$1.gamma")
+            .with_key_remapping(r"_proj\.(weight|bias)$", "_proj.linear.$1")
             // Sharded checkpoints hold part of the weights each.
             .allow_partial(several);
         model

@@ -11,7 +11,7 @@ use hangar_sdk::{
 use serde_json::json;
 
 use crate::backend::{Export, Finished, choose_backend};
-use crate::config::{Mode, TrainConfig};
+use crate::config::{Device, Mode, Precision, TrainConfig};
 use crate::data::{ShardMeta, TokenStream};
 use crate::export::read_hf_config;
 use crate::plot::loss_svg;
@@ -84,6 +84,23 @@ impl Operator for Train {
             )),
             _ => {}
         }
+        if let Some(lora) = &config.lora {
+            if config.mode != Mode::Finetune {
+                problems.push(ConfigProblem::at(
+                    &["lora"],
+                    "LoRA adapts a trained model: use it with mode: finetune, or remove `lora` to pretrain",
+                ));
+            }
+            for (field, message) in lora.problems() {
+                problems.push(ConfigProblem::at(&["lora", field], message));
+            }
+        }
+        if config.precision == Precision::Bf16 && config.device == Device::Cpu {
+            problems.push(ConfigProblem::at(
+                &["precision"],
+                "bf16 mixed precision runs on CUDA; use device: cuda (or auto on a GPU worker), or precision: fp32",
+            ));
+        }
         if !(config.learning_rate > 0.0 && config.learning_rate < 1.0) {
             problems.push(ConfigProblem::at(&["learning_rate"], "learning_rate must be between 0 and 1, e.g. 3e-4"));
         }
@@ -153,6 +170,26 @@ impl Operator for Train {
 
         let backend = choose_backend(config.device)?;
         ctx.info(format!("computing on {}", backend.describe()));
+        let matmul_dtype = match config.precision {
+            Precision::Fp32 => None,
+            Precision::Bf16 if backend.has_bf16() => {
+                ctx.info("mixed precision: matrix products in bf16, weights and optimizer state in fp32");
+                Some(burn::tensor::DType::BF16)
+            }
+            Precision::Bf16 => {
+                ctx.warn("precision: bf16 needs CUDA; this run stays in fp32");
+                None
+            }
+        };
+        if let Some(lora) = &config.lora {
+            ctx.info(format!(
+                "LoRA rank {} on {}: {} trainable parameters, the base's {} frozen",
+                lora.rank,
+                lora.targets.join(", "),
+                lora.parameters(&config.model),
+                parameters
+            ));
+        }
         let handle = tokio::runtime::Handle::current();
         let work_ctx = ctx.clone();
         let work_config = config.clone();
@@ -180,6 +217,7 @@ impl Operator for Train {
                     resume: resume.as_ref().map(|(_, dir)| dir.as_path()),
                     init: base_dir.as_deref(),
                     scratch: &work_scratch,
+                    matmul_dtype,
                     hooks: &hooks,
                 },
                 eos_id,

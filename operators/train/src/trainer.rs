@@ -131,6 +131,8 @@ pub struct Job<'a> {
     pub init: Option<&'a Path>,
     /// Where checkpoints are assembled before `on_checkpoint` takes them.
     pub scratch: &'a Path,
+    /// Mixed precision: the dtype of the matrix products (`None`: the backend's own).
+    pub matmul_dtype: Option<burn::tensor::DType>,
     pub hooks: &'a Hooks<'a>,
 }
 
@@ -140,21 +142,27 @@ pub struct Job<'a> {
 /// # Errors
 /// Cancellation, divergence, or an unreadable or unwritable checkpoint.
 pub fn train<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<Trained<B>, TrainError> {
-    let Job { config, seed, digest, corpus, resume, init, scratch, hooks } = *job;
+    let Job { config, seed, digest, corpus, resume, init, scratch, matmul_dtype, hooks } = *job;
     let size = &config.model;
-    let mut model: Llama<B> = {
-        // The backend's generator is shared by the process: seeding and
-        // drawing the weights must not interleave with another training.
+    let mut model: Llama<B> = match init {
+        Some(base) => crate::export::load_model::<B>(base, device).map_err(|e| TrainError::Data(e.to_string()))?.0,
+        None => {
+            // The backend's generator is shared by the process: seeding and
+            // drawing the weights must not interleave with another training.
+            let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            B::seed(device, seed);
+            let model = Llama::new(size, corpus.vocab, device);
+            // burn draws parameters lazily, on first use: use them all now.
+            let _ = model.forward(Tensor::<B, 2, Int>::zeros([1, 2], device));
+            model
+        }
+    };
+    if let Some(lora) = &config.lora {
         let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         B::seed(device, seed);
-        let model = Llama::new(size, corpus.vocab, device);
-        // burn draws parameters lazily, on first use: use them all now.
-        let _ = model.forward(Tensor::<B, 2, Int>::zeros([1, 2], device));
-        model
-    };
-    if let Some(base) = init {
-        model = crate::export::load_model::<B>(base, device).map_err(|e| TrainError::Data(e.to_string()))?.0;
+        model = model.adapt(lora, device);
     }
+    let mut model = model.with_matmul_dtype(matmul_dtype);
     let clip = (config.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(config.grad_clip));
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)

@@ -2,7 +2,8 @@
 //! PyTorch names and `[out, in]` weights, and a config.json) loads into the
 //! model, which then computes the logits an independent, plain-Rust
 //! reference of the Llama forward pass computes from the same numbers:
-//! names, transposes, grouped heads and rotate-half positions all line up.
+//! names, transposes, grouped heads, rotate-half positions and Qwen2's
+//! query/key/value biases all line up.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,8 +27,9 @@ fn values(seed: usize, n: usize) -> Vec<f32> {
     (0..n).map(|i| (((seed * 7919 + i * 104_729) % 2001) as f32 / 1000.0 - 1.0) * 0.5).collect()
 }
 
-/// Tensors by HF name, row-major, with their shapes.
-fn checkpoint() -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+/// Tensors by HF name, row-major, with their shapes; with Qwen2's biases
+/// on the query, key and value projections when `qkv_bias`.
+fn checkpoint(qkv_bias: bool) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     let mut t = BTreeMap::new();
     let mut seed = 1;
     let mut add = |name: String, shape: Vec<usize>| {
@@ -42,6 +44,11 @@ fn checkpoint() -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
         add(format!("{p}.self_attn.k_proj.weight"), vec![KV * HD, D]);
         add(format!("{p}.self_attn.v_proj.weight"), vec![KV * HD, D]);
         add(format!("{p}.self_attn.o_proj.weight"), vec![D, HEADS * HD]);
+        if qkv_bias {
+            add(format!("{p}.self_attn.q_proj.bias"), vec![HEADS * HD]);
+            add(format!("{p}.self_attn.k_proj.bias"), vec![KV * HD]);
+            add(format!("{p}.self_attn.v_proj.bias"), vec![KV * HD]);
+        }
         add(format!("{p}.mlp.gate_proj.weight"), vec![FFN, D]);
         add(format!("{p}.mlp.up_proj.weight"), vec![FFN, D]);
         add(format!("{p}.mlp.down_proj.weight"), vec![D, FFN]);
@@ -100,7 +107,16 @@ fn rotate(v: &[f32], position: usize) -> Vec<f32> {
     out
 }
 
-/// The Llama forward pass, written out for one sequence.
+/// `linear` plus the projection's bias when the checkpoint has one.
+fn projection(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>, x: &[f32], name: &str, out: usize) -> Vec<f32> {
+    let y = linear(x, &t[&format!("{name}.weight")].1, out);
+    match t.get(&format!("{name}.bias")) {
+        Some((_, bias)) => y.iter().zip(bias).map(|(a, b)| a + b).collect(),
+        None => y,
+    }
+}
+
+/// The Llama (or Qwen2) forward pass, written out for one sequence.
 fn reference(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>, tokens: &[usize]) -> Vec<f32> {
     let w = |name: &str| &t[name].1;
     let mut x: Vec<Vec<f32>> =
@@ -109,11 +125,11 @@ fn reference(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>, tokens: &[usize]) -> 
         let p = format!("model.layers.{l}");
         let h: Vec<Vec<f32>> = x.iter().map(|xi| rms_norm(xi, w(&format!("{p}.input_layernorm.weight")))).collect();
         let q: Vec<Vec<f32>> =
-            h.iter().map(|hi| linear(hi, w(&format!("{p}.self_attn.q_proj.weight")), HEADS * HD)).collect();
+            h.iter().map(|hi| projection(t, hi, &format!("{p}.self_attn.q_proj"), HEADS * HD)).collect();
         let k: Vec<Vec<f32>> =
-            h.iter().map(|hi| linear(hi, w(&format!("{p}.self_attn.k_proj.weight")), KV * HD)).collect();
+            h.iter().map(|hi| projection(t, hi, &format!("{p}.self_attn.k_proj"), KV * HD)).collect();
         let v: Vec<Vec<f32>> =
-            h.iter().map(|hi| linear(hi, w(&format!("{p}.self_attn.v_proj.weight")), KV * HD)).collect();
+            h.iter().map(|hi| projection(t, hi, &format!("{p}.self_attn.v_proj"), KV * HD)).collect();
         let mut context = vec![vec![0.0f32; HEADS * HD]; tokens.len()];
         for a in 0..HEADS {
             let g = a / (HEADS / KV);
@@ -153,13 +169,13 @@ fn reference(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>, tokens: &[usize]) -> 
     x.iter().flat_map(|xi| linear(&rms_norm(xi, w("model.norm.weight")), w("lm_head.weight"), VOCAB)).collect()
 }
 
-#[test]
-fn a_hand_written_hugging_face_checkpoint_loads_and_matches_the_reference() {
+/// Writes the checkpoint, loads it and compares its logits with the reference.
+fn loads_and_matches_the_reference(model_type: &str, qkv_bias: bool) {
     let dir = tempfile::tempdir().expect("dir");
-    let tensors = checkpoint();
+    let tensors = checkpoint(qkv_bias);
     write_safetensors(&dir.path().join("model.safetensors"), &tensors);
     let config = serde_json::json!({
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"], "model_type": model_type,
         "hidden_size": D, "intermediate_size": FFN, "num_attention_heads": HEADS,
         "num_hidden_layers": LAYERS, "num_key_value_heads": KV, "vocab_size": VOCAB,
         "max_position_embeddings": 64, "rms_norm_eps": EPS, "rope_theta": THETA,
@@ -169,15 +185,33 @@ fn a_hand_written_hugging_face_checkpoint_loads_and_matches_the_reference() {
 
     let device = Default::default();
     let (model, size, vocab) = hangar_train::export::load_model::<Cpu>(dir.path(), &device).expect("load");
-    assert_eq!((size.layers, size.kv_heads(), vocab), (LAYERS, KV, VOCAB));
+    assert_eq!((size.layers, size.kv_heads(), vocab, size.qkv_bias), (LAYERS, KV, VOCAB, qkv_bias));
     let tokens = [3usize, 1, 4, 1, 5, 9, 2];
     let input: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
     let input = Tensor::<Cpu, 1, Int>::from_ints(input.as_slice(), &device).reshape([1, tokens.len()]);
-    let actual = model.forward(input).into_data().to_vec::<f32>().expect("f32");
+    let actual = model.forward(input.clone()).into_data().to_vec::<f32>().expect("f32");
     let expected = reference(&tensors, &tokens);
     assert_eq!(actual.len(), expected.len());
     let worst = actual.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "logits differ from the reference by {worst}");
+
+    // Saved again, it keeps its architecture and every tensor.
+    let again = tempfile::tempdir().expect("dir");
+    hangar_train::export::save_model(&model, &size, vocab, None, again.path()).expect("save");
+    let (reloaded, size_again, _) = hangar_train::export::load_model::<Cpu>(again.path(), &device).expect("reload");
+    assert_eq!(size_again.qkv_bias, qkv_bias);
+    let roundtrip = reloaded.forward(input).into_data().to_vec::<f32>().expect("f32");
+    assert_eq!(roundtrip, actual);
+}
+
+#[test]
+fn a_hand_written_hugging_face_llama_checkpoint_loads_and_matches_the_reference() {
+    loads_and_matches_the_reference("llama", false);
+}
+
+#[test]
+fn a_hand_written_qwen2_checkpoint_with_attention_biases_loads_and_matches_the_reference() {
+    loads_and_matches_the_reference("qwen2", true);
 }
 
 #[test]

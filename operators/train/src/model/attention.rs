@@ -1,24 +1,26 @@
 //! Causal self-attention with grouped key/value heads and rotary positions.
 
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use super::rope::Rope;
+use super::projection::{Projection, matmul};
+use super::{LoraConfig, Pass};
 
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionShape {
     pub d_model: usize,
     pub heads: usize,
     pub kv_heads: usize,
+    /// Biases on the query, key and value projections (Qwen2).
+    pub qkv_bias: bool,
 }
 
 #[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
-    q_proj: Linear<B>,
-    k_proj: Linear<B>,
-    v_proj: Linear<B>,
-    o_proj: Linear<B>,
+    q_proj: Projection<B>,
+    k_proj: Projection<B>,
+    v_proj: Projection<B>,
+    o_proj: Projection<B>,
     heads: usize,
     kv_heads: usize,
 }
@@ -26,36 +28,35 @@ pub struct Attention<B: Backend> {
 impl<B: Backend> Attention<B> {
     pub fn new(shape: AttentionShape, device: &B::Device) -> Self {
         let head_dim = shape.d_model / shape.heads;
-        let linear = |d_in: usize, d_out: usize| {
-            LinearConfig::new(d_in, d_out).with_bias(false).with_initializer(super::init()).init(device)
-        };
+        let (d, bias) = (shape.d_model, shape.qkv_bias);
         Self {
-            q_proj: linear(shape.d_model, shape.heads * head_dim),
-            k_proj: linear(shape.d_model, shape.kv_heads * head_dim),
-            v_proj: linear(shape.d_model, shape.kv_heads * head_dim),
-            o_proj: linear(shape.heads * head_dim, shape.d_model),
+            q_proj: Projection::new(d, shape.heads * head_dim, bias, device),
+            k_proj: Projection::new(d, shape.kv_heads * head_dim, bias, device),
+            v_proj: Projection::new(d, shape.kv_heads * head_dim, bias, device),
+            o_proj: Projection::new(shape.heads * head_dim, d, false, device),
             heads: shape.heads,
             kv_heads: shape.kv_heads,
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<B, 3>, pass: &Pass<B>) -> Tensor<B, 3> {
         let [b, s, d] = x.dims();
         let head_dim = d / self.heads;
+        let dtype = pass.dtype;
         let split = |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, head_dim]).swap_dims(1, 2);
-        let q = rope.apply(split(self.q_proj.forward(x.clone()), self.heads));
-        let k = rope.apply(split(self.k_proj.forward(x.clone()), self.kv_heads));
-        let v = split(self.v_proj.forward(x), self.kv_heads);
+        let q = pass.rope.apply(split(self.q_proj.forward(x.clone(), dtype), self.heads));
+        let k = pass.rope.apply(split(self.k_proj.forward(x.clone(), dtype), self.kv_heads));
+        let v = split(self.v_proj.forward(x, dtype), self.kv_heads);
         let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
 
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f32).sqrt());
+        let scores = matmul(q, k.swap_dims(2, 3), dtype).div_scalar((head_dim as f32).sqrt());
         // True above the diagonal: a position never sees the ones after it.
         let mask = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &scores.device())
             .reshape([1, 1, s, s])
             .expand([b, self.heads, s, s]);
         let scores = scores.mask_fill(mask, f32::NEG_INFINITY);
-        let context = softmax(scores, 3).matmul(v);
-        self.o_proj.forward(context.swap_dims(1, 2).reshape([b, s, d]))
+        let context = matmul(softmax(scores, 3), v, dtype);
+        self.o_proj.forward(context.swap_dims(1, 2).reshape([b, s, d]), dtype)
     }
 
     /// Each key/value head serves `heads / kv_heads` query heads.
@@ -66,5 +67,25 @@ impl<B: Backend> Attention<B> {
         }
         let [b, kv, s, hd] = t.dims();
         t.reshape([b, kv, 1, s, hd]).repeat_dim(2, groups).reshape([b, kv * groups, s, hd])
+    }
+
+    pub fn adapt(self, adapters: &LoraConfig, device: &B::Device) -> Self {
+        Self {
+            q_proj: adapters.apply("q_proj", self.q_proj, device),
+            k_proj: adapters.apply("k_proj", self.k_proj, device),
+            v_proj: adapters.apply("v_proj", self.v_proj, device),
+            o_proj: adapters.apply("o_proj", self.o_proj, device),
+            ..self
+        }
+    }
+
+    pub fn merge(self) -> Self {
+        Self {
+            q_proj: self.q_proj.merge(),
+            k_proj: self.k_proj.merge(),
+            v_proj: self.v_proj.merge(),
+            o_proj: self.o_proj.merge(),
+            ..self
+        }
     }
 }

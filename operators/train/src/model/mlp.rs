@@ -1,29 +1,42 @@
 //! The SwiGLU feed-forward block: `down(silu(gate(x)) * up(x))`.
 
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
+use super::projection::Projection;
+use super::{LoraConfig, Pass};
+
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
-    gate_proj: Linear<B>,
-    up_proj: Linear<B>,
-    down_proj: Linear<B>,
+    gate_proj: Projection<B>,
+    up_proj: Projection<B>,
+    down_proj: Projection<B>,
 }
 
 impl<B: Backend> Mlp<B> {
     pub fn new(d_model: usize, hidden: usize, device: &B::Device) -> Self {
-        let linear = |d_in: usize, d_out: usize| {
-            LinearConfig::new(d_in, d_out).with_bias(false).with_initializer(super::init()).init(device)
-        };
         Self {
-            gate_proj: linear(d_model, hidden),
-            up_proj: linear(d_model, hidden),
-            down_proj: linear(hidden, d_model),
+            gate_proj: Projection::new(d_model, hidden, false, device),
+            up_proj: Projection::new(d_model, hidden, false, device),
+            down_proj: Projection::new(hidden, d_model, false, device),
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    pub fn forward(&self, x: Tensor<B, 3>, pass: &Pass<B>) -> Tensor<B, 3> {
+        let dtype = pass.dtype;
+        let gated = silu(self.gate_proj.forward(x.clone(), dtype)) * self.up_proj.forward(x, dtype);
+        self.down_proj.forward(gated, dtype)
+    }
+
+    pub fn adapt(self, adapters: &LoraConfig, device: &B::Device) -> Self {
+        Self {
+            gate_proj: adapters.apply("gate_proj", self.gate_proj, device),
+            up_proj: adapters.apply("up_proj", self.up_proj, device),
+            down_proj: adapters.apply("down_proj", self.down_proj, device),
+        }
+    }
+
+    pub fn merge(self) -> Self {
+        Self { gate_proj: self.gate_proj.merge(), up_proj: self.up_proj.merge(), down_proj: self.down_proj.merge() }
     }
 }

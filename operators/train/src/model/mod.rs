@@ -8,16 +8,21 @@
 //! [`LlamaConfig`] and `forward`.
 
 mod attention;
+mod lora;
 mod mlp;
+mod projection;
 mod rope;
 
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
+use burn::tensor::DType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use attention::{Attention, AttentionShape};
+pub use lora::{LoraConfig, TARGETS as LORA_TARGETS};
 use mlp::Mlp;
+use projection::matmul;
 pub use rope::Rope;
 
 /// Sizes of the model. The vocabulary comes from the tokenizer.
@@ -51,6 +56,9 @@ pub struct ModelSize {
     /// Epsilon of RMSNorm.
     #[serde(default = "default_norm_eps")]
     pub norm_eps: f64,
+    /// Biases on the query, key and value projections, as in Qwen2.
+    #[serde(default)]
+    pub qkv_bias: bool,
 }
 
 fn default_layers() -> usize {
@@ -87,6 +95,7 @@ impl Default for ModelSize {
             tie_embeddings: true,
             rope_theta: default_rope_theta(),
             norm_eps: default_norm_eps(),
+            qkv_bias: false,
         }
     }
 }
@@ -129,7 +138,8 @@ impl ModelSize {
     pub fn parameters(&self, vocab: usize) -> usize {
         let d = self.d_model;
         let kv = self.kv_heads() * self.head_dim();
-        let block = d * d * 2 + d * kv * 2 + 3 * d * self.ffn() + 2 * d;
+        let biases = if self.qkv_bias { d + 2 * kv } else { 0 };
+        let block = d * d * 2 + d * kv * 2 + 3 * d * self.ffn() + 2 * d + biases;
         let head = if self.tie_embeddings { 0 } else { vocab * d };
         vocab * d + self.layers * block + d + head
     }
@@ -151,10 +161,17 @@ pub struct Block<B: Backend> {
 }
 
 impl<B: Backend> Block<B> {
-    fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
-        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope);
-        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    fn forward(&self, x: Tensor<B, 3>, pass: &Pass<B>) -> Tensor<B, 3> {
+        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), pass);
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h), pass)
     }
+}
+
+/// What every block of one forward pass shares.
+pub struct Pass<B: Backend> {
+    rope: Rope<B>,
+    /// The dtype of the matrix products (mixed precision), or the weights' own.
+    dtype: Option<DType>,
 }
 
 /// The whole model.
@@ -167,12 +184,21 @@ pub struct Llama<B: Backend> {
     lm_head: Option<Linear<B>>,
     head_dim: usize,
     rope_theta: f32,
+    /// Mixed precision: matrix products in this dtype, weights, norms and
+    /// softmax in the backend's own.
+    #[module(skip)]
+    matmul_dtype: Option<DType>,
 }
 
 impl<B: Backend> Llama<B> {
     /// A randomly initialised model (burn's default initialisers, seeded by the backend seed).
     pub fn new(size: &ModelSize, vocab: usize, device: &B::Device) -> Self {
-        let shape = AttentionShape { d_model: size.d_model, heads: size.heads, kv_heads: size.kv_heads() };
+        let shape = AttentionShape {
+            d_model: size.d_model,
+            heads: size.heads,
+            kv_heads: size.kv_heads(),
+            qkv_bias: size.qkv_bias,
+        };
         let norm = |d: usize| RmsNormConfig::new(d).with_epsilon(size.norm_eps).init(device);
         let layers = (0..size.layers)
             .map(|_| Block {
@@ -190,25 +216,57 @@ impl<B: Backend> Llama<B> {
                 .then(|| LinearConfig::new(size.d_model, vocab).with_bias(false).with_initializer(init()).init(device)),
             head_dim: size.head_dim(),
             rope_theta: size.rope_theta,
+            matmul_dtype: None,
         }
+    }
+
+    /// Runs the matrix products in `dtype` (e.g. bf16 on CUDA), or in the
+    /// weights' own precision with `None`.
+    pub fn with_matmul_dtype(self, dtype: Option<DType>) -> Self {
+        Self { matmul_dtype: dtype, ..self }
+    }
+
+    /// Freezes every weight and attaches trainable low-rank adapters to the
+    /// projections `lora` targets, drawn from the backend's generator.
+    pub fn adapt(self, lora: &LoraConfig, device: &B::Device) -> Self {
+        let frozen = self.no_grad();
+        let layers = frozen
+            .layers
+            .into_iter()
+            .map(|block| Block {
+                self_attn: block.self_attn.adapt(lora, device),
+                mlp: block.mlp.adapt(lora, device),
+                ..block
+            })
+            .collect();
+        Self { layers, ..frozen }
+    }
+
+    /// Folds any adapters into their weights: a plain model again.
+    pub fn merge(self) -> Self {
+        let layers = self
+            .layers
+            .into_iter()
+            .map(|block| Block { self_attn: block.self_attn.merge(), mlp: block.mlp.merge(), ..block })
+            .collect();
+        Self { layers, ..self }
     }
 
     /// Logits `[batch, seq, vocab]` for tokens `[batch, seq]`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [_, seq] = tokens.dims();
-        let rope = Rope::new(self.head_dim, seq, self.rope_theta, &tokens.device());
+        let pass =
+            Pass { rope: Rope::new(self.head_dim, seq, self.rope_theta, &tokens.device()), dtype: self.matmul_dtype };
         let mut x = self.embed_tokens.forward(tokens);
         for layer in &self.layers {
-            x = layer.forward(x, &rope);
+            x = layer.forward(x, &pass);
         }
         let x = self.norm.forward(x);
-        match &self.lm_head {
-            Some(head) => head.forward(x),
-            None => {
-                // Tied: the embedding matrix [vocab, d] read backwards.
-                let weight = self.embed_tokens.weight.val().transpose().unsqueeze::<3>();
-                x.matmul(weight)
-            }
-        }
+        let weight = match &self.lm_head {
+            Some(head) => head.weight.val(),
+            // Tied: the embedding matrix [vocab, d] read backwards.
+            None => self.embed_tokens.weight.val().transpose(),
+        };
+        matmul(x, weight.unsqueeze::<3>(), pass.dtype)
     }
 }

@@ -1,0 +1,84 @@
+//! A linear map that may carry a low-rank adapter (LoRA):
+//! `y = x·W + b + (α/r)·x·A·B`, with `W` and `b` frozen and only `A`
+//! `[d_in, r]` and `B` `[r, d_out]` trained. `B` starts at zero, so an
+//! adapted model starts exactly where its base was; merging folds `A·B`
+//! back into `W` so the exported model is a plain Llama again.
+
+use burn::module::Param;
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::{DType, Distribution};
+
+/// A linear layer and, when adapted, its low-rank update.
+#[derive(Module, Debug)]
+pub struct Projection<B: Backend> {
+    linear: Linear<B>,
+    adapter: Option<LowRank<B>>,
+}
+
+/// The trainable low-rank pair of an adapted projection.
+#[derive(Module, Debug)]
+pub struct LowRank<B: Backend> {
+    a: Param<Tensor<B, 2>>,
+    b: Param<Tensor<B, 2>>,
+    /// `alpha / rank`.
+    scale: f32,
+}
+
+/// `x·w` with both sides in `dtype` when one is given (mixed precision:
+/// the weights stay in full precision, the product runs in `dtype`, the
+/// result comes back in `x`'s own).
+pub fn matmul<B: Backend, const D: usize>(x: Tensor<B, D>, w: Tensor<B, D>, dtype: Option<DType>) -> Tensor<B, D> {
+    match dtype {
+        None => x.matmul(w),
+        Some(dtype) => {
+            let own = x.dtype();
+            x.cast(dtype).matmul(w.cast(dtype)).cast(own)
+        }
+    }
+}
+
+impl<B: Backend> Projection<B> {
+    pub fn new(d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Self {
+        let linear = LinearConfig::new(d_in, d_out).with_bias(bias).with_initializer(super::init()).init(device);
+        Self { linear, adapter: None }
+    }
+
+    /// `x` `[batch, seq, d_in]` → `[batch, seq, d_out]`.
+    pub fn forward(&self, x: Tensor<B, 3>, dtype: Option<DType>) -> Tensor<B, 3> {
+        let mut y = matmul(x.clone(), self.linear.weight.val().unsqueeze(), dtype);
+        if let Some(bias) = &self.linear.bias {
+            y = y + bias.val().unsqueeze();
+        }
+        match &self.adapter {
+            None => y,
+            Some(low) => {
+                let down = matmul(x, low.a.val().unsqueeze(), dtype);
+                y + matmul(down, low.b.val().unsqueeze(), dtype).mul_scalar(low.scale)
+            }
+        }
+    }
+
+    /// Attaches a fresh adapter of `rank` (scaled by `alpha / rank`), drawn
+    /// from the backend's generator: `A` uniform in ±1/√d_in, `B` zero.
+    pub fn adapt(self, rank: usize, alpha: f32, device: &B::Device) -> Self {
+        let [d_in, d_out] = self.linear.weight.dims();
+        let bound = 1.0 / (d_in as f64).sqrt();
+        let a = Tensor::random([d_in, rank], Distribution::Uniform(-bound, bound), device);
+        let b = Tensor::zeros([rank, d_out], device);
+        let adapter = LowRank { a: Param::from_tensor(a), b: Param::from_tensor(b), scale: alpha / rank.max(1) as f32 };
+        Self { linear: self.linear, adapter: Some(adapter) }
+    }
+
+    /// Folds the adapter into the weight: `W + (α/r)·A·B`.
+    pub fn merge(self) -> Self {
+        let Some(low) = self.adapter else { return self };
+        let delta = low.a.val().matmul(low.b.val()).mul_scalar(low.scale);
+        let linear = Linear { weight: self.linear.weight.map(|w| w + delta), bias: self.linear.bias };
+        Self { linear, adapter: None }
+    }
+
+    pub fn is_adapted(&self) -> bool {
+        self.adapter.is_some()
+    }
+}
