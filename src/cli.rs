@@ -58,6 +58,43 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Score hypotheses against references (BLEU as sacrebleu, ROUGE as rouge-score); prints JSON.
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Corpus BLEU as `sacrebleu` computes it: {"score", "counts", "totals", "precisions", "bp", ...}.
+    Bleu {
+        /// One hypothesis per line.
+        #[arg(long, value_name = "FILE")]
+        hypotheses: PathBuf,
+        /// One reference per line; repeat for several references per segment.
+        #[arg(long, value_name = "FILE", required = true)]
+        references: Vec<PathBuf>,
+        /// sacrebleu's tokenizer: 13a (its default), zh for Chinese, none.
+        #[arg(long, value_name = "NAME", default_value = "13a", value_parser = ["13a", "zh", "none"])]
+        tokenize: String,
+    },
+    /// ROUGE-1/2/L as `rouge-score` computes them: {"rouge1", "rouge2", "rougeL"}, mean F1 over lines, 0–1.
+    Rouge {
+        /// One hypothesis per line.
+        #[arg(long, value_name = "FILE")]
+        hypotheses: PathBuf,
+        /// One reference per line.
+        #[arg(long, value_name = "FILE")]
+        references: PathBuf,
+        /// Porter-stem words longer than three letters (rouge-score's use_stemmer).
+        #[arg(long)]
+        stemmer: bool,
+        /// `default` (rouge-score's: ASCII letters and digits only) or `cjk`
+        /// (each Chinese character a token, the rest as the default).
+        #[arg(long, value_name = "NAME", default_value = "default", value_parser = ["default", "cjk"])]
+        tokenize: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,0 +1,177 @@
+//! sacrebleu's `13a` (mteval-v13a) and `zh` tokenizers, rule for rule.
+
+use crate::text::python_split;
+
+/// Characters the first mteval rule pads with spaces: `{|}~`, `[\]^_` and
+/// the backtick, space to `&`, `(` to `+`, `:` to `@`, and `/`.
+fn is_padded_symbol(c: u8) -> bool {
+    matches!(c, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/')
+}
+
+fn is_period_or_comma(c: u8) -> bool {
+    c == b'.' || c == b','
+}
+
+/// One pass of a two-character rewrite with `re.sub`'s semantics: scanning
+/// left to right, a pair that matches is rewritten and skipped whole.
+///
+/// It runs on UTF-8 bytes: every rule names ASCII characters only, and a
+/// rule's "any other character" side sees a multi-byte character's first
+/// or last byte, which is never an ASCII digit, period or comma; the spaces
+/// it inserts fall between whole characters.
+fn rewrite_pairs(input: &[u8], out: &mut Vec<u8>, matches: impl Fn(u8, u8) -> Option<[u8; 4]>) {
+    out.clear();
+    let mut i = 0;
+    while i < input.len() {
+        if let Some(&next) = input.get(i + 1)
+            && let Some(replacement) = matches(input[i], next)
+        {
+            out.extend_from_slice(&replacement);
+            i += 2;
+        } else {
+            out.push(input[i]);
+            i += 1;
+        }
+    }
+}
+
+/// Reusable buffers of the tokenizers.
+#[derive(Default)]
+pub struct Scratch {
+    a: Vec<u8>,
+    b: Vec<u8>,
+}
+
+/// sacrebleu's `TokenizerRegexp`, shared by `13a` and `zh`: the rewritten
+/// line, whose Python-whitespace-separated words are the tokens.
+fn regexp_rewrite(line: &str, scratch: &mut Scratch, out: &mut String) {
+    let Scratch { a, b } = scratch;
+    a.clear();
+    for &c in line.as_bytes() {
+        if is_padded_symbol(c) {
+            a.extend_from_slice(&[b' ', c, b' ']);
+        } else {
+            a.push(c);
+        }
+    }
+    // `([^0-9])([\.,])` → `\1 \2 `: punctuation after a non-digit.
+    rewrite_pairs(a, b, |x, y| (!x.is_ascii_digit() && is_period_or_comma(y)).then_some([x, b' ', y, b' ']));
+    // `([\.,])([^0-9])` → ` \1 \2`: punctuation before a non-digit.
+    rewrite_pairs(b, a, |x, y| (is_period_or_comma(x) && !y.is_ascii_digit()).then_some([b' ', x, b' ', y]));
+    // `([0-9])(-)` → `\1 \2 `: a dash after a digit.
+    rewrite_pairs(a, b, |x, y| (x.is_ascii_digit() && y == b'-').then_some([x, b' ', y, b' ']));
+    out.clear();
+    out.push_str(&String::from_utf8_lossy(b));
+}
+
+/// `13a`: mteval-v13a's tokenizer, sacrebleu's default; the rewritten line into `out`.
+pub fn rewrite_13a(line: &str, scratch: &mut Scratch, out: &mut String) {
+    let mut line = std::borrow::Cow::Borrowed(line);
+    if line.contains("<skipped>") || line.contains('\n') {
+        line = line.replace("<skipped>", "").replace("-\n", "").replace('\n', " ").into();
+    }
+    if line.contains('&') {
+        line = line.replace("&quot;", "\"").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").into();
+    }
+    regexp_rewrite(&format!(" {line} "), scratch, out);
+}
+
+/// The tokens `13a` makes of `line`.
+pub fn tokenize_13a(line: &str) -> Vec<String> {
+    let mut out = String::new();
+    rewrite_13a(line, &mut Scratch::default(), &mut out);
+    python_split(&out).map(str::to_owned).collect()
+}
+
+/// The code point ranges sacrebleu's `zh` tokenizer treats as Chinese,
+/// compared as Python compares strings. Two of its bounds were written as
+/// five-digit `\u` escapes, which Python reads as a four-digit character
+/// followed by a digit: `'\u20000'` is U+2000 then `0`, so that range
+/// holds U+2001..=U+2A6D, and `'\u2f800'`–`'\u2fa1d'` holds U+2F81..=U+2FA1.
+/// Kept as sacrebleu behaves.
+const CHINESE_RANGES: [(u32, u32); 22] = [
+    (0x3400, 0x4db5),
+    (0x4e00, 0x9fa5),
+    (0x9fa6, 0x9fbb),
+    (0xf900, 0xfa2d),
+    (0xfa30, 0xfa6a),
+    (0xfa70, 0xfad9),
+    (0x2001, 0x2a6d),
+    (0x2f81, 0x2fa1),
+    (0xff00, 0xffef),
+    (0x2e80, 0x2eff),
+    (0x3000, 0x303f),
+    (0x31c0, 0x31ef),
+    (0x2f00, 0x2fdf),
+    (0x2ff0, 0x2fff),
+    (0x3100, 0x312f),
+    (0x31a0, 0x31bf),
+    (0xfe10, 0xfe1f),
+    (0xfe30, 0xfe4f),
+    (0x2600, 0x26ff),
+    (0x2700, 0x27bf),
+    (0x3200, 0x32ff),
+    (0x3300, 0x33ff),
+];
+
+pub fn is_sacrebleu_chinese(c: char) -> bool {
+    let c = c as u32;
+    CHINESE_RANGES.iter().any(|&(start, end)| (start..=end).contains(&c))
+}
+
+/// `zh`: every Chinese character on its own, the rest as `13a`'s rules
+/// (without its entity and `<skipped>` handling); the rewritten line into `out`.
+pub fn rewrite_zh(line: &str, scratch: &mut Scratch, out: &mut String) {
+    let line = line.trim_matches(crate::text::is_python_space);
+    let mut spaced = String::with_capacity(line.len() * 2);
+    for c in line.chars() {
+        if is_sacrebleu_chinese(c) {
+            spaced.push(' ');
+            spaced.push(c);
+            spaced.push(' ');
+        } else {
+            spaced.push(c);
+        }
+    }
+    regexp_rewrite(&spaced, scratch, out);
+}
+
+/// The tokens `zh` makes of `line`.
+pub fn tokenize_zh(line: &str) -> Vec<String> {
+    let mut out = String::new();
+    rewrite_zh(line, &mut Scratch::default(), &mut out);
+    python_split(&out).map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thirteen_a_splits_punctuation_but_keeps_numbers_whole() {
+        assert_eq!(
+            tokenize_13a("Hello, world. 3.5 kg, 1,000 ft"),
+            ["Hello", ",", "world", ".", "3.5", "kg", ",", "1,000", "ft"]
+        );
+        assert_eq!(
+            tokenize_13a("Part 23-1 (a) &amp; x/y"),
+            ["Part", "23", "-", "1", "(", "a", ")", "&", "x", "/", "y"]
+        );
+        assert_eq!(tokenize_13a("don't"), ["don't"], "the apostrophe is not padded");
+    }
+
+    #[test]
+    fn a_pair_consumed_by_one_rewrite_is_not_matched_again() {
+        // `re.sub` does not overlap matches: in "a.." the second period follows
+        // the first match, so only the third rule separates it.
+        assert_eq!(tokenize_13a("a.."), ["a", ".", "."]);
+        assert_eq!(tokenize_13a("x.,y"), ["x", ".", ",", "y"]);
+    }
+
+    #[test]
+    fn zh_splits_characters_and_keeps_sacrebleus_range_quirks() {
+        assert_eq!(tokenize_zh("飞机适航。Part 23"), ["飞", "机", "适", "航", "。", "Part", "23"]);
+        assert!(is_sacrebleu_chinese('\u{2001}') && is_sacrebleu_chinese('\u{2a6d}'));
+        assert!(!is_sacrebleu_chinese('\u{2000}') && !is_sacrebleu_chinese('\u{20000}'));
+    }
+}
