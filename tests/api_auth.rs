@@ -66,7 +66,11 @@ fn secured_routes(document: &Value, owned: &Owned) -> Vec<(Method, String)> {
                 .replace("{id}", id)
                 .replace("{name}", "alice-hello")
                 .replace("{task}", "hello")
-                .replace("{output}", "none");
+                .replace("{output}", "none")
+                // The model registry is shared by every account: no owner to protect.
+                .replace("{model}", "no-such-model")
+                .replace("{alias}", "production")
+                .replace("{version}", "1");
             routes.push((method.to_uppercase().parse().expect("method"), filled));
         }
     }

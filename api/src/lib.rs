@@ -29,7 +29,7 @@ pub use state::{ApiConfig, AppState, RateLimit};
 
 /// The routes under `/api/v1`, with their OpenAPI description.
 fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
-    use routes::{auth, events, pipelines, runs, schedules, uploads, users};
+    use routes::{auth, events, models, pipelines, runs, schedules, uploads, users};
     let upload_limit = usize::try_from(state.config.upload_limit).unwrap_or(usize::MAX).saturating_add(1 << 20);
     OpenApiRouter::new()
         .routes(routes!(auth::register))
@@ -53,6 +53,12 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::download))
         .routes(routes!(schedules::list, schedules::create))
         .routes(routes!(schedules::delete))
+        .routes(routes!(models::list))
+        .routes(routes!(models::detail))
+        .routes(routes!(models::versions))
+        .routes(routes!(models::set_alias, models::delete_alias))
+        .routes(routes!(models::rollback))
+        .routes(routes!(models::delete_version))
 }
 
 /// The OpenAPI document of the whole API.

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "runs", description = "Runs, their tasks, logs, outputs and live events"),
         (name = "data", description = "Uploads and downloads"),
         (name = "schedules", description = "Cron schedules"),
+        (name = "models", description = "The model registry: versions, metrics, aliases"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

@@ -46,6 +46,8 @@ pub struct PlannedTask {
     pub pool: Option<String>,
     /// Whether outputs may come from the cache: the task's `cache`, else the operator's default.
     pub cache: bool,
+    /// `if:`: the task runs only when this holds, else it is skipped.
+    pub condition: Option<crate::spec::expr::Condition>,
 }
 
 /// A validated pipeline with bound params.
@@ -371,6 +373,33 @@ fn plan_tasks(
             }
         }
 
+        if let Some(condition) = &task.condition {
+            let if_path = [base.clone(), path_of(&["if"])].concat();
+            let dotted = format!("tasks.{id}.if");
+            let up = &condition.task;
+            match spec.tasks.get(up) {
+                _ if up == id => {
+                    c.report(root.locate_value(&if_path), &dotted, format!("task \"{id}\" cannot test its own output"))
+                }
+                None => c.report(root.locate_value(&if_path), &dotted, unknown_task_message(up, spec)),
+                Some(up_task) => {
+                    let has_output =
+                        registry.get(&up_task.uses).is_none_or(|op| op.info.output_port(&condition.output).is_some());
+                    if has_output {
+                        if !deps.contains(up) {
+                            deps.push(up.clone());
+                        }
+                    } else {
+                        c.report(
+                            root.locate_value(&if_path),
+                            &dotted,
+                            format!("task \"{up}\" ({}) has no output \"{}\"", up_task.uses, condition.output),
+                        );
+                    }
+                }
+            }
+        }
+
         let retries = task.retries.unwrap_or(spec.defaults.retries);
         planned.insert(
             id.clone(),
@@ -389,6 +418,7 @@ fn plan_tasks(
                 runs_on: task.runs_on.clone(),
                 pool: task.pool.clone(),
                 cache: task.cache.unwrap_or_else(|| operator.is_some_and(|o| o.info.cacheable)),
+                condition: task.condition.clone(),
             },
         );
     }

@@ -131,3 +131,30 @@ fn the_spec_hash_identifies_the_text() {
     assert!(a.hash.starts_with("blake3:"));
     assert_ne!(a.hash, b.hash);
 }
+
+#[test]
+fn an_if_adds_its_edge_and_a_bad_one_says_what_is_accepted() {
+    let yaml = r#"
+name: gated
+tasks:
+  gate: { uses: work, if: "${{ tasks.source.outputs.documents.values.ok }}" }
+  source: { uses: emit, with: { text: hi } }
+"#;
+    let plan = compile("p.yaml", yaml, &registry(), &[]).expect("valid");
+    assert_eq!(plan.tasks["gate"].deps, ["source"]);
+    let errors = errors(
+        r#"
+name: bad
+tasks:
+  a: { uses: emit, with: { text: hi } }
+  b: { uses: work, if: "${{ tasks.a.outputs.documents }}" }
+  c: { uses: work, if: "${{ tasks.nope.outputs.documents.values.ok }}" }
+  d: { uses: work, if: "${{ tasks.a.outputs.report.values.ok }}" }
+"#,
+        &[],
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].contains("tasks.b.if") && errors[0].contains("values.KEY"), "{}", errors[0]);
+    assert!(errors[1].contains("tasks.c.if") && errors[1].contains("unknown task \"nope\""), "{}", errors[1]);
+    assert!(errors[2].contains("tasks.d.if") && errors[2].contains("no output \"report\""), "{}", errors[2]);
+}

@@ -315,3 +315,30 @@ tasks:
     let attempts = h.engine.store().attempts(&run_id, "bad").await.expect("attempts");
     assert_eq!(attempts.len(), 2, "the history of the failed run is kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_runs_only_when_its_if_holds_and_a_skip_cascades() {
+    let h = Harness::new().await;
+    let yaml = r#"
+name: gated
+tasks:
+  yes: { uses: emit, with: { text: a, flag: true } }
+  no: { uses: emit, with: { text: b, flag: false } }
+  deploy: { uses: work, if: "${{ tasks.yes.outputs.documents.values.flag }}" }
+  blocked: { uses: work, if: "${{ tasks.no.outputs.documents.values.flag }}" }
+  after_blocked: { uses: work, needs: [blocked] }
+  otherwise: { uses: work, if: "${{ !tasks.no.outputs.documents.values.flag }}" }
+"#;
+    let (run_id, status) = h.run(yaml, 4).await;
+    assert_eq!(status, RunStatus::Succeeded, "skipped tasks do not fail the run");
+    let statuses = h.statuses(&run_id).await;
+    assert_eq!(statuses["deploy"], "succeeded");
+    assert_eq!(statuses["blocked"], "skipped");
+    assert_eq!(statuses["after_blocked"], "skipped", "what needs a skipped task is skipped too");
+    assert_eq!(statuses["otherwise"], "succeeded");
+    let tasks = h.engine.store().tasks(&run_id).await.expect("tasks");
+    let blocked = tasks.iter().find(|t| t.task_id == "blocked").expect("blocked");
+    let reason = blocked.error.clone().unwrap_or_default();
+    assert!(reason.contains("does not hold") && reason.contains("false"), "{reason}");
+    assert_eq!(h.probe.attempts_of("blocked"), 0);
+}

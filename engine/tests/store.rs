@@ -85,6 +85,7 @@ fn artifact(digest: &str) -> ArtifactRef {
         digest: digest.into(),
         size: 3,
         dir: false,
+        values: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod clean;
 pub mod dataset;
 pub mod dedup;
+pub mod deploy;
 pub mod document;
 pub mod filter;
 pub mod hashing;
@@ -28,5 +29,6 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(filter::Filter)?;
     registry.register(dedup::Dedup)?;
     registry.register(dataset::Dataset)?;
+    registry.register(deploy::Deploy)?;
     Ok(())
 }

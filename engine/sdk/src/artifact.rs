@@ -77,6 +77,10 @@ pub struct ArtifactRef {
     /// True when the artifact is a folder with a `MANIFEST.json`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dir: bool,
+    /// Small facts about the artifact (a report's headline metrics, whether
+    /// a candidate beat its baseline) that a later task's `if:` can test.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// A named input or output of an operator.

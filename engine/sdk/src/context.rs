@@ -121,6 +121,7 @@ pub struct TaskContext {
     cancel: CancellationToken,
     reporter: Arc<dyn TaskReporter>,
     span: tracing::Span,
+    models: Option<Arc<dyn crate::ModelRegistry>>,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -161,7 +162,25 @@ impl TaskContext {
             cancel,
             reporter,
             span,
+            models: None,
         }
+    }
+
+    /// Gives the task the model registry (the engine does, when it has a database).
+    #[must_use]
+    pub fn with_models(mut self, models: Arc<dyn crate::ModelRegistry>) -> Self {
+        self.models = Some(models);
+        self
+    }
+
+    /// The model registry.
+    ///
+    /// # Errors
+    /// When this task runs without one (an operator run outside the engine).
+    pub fn models(&self) -> Result<&dyn crate::ModelRegistry, OperatorError> {
+        self.models.as_deref().ok_or_else(|| {
+            OperatorError::internal("this task runs without a model registry; run it through `hangar run` or a worker")
+        })
     }
 
     pub fn run_id(&self) -> &str {

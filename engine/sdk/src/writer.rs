@@ -112,6 +112,7 @@ impl ArtifactWriter {
             digest: format!("blake3:{}", self.hasher.finalize().to_hex()),
             size: self.size,
             dir: false,
+            values: Default::default(),
         })
     }
 
@@ -243,6 +244,7 @@ impl ArtifactDirWriter {
             digest: committed.digest,
             size,
             dir: true,
+            values: Default::default(),
         })
     }
 }

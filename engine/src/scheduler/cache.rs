@@ -88,6 +88,7 @@ mod tests {
             digest: digest.into(),
             size: 1,
             dir: false,
+            values: Default::default(),
         }
     }
 

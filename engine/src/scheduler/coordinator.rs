@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{Engine, EngineError, EngineEvent};
 use crate::clock::{millis, now_ms};
 use crate::plan::{Plan, PlannedTask, compile};
-use crate::spec::expr::{self, Expr};
+use crate::spec::expr::{self, Condition, Expr};
 use crate::spec::model::Trigger;
 use crate::status::{RunStatus, TaskStatus};
 use crate::store::{Acquired, Advance, QueueTask, Settle, TaskRecord};
@@ -230,7 +230,11 @@ impl Engine {
             if deps.iter().any(|s| !s.is_terminal()) {
                 continue;
             }
-            match trigger_decision(task.trigger, &deps) {
+            let decision = match (trigger_decision(task.trigger, &deps), &task.condition) {
+                (Decision::Run, Some(condition)) => condition_decision(condition, states),
+                (decision, _) => decision,
+            };
+            match decision {
                 Decision::Settle(status, reason) => settle(states, step, id, status, &reason),
                 Decision::Run => match resolve(task, states) {
                     Ok((config, inputs)) => {
@@ -274,6 +278,20 @@ fn trigger_decision(trigger: Trigger, deps: &[TaskStatus]) -> Decision {
         }
         Trigger::AllSuccess => Decision::Settle(TaskStatus::Skipped, "an upstream task was skipped".to_owned()),
     }
+}
+
+/// `if:`: run when the upstream output's value holds, else skip (saying why).
+fn condition_decision(condition: &Condition, states: &HashMap<String, TaskState>) -> Decision {
+    let value = states
+        .get(&condition.task)
+        .and_then(|s| s.outputs.as_ref())
+        .and_then(|o| o.get(&condition.output))
+        .and_then(|artifact| artifact.values.get(&condition.key));
+    if condition.holds(value) {
+        return Decision::Run;
+    }
+    let seen = value.map_or_else(|| "not set".to_owned(), |v| format!("{v}"));
+    Decision::Settle(TaskStatus::Skipped, format!("if: {condition} does not hold ({} is {seen})", condition.key))
 }
 
 /// Replaces output references in the task's config with the artifacts'

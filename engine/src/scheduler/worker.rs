@@ -203,6 +203,7 @@ impl Engine {
             cancel,
             reporter,
         )
+        .with_models(Arc::new(crate::store::RegistryOf(self.store.clone())))
     }
 
     /// Looks the task up in the output cache.

@@ -50,6 +50,65 @@ fn parse(inner: &str) -> Result<Expr, String> {
     }
 }
 
+/// A task's `if:`: a value an upstream task's output carries, tested for
+/// truth (`true`, a non-zero number, a non-empty string or list); `not`
+/// when written with a leading `!`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Condition {
+    pub task: String,
+    pub output: String,
+    pub key: String,
+    pub not: bool,
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bang = if self.not { "!" } else { "" };
+        write!(f, "${{{{ {bang}tasks.{}.outputs.{}.values.{} }}}}", self.task, self.output, self.key)
+    }
+}
+
+impl Condition {
+    /// Parses `${{ tasks.ID.outputs.NAME.values.KEY }}` (with an optional `!`).
+    ///
+    /// # Errors
+    /// Anything else, with the accepted form.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!(
+                "`if:` takes one expression, ${{{{ tasks.ID.outputs.NAME.values.KEY }}}} or ${{{{ !tasks.ID.outputs.NAME.values.KEY }}}}; found {text:?}"
+            )
+        };
+        let inner =
+            text.trim().strip_prefix("${{").and_then(|t| t.strip_suffix("}}")).map(str::trim).ok_or_else(expected)?;
+        let (not, inner) = match inner.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, inner),
+        };
+        let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        match inner.split('.').collect::<Vec<_>>().as_slice() {
+            ["tasks", task, "outputs", output, "values", key] if valid(task) && valid(output) && valid(key) => {
+                Ok(Self { task: (*task).to_owned(), output: (*output).to_owned(), key: (*key).to_owned(), not })
+            }
+            _ => Err(expected()),
+        }
+    }
+
+    /// Whether the condition holds for `value` (absent counts as false).
+    pub fn holds(&self, value: Option<&serde_json::Value>) -> bool {
+        use serde_json::Value;
+        let truthy = match value {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+        };
+        truthy != self.not
+    }
+}
+
 /// Whether `text` is exactly one expression and nothing else.
 pub fn whole(text: &str) -> Option<Expr> {
     let found = scan(text).ok()?;
@@ -96,6 +155,21 @@ mod tests {
         assert!(err.contains("expected ${{ params.NAME }}"), "{err}");
         let err = scan("${{ params.x").expect_err("unterminated");
         assert!(err.contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn conditions_name_an_output_value_and_may_be_negated() {
+        let c = Condition::parse("${{ tasks.evaluate.outputs.report.values.beats_baseline }}").expect("valid");
+        assert_eq!(
+            (c.task.as_str(), c.output.as_str(), c.key.as_str(), c.not),
+            ("evaluate", "report", "beats_baseline", false)
+        );
+        assert!(c.holds(Some(&serde_json::json!(true))) && !c.holds(Some(&serde_json::json!(false))) && !c.holds(None));
+        let negated = Condition::parse("${{ !tasks.e.outputs.r.values.k }}").expect("valid");
+        assert!(negated.holds(None) && !negated.holds(Some(&serde_json::json!(1))));
+        assert_eq!(negated.to_string(), "${{ !tasks.e.outputs.r.values.k }}");
+        let err = Condition::parse("${{ tasks.e.outputs.r }}").expect_err("no value");
+        assert!(err.contains("values.KEY"), "{err}");
     }
 
     #[test]

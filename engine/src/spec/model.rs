@@ -147,4 +147,6 @@ pub struct TaskSpec {
     pub pool: Option<String>,
     /// Whether outputs may be reused from an identical earlier task (default: the operator's choice).
     pub cache: Option<bool>,
+    /// Run only when this value of an upstream output holds; otherwise the task is skipped.
+    pub condition: Option<super::expr::Condition>,
 }

@@ -14,7 +14,7 @@ const PIPELINE_KEYS: &[&str] =
     &["name", "description", "params", "defaults", "seed", "max_active_runs", "schedule", "tasks"];
 const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "params"];
 const TASK_KEYS: &[&str] =
-    &["uses", "with", "needs", "retries", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache"];
+    &["uses", "with", "needs", "retries", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache", "if"];
 const DEFAULT_KEYS: &[&str] = &["retries", "retry_backoff", "timeout"];
 const PARAM_KEYS: &[&str] = &["type", "default", "description"];
 
@@ -389,5 +389,15 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
         .get("trigger")
         .and_then(|e| c.value::<Trigger>(e, &join(path, "trigger"), "one of all_success, all_done, one_failed"))
         .unwrap_or_default();
-    Some(TaskSpec { uses, with, needs, retries, retry_backoff, timeout, trigger, runs_on, pool, cache })
+    let condition = node.get("if").and_then(|e| {
+        let text = c.value::<String>(e, &join(path, "if"), "an expression, ${{ tasks.ID.outputs.NAME.values.KEY }}")?;
+        match super::expr::Condition::parse(&text) {
+            Ok(condition) => Some(condition),
+            Err(message) => {
+                c.report(e.value.mark(), &join(path, "if"), message);
+                None
+            }
+        }
+    });
+    Some(TaskSpec { uses, with, needs, retries, retry_backoff, timeout, trigger, runs_on, pool, cache, condition })
 }

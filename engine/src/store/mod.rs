@@ -7,12 +7,14 @@
 //! Each method is one transaction.
 
 pub mod catalog;
+pub mod models;
 mod records;
 mod sql;
 
 use async_trait::async_trait;
 
 pub use catalog::{PipelineStore, ScheduleStore, StatsStore, UploadStore, UserStore};
+pub use models::{Deletion, ModelStore, ModelSummary, RegistryOf, Rollback};
 pub use records::{
     Acquired, Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, Pool,
     QueueTask, RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
@@ -169,7 +171,16 @@ pub enum Change {
 /// Where runs, tasks, attempts and logs live.
 #[async_trait::async_trait]
 pub trait Store:
-    RunStore + TaskQueue + LogStore + PoolStore + UserStore + PipelineStore + UploadStore + ScheduleStore + StatsStore
+    RunStore
+    + TaskQueue
+    + LogStore
+    + PoolStore
+    + UserStore
+    + PipelineStore
+    + UploadStore
+    + ScheduleStore
+    + StatsStore
+    + ModelStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> Backend;

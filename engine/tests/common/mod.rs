@@ -91,6 +91,9 @@ impl Operator for Work {
 pub struct EmitConfig {
     /// Text written to the output.
     pub text: String,
+    /// Set as the artifact's `flag` value, for `if:` to test.
+    #[serde(default)]
+    pub flag: Option<serde_json::Value>,
 }
 
 /// Writes `text` as a `documents` artifact.
@@ -110,7 +113,10 @@ impl Operator for Emit {
     async fn run(&self, config: EmitConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let mut writer = ctx.create_output("documents.jsonl").await?;
         writer.write(config.text.as_bytes()).await?;
-        let artifact = writer.finish(ArtifactKind::Documents).await?;
+        let mut artifact = writer.finish(ArtifactKind::Documents).await?;
+        if let Some(flag) = config.flag {
+            artifact.values.insert("flag".to_owned(), flag);
+        }
         Ok(TaskOutputs::from([("documents".to_owned(), artifact)]))
     }
 }

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod logs;
+mod models;
 mod pools;
 mod queue;
 mod rows;
