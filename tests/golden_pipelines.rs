@@ -18,8 +18,9 @@ fn summarise(run: &Value) -> Value {
             let mut entry = Map::new();
             entry.insert("kind".into(), output["kind"].clone());
             // Trained weights and their logs carry timings and floating-point
-            // results; the train crate's own tests check those.
-            let measured = matches!(output["kind"].as_str(), Some("model" | "metrics"));
+            // results, reports carry timings and registry versions; the train
+            // crate's own tests check those.
+            let measured = matches!(output["kind"].as_str(), Some("model" | "metrics" | "report"));
             if !measured {
                 entry.insert("digest".into(), output["digest"].clone());
             }
@@ -44,7 +45,11 @@ fn summarise(run: &Value) -> Value {
             }
             outputs.insert(name.clone(), Value::Object(entry));
         }
-        tasks.insert(id.clone(), json!({"status": task["status"], "outputs": outputs}));
+        let mut entry = json!({"status": task["status"], "outputs": outputs});
+        if task["status"] == "skipped" {
+            entry["reason"] = task["error"].clone();
+        }
+        tasks.insert(id.clone(), entry);
     }
     json!({"pipeline": run["pipeline"], "status": run["status"], "tasks": tasks})
 }

@@ -103,7 +103,19 @@ async fn operators_see_the_registry_through_the_sdk(fixture: &Fixture) {
     assert_eq!(found.metrics, BTreeMap::from([("bleu".to_owned(), 31.5), ("validation_perplexity".to_owned(), 12.5)]));
 }
 
+async fn a_task_registers_and_promotes_through_its_context(fixture: &Fixture) {
+    let dir = tempfile::tempdir().expect("dir");
+    let h = common::Harness::with_store(fixture.store.clone(), dir);
+    let yaml = "name: promote\ntasks:\n  one: { uses: promote, with: { name: m } }\n  two: { uses: promote, with: { name: m }, needs: [one] }\n";
+    let (_, status) = tokio::time::timeout(std::time::Duration::from_secs(30), h.run(yaml, 2)).await.expect("in time");
+    assert_eq!(status, hangar_engine::RunStatus::Succeeded);
+    let production =
+        fixture.store.resolve_model(&ModelRef::parse("m:production").expect("ref")).await.expect("resolve");
+    assert_eq!(production.map(|v| v.version), Some(2));
+}
+
 on_both!(
+    a_task_registers_and_promotes_through_its_context,
     versions_number_themselves_and_aliases_move_and_roll_back,
     a_version_an_alias_points_at_is_not_deleted,
     racing_registrations_get_distinct_numbers,

@@ -261,30 +261,48 @@ impl Engine {
             }
         };
         tokio::pin!(sleep_for_timeout);
-        let mut ticker = tokio::time::interval(self.settings.flush);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_renewal = now_ms();
-        let lease_ms = millis(self.settings.lease);
-
-        let stop = loop {
-            tokio::select! {
-                result = &mut run => return Outcome::Done(result),
-                () = &mut sleep_for_timeout => break Outcome::TimedOut(deadline.unwrap_or_default()),
-                () = cancel.cancelled() => break Outcome::Cancelled,
-                _ = ticker.tick() => {
-                    if let Err(err) = reporter.flush(self.store.as_ref()).await {
+        // Log flushing and lease renewal run beside the operator, never in
+        // its place: an operator parked mid-transaction while this side
+        // waited for the database would hold the connection this side needs
+        // (SQLite's pool has one), and neither would move again. Each write
+        // runs as its own task, so that the operator finishing first never
+        // abandons one halfway through its transaction.
+        let housekeeping = async {
+            let mut ticker = tokio::time::interval(self.settings.flush);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_renewal = now_ms();
+            let lease_ms = millis(self.settings.lease);
+            loop {
+                ticker.tick().await;
+                let renew = now_ms() - last_renewal >= lease_ms / 3;
+                let (store, reporter, lease) = (self.store.clone(), reporter.clone(), lease.clone());
+                let chores = tokio::spawn(async move {
+                    if let Err(err) = reporter.flush(store.as_ref()).await {
                         tracing::warn!(error = %err, "Could not write task logs.");
                     }
-                    if now_ms() - last_renewal >= lease_ms / 3 {
-                        match self.store.renew_lease(lease, now_ms() + lease_ms).await {
-                            Ok(LeaseState::Held { cancel_requested: true }) => cancel.cancel(),
-                            Ok(LeaseState::Held { .. }) => last_renewal = now_ms(),
-                            Ok(LeaseState::Lost) => break Outcome::LeaseLost,
-                            Err(err) => tracing::warn!(error = %err, "Could not renew the task lease."),
+                    if renew { Some(store.renew_lease(&lease, now_ms() + lease_ms).await) } else { None }
+                });
+                match chores.await {
+                    Ok(Some(Ok(LeaseState::Held { cancel_requested }))) => {
+                        if cancel_requested {
+                            cancel.cancel();
                         }
+                        last_renewal = now_ms();
                     }
+                    Ok(Some(Ok(LeaseState::Lost))) => return Outcome::LeaseLost,
+                    Ok(Some(Err(err))) => tracing::warn!(error = %err, "Could not renew the task lease."),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "The log and lease chores failed."),
                 }
             }
+        };
+        tokio::pin!(housekeeping);
+
+        let stop = tokio::select! {
+            result = &mut run => return Outcome::Done(result),
+            () = &mut sleep_for_timeout => Outcome::TimedOut(deadline.unwrap_or_default()),
+            () = cancel.cancelled() => Outcome::Cancelled,
+            lost = &mut housekeeping => lost,
         };
         // Ask the operator to stop and give it a moment to do so cleanly.
         cancel.cancel();

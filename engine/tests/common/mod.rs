@@ -183,7 +183,47 @@ pub fn registry(probe: Arc<Probe>) -> Registry {
     registry.register(Emit).expect("register");
     registry.register(Upper).expect("register");
     registry.register(NeedsTokenizer).expect("register");
+    registry.register(Promote).expect("register");
     registry
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteConfig {
+    /// Model name to register a version of.
+    pub name: String,
+}
+
+/// Registers a version of a model and points `production` at it, through the task's registry.
+pub struct Promote;
+
+impl Operator for Promote {
+    type Config = PromoteConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new("promote", "1", "Test operator that registers and promotes a model version.").not_cacheable()
+    }
+
+    async fn run(&self, config: PromoteConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        let registry = ctx.models()?;
+        let version = registry
+            .register(hangar_sdk::NewModelVersion {
+                name: config.name.clone(),
+                run_id: Some(ctx.run_id().to_owned()),
+                task_id: Some(ctx.task_id().to_owned()),
+                artifact_key: "models/none".to_owned(),
+                artifact_digest: "blake3:0".to_owned(),
+                metrics: Default::default(),
+            })
+            .await
+            .map_err(|e| OperatorError::external(e.to_string()))?;
+        ctx.info(format!("registered version {}", version.version));
+        registry
+            .set_alias(&config.name, "production", version.version)
+            .await
+            .map_err(|e| OperatorError::external(e.to_string()))?;
+        Ok(TaskOutputs::new())
+    }
 }
 
 pub fn fast_settings() -> EngineSettings {

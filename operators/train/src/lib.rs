@@ -5,7 +5,10 @@
 pub mod backend;
 pub mod config;
 pub mod data;
+pub mod evaluate;
 pub mod export;
+mod fetch;
+pub mod infer;
 pub mod model;
 pub mod operator;
 pub mod plot;
@@ -17,12 +20,13 @@ pub use config::TrainConfig;
 pub use model::{Llama, ModelSize};
 pub use operator::Train;
 
-/// Registers `train`.
+/// Registers `train` and `evaluate`.
 ///
 /// # Errors
 /// When an operator of that name is registered already.
 pub fn register(registry: &mut hangar_sdk::Registry) -> Result<(), hangar_sdk::DuplicateOperator> {
-    registry.register(Train)
+    registry.register(Train)?;
+    registry.register(evaluate::Evaluate)
 }
 
 /// The CPU backend with automatic differentiation.

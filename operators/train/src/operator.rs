@@ -14,6 +14,7 @@ use crate::backend::{Export, Finished, choose_backend};
 use crate::config::{Device, Mode, Precision, TrainConfig};
 use crate::data::{ShardMeta, TokenStream};
 use crate::export::read_hf_config;
+use crate::fetch::{fetch_dataset, fetch_folder};
 use crate::plot::loss_svg;
 use crate::sft::{CHAT_TEMPLATE, ChatSet};
 use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, Job, MetricRow, StepReport, TrainError, read_state};
@@ -309,42 +310,6 @@ fn chat_data(
     }
     let eos = tokenizer.token_to_id("<|endoftext|>").unwrap_or(0);
     Ok((Corpus { train: Box::new(train), validation: Box::new(validation), vocab }, eos))
-}
-
-/// Downloads a folder artifact (or uses it in place on the local store).
-async fn fetch_folder(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
-    fetch_parts(store, key, &[""], into).await
-}
-
-/// Downloads the dataset's shard and chat files.
-async fn fetch_dataset(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
-    fetch_parts(store, key, &["shards", "sft"], into).await
-}
-
-/// The files under `key/part` for each part (`""`: all of them) in a local
-/// folder: the artifact itself on the local store, a copy under `into` elsewhere.
-async fn fetch_parts(store: &ArtifactStore, key: &str, parts: &[&str], into: &Path) -> Result<PathBuf, OperatorError> {
-    let key = key.trim_end_matches('/');
-    if let Some(local) = store.local_path(key)
-        && local.is_dir()
-    {
-        return Ok(local);
-    }
-    for part in parts {
-        let prefix = if part.is_empty() { key.to_owned() } else { format!("{key}/{part}") };
-        for (file, _) in store.list(&prefix).await? {
-            let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
-            let target = into.join(relative);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
-            }
-            let bytes = store.read(&file).await?;
-            std::fs::write(&target, bytes)
-                .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
-        }
-    }
-    Ok(into.to_path_buf())
 }
 
 /// This task's newest checkpoint, downloaded, when it was written by the

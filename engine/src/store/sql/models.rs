@@ -55,28 +55,50 @@ impl SqlStore {
 #[async_trait]
 impl ModelStore for SqlStore {
     async fn register_model_version(&self, new: &NewModelVersion, now: i64) -> Result<ModelVersion, StoreError> {
-        // Two registrations of one name may race for the next number: the
-        // primary key refuses the second, which takes the number after.
+        // Two registrations of one name may race for the next number on
+        // PostgreSQL: the primary key refuses the second, which tries again.
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let mut tx = self.begin_write().await?;
+            let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM model_versions WHERE name = $1")
+                .bind(&new.name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::query("number model version"))?;
+            let version = newest.unwrap_or(0) + 1;
             let inserted = sqlx::query(&format!(
-                "INSERT INTO model_versions ({VERSION_COLUMNS}) \
-                 SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, 'ready', $7 \
-                 FROM model_versions WHERE name = $1 RETURNING {VERSION_COLUMNS}"
+                "INSERT INTO model_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8)"
             ))
             .bind(&new.name)
+            .bind(version)
             .bind(&new.run_id)
             .bind(&new.task_id)
             .bind(&new.artifact_key)
             .bind(&new.artifact_digest)
             .bind(json_text(&new.metrics))
             .bind(now)
-            .fetch_one(&self.pool)
+            .execute(&mut *tx)
             .await;
             match inserted {
-                Ok(row) => return version_from_row(&row, Vec::new()),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 8 => continue,
+                Ok(_) => {
+                    tx.commit().await.map_err(StoreError::query("commit model version"))?;
+                    return Ok(ModelVersion {
+                        name: new.name.clone(),
+                        version: as_u32(version),
+                        run_id: new.run_id.clone(),
+                        task_id: new.task_id.clone(),
+                        artifact_key: new.artifact_key.clone(),
+                        artifact_digest: new.artifact_digest.clone(),
+                        metrics: new.metrics.clone(),
+                        status: "ready".to_owned(),
+                        aliases: Vec::new(),
+                        created_at: now,
+                    });
+                }
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 8 => {
+                    let _ = tx.rollback().await;
+                }
                 Err(e) => return Err(StoreError::Query { operation: "register model version", source: e }),
             }
         }

@@ -59,6 +59,35 @@ impl<B: Backend> Attention<B> {
         self.o_proj.forward(context.swap_dims(1, 2).reshape([b, s, d]), dtype)
     }
 
+    /// The new positions of a cached decoding step: their keys and values
+    /// join `cache` (this layer's), their queries look at every cached one.
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        pass: &Pass<B>,
+        cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+        mask: Tensor<B, 4, Bool>,
+    ) -> Tensor<B, 3> {
+        let [b, s, d] = x.dims();
+        let head_dim = d / self.heads;
+        let dtype = pass.dtype;
+        let split = |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, head_dim]).swap_dims(1, 2);
+        let q = pass.rope.apply(split(self.q_proj.forward(x.clone(), dtype), self.heads));
+        let k = pass.rope.apply(split(self.k_proj.forward(x.clone(), dtype), self.kv_heads));
+        let v = split(self.v_proj.forward(x, dtype), self.kv_heads);
+        let (k, v) = match cache.take() {
+            Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
+            None => (k, v),
+        };
+        *cache = Some((k.clone(), v.clone()));
+        let total = k.dims()[2];
+        let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
+        let scores = matmul(q, k.swap_dims(2, 3), dtype).div_scalar((head_dim as f32).sqrt());
+        let scores = scores.mask_fill(mask.expand([b, self.heads, s, total]), f32::NEG_INFINITY);
+        let context = matmul(softmax(scores, 3), v, dtype);
+        self.o_proj.forward(context.swap_dims(1, 2).reshape([b, s, d]), dtype)
+    }
+
     /// Each key/value head serves `heads / kv_heads` query heads.
     fn repeat_kv(&self, t: Tensor<B, 4>) -> Tensor<B, 4> {
         let groups = self.heads / self.kv_heads;

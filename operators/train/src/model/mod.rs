@@ -8,6 +8,7 @@
 //! [`LlamaConfig`] and `forward`.
 
 mod attention;
+mod cache;
 mod lora;
 mod mlp;
 mod projection;
@@ -20,6 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use attention::{Attention, AttentionShape};
+pub use cache::KvCache;
 pub use lora::{LoraConfig, TARGETS as LORA_TARGETS};
 use mlp::Mlp;
 use projection::matmul;
@@ -167,6 +169,19 @@ impl<B: Backend> Block<B> {
     }
 }
 
+impl<B: Backend> Block<B> {
+    fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        pass: &Pass<B>,
+        cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+        mask: Tensor<B, 4, Bool>,
+    ) -> Tensor<B, 3> {
+        let h = x.clone() + self.self_attn.forward_cached(self.input_layernorm.forward(x), pass, cache, mask);
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h), pass)
+    }
+}
+
 /// What every block of one forward pass shares.
 pub struct Pass<B: Backend> {
     rope: Rope<B>,
@@ -250,6 +265,35 @@ impl<B: Backend> Llama<B> {
             .map(|block| Block { self_attn: block.self_attn.merge(), mlp: block.mlp.merge(), ..block })
             .collect();
         Self { layers, ..self }
+    }
+
+    /// Layers, for sizing a [`KvCache`].
+    pub fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// One step of incremental decoding: `tokens` `[batch, new]` follow what
+    /// `cache` holds; returns the logits of the last new position, `[batch, vocab]`.
+    pub fn forward_cached(&self, tokens: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 2> {
+        let [b, new] = tokens.dims();
+        let device = tokens.device();
+        let rope = Rope::window(self.head_dim, cache.len(), new, self.rope_theta, &device);
+        let pass = Pass { rope, dtype: self.matmul_dtype };
+        let mask = cache.step_mask(new, &device);
+        let mut x = self.embed_tokens.forward(tokens);
+        for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = layer.forward_cached(x, &pass, slot, mask.clone());
+        }
+        cache.advance(new);
+        let [_, _, d] = x.dims();
+        let last = self.norm.forward(x.slice([0..b, new - 1..new, 0..d]));
+        let weight = match &self.lm_head {
+            Some(head) => head.weight.val(),
+            None => self.embed_tokens.weight.val().transpose(),
+        };
+        let logits = matmul(last, weight.unsqueeze::<3>(), pass.dtype);
+        let vocab = logits.dims()[2];
+        logits.reshape([b, vocab])
     }
 
     /// Logits `[batch, seq, vocab]` for tokens `[batch, seq]`.

@@ -14,10 +14,16 @@ pub struct Rope<B: Backend> {
 
 impl<B: Backend> Rope<B> {
     pub fn new(head_dim: usize, seq: usize, theta: f32, device: &B::Device) -> Self {
+        Self::window(head_dim, 0, seq, theta, device)
+    }
+
+    /// Positions `start..start + seq`: the new tokens of a cached decoding step.
+    pub fn window(head_dim: usize, start: usize, seq: usize, theta: f32, device: &B::Device) -> Self {
         let half = head_dim / 2;
         let inv_freq: Vec<f32> = (0..half).map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32)).collect();
         let inv_freq = Tensor::<B, 1>::from_floats(inv_freq.as_slice(), device).reshape([1, half]);
-        let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, device).float().reshape([seq, 1]);
+        let positions =
+            Tensor::<B, 1, Int>::arange(start as i64..(start + seq) as i64, device).float().reshape([seq, 1]);
         let angles = positions.matmul(inv_freq);
         let angles = Tensor::cat(vec![angles.clone(), angles], 1).reshape([1, 1, seq, head_dim]);
         Self { cos: angles.clone().cos(), sin: angles.sin() }

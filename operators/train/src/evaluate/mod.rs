@@ -1,0 +1,252 @@
+//! `evaluate`: scores a model on a question set (built from the dataset's
+//! test split, or a JSONL file) and on the test split's perplexity, writes
+//! a `report` (JSON and Markdown with per-item examples), compares it with
+//! a registered baseline (`name:production`) on a named metric, and
+//! records the metrics on the model's registry version when it evaluates
+//! a registered model.
+
+mod questions;
+mod report;
+mod score;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hangar_sdk::{
+    ArtifactKind, ConfigProblem, ModelRef, Operator, OperatorError, OperatorInfo, PortDecl, TaskContext, TaskOutputs,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::data::{ShardMeta, TokenStream};
+use crate::fetch::{fetch_dataset, fetch_folder};
+use crate::infer::LoadedModel;
+pub use questions::{Question, Scoring};
+pub use score::{Scored, Summary};
+
+/// Config of `evaluate`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateConfig {
+    /// The model to evaluate: `${{ tasks.ID.outputs.model }}`. Give this or `registered`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A registered model instead (`name`, `name@3`, `name:production`); its
+    /// version gets the metrics.
+    #[serde(default)]
+    pub registered: Option<String>,
+    /// The dataset whose test split is scored: `${{ tasks.ID.outputs.dataset }}`.
+    pub dataset: String,
+    /// A JSONL question set (`{"question", "answer", "kind"?, "choices"?}` per
+    /// line) to use instead of the one built from the test split.
+    #[serde(default)]
+    pub questions: Option<String>,
+    /// Questions asked at most (in file order).
+    #[serde(default = "default_max_questions")]
+    pub max_questions: usize,
+    /// Tokens generated per answer at most.
+    #[serde(default = "default_max_new_tokens")]
+    pub max_new_tokens: usize,
+    /// Questions answered together in one batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Context windows of the test split scored for perplexity at most.
+    #[serde(default = "default_perplexity_windows")]
+    pub perplexity_windows: usize,
+    /// A registered version to compare with, e.g. `airworthy:production`.
+    #[serde(default)]
+    pub baseline: Option<String>,
+    /// The metric that decides `beats_baseline`: rougeL, rouge1, rouge2, bleu,
+    /// exact_match, multiple_choice or perplexity (lower is better).
+    #[serde(default = "default_gate_metric")]
+    pub gate_metric: String,
+    /// Examples shown in the Markdown report.
+    #[serde(default = "default_examples")]
+    pub examples: usize,
+}
+
+fn default_max_questions() -> usize {
+    64
+}
+fn default_max_new_tokens() -> usize {
+    48
+}
+fn default_batch_size() -> usize {
+    8
+}
+fn default_perplexity_windows() -> usize {
+    16
+}
+fn default_gate_metric() -> String {
+    "rougeL".to_owned()
+}
+fn default_examples() -> usize {
+    10
+}
+
+/// Metrics the gate can name.
+pub const GATE_METRICS: [&str; 7] =
+    ["rougeL", "rouge1", "rouge2", "bleu", "exact_match", "multiple_choice", "perplexity"];
+
+/// Evaluates a model.
+#[derive(Debug, Default)]
+pub struct Evaluate;
+
+impl Operator for Evaluate {
+    type Config = EvaluateConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new(
+            "evaluate",
+            "1",
+            "Scores a model on questions from the test split (or a JSONL file) with BLEU, ROUGE, exact match and multiple-choice accuracy, and on the test split's perplexity; compares with a registered baseline.",
+        )
+        .input(PortDecl::optional("model", ArtifactKind::Model, "The model folder to evaluate."))
+        .input(PortDecl::required("dataset", ArtifactKind::Dataset, "The dataset with its test split."))
+        .output(PortDecl::required(
+            "report",
+            ArtifactKind::Report,
+            "report.json (metrics, per-item results, baseline comparison) and report.md; values: beats_baseline and the gate metric.",
+        ))
+        // The baseline lives in the registry, which changes between runs: a
+        // cached report could claim to beat a version it never saw.
+        .not_cacheable()
+    }
+
+    fn check(&self, config: &EvaluateConfig) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        match (&config.model, &config.registered) {
+            (None, None) => problems.push(ConfigProblem::at(
+                &["model"],
+                "name the model: `model: ${{ tasks.ID.outputs.model }}` or `registered: NAME:ALIAS`",
+            )),
+            (Some(_), Some(_)) => {
+                problems.push(ConfigProblem::at(&["registered"], "give either `model` or `registered`, not both"))
+            }
+            _ => {}
+        }
+        for (field, value) in [("registered", &config.registered), ("baseline", &config.baseline)] {
+            if let Some(Err(e)) = value.as_deref().map(ModelRef::parse) {
+                problems.push(ConfigProblem::at(&[field], e.to_string()));
+            }
+        }
+        if !GATE_METRICS.contains(&config.gate_metric.as_str()) {
+            problems.push(ConfigProblem::at(
+                &["gate_metric"],
+                format!("unknown metric {:?}; choose among {}", config.gate_metric, GATE_METRICS.join(", ")),
+            ));
+        }
+        if config.batch_size == 0 || config.max_new_tokens == 0 {
+            problems.push(ConfigProblem::at(&["batch_size"], "batch_size and max_new_tokens must be at least 1"));
+        }
+        problems
+    }
+
+    async fn run(&self, config: EvaluateConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        let scratch = ctx.scratch_dir()?.to_path_buf();
+        let store = ctx.artifacts().clone();
+        let dataset = ctx.input("dataset")?.clone();
+        let dataset_dir = fetch_dataset(&store, &dataset.key, &scratch.join("dataset")).await?;
+        let (model_key, version) = match &config.registered {
+            Some(reference) => {
+                let reference = ModelRef::parse(reference).map_err(|e| OperatorError::user(e.to_string()))?;
+                let found =
+                    ctx.models()?.resolve(&reference).await.map_err(|e| OperatorError::external(e.to_string()))?;
+                let found = found.ok_or_else(|| OperatorError::user(format!("no registered model {reference}")))?;
+                (found.artifact_key.clone(), Some(found))
+            }
+            None => (ctx.input("model")?.key.clone(), None),
+        };
+        let model_dir = fetch_folder(&store, &model_key, &scratch.join("model")).await?;
+        let questions = match &config.questions {
+            Some(path) => questions::from_file(&PathBuf::from(path)),
+            None => questions::from_test_split(&dataset_dir.join("sft/test.jsonl")),
+        }
+        .map_err(OperatorError::user)?;
+        let questions: Vec<Question> = questions.into_iter().take(config.max_questions).collect();
+        if questions.is_empty() {
+            ctx.warn("no questions: the test split has no SFT samples; only perplexity is scored");
+        }
+        ctx.info(format!("evaluating {model_key} on {} questions", questions.len()));
+
+        let work_ctx = ctx.clone();
+        let work_config = config.clone();
+        let summary = tokio::task::spawn_blocking(move || -> Result<Summary, OperatorError> {
+            let model = LoadedModel::load(&model_dir).map_err(|e| OperatorError::user(e.to_string()))?;
+            let test_tokens = test_tokens(&dataset_dir)?;
+            score::evaluate(&model, &questions, &test_tokens, &work_config, &work_ctx)
+        })
+        .await
+        .map_err(|e| OperatorError::internal(format!("the evaluation thread failed: {e}")))??;
+
+        let (beats, baseline) = compare(&ctx, &config, &summary.metrics).await?;
+        if let Some(version) = &version {
+            ctx.models()?
+                .record_metrics(&version.name, version.version, &summary.metrics)
+                .await
+                .map_err(|e| OperatorError::external(e.to_string()))?;
+            ctx.info(format!("recorded {} metrics on {}@{}", summary.metrics.len(), version.name, version.version));
+        }
+        let document = json!({
+            "model": model_key,
+            "registered": version.as_ref().map(|v| format!("{}@{}", v.name, v.version)),
+            "dataset_digest": dataset.digest,
+            "metrics": summary.metrics,
+            "by_kind": summary.by_kind,
+            "gate": {
+                "metric": config.gate_metric,
+                "value": summary.metrics.get(&config.gate_metric),
+                "baseline": baseline,
+                "beats_baseline": beats,
+            },
+            "items": summary.items,
+        });
+        let mut out = ctx.output_dir("report", ArtifactKind::Report);
+        out.put("report.json", serde_json::to_string_pretty(&document).unwrap_or_default().as_bytes()).await?;
+        out.put("report.md", report::markdown(&document, config.examples).as_bytes()).await?;
+        let mut artifact = out.finish().await?;
+        artifact.values.insert("beats_baseline".to_owned(), Value::Bool(beats));
+        if let Some(value) = summary.metrics.get(&config.gate_metric) {
+            artifact.values.insert(config.gate_metric.clone(), json!(value));
+        }
+        let line = summary.metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ");
+        ctx.info(format!("metrics: {line}; beats the baseline: {beats}"));
+        Ok(TaskOutputs::from([("report".to_owned(), artifact)]))
+    }
+}
+
+/// The test split's tokens, for perplexity (none when the dataset has no shards).
+fn test_tokens(dataset_dir: &std::path::Path) -> Result<Vec<u32>, OperatorError> {
+    let Ok(bytes) = std::fs::read(dataset_dir.join("shards/meta.json")) else { return Ok(Vec::new()) };
+    let meta: ShardMeta = serde_json::from_slice(&bytes)
+        .map_err(|e| OperatorError::user(format!("the dataset's shards/meta.json is not valid: {e}")))?;
+    Ok(TokenStream::load(dataset_dir, &meta, "test").map_err(|e| OperatorError::user(e.to_string()))?.tokens)
+}
+
+/// Whether the gate metric beats the baseline's (true when there is no
+/// baseline, or it never recorded that metric: nothing to beat), and the
+/// baseline's value.
+async fn compare(
+    ctx: &TaskContext,
+    config: &EvaluateConfig,
+    metrics: &BTreeMap<String, f64>,
+) -> Result<(bool, Option<f64>), OperatorError> {
+    let Some(reference) = &config.baseline else { return Ok((true, None)) };
+    let reference = ModelRef::parse(reference).map_err(|e| OperatorError::user(e.to_string()))?;
+    let baseline = ctx.models()?.resolve(&reference).await.map_err(|e| OperatorError::external(e.to_string()))?;
+    let Some(ours) = metrics.get(&config.gate_metric).copied() else {
+        ctx.warn(format!("{} was not measured (no questions of that kind); the gate stays closed", config.gate_metric));
+        return Ok((false, None));
+    };
+    let theirs = baseline.as_ref().and_then(|v| v.metrics.get(&config.gate_metric).copied());
+    let beats = match theirs {
+        None => {
+            ctx.info(format!("{reference} has no {} yet: nothing to beat", config.gate_metric));
+            true
+        }
+        Some(theirs) if config.gate_metric == "perplexity" => ours < theirs,
+        Some(theirs) => ours > theirs,
+    };
+    Ok((beats, theirs))
+}

@@ -1,0 +1,42 @@
+//! Artifacts as local folders: used in place on the local store, copied
+//! into the task's scratch space from anywhere else.
+
+use std::path::{Path, PathBuf};
+
+use hangar_sdk::{ArtifactStore, OperatorError};
+
+/// Downloads a folder artifact (or uses it in place on the local store).
+pub(crate) async fn fetch_folder(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
+    fetch_parts(store, key, &[""], into).await
+}
+
+/// Downloads the dataset's shard and chat files.
+pub(crate) async fn fetch_dataset(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {
+    fetch_parts(store, key, &["shards", "sft"], into).await
+}
+
+/// The files under `key/part` for each part (`""`: all of them) in a local
+/// folder: the artifact itself on the local store, a copy under `into` elsewhere.
+async fn fetch_parts(store: &ArtifactStore, key: &str, parts: &[&str], into: &Path) -> Result<PathBuf, OperatorError> {
+    let key = key.trim_end_matches('/');
+    if let Some(local) = store.local_path(key)
+        && local.is_dir()
+    {
+        return Ok(local);
+    }
+    for part in parts {
+        let prefix = if part.is_empty() { key.to_owned() } else { format!("{key}/{part}") };
+        for (file, _) in store.list(&prefix).await? {
+            let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
+            let target = into.join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
+            }
+            let bytes = store.read(&file).await?;
+            std::fs::write(&target, bytes)
+                .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
+        }
+    }
+    Ok(into.to_path_buf())
+}

@@ -1,0 +1,297 @@
+//! A loaded model and batched generation.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use tokenizers::Tokenizer;
+
+use super::InferError;
+use super::sampling::Sampler;
+use crate::export::load_model;
+use crate::model::{KvCache, Llama};
+
+type Cpu = burn::backend::NdArray<f32>;
+
+/// What one sequence of a batch asks for.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub prompt: Vec<u32>,
+    pub max_tokens: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+    /// Generation ends before the first of these strings.
+    pub stop: Vec<String>,
+}
+
+/// Why a sequence ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// `max_tokens`, or the model's context, was reached.
+    Length,
+    /// An end token or a stop string.
+    Stop,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Length => "length",
+            FinishReason::Stop => "stop",
+        }
+    }
+}
+
+/// A finished sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    pub text: String,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub reason: FinishReason,
+}
+
+/// New text of sequence `index` of the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenEvent {
+    pub index: usize,
+    pub text: String,
+}
+
+/// A model folder loaded for inference on the CPU.
+pub struct LoadedModel {
+    model: Llama<Cpu>,
+    tokenizer: Tokenizer,
+    /// Tokens that end a generation (`<|end|>`, `<|endoftext|>`, the config's eos).
+    end_ids: Vec<u32>,
+    pad_id: u32,
+    context: usize,
+    /// Size of the weights file: what the model costs in memory, roughly.
+    pub weight_bytes: u64,
+}
+
+/// Progress of one sequence during generation.
+struct Sequence {
+    sampler: Sampler,
+    ids: Vec<u32>,
+    /// Bytes of decoded text already handed out.
+    emitted: usize,
+    text: String,
+    done: Option<FinishReason>,
+}
+
+impl LoadedModel {
+    /// Loads `model.safetensors`, `config.json` and `tokenizer.json` from `dir`.
+    ///
+    /// # Errors
+    /// A missing or unreadable file.
+    pub fn load(dir: &Path) -> Result<Self, InferError> {
+        let fail = |reason: String| InferError::Load { dir: dir.display().to_string(), reason };
+        let (model, size, _vocab) = load_model::<Cpu>(dir, &Default::default()).map_err(|e| fail(e.to_string()))?;
+        let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| fail(e.to_string()))?;
+        let config: serde_json::Value = std::fs::read(dir.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut end_ids: Vec<u32> =
+            ["<|end|>", "<|endoftext|>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+        if let Some(eos) = config["eos_token_id"].as_u64() {
+            end_ids.push(eos as u32);
+        }
+        let pad_id = tokenizer.token_to_id("<|pad|>").unwrap_or(0);
+        let weight_bytes = std::fs::metadata(dir.join("model.safetensors")).map(|m| m.len()).unwrap_or(0);
+        Ok(Self { model, tokenizer, end_ids, pad_id, context: size.context, weight_bytes })
+    }
+
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>, InferError> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| InferError::Tokenize(e.to_string()))
+    }
+
+    /// A plain prompt.
+    ///
+    /// # Errors
+    /// When the tokenizer fails.
+    pub fn text_prompt(&self, text: &str) -> Result<Vec<u32>, InferError> {
+        self.encode(text)
+    }
+
+    /// A chat in the model's template (`<|role|>\n{content}<|end|>\n` per
+    /// message), ending with the assistant's turn.
+    ///
+    /// # Errors
+    /// When the tokenizer fails.
+    pub fn chat_prompt(&self, messages: &[(String, String)]) -> Result<Vec<u32>, InferError> {
+        let mut ids = Vec::new();
+        // Encoded piece by piece, as in training, so the ids match what the model learned.
+        for (role, content) in messages {
+            ids.extend(self.encode(&format!("<|{role}|>\n"))?);
+            ids.extend(self.encode(&format!("{content}<|end|>"))?);
+            ids.extend(self.encode("\n")?);
+        }
+        ids.extend(self.encode("<|assistant|>\n")?);
+        Ok(ids)
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids, true).unwrap_or_default()
+    }
+
+    /// Generates for every request together, one batch of decoding steps,
+    /// calling `on_text` with each sequence's new text as it comes.
+    ///
+    /// # Errors
+    /// A prompt longer than the context.
+    pub fn generate(
+        &self,
+        requests: &[GenerationRequest],
+        mut on_text: impl FnMut(TokenEvent),
+    ) -> Result<Vec<Finish>, InferError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let device = Default::default();
+        let longest = requests.iter().map(|r| r.prompt.len().max(1)).max().unwrap_or(1);
+        if longest >= self.context {
+            return Err(InferError::TooLong { tokens: longest, context: self.context });
+        }
+        let pads: Vec<usize> = requests.iter().map(|r| longest - r.prompt.len().max(1)).collect();
+        let mut input = Vec::with_capacity(requests.len() * longest);
+        for (request, pad) in requests.iter().zip(&pads) {
+            input.extend(std::iter::repeat_n(i64::from(self.pad_id), *pad));
+            if request.prompt.is_empty() {
+                input.push(i64::from(self.end_ids.first().copied().unwrap_or(0)));
+            }
+            input.extend(request.prompt.iter().map(|&id| i64::from(id)));
+        }
+        let mut sequences: Vec<Sequence> = requests
+            .iter()
+            .map(|r| Sequence {
+                sampler: Sampler::new(r.temperature, r.top_p, r.seed),
+                ids: Vec::new(),
+                emitted: 0,
+                text: String::new(),
+                done: (r.max_tokens == 0).then_some(FinishReason::Length),
+            })
+            .collect();
+        let mut cache = KvCache::new(self.model.layer_count(), pads);
+        let tokens = Tensor::<Cpu, 1, Int>::from_ints(input.as_slice(), &device).reshape([requests.len(), longest]);
+        let mut logits = self.model.forward_cached(tokens, &mut cache);
+        while sequences.iter().any(|s| s.done.is_none()) {
+            let [batch, vocab] = logits.dims();
+            let values = logits.into_data().to_vec::<f32>().unwrap_or_default();
+            let mut next = Vec::with_capacity(batch);
+            for (index, (sequence, request)) in sequences.iter_mut().zip(requests).enumerate() {
+                if sequence.done.is_some() {
+                    next.push(i64::from(self.pad_id));
+                    continue;
+                }
+                let row = &values[index * vocab..(index + 1) * vocab];
+                let token = sequence.sampler.pick(row);
+                next.push(i64::from(token));
+                self.advance(index, sequence, request, token, cache.len() + 1 >= self.context, &mut on_text);
+            }
+            if sequences.iter().all(|s| s.done.is_some()) {
+                break;
+            }
+            let step = Tensor::<Cpu, 1, Int>::from_ints(next.as_slice(), &device).reshape([batch, 1]);
+            logits = self.model.forward_cached(step, &mut cache);
+        }
+        Ok(sequences
+            .into_iter()
+            .zip(requests)
+            .map(|(s, r)| Finish {
+                text: s.text,
+                prompt_tokens: r.prompt.len(),
+                completion_tokens: s.ids.len(),
+                reason: s.done.unwrap_or(FinishReason::Length),
+            })
+            .collect())
+    }
+
+    /// Takes `token` into `sequence`: hands out new text, ends it at an end
+    /// token, a stop string, its token budget or the context.
+    fn advance(
+        &self,
+        index: usize,
+        sequence: &mut Sequence,
+        request: &GenerationRequest,
+        token: u32,
+        context_full: bool,
+        on_text: &mut impl FnMut(TokenEvent),
+    ) {
+        if self.end_ids.contains(&token) {
+            sequence.done = Some(FinishReason::Stop);
+            return;
+        }
+        sequence.ids.push(token);
+        let decoded = self.decode(&sequence.ids);
+        let stop_at = request.stop.iter().filter(|s| !s.is_empty()).filter_map(|s| decoded.find(s.as_str())).min();
+        let (visible, finished) = match stop_at {
+            Some(at) => (&decoded[..at], Some(FinishReason::Stop)),
+            None if sequence.ids.len() >= request.max_tokens || context_full => {
+                (decoded.as_str(), Some(FinishReason::Length))
+            }
+            None => (decoded.as_str(), None),
+        };
+        // A character split across tokens decodes as U+FFFD until its last byte arrives.
+        let settled = finished.is_some() || !visible.ends_with('\u{FFFD}');
+        if settled && visible.len() > sequence.emitted && visible.is_char_boundary(sequence.emitted) {
+            on_text(TokenEvent { index, text: visible[sequence.emitted..].to_owned() });
+            sequence.emitted = visible.len();
+        }
+        sequence.text = visible.to_owned();
+        sequence.done = finished;
+    }
+
+    /// Mean log-probability per token of `continuation` after `prompt` (how
+    /// likely the model finds an answer); the prompt is cut from the left to fit.
+    pub fn continuation_logprob(&self, prompt: &[u32], continuation: &[u32]) -> f64 {
+        if continuation.is_empty() {
+            return f64::NEG_INFINITY;
+        }
+        let room = self.context.saturating_sub(continuation.len()).max(1);
+        let prompt = &prompt[prompt.len().saturating_sub(room)..];
+        let ids: Vec<i64> = prompt.iter().chain(continuation).map(|&t| i64::from(t)).collect();
+        let ids = &ids[..ids.len().min(self.context)];
+        let n = ids.len();
+        let device = Default::default();
+        let logits = self.model.forward(Tensor::<Cpu, 1, Int>::from_ints(ids, &device).reshape([1, n]));
+        let vocab = logits.dims()[2];
+        let logp = log_softmax(logits.reshape([n, vocab]), 1).into_data().to_vec::<f32>().unwrap_or_default();
+        let first = prompt.len().max(1);
+        let scored: Vec<f64> = (first..n).map(|i| f64::from(logp[(i - 1) * vocab + ids[i] as usize])).collect();
+        scored.iter().sum::<f64>() / scored.len().max(1) as f64
+    }
+
+    /// Mean cross-entropy (nats per token) of the model on `tokens`, in
+    /// windows of its context; `None` when there is less than one window.
+    pub fn mean_loss(&self, tokens: &[u32], max_windows: usize) -> Option<f64> {
+        let window = self.context.min(256);
+        if tokens.len() <= window {
+            return None;
+        }
+        let device = Default::default();
+        let starts: Vec<usize> = (0..tokens.len() - window).step_by(window).take(max_windows.max(1)).collect();
+        let mut total = 0.0;
+        for &start in &starts {
+            let input: Vec<i64> = tokens[start..start + window].iter().map(|&t| i64::from(t)).collect();
+            let target: Vec<i64> = tokens[start + 1..start + window + 1].iter().map(|&t| i64::from(t)).collect();
+            let input = Tensor::<Cpu, 1, Int>::from_ints(input.as_slice(), &device).reshape([1, window]);
+            let target = Tensor::<Cpu, 1, Int>::from_ints(target.as_slice(), &device).reshape([window, 1]);
+            let logits = self.model.forward(input);
+            let vocab = logits.dims()[2];
+            let picked = log_softmax(logits.reshape([window, vocab]), 1).gather(1, target);
+            let mean: f32 = picked.mean().neg().into_scalar();
+            total += f64::from(mean);
+        }
+        Some(total / starts.len() as f64)
+    }
+}

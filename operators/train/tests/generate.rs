@@ -1,0 +1,156 @@
+//! Incremental decoding: the key/value cache gives the logits a full
+//! forward pass gives, left-padded batches give what each sequence gives
+//! alone, and generation honours its token budget and stop strings.
+
+use burn::prelude::*;
+use hangar_train::infer::{FinishReason, GenerationRequest, LoadedModel};
+use hangar_train::model::KvCache;
+use hangar_train::{Llama, ModelSize};
+
+type Cpu = burn::backend::NdArray<f32>;
+
+const VOCAB: usize = 40;
+
+fn size() -> ModelSize {
+    ModelSize {
+        layers: 2,
+        d_model: 32,
+        heads: 4,
+        kv_heads: Some(2),
+        ffn: Some(64),
+        context: 64,
+        ..ModelSize::default()
+    }
+}
+
+fn model() -> Llama<Cpu> {
+    let device = Default::default();
+    <Cpu as Backend>::seed(&device, 11);
+    let model = Llama::<Cpu>::new(&size(), VOCAB, &device);
+    let _ = model.forward(Tensor::<Cpu, 2, Int>::zeros([1, 2], &device));
+    model
+}
+
+fn ints(ids: &[i64]) -> Tensor<Cpu, 2, Int> {
+    Tensor::<Cpu, 1, Int>::from_ints(ids, &Default::default()).reshape([1, ids.len()])
+}
+
+fn close(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn cached_steps_give_the_logits_of_a_full_forward_pass() {
+    let model = model();
+    let tokens: Vec<i64> = vec![3, 17, 5, 9, 22, 1, 30, 8];
+    let full = model.forward(ints(&tokens)).into_data().to_vec::<f32>().expect("f32");
+    let mut cache = KvCache::new(model.layer_count(), vec![0]);
+    let mut last = model.forward_cached(ints(&tokens[..3]), &mut cache);
+    for (i, &token) in tokens.iter().enumerate().skip(3) {
+        let position = i - 1;
+        let expected = &full[position * VOCAB..(position + 1) * VOCAB];
+        let got = last.into_data().to_vec::<f32>().expect("f32");
+        assert!(close(&got, expected) < 1e-4, "position {position} differs by {}", close(&got, expected));
+        last = model.forward_cached(ints(&[token]), &mut cache);
+    }
+}
+
+#[test]
+fn a_left_padded_batch_gives_each_sequence_its_own_logits() {
+    let model = model();
+    let device = Default::default();
+    let short: Vec<i64> = vec![4, 12];
+    let long: Vec<i64> = vec![7, 2, 33, 19, 6];
+    let alone = |ids: &[i64]| {
+        let mut cache = KvCache::new(model.layer_count(), vec![0]);
+        let first = model.forward_cached(ints(ids), &mut cache).into_data().to_vec::<f32>().expect("f32");
+        let next = model.forward_cached(ints(&[9]), &mut cache).into_data().to_vec::<f32>().expect("f32");
+        (first, next)
+    };
+    let padded: Vec<i64> = [0, 0, 0].iter().chain(&short).chain(&long).copied().collect();
+    let batch = Tensor::<Cpu, 1, Int>::from_ints(padded.as_slice(), &device).reshape([2, 5]);
+    let mut cache = KvCache::new(model.layer_count(), vec![3, 0]);
+    let first = model.forward_cached(batch, &mut cache).into_data().to_vec::<f32>().expect("f32");
+    let step = Tensor::<Cpu, 1, Int>::from_ints([9, 9], &device).reshape([2, 1]);
+    let next = model.forward_cached(step, &mut cache).into_data().to_vec::<f32>().expect("f32");
+    for (row, ids) in [(0, &short), (1, &long)] {
+        let (first_alone, next_alone) = alone(ids);
+        assert!(close(&first[row * VOCAB..(row + 1) * VOCAB], &first_alone) < 1e-4, "prefill of row {row}");
+        assert!(close(&next[row * VOCAB..(row + 1) * VOCAB], &next_alone) < 1e-4, "next step of row {row}");
+    }
+}
+
+/// A word-level tokenizer over `w0 … w35` and the chat specials.
+fn tokenizer_json() -> String {
+    let mut vocab = serde_json::Map::new();
+    let specials = ["<|pad|>", "<|endoftext|>", "<|end|>", "<unk>"];
+    for (i, s) in specials.iter().enumerate() {
+        vocab.insert((*s).to_owned(), i.into());
+    }
+    for i in specials.len()..VOCAB {
+        vocab.insert(format!("w{i}"), i.into());
+    }
+    let added: Vec<serde_json::Value> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({"id": i, "content": s, "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": true})
+        })
+        .collect();
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    })
+    .to_string()
+}
+
+fn loaded() -> (tempfile::TempDir, LoadedModel) {
+    let dir = tempfile::tempdir().expect("dir");
+    hangar_train::export::save_model(&model(), &size(), VOCAB, Some(1), dir.path()).expect("save");
+    std::fs::write(dir.path().join("tokenizer.json"), tokenizer_json()).expect("tokenizer");
+    let loaded = LoadedModel::load(dir.path()).expect("load");
+    (dir, loaded)
+}
+
+fn request(model: &LoadedModel, text: &str, max_tokens: usize) -> GenerationRequest {
+    GenerationRequest {
+        prompt: model.text_prompt(text).expect("prompt"),
+        max_tokens,
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: 1,
+        stop: Vec::new(),
+    }
+}
+
+#[test]
+fn batched_generation_equals_one_at_a_time_and_streams_what_it_returns() {
+    let (_dir, model) = loaded();
+    let prompts = ["w5 w6 w7", "w10", "w20 w21 w22 w23 w24 w25"];
+    let requests: Vec<GenerationRequest> = prompts.iter().map(|p| request(&model, p, 12)).collect();
+    let mut streamed = vec![String::new(); prompts.len()];
+    let together = model.generate(&requests, |e| streamed[e.index].push_str(&e.text)).expect("batch");
+    for (i, request) in requests.iter().enumerate() {
+        let alone = model.generate(std::slice::from_ref(request), |_| {}).expect("alone");
+        assert_eq!(together[i], alone[0], "prompt {i}");
+        assert_eq!(streamed[i], together[i].text, "the stream adds up to the text of prompt {i}");
+    }
+    let budget = together.iter().find(|f| f.reason == FinishReason::Length).expect("one ran out of tokens");
+    assert_eq!(budget.completion_tokens, 12);
+}
+
+#[test]
+fn a_stop_string_ends_the_text_before_it() {
+    let (_dir, model) = loaded();
+    let free = model.generate(&[request(&model, "w5 w6", 10)], |_| {}).expect("free");
+    let words: Vec<&str> = free[0].text.split_whitespace().collect();
+    assert!(words.len() >= 3, "{:?}", free[0]);
+    let mut stopped = request(&model, "w5 w6", 10);
+    stopped.stop = vec![words[2].to_owned()];
+    let out = model.generate(&[stopped], |_| {}).expect("stopped");
+    assert_eq!(out[0].reason, FinishReason::Stop);
+    assert!(!out[0].text.contains(words[2]) || words[..2].contains(&words[2]), "{:?}", out[0]);
+    assert!(free[0].text.starts_with(out[0].text.trim_end()), "{:?} vs {:?}", out[0], free[0]);
+}
