@@ -17,6 +17,9 @@ pub struct OutputSummary {
     pub digest: String,
     pub kind: String,
     pub size: u64,
+    /// Small facts the producing task set (what `if:` tests).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// One task of a run.
@@ -84,6 +87,7 @@ pub fn task_summary(task: &TaskRecord) -> TaskSummary {
                         digest: a.digest.clone(),
                         kind: a.kind.to_string(),
                         size: a.size,
+                        values: a.values.clone(),
                     },
                 )
             })

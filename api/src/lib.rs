@@ -29,7 +29,7 @@ pub use state::{ApiConfig, AppState, RateLimit};
 
 /// The routes under `/api/v1`, with their OpenAPI description.
 fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
-    use routes::{auth, events, models, pipelines, runs, schedules, uploads, users};
+    use routes::{auth, events, generate, models, pipelines, runs, schedules, uploads, users};
     let upload_limit = usize::try_from(state.config.upload_limit).unwrap_or(usize::MAX).saturating_add(1 << 20);
     OpenApiRouter::new()
         .routes(routes!(auth::register))
@@ -59,6 +59,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(models::set_alias, models::delete_alias))
         .routes(routes!(models::rollback))
         .routes(routes!(models::delete_version))
+        .routes(routes!(generate::generate))
 }
 
 /// The OpenAPI document of the whole API.
@@ -74,6 +75,8 @@ fn assemble(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
         .routes(routes!(ops::metrics))
+        .routes(routes!(routes::generate::completions))
+        .routes(routes!(routes::generate::chat_completions))
 }
 
 /// The whole service: API, operations endpoints, OpenAPI document, and

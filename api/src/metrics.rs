@@ -24,6 +24,13 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// Labels of a model's generations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ModelLabels {
+    /// `name@version`.
+    pub model: String,
+}
+
 /// Labels of a task duration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct TaskLabels {
@@ -36,6 +43,11 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 fn request_histogram() -> Histogram {
     // 0.5 ms .. ~16 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+fn rate_histogram() -> Histogram {
+    // 1 .. ~65k tokens/s
+    Histogram::new(exponential_buckets(1.0, 2.0, 17))
 }
 
 fn task_histogram() -> Histogram {
@@ -84,6 +96,10 @@ pub struct Metrics {
     registry: Registry,
     http: HistogramFamily<HttpLabels>,
     tasks: HistogramFamily<TaskLabels>,
+    inference: HistogramFamily<ModelLabels>,
+    first_token: HistogramFamily<ModelLabels>,
+    tokens_per_second: HistogramFamily<ModelLabels>,
+    generated: Family<ModelLabels, prometheus_client::metrics::counter::Counter>,
     snapshot: Arc<Mutex<Snapshot>>,
     /// `finished_at` of the latest task already observed.
     observed_until: tokio::sync::Mutex<i64>,
@@ -96,15 +112,58 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records a finished generation of `model`.
+    pub fn observe_generation(&self, model: &str, done: &hangar_sdk::InferenceDone) {
+        let labels = ModelLabels { model: model.to_owned() };
+        self.inference.get_or_create(&labels).observe(done.total_s);
+        if let Some(first) = done.first_token_s {
+            self.first_token.get_or_create(&labels).observe(first);
+        }
+        if done.total_s > 0.0 {
+            self.tokens_per_second.get_or_create(&labels).observe(done.completion_tokens as f64 / done.total_s);
+        }
+        self.generated.get_or_create(&labels).inc_by(done.completion_tokens as u64);
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let http: HistogramFamily<HttpLabels> = Family::new_with_constructor(request_histogram);
         let tasks: HistogramFamily<TaskLabels> = Family::new_with_constructor(task_histogram);
         registry.register("http_request_duration_seconds", "HTTP request latency by route.", http.clone());
         registry.register("hangar_task_duration_seconds", "Task run time by operator.", tasks.clone());
+        let inference: HistogramFamily<ModelLabels> = Family::new_with_constructor(request_histogram);
+        let first_token: HistogramFamily<ModelLabels> = Family::new_with_constructor(request_histogram);
+        let tokens_per_second: HistogramFamily<ModelLabels> = Family::new_with_constructor(rate_histogram);
+        let generated = Family::<ModelLabels, prometheus_client::metrics::counter::Counter>::default();
+        registry.register(
+            "model_inference_latency_seconds",
+            "Generation time per request, by model.",
+            inference.clone(),
+        );
+        registry.register(
+            "model_inference_first_token_seconds",
+            "Time to the first generated text, by model.",
+            first_token.clone(),
+        );
+        registry.register(
+            "model_inference_tokens_per_second",
+            "Generated tokens per second of each request, by model.",
+            tokens_per_second.clone(),
+        );
+        registry.register("model_inference_tokens", "Tokens generated, by model.", generated.clone());
         let snapshot = Arc::new(Mutex::new(Snapshot::default()));
         registry.register_collector(Box::new(DatabaseCounts(snapshot.clone())));
-        Self { registry, http, tasks, snapshot, observed_until: tokio::sync::Mutex::new(0) }
+        Self {
+            registry,
+            http,
+            tasks,
+            inference,
+            first_token,
+            tokens_per_second,
+            generated,
+            snapshot,
+            observed_until: tokio::sync::Mutex::new(0),
+        }
     }
 
     pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {

@@ -64,6 +64,8 @@ pub struct Inner {
     pub tokens: TokenKeys,
     pub limiter: Option<RateLimiter>,
     pub metrics: Metrics,
+    /// Whoever runs the models; unset, the generation routes answer 503.
+    pub inference: std::sync::OnceLock<Arc<dyn hangar_sdk::Inference>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,7 +80,19 @@ impl AppState {
     pub fn new(engine: Engine, config: ApiConfig) -> Self {
         let tokens = TokenKeys::new(&config.jwt_secret, config.access_ttl, config.refresh_ttl);
         let limiter = config.rate_limit.map(RateLimiter::new);
-        Self(Arc::new(Inner { engine, config, tokens, limiter, metrics: Metrics::new() }))
+        Self(Arc::new(Inner {
+            engine,
+            config,
+            tokens,
+            limiter,
+            metrics: Metrics::new(),
+            inference: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// Serves registered models with `inference` (once; later calls are ignored).
+    pub fn set_inference(&self, inference: Arc<dyn hangar_sdk::Inference>) {
+        let _ = self.inference.set(inference);
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -21,6 +21,37 @@ const MIN_SECRET_BYTES: usize = 32;
 /// How long open streams may delay shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Bytes of model weights kept loaded for serving: `HANGAR_MODEL_MEMORY`
+/// (a number of bytes, or with a K, M or G suffix), 4G by default.
+fn memory_budget() -> Result<u64> {
+    let Ok(text) = std::env::var("HANGAR_MODEL_MEMORY") else { return Ok(4 << 30) };
+    let text = text.trim();
+    let (number, scale) = match text.char_indices().last() {
+        Some((at, 'K' | 'k')) => (&text[..at], 1u64 << 10),
+        Some((at, 'M' | 'm')) => (&text[..at], 1 << 20),
+        Some((at, 'G' | 'g')) => (&text[..at], 1 << 30),
+        _ => (text, 1),
+    };
+    let value: u64 = number
+        .trim()
+        .parse()
+        .with_context(|| format!("HANGAR_MODEL_MEMORY={text:?} is not a size; write e.g. 4G, 512M or 1000000"))?;
+    Ok(value.saturating_mul(scale))
+}
+
+/// Requests decoded together per model: `HANGAR_MAX_BATCH`, 8 by default.
+fn batch_limit() -> Result<usize> {
+    match std::env::var("HANGAR_MAX_BATCH") {
+        Err(_) => Ok(8),
+        Ok(text) => text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("HANGAR_MAX_BATCH={text:?} must be a positive number")),
+    }
+}
+
 pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
     let config = config_from_env(home)?;
     let engine = home.engine(crate::registry()?).await?;
@@ -29,6 +60,13 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
         .with_context(|| format!("cannot listen on {}; choose another address with --bind", args.bind))?;
     let address = listener.local_addr().context("cannot read the listening address")?;
     let state = AppState::new(engine.clone(), config);
+    let pool = hangar_train::infer::ModelPool::new(
+        engine.artifacts().clone(),
+        home.dir.join("models"),
+        memory_budget()?,
+        batch_limit()?,
+    );
+    state.set_inference(std::sync::Arc::new(pool));
     let app = hangar_api::router(state);
 
     let shutdown = CancellationToken::new();

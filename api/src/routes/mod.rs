@@ -4,6 +4,7 @@ pub mod access;
 pub mod auth;
 pub mod download;
 pub mod events;
+pub mod generate;
 pub mod models;
 pub mod ops;
 pub mod pipelines;

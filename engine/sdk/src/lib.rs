@@ -8,6 +8,7 @@
 pub mod artifact;
 pub mod context;
 pub mod error;
+pub mod inference;
 pub mod models;
 pub mod operator;
 pub mod registry;
@@ -17,6 +18,7 @@ pub mod writer;
 pub use artifact::{ArtifactKind, ArtifactRef, PortDecl, TaskOutputs};
 pub use context::{DiscardReporter, LogStream, Progress, TaskContext, TaskIdentity, TaskReporter};
 pub use error::{ArtifactError, ErrorClass, OperatorError};
+pub use inference::{ChatMessage, Inference, InferenceDone, InferenceError, InferenceEvent, InferenceRequest, Prompt};
 pub use models::{ModelRef, ModelRegistry, ModelVersion, NewModelVersion, RegistryError};
 pub use operator::{ConfigProblem, DynOperator, Operator, OperatorInfo};
 pub use registry::{DuplicateOperator, RegisteredOperator, Registry};

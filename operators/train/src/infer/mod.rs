@@ -3,9 +3,11 @@
 //! cache, sampling (temperature, top-p, seed) and stop sequences.
 
 mod generate;
+mod pool;
 mod sampling;
 
 pub use generate::{Finish, FinishReason, GenerationRequest, LoadedModel, TokenEvent};
+pub use pool::ModelPool;
 pub use sampling::Sampler;
 
 /// Why a model could not be loaded or run.

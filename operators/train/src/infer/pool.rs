@@ -1,0 +1,216 @@
+//! Serving: each loaded model version has its own decoding thread, which
+//! takes every request waiting when it becomes free and decodes them as one
+//! batch. Loaded versions are kept in least-recently-used order within a
+//! memory budget. A version is found by its registry key, so when an alias
+//! moves, new requests reach the new version while requests in flight
+//! finish on the old one, which they keep alive until they end.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hangar_sdk::{
+    ArtifactStore, Inference, InferenceDone, InferenceError, InferenceEvent, InferenceRequest, ModelVersion, Prompt,
+};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use super::{GenerationRequest, LoadedModel};
+
+/// A request waiting for, or in, a batch.
+struct Job {
+    request: GenerationRequest,
+    arrived: Instant,
+    events: UnboundedSender<InferenceEvent>,
+}
+
+/// A loaded version and the queue of its decoding thread.
+struct Served {
+    key: String,
+    bytes: u64,
+    queue: Mutex<Sender<Job>>,
+    model: Arc<LoadedModel>,
+}
+
+/// Loaded models, most recently used last.
+pub struct ModelPool {
+    store: ArtifactStore,
+    cache_dir: PathBuf,
+    budget_bytes: u64,
+    max_batch: usize,
+    loaded: Mutex<VecDeque<Arc<Served>>>,
+    /// Serialises loading, so two requests for a cold model load it once.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl ModelPool {
+    /// A pool that fetches model folders from `store` into `cache_dir` and
+    /// keeps at most `budget_bytes` of weights loaded.
+    pub fn new(store: ArtifactStore, cache_dir: PathBuf, budget_bytes: u64, max_batch: usize) -> Self {
+        Self {
+            store,
+            cache_dir,
+            budget_bytes,
+            max_batch: max_batch.max(1),
+            loaded: Mutex::new(VecDeque::new()),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn find(&self, key: &str) -> Option<Arc<Served>> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = loaded.iter().position(|s| s.key == key)?;
+        let served = loaded.remove(at)?;
+        loaded.push_back(served.clone());
+        Some(served)
+    }
+
+    /// Keys of the loaded versions, least recently used first.
+    pub fn loaded(&self) -> Vec<String> {
+        self.loaded.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|s| s.key.clone()).collect()
+    }
+
+    async fn serve(&self, model: &ModelVersion) -> Result<Arc<Served>, InferenceError> {
+        let key = format!("{}@{}", model.name, model.version);
+        if let Some(found) = self.find(&key) {
+            return Ok(found);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(found) = self.find(&key) {
+            return Ok(found);
+        }
+        let fail = |reason: String| InferenceError::Load { model: key.clone(), reason };
+        let dir = match self.store.local_path(&model.artifact_key).filter(|p| p.is_dir()) {
+            Some(local) => local,
+            None => {
+                let into = self.cache_dir.join(model.artifact_digest.replace(':', "-"));
+                for name in ["model.safetensors", "config.json", "tokenizer.json"] {
+                    let target = into.join(name);
+                    if target.exists() {
+                        continue;
+                    }
+                    let bytes = self
+                        .store
+                        .read(&format!("{}/{name}", model.artifact_key))
+                        .await
+                        .map_err(|e| fail(e.to_string()))?;
+                    std::fs::create_dir_all(&into).map_err(|e| fail(e.to_string()))?;
+                    std::fs::write(&target, bytes).map_err(|e| fail(e.to_string()))?;
+                }
+                into
+            }
+        };
+        let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&dir))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.to_string()))?;
+        let model = Arc::new(loaded);
+        let (queue, jobs) = channel();
+        let thread_model = model.clone();
+        let max_batch = self.max_batch;
+        std::thread::Builder::new()
+            .name(format!("serve {key}"))
+            .spawn(move || decode_loop(&thread_model, &jobs, max_batch))
+            .map_err(|e| fail(e.to_string()))?;
+        let served = Arc::new(Served { key: key.clone(), bytes: model.weight_bytes, queue: Mutex::new(queue), model });
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        loaded.push_back(served.clone());
+        // Evict the least recently used until the rest fits; requests in
+        // flight keep an evicted model alive until they finish.
+        while loaded.len() > 1 && loaded.iter().map(|s| s.bytes).sum::<u64>() > self.budget_bytes {
+            if let Some(old) = loaded.pop_front() {
+                tracing::info!(model = %old.key, "Model unloaded to stay within the memory budget.");
+            }
+        }
+        tracing::info!(model = %key, bytes = served.bytes, "Model loaded for serving.");
+        Ok(served)
+    }
+}
+
+/// The decoding thread of one model: waits for a request, takes every
+/// other one already waiting (up to `max_batch`), decodes them together.
+fn decode_loop(model: &LoadedModel, jobs: &Receiver<Job>, max_batch: usize) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        // A moment for requests that arrive together to share the batch.
+        let window = Instant::now() + Duration::from_millis(2);
+        while batch.len() < max_batch {
+            match jobs.recv_timeout(window.saturating_duration_since(Instant::now())) {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let requests: Vec<GenerationRequest> = batch.iter().map(|j| j.request.clone()).collect();
+        let mut first_text: Vec<Option<f64>> = vec![None; batch.len()];
+        let result = model.generate(&requests, |event| {
+            let job = &batch[event.index];
+            first_text[event.index].get_or_insert_with(|| job.arrived.elapsed().as_secs_f64());
+            let _ = job.events.send(InferenceEvent::Text(event.text));
+        });
+        match result {
+            Ok(finished) => {
+                for ((job, finish), first) in batch.iter().zip(finished).zip(first_text) {
+                    let _ = job.events.send(InferenceEvent::Done(InferenceDone {
+                        finish_reason: finish.reason.as_str().to_owned(),
+                        prompt_tokens: finish.prompt_tokens,
+                        completion_tokens: finish.completion_tokens,
+                        first_token_s: first,
+                        total_s: job.arrived.elapsed().as_secs_f64(),
+                    }));
+                }
+            }
+            Err(err) => {
+                for job in &batch {
+                    let _ = job.events.send(InferenceEvent::Failed(err.to_string()));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Inference for ModelPool {
+    async fn start(
+        &self,
+        model: &ModelVersion,
+        request: InferenceRequest,
+    ) -> Result<UnboundedReceiver<InferenceEvent>, InferenceError> {
+        let served = self.serve(model).await?;
+        let prompt = match &request.prompt {
+            Prompt::Text(text) => served.model.text_prompt(text),
+            Prompt::Chat(messages) => served
+                .model
+                .chat_prompt(&messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect::<Vec<_>>()),
+        }
+        .map_err(|e| InferenceError::Invalid(e.to_string()))?;
+        let context = served.model.context();
+        if prompt.len() >= context {
+            return Err(InferenceError::Invalid(format!(
+                "the prompt has {} tokens but {} takes at most {}; shorten it",
+                prompt.len(),
+                served.key,
+                context - 1
+            )));
+        }
+        let (events, receiver) = unbounded_channel();
+        let job = Job {
+            request: GenerationRequest {
+                prompt,
+                max_tokens: request.max_tokens,
+                temperature: request.temperature,
+                top_p: request.top_p,
+                seed: request.seed,
+                stop: request.stop,
+            },
+            arrived: Instant::now(),
+            events,
+        };
+        served.queue.lock().unwrap_or_else(PoisonError::into_inner).send(job).map_err(|_| InferenceError::Load {
+            model: served.key.clone(),
+            reason: "its decoding thread stopped".into(),
+        })?;
+        Ok(receiver)
+    }
+}
