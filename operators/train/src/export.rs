@@ -110,7 +110,8 @@ pub fn save_model<B: Backend>(
         .with_key_remapping(r"^(embed_tokens|layers|norm)\.", "model.$1.")
         .with_key_remapping(r"_proj\.linear\.", "_proj.")
         .with_key_remapping(r"\.gamma$", ".weight")
-        .metadata("format", "pt");
+        .metadata("format", "pt")
+        .overwrite(true);
     model.clone().merge().save_into(&mut store).map_err(|e| fail(&weights, e.to_string()))?;
     let config = serde_json::to_vec_pretty(&hf_config(size, vocab, eos_id)).map_err(|e| fail(dir, e.to_string()))?;
     std::fs::write(dir.join(CONFIG), config).map_err(|e| fail(&dir.join(CONFIG), e.to_string()))

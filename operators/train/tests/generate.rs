@@ -45,13 +45,13 @@ fn cached_steps_give_the_logits_of_a_full_forward_pass() {
     let tokens: Vec<i64> = vec![3, 17, 5, 9, 22, 1, 30, 8];
     let full = model.forward(ints(&tokens)).into_data().to_vec::<f32>().expect("f32");
     let mut cache = KvCache::new(model.layer_count(), vec![0]);
-    let mut last = model.forward_cached(ints(&tokens[..3]), &mut cache);
+    let mut last = model.forward_cached(ints(&tokens[..3]), &mut cache, &model.output_head());
     for (i, &token) in tokens.iter().enumerate().skip(3) {
         let position = i - 1;
         let expected = &full[position * VOCAB..(position + 1) * VOCAB];
         let got = last.into_data().to_vec::<f32>().expect("f32");
         assert!(close(&got, expected) < 1e-4, "position {position} differs by {}", close(&got, expected));
-        last = model.forward_cached(ints(&[token]), &mut cache);
+        last = model.forward_cached(ints(&[token]), &mut cache, &model.output_head());
     }
 }
 
@@ -63,16 +63,21 @@ fn a_left_padded_batch_gives_each_sequence_its_own_logits() {
     let long: Vec<i64> = vec![7, 2, 33, 19, 6];
     let alone = |ids: &[i64]| {
         let mut cache = KvCache::new(model.layer_count(), vec![0]);
-        let first = model.forward_cached(ints(ids), &mut cache).into_data().to_vec::<f32>().expect("f32");
-        let next = model.forward_cached(ints(&[9]), &mut cache).into_data().to_vec::<f32>().expect("f32");
+        let first =
+            model.forward_cached(ints(ids), &mut cache, &model.output_head()).into_data().to_vec::<f32>().expect("f32");
+        let next = model
+            .forward_cached(ints(&[9]), &mut cache, &model.output_head())
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32");
         (first, next)
     };
     let padded: Vec<i64> = [0, 0, 0].iter().chain(&short).chain(&long).copied().collect();
     let batch = Tensor::<Cpu, 1, Int>::from_ints(padded.as_slice(), &device).reshape([2, 5]);
     let mut cache = KvCache::new(model.layer_count(), vec![3, 0]);
-    let first = model.forward_cached(batch, &mut cache).into_data().to_vec::<f32>().expect("f32");
+    let first = model.forward_cached(batch, &mut cache, &model.output_head()).into_data().to_vec::<f32>().expect("f32");
     let step = Tensor::<Cpu, 1, Int>::from_ints([9, 9], &device).reshape([2, 1]);
-    let next = model.forward_cached(step, &mut cache).into_data().to_vec::<f32>().expect("f32");
+    let next = model.forward_cached(step, &mut cache, &model.output_head()).into_data().to_vec::<f32>().expect("f32");
     for (row, ids) in [(0, &short), (1, &long)] {
         let (first_alone, next_alone) = alone(ids);
         assert!(close(&first[row * VOCAB..(row + 1) * VOCAB], &first_alone) < 1e-4, "prefill of row {row}");

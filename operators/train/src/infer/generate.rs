@@ -62,6 +62,8 @@ pub struct TokenEvent {
 /// A model folder loaded for inference on the CPU.
 pub struct LoadedModel {
     model: Llama<Cpu>,
+    /// The output head, laid out once for decoding.
+    head: Tensor<Cpu, 2>,
     tokenizer: Tokenizer,
     /// Tokens that end a generation (`<|end|>`, `<|endoftext|>`, the config's eos).
     end_ids: Vec<u32>,
@@ -101,7 +103,8 @@ impl LoadedModel {
         }
         let pad_id = tokenizer.token_to_id("<|pad|>").unwrap_or(0);
         let weight_bytes = std::fs::metadata(dir.join("model.safetensors")).map(|m| m.len()).unwrap_or(0);
-        Ok(Self { model, tokenizer, end_ids, pad_id, context: size.context, weight_bytes })
+        let head = model.output_head();
+        Ok(Self { model, head, tokenizer, end_ids, pad_id, context: size.context, weight_bytes })
     }
 
     pub fn context(&self) -> usize {
@@ -183,7 +186,7 @@ impl LoadedModel {
             .collect();
         let mut cache = KvCache::new(self.model.layer_count(), pads);
         let tokens = Tensor::<Cpu, 1, Int>::from_ints(input.as_slice(), &device).reshape([requests.len(), longest]);
-        let mut logits = self.model.forward_cached(tokens, &mut cache);
+        let mut logits = self.model.forward_cached(tokens, &mut cache, &self.head);
         while sequences.iter().any(|s| s.done.is_none()) {
             let [batch, vocab] = logits.dims();
             let values = logits.into_data().to_vec::<f32>().unwrap_or_default();
@@ -202,7 +205,7 @@ impl LoadedModel {
                 break;
             }
             let step = Tensor::<Cpu, 1, Int>::from_ints(next.as_slice(), &device).reshape([batch, 1]);
-            logits = self.model.forward_cached(step, &mut cache);
+            logits = self.model.forward_cached(step, &mut cache, &self.head);
         }
         Ok(sequences
             .into_iter()

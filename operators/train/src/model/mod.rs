@@ -272,9 +272,26 @@ impl<B: Backend> Llama<B> {
         self.layers.len()
     }
 
+    /// The output head as one contiguous `[d_model, vocab]` matrix: a tied
+    /// head read through a transposed view would be copied on every step.
+    pub fn output_head(&self) -> Tensor<B, 2> {
+        let weight = match &self.lm_head {
+            Some(head) => head.weight.val(),
+            None => self.embed_tokens.weight.val().transpose(),
+        };
+        let device = weight.device();
+        Tensor::<B, 2>::from_data(weight.into_data(), &device)
+    }
+
     /// One step of incremental decoding: `tokens` `[batch, new]` follow what
     /// `cache` holds; returns the logits of the last new position, `[batch, vocab]`.
-    pub fn forward_cached(&self, tokens: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 2> {
+    /// `head` is [`Llama::output_head`], computed once per model.
+    pub fn forward_cached(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        cache: &mut KvCache<B>,
+        head: &Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
         let [b, new] = tokens.dims();
         let device = tokens.device();
         let rope = Rope::window(self.head_dim, cache.len(), new, self.rope_theta, &device);
@@ -286,14 +303,8 @@ impl<B: Backend> Llama<B> {
         }
         cache.advance(new);
         let [_, _, d] = x.dims();
-        let last = self.norm.forward(x.slice([0..b, new - 1..new, 0..d]));
-        let weight = match &self.lm_head {
-            Some(head) => head.weight.val(),
-            None => self.embed_tokens.weight.val().transpose(),
-        };
-        let logits = matmul(last, weight.unsqueeze::<3>(), pass.dtype);
-        let vocab = logits.dims()[2];
-        logits.reshape([b, vocab])
+        let last = self.norm.forward(x.slice([0..b, new - 1..new, 0..d])).reshape([b, d]);
+        matmul(last, head.clone(), pass.dtype)
     }
 
     /// Logits `[batch, seq, vocab]` for tokens `[batch, seq]`.
@@ -306,11 +317,14 @@ impl<B: Backend> Llama<B> {
             x = layer.forward(x, &pass);
         }
         let x = self.norm.forward(x);
+        let [b, s, d] = x.dims();
         let weight = match &self.lm_head {
             Some(head) => head.weight.val(),
             // Tied: the embedding matrix [vocab, d] read backwards.
             None => self.embed_tokens.weight.val().transpose(),
         };
-        matmul(x, weight.unsqueeze::<3>(), pass.dtype)
+        let logits = matmul(x.reshape([b * s, d]), weight, pass.dtype);
+        let vocab = logits.dims()[1];
+        logits.reshape([b, s, vocab])
     }
 }

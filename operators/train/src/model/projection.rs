@@ -44,19 +44,22 @@ impl<B: Backend> Projection<B> {
         Self { linear, adapter: None }
     }
 
-    /// `x` `[batch, seq, d_in]` → `[batch, seq, d_out]`.
+    /// `x` `[batch, seq, d_in]` → `[batch, seq, d_out]`, as one 2-D product:
+    /// a batched product against a broadcast weight would copy the weight
+    /// once per sequence on the CPU backend.
     pub fn forward(&self, x: Tensor<B, 3>, dtype: Option<DType>) -> Tensor<B, 3> {
-        let mut y = matmul(x.clone(), self.linear.weight.val().unsqueeze(), dtype);
+        let [b, s, d_in] = x.dims();
+        let x = x.reshape([b * s, d_in]);
+        let mut y = matmul(x.clone(), self.linear.weight.val(), dtype);
         if let Some(bias) = &self.linear.bias {
             y = y + bias.val().unsqueeze();
         }
-        match &self.adapter {
-            None => y,
-            Some(low) => {
-                let down = matmul(x, low.a.val().unsqueeze(), dtype);
-                y + matmul(down, low.b.val().unsqueeze(), dtype).mul_scalar(low.scale)
-            }
+        if let Some(low) = &self.adapter {
+            let down = matmul(x, low.a.val(), dtype);
+            y = y + matmul(down, low.b.val(), dtype).mul_scalar(low.scale);
         }
+        let d_out = y.dims()[1];
+        y.reshape([b, s, d_out])
     }
 
     /// Attaches a fresh adapter of `rank` (scaled by `alpha / rank`), drawn

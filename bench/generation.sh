@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Generation speed of the same ~7.4M-parameter LLaMA in Hangar (KV cache,
+# batched decoding, burn ndarray) and in transformers (PyTorch, CPU, fp32):
+# greedy, 128 new tokens, batch 1 and batch 8; medians; one run.
+#   bench/generation.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hangar/target}"
+VENV="${VENV:-$HOME/.cache/hangar/torch-venv}"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, transformers" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet torch numpy transformers
+fi
+DIR="$(mktemp -d)"
+trap 'rm -rf "$DIR"' EXIT
+RUNS="${RUNS:-5}"
+cargo bench -q -p hangar-train --bench generation --no-run 2>/dev/null
+cargo bench -q -p hangar-train --bench generation -- "$DIR/model" "$RUNS" 2>/dev/null | tee "$DIR/hangar.jsonl"
+"$VENV/bin/python" bench/generation_torch.py "$DIR/model" "$RUNS" "$(nproc)" 2>/dev/null | tee "$DIR/torch.jsonl"
+python3 - "$DIR" <<'PY'
+import json, sys
+d = sys.argv[1]
+h = {r["batch"]: r for r in map(json.loads, open(f"{d}/hangar.jsonl"))}
+t = {r["batch"]: r for r in map(json.loads, open(f"{d}/torch.jsonl"))}
+print(f"\n{'batch':>5} {'hangar tok/s':>13} {'transformers tok/s':>19} {'ratio':>6} {'hangar TTFT ms':>15} {'transformers TTFT ms':>21}")
+for b in sorted(h):
+    print(f"{b:>5} {h[b]['tokens_per_s']:>13.0f} {t[b]['tokens_per_s']:>19.0f} {h[b]['tokens_per_s'] / t[b]['tokens_per_s']:>6.2f} {h[b]['first_token_ms']:>15.1f} {t[b]['first_token_ms']:>21.1f}")
+PY

@@ -1,0 +1,87 @@
+//! Generation speed of the serving path (KV cache, batched decoding) on the
+//! CPU: a ~7.4M-parameter LLaMA with random weights, 128 new tokens, one
+//! request and eight decoded together; time to first token and tokens/s.
+//! `bench/generation.sh` runs it beside transformers on the same weights.
+//!
+//!   cargo bench -p hangar-train --bench generation -- DIR [RUNS]
+//!
+//! DIR receives the model (safetensors + config.json) for the Python side.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use hangar_train::infer::{GenerationRequest, LoadedModel};
+use hangar_train::{Llama, ModelSize};
+
+type Cpu = burn::backend::NdArray<f32>;
+
+const VOCAB: usize = 16_000;
+const NEW_TOKENS: usize = 128;
+
+fn size() -> ModelSize {
+    ModelSize { layers: 4, d_model: 256, heads: 4, context: 512, ..ModelSize::default() }
+}
+
+/// A word-level tokenizer without end tokens, so that every run generates all its tokens.
+fn tokenizer_json() -> String {
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..VOCAB).map(|i| (format!("w{i}"), i.into())).collect();
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}
+    })
+    .to_string()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let dir = std::path::PathBuf::from(args.first().map_or("/tmp/hangar-generation-model", String::as_str));
+    let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(5);
+    let device = Default::default();
+    <Cpu as Backend>::seed(&device, 5);
+    let model = Llama::<Cpu>::new(&size(), VOCAB, &device);
+    let _ = model.forward(Tensor::<Cpu, 2, Int>::zeros([1, 2], &device));
+    hangar_train::export::save_model(&model, &size(), VOCAB, None, &dir).expect("save the model");
+    std::fs::write(dir.join("tokenizer.json"), tokenizer_json()).expect("tokenizer");
+    let loaded = LoadedModel::load(&dir).expect("load");
+    let parameters = size().parameters(VOCAB);
+
+    let prompt = |i: usize| -> Vec<u32> { (0..16).map(|k| ((i * 131 + k * 17) % VOCAB) as u32).collect() };
+    let request = |i: usize| GenerationRequest {
+        prompt: prompt(i),
+        max_tokens: NEW_TOKENS,
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: 0,
+        stop: Vec::new(),
+    };
+    for batch in [1usize, 8] {
+        let requests: Vec<GenerationRequest> = (0..batch).map(request).collect();
+        let _ = loaded.generate(&requests, |_| {}); // warm-up
+        let (mut rates, mut first) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let started = Instant::now();
+            let mut first_at = None;
+            let out = loaded
+                .generate(&requests, |_| {
+                    first_at.get_or_insert_with(|| started.elapsed().as_secs_f64());
+                })
+                .expect("generate");
+            let seconds = started.elapsed().as_secs_f64();
+            let tokens: usize = out.iter().map(|f| f.completion_tokens).sum();
+            assert_eq!(tokens, NEW_TOKENS * batch, "every sequence generates all its tokens");
+            rates.push(tokens as f64 / seconds);
+            first.push(first_at.unwrap_or(seconds));
+        }
+        println!(
+            "{{\"engine\": \"hangar\", \"batch\": {batch}, \"parameters\": {parameters}, \"tokens_per_s\": {:.1}, \"first_token_ms\": {:.2}}}",
+            median(rates),
+            median(first) * 1e3
+        );
+    }
+}
