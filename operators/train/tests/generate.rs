@@ -159,3 +159,28 @@ fn a_stop_string_ends_the_text_before_it() {
     assert!(!out[0].text.contains(words[2]) || words[..2].contains(&words[2]), "{:?}", out[0]);
     assert!(free[0].text.starts_with(out[0].text.trim_end()), "{:?} vs {:?}", out[0], free[0]);
 }
+
+#[test]
+fn the_plain_cpu_decoder_computes_the_burn_models_logits() {
+    use hangar_train::infer::{CpuDecoder, Item};
+    let model = model();
+    let decoder = CpuDecoder::new(model.plain_weights(), 4, 2, size().norm_eps);
+    let tokens: Vec<i64> = vec![3, 17, 5, 9, 22, 1, 30, 8];
+    let full = model.forward(ints(&tokens)).into_data().to_vec::<f32>().expect("f32");
+    // Two sequences in one pass: the first three tokens of one, then token by token with another beside it.
+    let mut caches = vec![decoder.cache(), decoder.cache()];
+    let items: Vec<Item> = tokens[..3]
+        .iter()
+        .map(|&t| Item { sequence: 0, token: t as u32 })
+        .chain([Item { sequence: 1, token: 7 }])
+        .collect();
+    let mut logits = decoder.forward(&items, &mut caches);
+    for (i, &token) in tokens.iter().enumerate().skip(3) {
+        let position = i - 1;
+        let got = &logits.iter().find(|(s, _)| *s == 0).expect("sequence 0").1;
+        let expected = &full[position * VOCAB..(position + 1) * VOCAB];
+        assert!(close(got, expected) < 1e-4, "position {position} differs by {}", close(got, expected));
+        logits =
+            decoder.forward(&[Item { sequence: 0, token: token as u32 }, Item { sequence: 1, token: 2 }], &mut caches);
+    }
+}

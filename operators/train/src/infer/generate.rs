@@ -7,9 +7,10 @@ use burn::tensor::activation::log_softmax;
 use tokenizers::Tokenizer;
 
 use super::InferError;
+use super::cpu::{CpuDecoder, Item};
 use super::sampling::Sampler;
 use crate::export::load_model;
-use crate::model::{KvCache, Llama};
+use crate::model::Llama;
 
 type Cpu = burn::backend::NdArray<f32>;
 
@@ -61,13 +62,13 @@ pub struct TokenEvent {
 
 /// A model folder loaded for inference on the CPU.
 pub struct LoadedModel {
+    /// For whole-sequence scoring (perplexity, choices).
     model: Llama<Cpu>,
-    /// The output head, laid out once for decoding.
-    head: Tensor<Cpu, 2>,
+    /// For generation.
+    decoder: CpuDecoder,
     tokenizer: Tokenizer,
     /// Tokens that end a generation (`<|end|>`, `<|endoftext|>`, the config's eos).
     end_ids: Vec<u32>,
-    pad_id: u32,
     context: usize,
     /// Size of the weights file: what the model costs in memory, roughly.
     pub weight_bytes: u64,
@@ -101,10 +102,9 @@ impl LoadedModel {
         if let Some(eos) = config["eos_token_id"].as_u64() {
             end_ids.push(eos as u32);
         }
-        let pad_id = tokenizer.token_to_id("<|pad|>").unwrap_or(0);
         let weight_bytes = std::fs::metadata(dir.join("model.safetensors")).map(|m| m.len()).unwrap_or(0);
-        let head = model.output_head();
-        Ok(Self { model, head, tokenizer, end_ids, pad_id, context: size.context, weight_bytes })
+        let decoder = CpuDecoder::new(model.plain_weights(), size.heads, size.kv_heads(), size.norm_eps);
+        Ok(Self { model, decoder, tokenizer, end_ids, context: size.context, weight_bytes })
     }
 
     pub fn context(&self) -> usize {
@@ -160,19 +160,9 @@ impl LoadedModel {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        let device = Default::default();
         let longest = requests.iter().map(|r| r.prompt.len().max(1)).max().unwrap_or(1);
         if longest >= self.context {
             return Err(InferError::TooLong { tokens: longest, context: self.context });
-        }
-        let pads: Vec<usize> = requests.iter().map(|r| longest - r.prompt.len().max(1)).collect();
-        let mut input = Vec::with_capacity(requests.len() * longest);
-        for (request, pad) in requests.iter().zip(&pads) {
-            input.extend(std::iter::repeat_n(i64::from(self.pad_id), *pad));
-            if request.prompt.is_empty() {
-                input.push(i64::from(self.end_ids.first().copied().unwrap_or(0)));
-            }
-            input.extend(request.prompt.iter().map(|&id| i64::from(id)));
         }
         let mut sequences: Vec<Sequence> = requests
             .iter()
@@ -184,28 +174,33 @@ impl LoadedModel {
                 done: (r.max_tokens == 0).then_some(FinishReason::Length),
             })
             .collect();
-        let mut cache = KvCache::new(self.model.layer_count(), pads);
-        let tokens = Tensor::<Cpu, 1, Int>::from_ints(input.as_slice(), &device).reshape([requests.len(), longest]);
-        let mut logits = self.model.forward_cached(tokens, &mut cache, &self.head);
-        while sequences.iter().any(|s| s.done.is_none()) {
-            let [batch, vocab] = logits.dims();
-            let values = logits.into_data().to_vec::<f32>().unwrap_or_default();
-            let mut next = Vec::with_capacity(batch);
-            for (index, (sequence, request)) in sequences.iter_mut().zip(requests).enumerate() {
+        let mut caches: Vec<_> = requests.iter().map(|_| self.decoder.cache()).collect();
+        // The prompts of every sequence go through in one pass.
+        let mut items = Vec::new();
+        for (sequence, request) in requests.iter().enumerate() {
+            let first = self.end_ids.first().copied().unwrap_or(0);
+            let prompt = if request.prompt.is_empty() { vec![first] } else { request.prompt.clone() };
+            items.extend(prompt.into_iter().map(|token| Item { sequence, token }));
+        }
+        let mut logits = self.decoder.forward(&items, &mut caches);
+        loop {
+            let mut next = Vec::new();
+            for (index, row) in &logits {
+                let (sequence, request) = (&mut sequences[*index], &requests[*index]);
                 if sequence.done.is_some() {
-                    next.push(i64::from(self.pad_id));
                     continue;
                 }
-                let row = &values[index * vocab..(index + 1) * vocab];
                 let token = sequence.sampler.pick(row);
-                next.push(i64::from(token));
-                self.advance(index, sequence, request, token, cache.len() + 1 >= self.context, &mut on_text);
+                let context_full = caches[*index].len + 1 >= self.context;
+                self.advance(*index, sequence, request, token, context_full, &mut on_text);
+                if sequence.done.is_none() {
+                    next.push(Item { sequence: *index, token });
+                }
             }
-            if sequences.iter().all(|s| s.done.is_some()) {
+            if next.is_empty() {
                 break;
             }
-            let step = Tensor::<Cpu, 1, Int>::from_ints(next.as_slice(), &device).reshape([batch, 1]);
-            logits = self.model.forward_cached(step, &mut cache, &self.head);
+            logits = self.decoder.forward(&next, &mut caches);
         }
         Ok(sequences
             .into_iter()

@@ -2,10 +2,12 @@
 //! chats through its template, batched incremental decoding with a key/value
 //! cache, sampling (temperature, top-p, seed) and stop sequences.
 
+mod cpu;
 mod generate;
 mod pool;
 mod sampling;
 
+pub use cpu::{CpuDecoder, Item, SequenceCache};
 pub use generate::{Finish, FinishReason, GenerationRequest, LoadedModel, TokenEvent};
 pub use pool::ModelPool;
 pub use sampling::Sampler;

@@ -98,6 +98,11 @@ impl<B: Backend> Attention<B> {
         t.reshape([b, kv, 1, s, hd]).repeat_dim(2, groups).reshape([b, kv * groups, s, hd])
     }
 
+    /// q, k, v and o projections as `[out][in]` rows with their biases.
+    pub fn projections(&self) -> [(Vec<f32>, usize, usize, Option<Vec<f32>>); 4] {
+        [self.q_proj.rows(), self.k_proj.rows(), self.v_proj.rows(), self.o_proj.rows()]
+    }
+
     pub fn adapt(self, adapters: &LoraConfig, device: &B::Device) -> Self {
         Self {
             q_proj: adapters.apply("q_proj", self.q_proj, device),

@@ -28,6 +28,11 @@ impl<B: Backend> Mlp<B> {
         self.down_proj.forward(gated, dtype)
     }
 
+    /// gate, up and down projections as `[out][in]` rows.
+    pub fn projections(&self) -> [(Vec<f32>, usize, usize, Option<Vec<f32>>); 3] {
+        [self.gate_proj.rows(), self.up_proj.rows(), self.down_proj.rows()]
+    }
+
     pub fn adapt(self, adapters: &LoraConfig, device: &B::Device) -> Self {
         Self {
             gate_proj: adapters.apply("gate_proj", self.gate_proj, device),

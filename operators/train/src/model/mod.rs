@@ -182,6 +182,33 @@ impl<B: Backend> Block<B> {
     }
 }
 
+/// One projection as `[out][in]` rows: (rows, out, in, bias).
+pub type PlainMatrix = (Vec<f32>, usize, usize, Option<Vec<f32>>);
+
+/// A block's weights as plain vectors.
+pub struct PlainLayer {
+    pub attn_norm: Vec<f32>,
+    /// q, k, v, o.
+    pub attention: [PlainMatrix; 4],
+    pub mlp_norm: Vec<f32>,
+    /// gate, up, down.
+    pub mlp: [PlainMatrix; 3],
+}
+
+/// The whole model's weights as plain vectors.
+pub struct PlainWeights {
+    /// `[vocab][d_model]`.
+    pub embed: Vec<f32>,
+    pub layers: Vec<PlainLayer>,
+    pub norm: Vec<f32>,
+    /// `[vocab][d_model]`: one row per output token.
+    pub head: Vec<f32>,
+    pub vocab: usize,
+    pub d_model: usize,
+    pub head_dim: usize,
+    pub rope_theta: f32,
+}
+
 /// What every block of one forward pass shares.
 pub struct Pass<B: Backend> {
     rope: Rope<B>,
@@ -265,6 +292,33 @@ impl<B: Backend> Llama<B> {
             .map(|block| Block { self_attn: block.self_attn.merge(), mlp: block.mlp.merge(), ..block })
             .collect();
         Self { layers, ..self }
+    }
+
+    /// Every weight as plain `f32` rows, for the CPU decoder.
+    pub fn plain_weights(&self) -> PlainWeights {
+        let vector = |t: Tensor<B, 1>| t.into_data().to_vec::<f32>().unwrap_or_default();
+        let layers = self
+            .layers
+            .iter()
+            .map(|block| PlainLayer {
+                attn_norm: vector(block.input_layernorm.gamma.val()),
+                attention: block.self_attn.projections(),
+                mlp_norm: vector(block.post_attention_layernorm.gamma.val()),
+                mlp: block.mlp.projections(),
+            })
+            .collect();
+        let head = self.output_head();
+        let [d, vocab] = head.dims();
+        PlainWeights {
+            embed: self.embed_tokens.weight.val().into_data().to_vec::<f32>().unwrap_or_default(),
+            layers,
+            norm: vector(self.norm.gamma.val()),
+            head: head.transpose().into_data().to_vec::<f32>().unwrap_or_default(),
+            vocab,
+            d_model: d,
+            head_dim: self.head_dim,
+            rope_theta: self.rope_theta,
+        }
     }
 
     /// Layers, for sizing a [`KvCache`].

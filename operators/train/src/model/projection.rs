@@ -81,6 +81,15 @@ impl<B: Backend> Projection<B> {
         Self { linear, adapter: None }
     }
 
+    /// The weight as `[out][in]` rows (adapters merged), and the bias.
+    pub fn rows(&self) -> (Vec<f32>, usize, usize, Option<Vec<f32>>) {
+        let merged = Self { linear: self.linear.clone(), adapter: self.adapter.clone() }.merge();
+        let [d_in, d_out] = merged.linear.weight.dims();
+        let rows = merged.linear.weight.val().transpose().into_data().to_vec::<f32>().unwrap_or_default();
+        let bias = merged.linear.bias.map(|b| b.val().into_data().to_vec::<f32>().unwrap_or_default());
+        (rows, d_out, d_in, bias)
+    }
+
     pub fn is_adapted(&self) -> bool {
         self.adapter.is_some()
     }
