@@ -99,7 +99,7 @@ impl<B: Backend> Attention<B> {
     }
 
     /// q, k, v and o projections as `[out][in]` rows with their biases.
-    pub fn projections(&self) -> [(Vec<f32>, usize, usize, Option<Vec<f32>>); 4] {
+    pub fn projections(&self) -> [super::PlainMatrix; 4] {
         [self.q_proj.rows(), self.k_proj.rows(), self.v_proj.rows(), self.o_proj.rows()]
     }
 

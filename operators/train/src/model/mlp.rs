@@ -29,7 +29,7 @@ impl<B: Backend> Mlp<B> {
     }
 
     /// gate, up and down projections as `[out][in]` rows.
-    pub fn projections(&self) -> [(Vec<f32>, usize, usize, Option<Vec<f32>>); 3] {
+    pub fn projections(&self) -> [super::PlainMatrix; 3] {
         [self.gate_proj.rows(), self.up_proj.rows(), self.down_proj.rows()]
     }
 

@@ -82,7 +82,7 @@ impl<B: Backend> Projection<B> {
     }
 
     /// The weight as `[out][in]` rows (adapters merged), and the bias.
-    pub fn rows(&self) -> (Vec<f32>, usize, usize, Option<Vec<f32>>) {
+    pub fn rows(&self) -> super::PlainMatrix {
         let merged = Self { linear: self.linear.clone(), adapter: self.adapter.clone() }.merge();
         let [d_in, d_out] = merged.linear.weight.dims();
         let rows = merged.linear.weight.val().transpose().into_data().to_vec::<f32>().unwrap_or_default();
