@@ -14,25 +14,51 @@ fn is_period_or_comma(c: u8) -> bool {
 
 /// One pass of a two-character rewrite with `re.sub`'s semantics: scanning
 /// left to right, a pair that matches is rewritten and skipped whole.
+/// `trigger` finds the next index at or after a position where a match
+/// could start, so the bytes in between are copied in one go.
 ///
 /// It runs on UTF-8 bytes: every rule names ASCII characters only, and a
 /// rule's "any other character" side sees a multi-byte character's first
 /// or last byte, which is never an ASCII digit, period or comma; the spaces
 /// it inserts fall between whole characters.
-fn rewrite_pairs(input: &[u8], out: &mut Vec<u8>, matches: impl Fn(u8, u8) -> Option<[u8; 4]>) {
+fn rewrite_pairs(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    trigger: impl Fn(&[u8], usize) -> Option<usize>,
+    matches: impl Fn(u8, u8) -> Option<[u8; 4]>,
+) {
     out.clear();
-    let mut i = 0;
-    while i < input.len() {
-        if let Some(&next) = input.get(i + 1)
-            && let Some(replacement) = matches(input[i], next)
-        {
-            out.extend_from_slice(&replacement);
-            i += 2;
-        } else {
-            out.push(input[i]);
-            i += 1;
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(i) = trigger(input, from) {
+        match input.get(i + 1).and_then(|&next| matches(input[i], next)) {
+            Some(replacement) => {
+                out.extend_from_slice(&input[copied..i]);
+                out.extend_from_slice(&replacement);
+                copied = i + 2;
+                from = i + 2;
+            }
+            None => from = i + 1,
         }
     }
+    out.extend_from_slice(&input[copied..]);
+}
+
+/// The next index at or after `from` whose following byte is a period or comma.
+fn before_period_or_comma(input: &[u8], from: usize) -> Option<usize> {
+    let start = from + 1;
+    input.get(start..)?.iter().position(|&c| is_period_or_comma(c)).map(|p| start + p - 1)
+}
+
+/// The next index at or after `from` holding a period or comma.
+fn at_period_or_comma(input: &[u8], from: usize) -> Option<usize> {
+    input.get(from..)?.iter().position(|&c| is_period_or_comma(c)).map(|p| from + p)
+}
+
+/// The next index at or after `from` followed by a dash.
+fn before_dash(input: &[u8], from: usize) -> Option<usize> {
+    let start = from + 1;
+    input.get(start..)?.iter().position(|&c| c == b'-').map(|p| start + p - 1)
 }
 
 /// Reusable buffers of the tokenizers.
@@ -55,11 +81,15 @@ fn regexp_rewrite(line: &str, scratch: &mut Scratch, out: &mut String) {
         }
     }
     // `([^0-9])([\.,])` → `\1 \2 `: punctuation after a non-digit.
-    rewrite_pairs(a, b, |x, y| (!x.is_ascii_digit() && is_period_or_comma(y)).then_some([x, b' ', y, b' ']));
+    rewrite_pairs(a, b, before_period_or_comma, |x, y| {
+        (!x.is_ascii_digit() && is_period_or_comma(y)).then_some([x, b' ', y, b' '])
+    });
     // `([\.,])([^0-9])` → ` \1 \2`: punctuation before a non-digit.
-    rewrite_pairs(b, a, |x, y| (is_period_or_comma(x) && !y.is_ascii_digit()).then_some([b' ', x, b' ', y]));
+    rewrite_pairs(b, a, at_period_or_comma, |x, y| {
+        (is_period_or_comma(x) && !y.is_ascii_digit()).then_some([b' ', x, b' ', y])
+    });
     // `([0-9])(-)` → `\1 \2 `: a dash after a digit.
-    rewrite_pairs(a, b, |x, y| (x.is_ascii_digit() && y == b'-').then_some([x, b' ', y, b' ']));
+    rewrite_pairs(a, b, before_dash, |x, y| (x.is_ascii_digit() && y == b'-').then_some([x, b' ', y, b' ']));
     out.clear();
     out.push_str(&String::from_utf8_lossy(b));
 }
