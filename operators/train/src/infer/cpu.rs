@@ -59,10 +59,25 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Rows per parallel block of a matrix-vector product.
 const BLOCK: usize = 32;
 
+/// From this many inputs on (a prompt's positions), a product goes to
+/// matrixmultiply's packed kernels, which pick AVX2/FMA at run time; for the
+/// few inputs of a decoding step, packing the matrix costs more than it saves.
+const GEMM_INPUTS: usize = 16;
+
 /// `flat[r * n + i] = row r · xs[i]` for every row of `rows` (`cols` wide),
 /// each weight row read once for all inputs.
 fn products(rows: &[f32], cols: usize, xs: &[Vec<f32>], parallel: bool) -> Vec<f32> {
     let n = xs.len();
+    if n >= GEMM_INPUTS {
+        let inputs = xs.concat();
+        let out = rows.len() / cols.max(1);
+        if let (Ok(w), Ok(x)) =
+            (ndarray::ArrayView2::from_shape((out, cols), rows), ndarray::ArrayView2::from_shape((n, cols), &inputs))
+        {
+            // [out × cols] · [cols × n] is [out × n], row-major: the layout asked for.
+            return w.dot(&x.t()).iter().copied().collect();
+        }
+    }
     let out = rows.len() / cols.max(1);
     let mut flat = vec![0.0f32; out * n];
     let fill = |(block, chunk): (usize, &mut [f32])| {
