@@ -73,30 +73,50 @@ pub struct Bleu {
 }
 
 /// An n-gram of up to four word ids packed high to low, the unused places
-/// `u32::MAX`: n-grams sort and compare as plain integers.
+/// all ones: n-grams sort and compare as plain integers. Segments of fewer
+/// than 65,535 distinct words (all but pathological ones) pack into 64 bits,
+/// which sort faster; the rest into 128.
 type Gram = u128;
 
-fn pack(window: &[u32]) -> Gram {
+const NARROW_LIMIT: usize = u16::MAX as usize;
+
+fn pack(window: &[u32], narrow: bool) -> Gram {
+    if narrow {
+        let packed = (0..MAX_ORDER)
+            .fold(0u64, |gram, k| (gram << 16) | window.get(k).map_or(u64::from(u16::MAX), |&id| u64::from(id)));
+        return Gram::from(packed);
+    }
     (0..MAX_ORDER).fold(0, |gram, k| (gram << 32) | u128::from(window.get(k).copied().unwrap_or(u32::MAX)))
 }
 
-fn order(gram: Gram) -> usize {
-    (0..MAX_ORDER).take_while(|k| (gram >> (32 * (MAX_ORDER - 1 - k))) as u32 != u32::MAX).count()
+fn order(gram: Gram, narrow: bool) -> usize {
+    let (width, empty) = if narrow { (16, u128::from(u16::MAX)) } else { (32, u128::from(u32::MAX)) };
+    let mask = (1u128 << width) - 1;
+    (0..MAX_ORDER).take_while(|k| (gram >> (width * (MAX_ORDER - 1 - k))) & mask != empty).count()
 }
 
 /// Every n-gram of `ids` with its count, sorted by n-gram.
-fn count_grams(ids: &[u32], grams: &mut Vec<Gram>, into: &mut Vec<(Gram, u32)>) {
-    grams.clear();
-    for n in 1..=MAX_ORDER {
-        grams.extend(ids.windows(n).map(pack));
-    }
-    grams.sort_unstable();
+fn count_grams(ids: &[u32], narrow: bool, grams: &mut Vec<u64>, wide: &mut Vec<Gram>, into: &mut Vec<(Gram, u32)>) {
     into.clear();
-    for &gram in grams.iter() {
-        match into.last_mut() {
-            Some((last, count)) if *last == gram => *count += 1,
-            _ => into.push((gram, 1)),
+    let mut push = |gram: Gram| match into.last_mut() {
+        Some((last, count)) if *last == gram => *count += 1,
+        _ => into.push((gram, 1)),
+    };
+    if narrow {
+        grams.clear();
+        for n in 1..=MAX_ORDER {
+            // The packed value fits 64 bits when narrow.
+            grams.extend(ids.windows(n).map(|w| pack(w, true) as u64));
         }
+        grams.sort_unstable();
+        grams.iter().for_each(|&g| push(Gram::from(g)));
+    } else {
+        wide.clear();
+        for n in 1..=MAX_ORDER {
+            wide.extend(ids.windows(n).map(|w| pack(w, false)));
+        }
+        wide.sort_unstable();
+        wide.iter().for_each(|&g| push(g));
     }
 }
 
@@ -126,7 +146,8 @@ impl Stats {
 struct Work {
     scratch: Scratch,
     texts: Vec<String>,
-    grams: Vec<Gram>,
+    grams: Vec<u64>,
+    wide: Vec<Gram>,
     reference_grams: Vec<(Gram, u32)>,
     one_reference: Vec<(Gram, u32)>,
     hypothesis_grams: Vec<(Gram, u32)>,
@@ -142,7 +163,7 @@ fn word_ids<'a>(text: &'a str, vocabulary: &mut FxHashMap<&'a str, u32>) -> Vec<
 }
 
 fn segment_stats(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer, work: &mut Work) -> Stats {
-    let Work { scratch, texts, grams, reference_grams, one_reference, hypothesis_grams } = work;
+    let Work { scratch, texts, grams, wide, reference_grams, one_reference, hypothesis_grams } = work;
     texts.resize_with(references.len() + 1, String::new);
     tokenizer.rewrite(hypothesis, scratch, &mut texts[0]);
     for (text, reference) in texts[1..].iter_mut().zip(references) {
@@ -153,12 +174,13 @@ fn segment_stats(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer
     let mut ids = |text| word_ids(text, &mut vocabulary);
     let texts: &[String] = texts;
     let hyp_ids = ids(&texts[0]);
+    let reference_ids: Vec<Vec<u32>> = texts[1..].iter().map(|text| ids(text)).collect();
+    let narrow = vocabulary.len() < NARROW_LIMIT;
     reference_grams.clear();
     let mut lengths = Vec::with_capacity(references.len());
-    for text in &texts[1..] {
-        let reference_ids = ids(text);
-        lengths.push(reference_ids.len());
-        count_grams(&reference_ids, grams, one_reference);
+    for reference in &reference_ids {
+        lengths.push(reference.len());
+        count_grams(reference, narrow, grams, wide, one_reference);
         reference_grams.extend_from_slice(one_reference);
     }
     if references.len() > 1 {
@@ -168,12 +190,12 @@ fn segment_stats(hypothesis: &str, references: &[&str], tokenizer: BleuTokenizer
         reference_grams.dedup_by_key(|(gram, _)| *gram);
         reference_grams.reverse();
     }
-    count_grams(&hyp_ids, grams, hypothesis_grams);
+    count_grams(&hyp_ids, narrow, grams, wide, hypothesis_grams);
     let mut stats = Stats { sys_len: hyp_ids.len() as u64, ..Stats::default() };
     stats.ref_len = closest_length(hyp_ids.len(), &lengths) as u64;
     let mut r = 0;
     for &(gram, count) in hypothesis_grams.iter() {
-        let n = order(gram) - 1;
+        let n = order(gram, narrow) - 1;
         stats.totals[n] += u64::from(count);
         while r < reference_grams.len() && reference_grams[r].0 < gram {
             r += 1;
@@ -283,6 +305,18 @@ mod tests {
         assert_eq!(closest_length(5, &[3, 7]), 3);
         assert_eq!(closest_length(5, &[7, 4]), 4);
         assert_eq!(closest_length(5, &[]), 0);
+    }
+
+    #[test]
+    fn segments_with_more_words_than_narrow_ids_hold_count_the_same() {
+        // 70,000 distinct words take the 128-bit n-gram path.
+        let words: Vec<String> = (0..70_000).map(|i| format!("w{i}")).collect();
+        let reference = words.join(" ");
+        let hypothesis = words[..69_990].join(" ");
+        let bleu = corpus_bleu(&[hypothesis], &[vec![reference]], BleuTokenizer::None).expect("bleu");
+        assert_eq!(bleu.counts, [69_990, 69_989, 69_988, 69_987]);
+        assert_eq!(bleu.totals, bleu.counts, "every n-gram of the hypothesis is in the reference");
+        assert_eq!((bleu.sys_len, bleu.ref_len), (69_990, 70_000));
     }
 
     #[test]

@@ -5,8 +5,20 @@ use crate::text::python_split;
 /// Characters the first mteval rule pads with spaces: `{|}~`, `[\]^_` and
 /// the backtick, space to `&`, `(` to `+`, `:` to `@`, and `/`.
 fn is_padded_symbol(c: u8) -> bool {
-    matches!(c, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/')
+    PADDED[usize::from(c)]
 }
+
+/// [`is_padded_symbol`] as a table: the first pass asks it of every byte.
+static PADDED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = matches!(b, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/');
+        c += 1;
+    }
+    table
+};
 
 fn is_period_or_comma(c: u8) -> bool {
     c == b'.' || c == b','
@@ -70,15 +82,25 @@ pub struct Scratch {
 
 /// sacrebleu's `TokenizerRegexp`, shared by `13a` and `zh`: the rewritten
 /// line, whose Python-whitespace-separated words are the tokens.
-fn regexp_rewrite(line: &str, scratch: &mut Scratch, out: &mut String) {
+fn regexp_rewrite(line: &str, padded: bool, scratch: &mut Scratch, out: &mut String) {
     let Scratch { a, b } = scratch;
     a.clear();
-    for &c in line.as_bytes() {
+    // `13a` wraps the line in spaces, which the first rule pads in turn.
+    if padded {
+        a.extend_from_slice(b"   ");
+    }
+    let bytes = line.as_bytes();
+    let mut copied = 0;
+    for (i, &c) in bytes.iter().enumerate() {
         if is_padded_symbol(c) {
+            a.extend_from_slice(&bytes[copied..i]);
             a.extend_from_slice(&[b' ', c, b' ']);
-        } else {
-            a.push(c);
+            copied = i + 1;
         }
+    }
+    a.extend_from_slice(&bytes[copied..]);
+    if padded {
+        a.extend_from_slice(b"   ");
     }
     // `([^0-9])([\.,])` → `\1 \2 `: punctuation after a non-digit.
     rewrite_pairs(a, b, before_period_or_comma, |x, y| {
@@ -91,7 +113,10 @@ fn regexp_rewrite(line: &str, scratch: &mut Scratch, out: &mut String) {
     // `([0-9])(-)` → `\1 \2 `: a dash after a digit.
     rewrite_pairs(a, b, before_dash, |x, y| (x.is_ascii_digit() && y == b'-').then_some([x, b' ', y, b' ']));
     out.clear();
-    out.push_str(&String::from_utf8_lossy(b));
+    match std::str::from_utf8(b) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(b)),
+    }
 }
 
 /// `13a`: mteval-v13a's tokenizer, sacrebleu's default; the rewritten line into `out`.
@@ -103,7 +128,7 @@ pub fn rewrite_13a(line: &str, scratch: &mut Scratch, out: &mut String) {
     if line.contains('&') {
         line = line.replace("&quot;", "\"").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").into();
     }
-    regexp_rewrite(&format!(" {line} "), scratch, out);
+    regexp_rewrite(&line, true, scratch, out);
 }
 
 /// The tokens `13a` makes of `line`.
@@ -163,7 +188,7 @@ pub fn rewrite_zh(line: &str, scratch: &mut Scratch, out: &mut String) {
             spaced.push(c);
         }
     }
-    regexp_rewrite(&spaced, scratch, out);
+    regexp_rewrite(&spaced, false, scratch, out);
 }
 
 /// The tokens `zh` makes of `line`.
