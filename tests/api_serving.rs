@@ -137,3 +137,17 @@ async fn the_memory_budget_unloads_the_least_recently_used_version() {
     let missing = ask("nothing@1").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_with_a_full_queue_turns_requests_away_with_503() {
+    let api = Api::new().await;
+    let token = api.login_after_signup("ops@caac.example").await;
+    let pool = ModelPool::new(api.state.engine.artifacts().clone(), api.dir.path().join("models"), 1 << 30, 8)
+        .with_max_waiting(0);
+    api.state.set_inference(Arc::new(pool));
+    register(&api, 1).await;
+    let busy = ask(&api, &token, "m@1").await;
+    assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(busy.json()["error"]["code"], "busy");
+    assert!(busy.text().contains("try again"), "{}", busy.text());
+}

@@ -39,6 +39,14 @@ fn memory_budget() -> Result<u64> {
     Ok(value.saturating_mul(scale))
 }
 
+/// Requests that may wait per model: `HANGAR_MAX_QUEUE`, 256 by default.
+fn queue_limit() -> Result<usize> {
+    match std::env::var("HANGAR_MAX_QUEUE") {
+        Err(_) => Ok(256),
+        Ok(text) => text.trim().parse::<usize>().with_context(|| format!("HANGAR_MAX_QUEUE={text:?} must be a number")),
+    }
+}
+
 /// Requests decoded together per model: `HANGAR_MAX_BATCH`, 8 by default.
 fn batch_limit() -> Result<usize> {
     match std::env::var("HANGAR_MAX_BATCH") {
@@ -65,7 +73,8 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
         home.dir.join("models"),
         memory_budget()?,
         batch_limit()?,
-    );
+    )
+    .with_max_waiting(queue_limit()?);
     state.set_inference(std::sync::Arc::new(pool));
     let app = hangar_api::router(state);
 

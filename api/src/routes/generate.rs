@@ -107,6 +107,9 @@ async fn start(
     let key = format!("{}@{}", model.name, model.version);
     let events = inference.start(&model, request).await.map_err(|e| match e {
         hangar_sdk::InferenceError::Invalid(message) => ApiError::invalid(message),
+        busy @ hangar_sdk::InferenceError::Busy { .. } => {
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy", busy.to_string())
+        }
         other => ApiError::internal("load the model", &other),
     })?;
     Ok((key, events))

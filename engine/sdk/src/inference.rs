@@ -65,6 +65,8 @@ pub enum InferenceError {
     Invalid(String),
     #[error("cannot load model {model}: {reason}")]
     Load { model: String, reason: String },
+    #[error("{model} has {waiting} requests waiting already; try again shortly")]
+    Busy { model: String, waiting: usize },
 }
 
 /// Runs registered models.

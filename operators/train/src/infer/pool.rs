@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ struct Served {
     key: String,
     bytes: u64,
     queue: Mutex<Sender<Job>>,
+    /// Requests sent and not yet taken into a batch.
+    waiting: Arc<AtomicUsize>,
     model: Arc<LoadedModel>,
 }
 
@@ -40,6 +43,8 @@ pub struct ModelPool {
     cache_dir: PathBuf,
     budget_bytes: u64,
     max_batch: usize,
+    /// Requests that may wait per model before new ones are turned away.
+    max_waiting: usize,
     loaded: Mutex<VecDeque<Arc<Served>>>,
     /// Serialises loading, so two requests for a cold model load it once.
     loading: tokio::sync::Mutex<()>,
@@ -54,9 +59,17 @@ impl ModelPool {
             cache_dir,
             budget_bytes,
             max_batch: max_batch.max(1),
+            max_waiting: 256,
             loaded: Mutex::new(VecDeque::new()),
             loading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Turns requests away once `max_waiting` wait for one model (0: serve none).
+    #[must_use]
+    pub fn with_max_waiting(mut self, max_waiting: usize) -> Self {
+        self.max_waiting = max_waiting;
+        self
     }
 
     fn find(&self, key: &str) -> Option<Arc<Served>> {
@@ -110,11 +123,14 @@ impl ModelPool {
         let (queue, jobs) = channel();
         let thread_model = model.clone();
         let max_batch = self.max_batch;
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let thread_waiting = waiting.clone();
         std::thread::Builder::new()
             .name(format!("serve {key}"))
-            .spawn(move || decode_loop(&thread_model, &jobs, max_batch))
+            .spawn(move || decode_loop(&thread_model, &jobs, &thread_waiting, max_batch))
             .map_err(|e| fail(e.to_string()))?;
-        let served = Arc::new(Served { key: key.clone(), bytes: model.weight_bytes, queue: Mutex::new(queue), model });
+        let served =
+            Arc::new(Served { key: key.clone(), bytes: model.weight_bytes, queue: Mutex::new(queue), waiting, model });
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         loaded.push_back(served.clone());
         // Evict the least recently used until the rest fits; requests in
@@ -131,14 +147,18 @@ impl ModelPool {
 
 /// The decoding thread of one model: waits for a request, takes every
 /// other one already waiting (up to `max_batch`), decodes them together.
-fn decode_loop(model: &LoadedModel, jobs: &Receiver<Job>, max_batch: usize) {
+fn decode_loop(model: &LoadedModel, jobs: &Receiver<Job>, waiting: &AtomicUsize, max_batch: usize) {
     while let Ok(first) = jobs.recv() {
+        waiting.fetch_sub(1, Ordering::SeqCst);
         let mut batch = vec![first];
         // A moment for requests that arrive together to share the batch.
         let window = Instant::now() + Duration::from_millis(2);
         while batch.len() < max_batch {
             match jobs.recv_timeout(window.saturating_duration_since(Instant::now())) {
-                Ok(job) => batch.push(job),
+                Ok(job) => {
+                    waiting.fetch_sub(1, Ordering::SeqCst);
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }
@@ -193,6 +213,10 @@ impl Inference for ModelPool {
                 served.key,
                 context - 1
             )));
+        }
+        if served.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            served.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(InferenceError::Busy { model: served.key.clone(), waiting: self.max_waiting });
         }
         let (events, receiver) = unbounded_channel();
         let job = Job {
