@@ -21,42 +21,16 @@ const MIN_SECRET_BYTES: usize = 32;
 /// How long open streams may delay shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Bytes of model weights kept loaded for serving: `HANGAR_MODEL_MEMORY`
-/// (a number of bytes, or with a K, M or G suffix), 4G by default.
-fn memory_budget() -> Result<u64> {
-    let Ok(text) = std::env::var("HANGAR_MODEL_MEMORY") else { return Ok(4 << 30) };
-    let text = text.trim();
-    let (number, scale) = match text.char_indices().last() {
-        Some((at, 'K' | 'k')) => (&text[..at], 1u64 << 10),
-        Some((at, 'M' | 'm')) => (&text[..at], 1 << 20),
-        Some((at, 'G' | 'g')) => (&text[..at], 1 << 30),
-        _ => (text, 1),
-    };
-    let value: u64 = number
-        .trim()
-        .parse()
-        .with_context(|| format!("HANGAR_MODEL_MEMORY={text:?} is not a size; write e.g. 4G, 512M or 1000000"))?;
-    Ok(value.saturating_mul(scale))
-}
-
-/// Requests that may wait per model: `HANGAR_MAX_QUEUE`, 256 by default.
-fn queue_limit() -> Result<usize> {
-    match std::env::var("HANGAR_MAX_QUEUE") {
-        Err(_) => Ok(256),
-        Ok(text) => text.trim().parse::<usize>().with_context(|| format!("HANGAR_MAX_QUEUE={text:?} must be a number")),
-    }
-}
-
-/// Requests decoded together per model: `HANGAR_MAX_BATCH`, 8 by default.
-fn batch_limit() -> Result<usize> {
-    match std::env::var("HANGAR_MAX_BATCH") {
-        Err(_) => Ok(8),
+/// A count from the environment: `default` when unset, at least `min`.
+fn count_var(name: &str, default: usize, min: usize) -> Result<usize> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
         Ok(text) => text
             .trim()
             .parse::<usize>()
             .ok()
-            .filter(|n| *n > 0)
-            .with_context(|| format!("HANGAR_MAX_BATCH={text:?} must be a positive number")),
+            .filter(|n| *n >= min)
+            .with_context(|| format!("{name}={text:?} must be a number of at least {min}")),
     }
 }
 
@@ -71,10 +45,11 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
     let pool = hangar_train::infer::ModelPool::new(
         engine.artifacts().clone(),
         home.dir.join("models"),
-        memory_budget()?,
-        batch_limit()?,
+        // Weights kept loaded, requests decoded together, requests waiting: per model.
+        bytes_var("HANGAR_MODEL_MEMORY")?.unwrap_or(4 << 30),
+        count_var("HANGAR_MAX_BATCH", 8, 1)?,
     )
-    .with_max_waiting(queue_limit()?);
+    .with_max_waiting(count_var("HANGAR_MAX_QUEUE", 256, 0)?);
     state.set_inference(std::sync::Arc::new(pool));
     let app = hangar_api::router(state);
 

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use hangar_metrics::{BleuTokenizer, RougeTokenizer, corpus_bleu, rouge};
+use hangar_metrics::rouge::rouge_pair;
+use hangar_metrics::{BleuTokenizer, RougeTokenizer, corpus_bleu};
 use hangar_sdk::{OperatorError, Progress, TaskContext};
 use serde::Serialize;
 
@@ -89,6 +90,8 @@ pub fn evaluate(
     let mut exact = Vec::new();
     let mut choice = Vec::new();
     let (mut hyps, mut refs) = (Vec::new(), Vec::new());
+    // ROUGE-1, ROUGE-2, ROUGE-L of each overlap question, averaged at the end.
+    let mut overlap: Vec<[f64; 3]> = Vec::new();
     for (i, q) in questions.iter().enumerate() {
         let score = match q.scoring() {
             Scoring::ExactMatch => {
@@ -99,9 +102,9 @@ pub fn evaluate(
             Scoring::Overlap => {
                 hyps.push(answers[i].clone());
                 refs.push(q.answer.clone());
-                rouge(&[answers[i].as_str()], &[q.answer.as_str()], RougeTokenizer::Cjk, false)
-                    .map(|r| r.rouge_l)
-                    .unwrap_or(0.0)
+                let r = rouge_pair(&q.answer, &answers[i], RougeTokenizer::Cjk, false);
+                overlap.push([r.rouge1, r.rouge2, r.rouge_l]);
+                r.rouge_l
             }
             Scoring::MultipleChoice => {
                 let prompt = model
@@ -153,10 +156,11 @@ pub fn evaluate(
         if let Ok(bleu) = corpus_bleu(&hyps, &[refs.clone()], BleuTokenizer::Zh) {
             metrics.insert("bleu".to_owned(), bleu.score);
         }
-        if let Ok(r) = rouge(&hyps, &refs, RougeTokenizer::Cjk, false) {
-            metrics.insert("rouge1".to_owned(), r.rouge1);
-            metrics.insert("rouge2".to_owned(), r.rouge2);
-            metrics.insert("rougeL".to_owned(), r.rouge_l);
+        for (k, name) in ["rouge1", "rouge2", "rougeL"].into_iter().enumerate() {
+            let scores: Vec<f64> = overlap.iter().map(|r| r[k]).collect();
+            if let Some(v) = mean(&scores) {
+                metrics.insert(name.to_owned(), v);
+            }
         }
     }
     if !generated.is_empty() && seconds > 0.0 {

@@ -40,23 +40,11 @@ impl<B: Backend> Attention<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>, pass: &Pass<B>) -> Tensor<B, 3> {
-        let [b, s, d] = x.dims();
-        let head_dim = d / self.heads;
-        let dtype = pass.dtype;
-        let split = |t: Tensor<B, 3>, heads: usize| t.reshape([b, s, heads, head_dim]).swap_dims(1, 2);
-        let q = pass.rope.apply(split(self.q_proj.forward(x.clone(), dtype), self.heads));
-        let k = pass.rope.apply(split(self.k_proj.forward(x.clone(), dtype), self.kv_heads));
-        let v = split(self.v_proj.forward(x, dtype), self.kv_heads);
-        let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
-
-        let scores = matmul(q, k.swap_dims(2, 3), dtype).div_scalar((head_dim as f32).sqrt());
+        let [_, s, _] = x.dims();
+        let (q, k, v) = self.project(x, pass);
         // True above the diagonal: a position never sees the ones after it.
-        let mask = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &scores.device())
-            .reshape([1, 1, s, s])
-            .expand([b, self.heads, s, s]);
-        let scores = scores.mask_fill(mask, f32::NEG_INFINITY);
-        let context = matmul(softmax(scores, 3), v, dtype);
-        self.o_proj.forward(context.swap_dims(1, 2).reshape([b, s, d]), dtype)
+        let mask = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &q.device()).reshape([1, 1, s, s]);
+        self.attend(q, k, v, mask, pass)
     }
 
     /// The new positions of a cached decoding step: their keys and values
@@ -68,6 +56,17 @@ impl<B: Backend> Attention<B> {
         cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
         mask: Tensor<B, 4, Bool>,
     ) -> Tensor<B, 3> {
+        let (q, k, v) = self.project(x, pass);
+        let (k, v) = match cache.take() {
+            Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
+            None => (k, v),
+        };
+        *cache = Some((k.clone(), v.clone()));
+        self.attend(q, k, v, mask, pass)
+    }
+
+    /// Queries (rotated), keys (rotated) and values, `[batch, heads, seq, head_dim]`.
+    fn project(&self, x: Tensor<B, 3>, pass: &Pass<B>) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
         let [b, s, d] = x.dims();
         let head_dim = d / self.heads;
         let dtype = pass.dtype;
@@ -75,17 +74,27 @@ impl<B: Backend> Attention<B> {
         let q = pass.rope.apply(split(self.q_proj.forward(x.clone(), dtype), self.heads));
         let k = pass.rope.apply(split(self.k_proj.forward(x.clone(), dtype), self.kv_heads));
         let v = split(self.v_proj.forward(x, dtype), self.kv_heads);
-        let (k, v) = match cache.take() {
-            Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
-            None => (k, v),
-        };
-        *cache = Some((k.clone(), v.clone()));
+        (q, k, v)
+    }
+
+    /// Softmax attention of `q` over `k`/`v` where `mask` (broadcast to
+    /// `[batch, heads, queries, keys]`) is false, then the output projection.
+    fn attend(
+        &self,
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        mask: Tensor<B, 4, Bool>,
+        pass: &Pass<B>,
+    ) -> Tensor<B, 3> {
+        let [b, _, s, head_dim] = q.dims();
         let total = k.dims()[2];
+        let dtype = pass.dtype;
         let (k, v) = (self.repeat_kv(k), self.repeat_kv(v));
         let scores = matmul(q, k.swap_dims(2, 3), dtype).div_scalar((head_dim as f32).sqrt());
         let scores = scores.mask_fill(mask.expand([b, self.heads, s, total]), f32::NEG_INFINITY);
         let context = matmul(softmax(scores, 3), v, dtype);
-        self.o_proj.forward(context.swap_dims(1, 2).reshape([b, s, d]), dtype)
+        self.o_proj.forward(context.swap_dims(1, 2).reshape([b, s, self.heads * head_dim]), dtype)
     }
 
     /// Each key/value head serves `heads / kv_heads` query heads.

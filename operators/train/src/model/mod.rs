@@ -165,6 +165,11 @@ pub struct Block<B: Backend> {
 impl<B: Backend> Block<B> {
     fn forward(&self, x: Tensor<B, 3>, pass: &Pass<B>) -> Tensor<B, 3> {
         let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), pass);
+        self.feed_forward(h, pass)
+    }
+
+    /// The MLP half of the block, with its residual.
+    fn feed_forward(&self, h: Tensor<B, 3>, pass: &Pass<B>) -> Tensor<B, 3> {
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h), pass)
     }
 }
@@ -178,7 +183,7 @@ impl<B: Backend> Block<B> {
         mask: Tensor<B, 4, Bool>,
     ) -> Tensor<B, 3> {
         let h = x.clone() + self.self_attn.forward_cached(self.input_layernorm.forward(x), pass, cache, mask);
-        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h), pass)
+        self.feed_forward(h, pass)
     }
 }
 
@@ -307,7 +312,7 @@ impl<B: Backend> Llama<B> {
                 mlp: block.mlp.projections(),
             })
             .collect();
-        let head = self.output_head();
+        let head = self.head_weight();
         let [d, vocab] = head.dims();
         PlainWeights {
             embed: self.embed_tokens.weight.val().into_data().to_vec::<f32>().unwrap_or_default(),
@@ -326,13 +331,19 @@ impl<B: Backend> Llama<B> {
         self.layers.len()
     }
 
+    /// The output head, `[d_model, vocab]`: `lm_head`'s weight, or when tied
+    /// the embedding matrix `[vocab, d_model]` read backwards.
+    fn head_weight(&self) -> Tensor<B, 2> {
+        match &self.lm_head {
+            Some(head) => head.weight.val(),
+            None => self.embed_tokens.weight.val().transpose(),
+        }
+    }
+
     /// The output head as one contiguous `[d_model, vocab]` matrix: a tied
     /// head read through a transposed view would be copied on every step.
     pub fn output_head(&self) -> Tensor<B, 2> {
-        let weight = match &self.lm_head {
-            Some(head) => head.weight.val(),
-            None => self.embed_tokens.weight.val().transpose(),
-        };
+        let weight = self.head_weight();
         let device = weight.device();
         Tensor::<B, 2>::from_data(weight.into_data(), &device)
     }
@@ -372,12 +383,7 @@ impl<B: Backend> Llama<B> {
         }
         let x = self.norm.forward(x);
         let [b, s, d] = x.dims();
-        let weight = match &self.lm_head {
-            Some(head) => head.weight.val(),
-            // Tied: the embedding matrix [vocab, d] read backwards.
-            None => self.embed_tokens.weight.val().transpose(),
-        };
-        let logits = matmul(x.reshape([b * s, d]), weight, pass.dtype);
+        let logits = matmul(x.reshape([b * s, d]), self.head_weight(), pass.dtype);
         let vocab = logits.dims()[1];
         logits.reshape([b, s, vocab])
     }
