@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Generation speed of the same ~7.4M-parameter LLaMA in Hangar (KV cache,
 # batched decoding, burn ndarray) and in transformers (PyTorch, CPU, fp32):
-# greedy, 128 new tokens, batch 1 and batch 8; medians; one run.
+# greedy, 128 new tokens, batch 1 and batch 8. The two take turns for
+# ROUNDS rounds of RUNS runs each, so that the machine's drift falls on
+# both; the table shows the median over rounds of each round's median.
 #   bench/generation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,15 +15,25 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, transfo
 fi
 DIR="$(mktemp -d)"
 trap 'rm -rf "$DIR"' EXIT
-RUNS="${RUNS:-5}"
+RUNS="${RUNS:-3}"
+ROUNDS="${ROUNDS:-3}"
 cargo bench -q -p hangar-train --bench generation --no-run 2>/dev/null
-cargo bench -q -p hangar-train --bench generation -- "$DIR/model" "$RUNS" 2>/dev/null | tee "$DIR/hangar.jsonl"
-"$VENV/bin/python" bench/generation_torch.py "$DIR/model" "$RUNS" "$(nproc)" 2>/dev/null | tee "$DIR/torch.jsonl"
+for _ in $(seq "$ROUNDS"); do
+  cargo bench -q -p hangar-train --bench generation -- "$DIR/model" "$RUNS" 2>/dev/null | tee -a "$DIR/hangar.jsonl"
+  "$VENV/bin/python" bench/generation_torch.py "$DIR/model" "$RUNS" "$(nproc)" 2>/dev/null | tee -a "$DIR/torch.jsonl"
+done
 python3 - "$DIR" <<'PY'
-import json, sys
+import json, statistics, sys
 d = sys.argv[1]
-h = {r["batch"]: r for r in map(json.loads, open(f"{d}/hangar.jsonl"))}
-t = {r["batch"]: r for r in map(json.loads, open(f"{d}/torch.jsonl"))}
+
+def medians(path):
+    rows = {}
+    for r in map(json.loads, open(path)):
+        rows.setdefault(r["batch"], []).append(r)
+    return {b: {k: statistics.median(r[k] for r in rs) for k in ("tokens_per_s", "first_token_ms")}
+            for b, rs in rows.items()}
+
+h, t = medians(f"{d}/hangar.jsonl"), medians(f"{d}/torch.jsonl")
 print(f"\n{'batch':>5} {'hangar tok/s':>13} {'transformers tok/s':>19} {'ratio':>6} {'hangar TTFT ms':>15} {'transformers TTFT ms':>21}")
 for b in sorted(h):
     print(f"{b:>5} {h[b]['tokens_per_s']:>13.0f} {t[b]['tokens_per_s']:>19.0f} {h[b]['tokens_per_s'] / t[b]['tokens_per_s']:>6.2f} {h[b]['first_token_ms']:>15.1f} {t[b]['first_token_ms']:>21.1f}")

@@ -158,6 +158,15 @@ fn a_stop_string_ends_the_text_before_it() {
     assert_eq!(out[0].reason, FinishReason::Stop);
     assert!(!out[0].text.contains(words[2]) || words[..2].contains(&words[2]), "{:?}", out[0]);
     assert!(free[0].text.starts_with(out[0].text.trim_end()), "{:?} vs {:?}", out[0], free[0]);
+
+    // A stop string of two words: the first word waits in case the second
+    // follows, so nothing of the stop string is ever streamed.
+    let mut spanning = request(&model, "w5 w6", 10);
+    spanning.stop = vec![format!("{} {}", words[1], words[2])];
+    let mut streamed = String::new();
+    let out = model.generate(&[spanning], |e| streamed.push_str(&e.text)).expect("stopped");
+    assert_eq!(out[0].reason, FinishReason::Stop, "{:?}", out[0]);
+    assert_eq!(streamed, out[0].text, "the stream holds back what may start the stop string");
 }
 
 #[test]

@@ -1,17 +1,21 @@
 //! Decoding on the CPU without a tensor framework: the weights as plain
-//! `[out][in]` rows, one step a handful of matrix-vector products that read
-//! each weight row once for every sequence of the batch, the key/value
-//! cache as growing vectors. At one token per sequence per step the
-//! framework's per-operation costs (allocation, packing, thread hand-offs)
-//! outweigh the arithmetic; this path has none of them. Tested against the
-//! burn model's forward pass.
+//! `[out][in]` rows; each matrix product one pass over the weights that
+//! reads every row once for all the positions of a step (a batch's next
+//! tokens, or whole prompts), split across threads by rows; q/k/v and
+//! gate/up stacked so that each is one pass; the key/value cache as growing
+//! vectors; products and attention in `kernel`'s vectorised loops. At a few
+//! positions per step a tensor framework's per-operation costs (allocation,
+//! packing, thread hand-offs) outweigh the arithmetic; this path has none of
+//! them. Tested against the burn model's forward pass.
 
 use rayon::prelude::*;
 
+use super::kernel::{HeadView, attend, products_into};
 use crate::model::{PlainMatrix, PlainWeights};
 
-/// Work below this many multiply-adds stays on one thread.
-const PARALLEL_WORK: usize = 1 << 17;
+/// Work below this many multiply-adds stays on one thread: waking another
+/// costs more than it saves.
+const PARALLEL_WORK: usize = 1 << 40;
 
 /// The keys and values one sequence has seen, per layer: `[position][kv_heads × head_dim]`.
 #[derive(Debug, Clone, Default)]
@@ -29,9 +33,61 @@ pub struct Item {
     pub token: u32,
 }
 
+/// A weight matrix as `[out][cols]` rows, with its bias.
+struct Dense {
+    rows: Vec<f32>,
+    out: usize,
+    cols: usize,
+    bias: Option<Vec<f32>>,
+}
+
+impl Dense {
+    /// The matrices stacked into one (their outputs side by side), so that
+    /// projections of the same input are one pass and one thread hand-off.
+    fn stacked(parts: &[&PlainMatrix]) -> Self {
+        let cols = parts.first().map_or(0, |m| m.2);
+        let out = parts.iter().map(|m| m.1).sum();
+        let rows = parts.iter().flat_map(|m| m.0.iter().copied()).collect();
+        let bias = parts
+            .iter()
+            .any(|m| m.3.is_some())
+            .then(|| parts.iter().flat_map(|m| m.3.clone().unwrap_or_else(|| vec![0.0; m.1])).collect::<Vec<f32>>());
+        Self { rows, out, cols, bias }
+    }
+
+    /// `W · x (+ bias)` for every input, one output vector per input.
+    fn apply(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let flat = products(&self.rows, self.cols, xs, self.out * self.cols * xs.len() >= PARALLEL_WORK);
+        flat.chunks_exact(self.out.max(1))
+            .map(|y| match &self.bias {
+                Some(bias) => y.iter().zip(bias).map(|(y, b)| y + b).collect(),
+                None => y.to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// One block's weights, laid out for decoding.
+struct Block {
+    attn_norm: Vec<f32>,
+    /// q, k and v stacked.
+    qkv: Dense,
+    o: Dense,
+    mlp_norm: Vec<f32>,
+    /// gate and up stacked.
+    gate_up: Dense,
+    down: Dense,
+}
+
 /// A model ready for plain-Rust decoding.
 pub struct CpuDecoder {
-    w: PlainWeights,
+    embed: Vec<f32>,
+    blocks: Vec<Block>,
+    norm: Vec<f32>,
+    head: Vec<f32>,
+    vocab: usize,
+    d_model: usize,
+    head_dim: usize,
     heads: usize,
     kv_heads: usize,
     eps: f32,
@@ -39,70 +95,38 @@ pub struct CpuDecoder {
     inv_freq: Vec<f32>,
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight lanes of partial sums let the compiler keep them in one vector register.
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    let mut sum: f32 = lanes.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        sum += x * y;
-    }
-    sum
-}
+/// Rows per parallel block of a matrix product when the inputs are few.
+const BLOCK: usize = 64;
 
-/// Rows per parallel block of a matrix-vector product.
-const BLOCK: usize = 32;
-
-/// From this many inputs on (a prompt's positions), a product goes to
-/// matrixmultiply's packed kernels, which pick AVX2/FMA at run time; for the
-/// few inputs of a decoding step, packing the matrix costs more than it saves.
-const GEMM_INPUTS: usize = 16;
-
-/// `flat[r * n + i] = row r · xs[i]` for every row of `rows` (`cols` wide),
-/// each weight row read once for all inputs.
+/// `flat[i * out + r] = xs[i] · row r` for every row of `rows` (`cols`
+/// wide): one output vector per input, each weight row read once for all.
 fn products(rows: &[f32], cols: usize, xs: &[Vec<f32>], parallel: bool) -> Vec<f32> {
     let n = xs.len();
-    if n >= GEMM_INPUTS {
-        let inputs = xs.concat();
-        let out = rows.len() / cols.max(1);
-        if let (Ok(w), Ok(x)) =
-            (ndarray::ArrayView2::from_shape((out, cols), rows), ndarray::ArrayView2::from_shape((n, cols), &inputs))
-        {
-            // [out × cols] · [cols × n] is [out × n], row-major: the layout asked for.
-            return w.dot(&x.t()).iter().copied().collect();
-        }
-    }
     let out = rows.len() / cols.max(1);
+    let inputs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
     let mut flat = vec![0.0f32; out * n];
-    let fill = |(block, chunk): (usize, &mut [f32])| {
-        for (k, slot) in chunk.chunks_exact_mut(n).enumerate() {
-            let r = block * BLOCK + k;
-            let row = &rows[r * cols..(r + 1) * cols];
-            for (value, x) in slot.iter_mut().zip(xs) {
-                *value = dot(row, x);
-            }
+    if !parallel {
+        products_into(rows, cols, &inputs, &mut flat);
+        return flat;
+    }
+    // Each block computes its rows for every input; the pieces are then
+    // laid side by side per input.
+    let pieces: Vec<(usize, Vec<f32>)> = rows
+        .par_chunks(BLOCK * cols)
+        .enumerate()
+        .map(|(block, chunk)| {
+            let mut piece = vec![0.0f32; chunk.len() / cols * n];
+            products_into(chunk, cols, &inputs, &mut piece);
+            (block * BLOCK, piece)
+        })
+        .collect();
+    for (start, piece) in pieces {
+        let count = piece.len() / n.max(1);
+        for (i, part) in piece.chunks_exact(count.max(1)).enumerate() {
+            flat[i * out + start..i * out + start + count].copy_from_slice(part);
         }
-    };
-    if parallel {
-        flat.par_chunks_mut(BLOCK * n).enumerate().for_each(fill);
-    } else {
-        flat.chunks_mut(BLOCK * n).enumerate().for_each(fill);
     }
     flat
-}
-
-/// `out[i] = W · xs[i] (+ bias)` for every input.
-fn apply(m: &PlainMatrix, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let (rows, out, cols, bias) = m;
-    let (out, cols, n) = (*out, *cols, xs.len());
-    let flat = products(rows, cols, xs, out * cols * n >= PARALLEL_WORK);
-    (0..n).map(|i| (0..out).map(|r| flat[r * n + i] + bias.as_ref().map_or(0.0, |b| b[r])).collect()).collect()
 }
 
 fn rms_norm(x: &[f32], gamma: &[f32], eps: f32) -> Vec<f32> {
@@ -116,29 +140,51 @@ impl CpuDecoder {
         let half = weights.head_dim / 2;
         let inv_freq =
             (0..half).map(|j| 1.0 / weights.rope_theta.powf((2 * j) as f32 / weights.head_dim as f32)).collect();
-        Self { w: weights, heads, kv_heads, eps: eps as f32, inv_freq }
+        let blocks = weights
+            .layers
+            .into_iter()
+            .map(|layer| {
+                let [q, k, v, o] = layer.attention;
+                let [gate, up, down] = layer.mlp;
+                Block {
+                    attn_norm: layer.attn_norm,
+                    qkv: Dense::stacked(&[&q, &k, &v]),
+                    o: Dense::stacked(&[&o]),
+                    mlp_norm: layer.mlp_norm,
+                    gate_up: Dense::stacked(&[&gate, &up]),
+                    down: Dense::stacked(&[&down]),
+                }
+            })
+            .collect();
+        Self {
+            embed: weights.embed,
+            blocks,
+            norm: weights.norm,
+            head: weights.head,
+            vocab: weights.vocab,
+            d_model: weights.d_model,
+            head_dim: weights.head_dim,
+            heads,
+            kv_heads,
+            eps: eps as f32,
+            inv_freq,
+        }
     }
 
     pub fn vocab(&self) -> usize {
-        self.w.vocab
+        self.vocab
     }
 
     /// A cache for a new sequence.
     pub fn cache(&self) -> SequenceCache {
-        SequenceCache {
-            keys: vec![Vec::new(); self.w.layers.len()],
-            values: vec![Vec::new(); self.w.layers.len()],
-            len: 0,
-        }
+        SequenceCache { keys: vec![Vec::new(); self.blocks.len()], values: vec![Vec::new(); self.blocks.len()], len: 0 }
     }
 
-    /// Rotates each head of `x` in place to `position` (rotate-half pairs).
-    fn rope(&self, x: &mut [f32], position: usize) {
-        let hd = self.w.head_dim;
-        let half = hd / 2;
-        for head in x.chunks_exact_mut(hd) {
-            for j in 0..half {
-                let (sin, cos) = (position as f32 * self.inv_freq[j]).sin_cos();
+    /// Rotates each head of `x` in place by `angles` (rotate-half pairs).
+    fn rope(&self, x: &mut [f32], angles: &[(f32, f32)]) {
+        let half = self.head_dim / 2;
+        for head in x.chunks_exact_mut(self.head_dim) {
+            for (j, &(sin, cos)) in angles.iter().enumerate() {
                 let (a, b) = (head[j], head[j + half]);
                 head[j] = a * cos - b * sin;
                 head[j + half] = b * cos + a * sin;
@@ -146,12 +192,18 @@ impl CpuDecoder {
         }
     }
 
+    /// `(sin, cos)` of each rotary pair's angle at `position`, the same for
+    /// every head and layer.
+    fn angles(&self, position: usize) -> Vec<(f32, f32)> {
+        self.inv_freq.iter().map(|f| (position as f32 * f).sin_cos()).collect()
+    }
+
     /// Runs `items` (positions of one or more sequences, each sequence's in
     /// order, following what its cache holds) through the model; returns
     /// the logits after the last item of each sequence named, by sequence.
     pub fn forward(&self, items: &[Item], caches: &mut [SequenceCache]) -> Vec<(usize, Vec<f32>)> {
-        let d = self.w.d_model;
-        let hd = self.w.head_dim;
+        let d = self.d_model;
+        let hd = self.head_dim;
         let groups = self.heads / self.kv_heads.max(1);
         let mut positions = Vec::with_capacity(items.len());
         let mut next: Vec<usize> = caches.iter().map(|c| c.len).collect();
@@ -160,67 +212,61 @@ impl CpuDecoder {
             next[item.sequence] += 1;
         }
         let mut xs: Vec<Vec<f32>> =
-            items.iter().map(|it| self.w.embed[it.token as usize * d..(it.token as usize + 1) * d].to_vec()).collect();
-        for (l, layer) in self.w.layers.iter().enumerate() {
-            let normed: Vec<Vec<f32>> = xs.iter().map(|x| rms_norm(x, &layer.attn_norm, self.eps)).collect();
-            let [q, k, v, o] = &layer.attention;
-            let mut qs = apply(q, &normed);
-            let mut ks = apply(k, &normed);
-            let vs = apply(v, &normed);
+            items.iter().map(|it| self.embed[it.token as usize * d..(it.token as usize + 1) * d].to_vec()).collect();
+        let (q_width, kv_width) = (self.heads * hd, self.kv_heads * hd);
+        let angles: Vec<Vec<(f32, f32)>> = positions.iter().map(|&p| self.angles(p)).collect();
+        for (l, block) in self.blocks.iter().enumerate() {
+            let normed: Vec<Vec<f32>> = xs.iter().map(|x| rms_norm(x, &block.attn_norm, self.eps)).collect();
+            let qkv = block.qkv.apply(&normed);
+            let mut qs: Vec<Vec<f32>> = qkv.iter().map(|y| y[..q_width].to_vec()).collect();
+            let mut ks: Vec<Vec<f32>> = qkv.iter().map(|y| y[q_width..q_width + kv_width].to_vec()).collect();
+            let vs: Vec<&[f32]> = qkv.iter().map(|y| &y[q_width + kv_width..]).collect();
             for (i, item) in items.iter().enumerate() {
-                self.rope(&mut qs[i], positions[i]);
-                self.rope(&mut ks[i], positions[i]);
+                self.rope(&mut qs[i], &angles[i]);
+                self.rope(&mut ks[i], &angles[i]);
                 caches[item.sequence].keys[l].extend_from_slice(&ks[i]);
-                caches[item.sequence].values[l].extend_from_slice(&vs[i]);
+                caches[item.sequence].values[l].extend_from_slice(vs[i]);
             }
             let scale = 1.0 / (hd as f32).sqrt();
+            // Each item reads its own sequence's cache: the reads, not the
+            // arithmetic, are the cost, so items go to both cores.
+            let caches_now: &[SequenceCache] = caches;
             let contexts: Vec<Vec<f32>> = items
-                .iter()
+                .par_iter()
                 .enumerate()
+                .with_min_len(2)
                 .map(|(i, item)| {
-                    let cache = &caches[item.sequence];
-                    let kv_width = self.kv_heads * hd;
+                    let cache = &caches_now[item.sequence];
                     let seen = positions[i] + 1;
                     let mut context = vec![0.0f32; self.heads * hd];
                     let mut scores = vec![0.0f32; seen];
-                    for h in 0..self.heads {
+                    for (h, out) in context.chunks_exact_mut(hd).enumerate() {
                         let g = h / groups;
-                        let query = &qs[i][h * hd..(h + 1) * hd];
-                        for (t, s) in scores.iter_mut().enumerate() {
-                            *s = dot(query, &cache.keys[l][t * kv_width + g * hd..t * kv_width + (g + 1) * hd]) * scale;
-                        }
-                        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                        let mut total = 0.0;
-                        for s in &mut scores {
-                            *s = (*s - max).exp();
-                            total += *s;
-                        }
-                        let out = &mut context[h * hd..(h + 1) * hd];
-                        for (t, s) in scores.iter().enumerate() {
-                            let value = &cache.values[l][t * kv_width + g * hd..t * kv_width + (g + 1) * hd];
-                            let p = s / total;
-                            for (o, v) in out.iter_mut().zip(value) {
-                                *o += p * v;
-                            }
-                        }
+                        let view = HeadView {
+                            keys: &cache.keys[l],
+                            values: &cache.values[l],
+                            stride: kv_width,
+                            offset: g * hd,
+                        };
+                        attend(&qs[i][h * hd..(h + 1) * hd], view, scale, &mut scores, out);
                     }
                     context
                 })
                 .collect();
-            let attended = apply(o, &contexts);
+            let attended = block.o.apply(&contexts);
             for (x, a) in xs.iter_mut().zip(&attended) {
                 x.iter_mut().zip(a).for_each(|(x, a)| *x += a);
             }
-            let normed: Vec<Vec<f32>> = xs.iter().map(|x| rms_norm(x, &layer.mlp_norm, self.eps)).collect();
-            let [gate, up, down] = &layer.mlp;
-            let gates = apply(gate, &normed);
-            let ups = apply(up, &normed);
-            let hidden: Vec<Vec<f32>> = gates
+            let normed: Vec<Vec<f32>> = xs.iter().map(|x| rms_norm(x, &block.mlp_norm, self.eps)).collect();
+            let gate_up = block.gate_up.apply(&normed);
+            let hidden: Vec<Vec<f32>> = gate_up
                 .iter()
-                .zip(&ups)
-                .map(|(g, u)| g.iter().zip(u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect())
+                .map(|y| {
+                    let (g, u) = y.split_at(y.len() / 2);
+                    g.iter().zip(u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect()
+                })
                 .collect();
-            let downs = apply(down, &hidden);
+            let downs = block.down.apply(&hidden);
             for (x, dn) in xs.iter_mut().zip(&downs) {
                 x.iter_mut().zip(dn).for_each(|(x, dn)| *x += dn);
             }
@@ -236,14 +282,13 @@ impl CpuDecoder {
                 None => last.push((item.sequence, i)),
             }
         }
-        let finals: Vec<Vec<f32>> = last.iter().map(|&(_, i)| rms_norm(&xs[i], &self.w.norm, self.eps)).collect();
+        let finals: Vec<Vec<f32>> = last.iter().map(|&(_, i)| rms_norm(&xs[i], &self.norm, self.eps)).collect();
         let logits = self.logits(&finals);
         last.iter().map(|&(s, _)| s).zip(logits).collect()
     }
 
     fn logits(&self, finals: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let (vocab, n) = (self.w.vocab, finals.len());
-        let flat = products(&self.w.head, self.w.d_model, finals, true);
-        (0..n).map(|i| (0..vocab).map(|v| flat[v * n + i]).collect()).collect()
+        let flat = products(&self.head, self.d_model, finals, true);
+        flat.chunks_exact(self.vocab.max(1)).map(<[f32]>::to_vec).collect()
     }
 }

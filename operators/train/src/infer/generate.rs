@@ -74,14 +74,52 @@ pub struct LoadedModel {
     pub weight_bytes: u64,
 }
 
+/// Bytes at the end of `text` that begin one of `stops` without completing it.
+fn stop_prefix(text: &str, stops: &[String]) -> usize {
+    stops
+        .iter()
+        .filter_map(|stop| (1..stop.len()).rev().find(|&k| stop.is_char_boundary(k) && text.ends_with(&stop[..k])))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Progress of one sequence during generation.
 struct Sequence {
     sampler: Sampler,
     ids: Vec<u32>,
+    /// Text of `ids[..read]`, extended a token or a few at a time: decoding
+    /// the whole sequence at every step would cost quadratic time.
+    decoded: String,
+    /// Where the decoding window starts: one settled token before `read`
+    /// gives the decoder its context (a leading space, a word piece).
+    prefix: usize,
+    /// Tokens whose text is in `decoded`.
+    read: usize,
     /// Bytes of decoded text already handed out.
     emitted: usize,
     text: String,
     done: Option<FinishReason>,
+}
+
+impl Sequence {
+    /// Brings `decoded` up to the last token where that text is final; at
+    /// `finish`, whatever the tokens spell, even half a character.
+    fn settle(&mut self, tokenizer: &Tokenizer, finish: bool) {
+        let decode = |ids: &[u32]| tokenizer.decode(ids, true).unwrap_or_default();
+        let before = decode(&self.ids[self.prefix..self.read]);
+        let after = decode(&self.ids[self.prefix..]);
+        // A character split across tokens decodes as U+FFFD until its last byte arrives.
+        if !finish && (after.len() <= before.len() || after.ends_with('\u{FFFD}')) {
+            return;
+        }
+        match after.strip_prefix(before.as_str()) {
+            Some(added) => self.decoded.push_str(added),
+            // The decoder rewrote the window's start: take the whole text again.
+            None => self.decoded = decode(&self.ids),
+        }
+        self.prefix = self.read;
+        self.read = self.ids.len();
+    }
 }
 
 impl LoadedModel {
@@ -169,6 +207,9 @@ impl LoadedModel {
             .map(|r| Sequence {
                 sampler: Sampler::new(r.temperature, r.top_p, r.seed),
                 ids: Vec::new(),
+                decoded: String::new(),
+                prefix: 0,
+                read: 0,
                 emitted: 0,
                 text: String::new(),
                 done: (r.max_tokens == 0).then_some(FinishReason::Length),
@@ -225,27 +266,29 @@ impl LoadedModel {
         context_full: bool,
         on_text: &mut impl FnMut(TokenEvent),
     ) {
-        if self.end_ids.contains(&token) {
-            sequence.done = Some(FinishReason::Stop);
-            return;
+        let ended = self.end_ids.contains(&token);
+        if !ended {
+            sequence.ids.push(token);
         }
-        sequence.ids.push(token);
-        let decoded = self.decode(&sequence.ids);
+        let out_of_room = sequence.ids.len() >= request.max_tokens || context_full;
+        sequence.settle(&self.tokenizer, ended || out_of_room);
+        let decoded = &sequence.decoded;
         let stop_at = request.stop.iter().filter(|s| !s.is_empty()).filter_map(|s| decoded.find(s.as_str())).min();
         let (visible, finished) = match stop_at {
             Some(at) => (&decoded[..at], Some(FinishReason::Stop)),
-            None if sequence.ids.len() >= request.max_tokens || context_full => {
-                (decoded.as_str(), Some(FinishReason::Length))
-            }
+            None if ended => (decoded.as_str(), Some(FinishReason::Stop)),
+            None if out_of_room => (decoded.as_str(), Some(FinishReason::Length)),
             None => (decoded.as_str(), None),
         };
-        // A character split across tokens decodes as U+FFFD until its last byte arrives.
-        let settled = finished.is_some() || !visible.ends_with('\u{FFFD}');
-        if settled && visible.len() > sequence.emitted && visible.is_char_boundary(sequence.emitted) {
-            on_text(TokenEvent { index, text: visible[sequence.emitted..].to_owned() });
-            sequence.emitted = visible.len();
+        // Text that may be the start of a stop string waits until it is not.
+        let ready = visible.len() - if finished.is_some() { 0 } else { stop_prefix(visible, &request.stop) };
+        if ready > sequence.emitted && visible.is_char_boundary(sequence.emitted) && visible.is_char_boundary(ready) {
+            on_text(TokenEvent { index, text: visible[sequence.emitted..ready].to_owned() });
+            sequence.emitted = ready;
         }
-        sequence.text = visible.to_owned();
+        if finished.is_some() {
+            sequence.text = visible.to_owned();
+        }
         sequence.done = finished;
     }
 
@@ -291,5 +334,57 @@ impl LoadedModel {
             total += f64::from(mean);
         }
         Some(total / starts.len() as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte tokens `<0xE4> <0xB8> <0xAD>` spell 中 only together.
+    fn byte_tokenizer() -> Tokenizer {
+        let json = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+            "normalizer": null, "pre_tokenizer": null, "post_processor": null,
+            "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]},
+            "model": {"type": "WordLevel", "unk_token": "a",
+                "vocab": {"a": 0, "<0xE4>": 1, "<0xB8>": 2, "<0xAD>": 3, "b": 4}}
+        });
+        json.to_string().parse().expect("tokenizer")
+    }
+
+    #[test]
+    fn text_settles_token_by_token_and_waits_for_a_whole_character() {
+        let tokenizer = byte_tokenizer();
+        let mut sequence = Sequence {
+            sampler: Sampler::new(0.0, 1.0, 0),
+            ids: Vec::new(),
+            decoded: String::new(),
+            prefix: 0,
+            read: 0,
+            emitted: 0,
+            text: String::new(),
+            done: None,
+        };
+        let mut seen = Vec::new();
+        for id in [0, 1, 2, 3, 4] {
+            sequence.ids.push(id);
+            sequence.settle(&tokenizer, false);
+            seen.push(sequence.decoded.clone());
+        }
+        assert_eq!(seen, ["a", "a", "a", "a中", "a中b"]);
+        // At the end, half a character is handed out as it is.
+        sequence.ids.push(1);
+        sequence.settle(&tokenizer, true);
+        assert_eq!(sequence.decoded, "a中b\u{FFFD}");
+    }
+
+    #[test]
+    fn only_an_unfinished_stop_string_is_held_back() {
+        let stops = vec!["\n\nQ:".to_owned(), "END".to_owned()];
+        assert_eq!(stop_prefix("answer\n\n", &stops), 2);
+        assert_eq!(stop_prefix("answer E", &stops), 1);
+        assert_eq!(stop_prefix("answer", &stops), 0);
+        assert_eq!(stop_prefix("answer\n", &[]), 0);
     }
 }

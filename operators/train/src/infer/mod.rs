@@ -4,6 +4,7 @@
 
 mod cpu;
 mod generate;
+mod kernel;
 mod pool;
 mod sampling;
 
