@@ -10,7 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::kernel::{HeadView, attend, products_into};
+use super::attend::{HeadView, attend};
+use super::panels::{PANEL, Panels};
 use crate::model::{PlainMatrix, PlainWeights};
 
 /// Work below this many multiply-adds stays on one thread: waking another
@@ -33,11 +34,9 @@ pub struct Item {
     pub token: u32,
 }
 
-/// A weight matrix as `[out][cols]` rows, with its bias.
+/// A weight matrix packed for decoding, with its bias.
 struct Dense {
-    rows: Vec<f32>,
-    out: usize,
-    cols: usize,
+    w: Panels,
     bias: Option<Vec<f32>>,
 }
 
@@ -47,18 +46,18 @@ impl Dense {
     fn stacked(parts: &[&PlainMatrix]) -> Self {
         let cols = parts.first().map_or(0, |m| m.2);
         let out = parts.iter().map(|m| m.1).sum();
-        let rows = parts.iter().flat_map(|m| m.0.iter().copied()).collect();
+        let rows: Vec<f32> = parts.iter().flat_map(|m| m.0.iter().copied()).collect();
         let bias = parts
             .iter()
             .any(|m| m.3.is_some())
             .then(|| parts.iter().flat_map(|m| m.3.clone().unwrap_or_else(|| vec![0.0; m.1])).collect::<Vec<f32>>());
-        Self { rows, out, cols, bias }
+        Self { w: Panels::pack(&rows, out, cols), bias }
     }
 
     /// `W · x (+ bias)` for every input, one output vector per input.
     fn apply(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let flat = products(&self.rows, self.cols, xs, self.out * self.cols * xs.len() >= PARALLEL_WORK);
-        flat.chunks_exact(self.out.max(1))
+        let flat = products(&self.w, xs);
+        flat.chunks_exact(self.w.out().max(1))
             .map(|y| match &self.bias {
                 Some(bias) => y.iter().zip(bias).map(|(y, b)| y + b).collect(),
                 None => y.to_vec(),
@@ -84,7 +83,7 @@ pub struct CpuDecoder {
     embed: Vec<f32>,
     blocks: Vec<Block>,
     norm: Vec<f32>,
-    head: Vec<f32>,
+    head: Panels,
     vocab: usize,
     d_model: usize,
     head_dim: usize,
@@ -95,31 +94,24 @@ pub struct CpuDecoder {
     inv_freq: Vec<f32>,
 }
 
-/// Rows per parallel block of a matrix product when the inputs are few.
-const BLOCK: usize = 64;
+/// Panels per parallel piece of a matrix product.
+const PIECE_PANELS: usize = 2;
 
-/// `flat[i * out + r] = xs[i] · row r` for every row of `rows` (`cols`
-/// wide): one output vector per input, each weight row read once for all.
-fn products(rows: &[f32], cols: usize, xs: &[Vec<f32>], parallel: bool) -> Vec<f32> {
-    let n = xs.len();
-    let out = rows.len() / cols.max(1);
+/// `flat[i * out + r] = xs[i] · row r` of `w`: one output vector per
+/// input, the weights read once for all of them, split across threads by
+/// panels when the work is worth a hand-off.
+fn products(w: &Panels, xs: &[Vec<f32>]) -> Vec<f32> {
+    let (n, out) = (xs.len(), w.out());
     let inputs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
-    let mut flat = vec![0.0f32; out * n];
-    if !parallel {
-        products_into(rows, cols, &inputs, &mut flat);
-        return flat;
+    if out * w.cols() * n < PARALLEL_WORK {
+        return w.products(0..w.panel_count(), &inputs);
     }
-    // Each block computes its rows for every input; the pieces are then
-    // laid side by side per input.
-    let pieces: Vec<(usize, Vec<f32>)> = rows
-        .par_chunks(BLOCK * cols)
-        .enumerate()
-        .map(|(block, chunk)| {
-            let mut piece = vec![0.0f32; chunk.len() / cols * n];
-            products_into(chunk, cols, &inputs, &mut piece);
-            (block * BLOCK, piece)
-        })
+    let starts: Vec<usize> = (0..w.panel_count()).step_by(PIECE_PANELS).collect();
+    let pieces: Vec<(usize, Vec<f32>)> = starts
+        .par_iter()
+        .map(|&p| (p * PANEL, w.products(p..(p + PIECE_PANELS).min(w.panel_count()), &inputs)))
         .collect();
+    let mut flat = vec![0.0f32; out * n];
     for (start, piece) in pieces {
         let count = piece.len() / n.max(1);
         for (i, part) in piece.chunks_exact(count.max(1)).enumerate() {
@@ -160,7 +152,7 @@ impl CpuDecoder {
             embed: weights.embed,
             blocks,
             norm: weights.norm,
-            head: weights.head,
+            head: Panels::pack(&weights.head, weights.vocab, weights.d_model),
             vocab: weights.vocab,
             d_model: weights.d_model,
             head_dim: weights.head_dim,
@@ -288,7 +280,7 @@ impl CpuDecoder {
     }
 
     fn logits(&self, finals: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let flat = products(&self.head, self.d_model, finals, true);
+        let flat = products(&self.head, finals);
         flat.chunks_exact(self.vocab.max(1)).map(<[f32]>::to_vec).collect()
     }
 }

@@ -102,6 +102,19 @@ struct Sequence {
 }
 
 impl Sequence {
+    fn new(sampler: Sampler) -> Self {
+        Self {
+            sampler,
+            ids: Vec::new(),
+            decoded: String::new(),
+            prefix: 0,
+            read: 0,
+            emitted: 0,
+            text: String::new(),
+            done: None,
+        }
+    }
+
     /// Brings `decoded` up to the last token where that text is final; at
     /// `finish`, whatever the tokens spell, even half a character.
     fn settle(&mut self, tokenizer: &Tokenizer, finish: bool) {
@@ -204,15 +217,10 @@ impl LoadedModel {
         }
         let mut sequences: Vec<Sequence> = requests
             .iter()
-            .map(|r| Sequence {
-                sampler: Sampler::new(r.temperature, r.top_p, r.seed),
-                ids: Vec::new(),
-                decoded: String::new(),
-                prefix: 0,
-                read: 0,
-                emitted: 0,
-                text: String::new(),
-                done: (r.max_tokens == 0).then_some(FinishReason::Length),
+            .map(|r| {
+                let mut sequence = Sequence::new(Sampler::new(r.temperature, r.top_p, r.seed));
+                sequence.done = (r.max_tokens == 0).then_some(FinishReason::Length);
+                sequence
             })
             .collect();
         let mut caches: Vec<_> = requests.iter().map(|_| self.decoder.cache()).collect();
@@ -356,16 +364,7 @@ mod tests {
     #[test]
     fn text_settles_token_by_token_and_waits_for_a_whole_character() {
         let tokenizer = byte_tokenizer();
-        let mut sequence = Sequence {
-            sampler: Sampler::new(0.0, 1.0, 0),
-            ids: Vec::new(),
-            decoded: String::new(),
-            prefix: 0,
-            read: 0,
-            emitted: 0,
-            text: String::new(),
-            done: None,
-        };
+        let mut sequence = Sequence::new(Sampler::new(0.0, 1.0, 0));
         let mut seen = Vec::new();
         for id in [0, 1, 2, 3, 4] {
             sequence.ids.push(id);

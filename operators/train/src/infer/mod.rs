@@ -2,9 +2,10 @@
 //! chats through its template, batched incremental decoding with a key/value
 //! cache, sampling (temperature, top-p, seed) and stop sequences.
 
+mod attend;
 mod cpu;
 mod generate;
-mod kernel;
+mod panels;
 mod pool;
 mod sampling;
 
