@@ -194,6 +194,17 @@ impl CpuDecoder {
     /// order, following what its cache holds) through the model; returns
     /// the logits after the last item of each sequence named, by sequence.
     pub fn forward(&self, items: &[Item], caches: &mut [SequenceCache]) -> Vec<(usize, Vec<f32>)> {
+        // A step forks and joins some twenty times. From a thread outside
+        // rayon's pool each would hand the work over and put this thread to
+        // sleep; run from inside the pool, the step keeps one of the cores
+        // and shares only the split work.
+        if rayon::current_thread_index().is_none() {
+            return rayon::join(|| self.step(items, caches), || ()).0;
+        }
+        self.step(items, caches)
+    }
+
+    fn step(&self, items: &[Item], caches: &mut [SequenceCache]) -> Vec<(usize, Vec<f32>)> {
         let d = self.d_model;
         let hd = self.head_dim;
         let groups = self.heads / self.kv_heads.max(1);
