@@ -29,13 +29,14 @@ pub use state::{ApiConfig, AppState, RateLimit};
 
 /// The routes under `/api/v1`, with their OpenAPI description.
 fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
-    use routes::{auth, events, generate, models, pipelines, runs, schedules, uploads, users};
+    use routes::{auth, events, generate, models, pipelines, runs, schedules, session, uploads, users};
     let upload_limit = usize::try_from(state.config.upload_limit).unwrap_or(usize::MAX).saturating_add(1 << 20);
     OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
+        .routes(routes!(session::start, session::current, session::end))
         .routes(routes!(users::me, users::update_me))
         .routes(routes!(users::list))
         .routes(routes!(users::update))

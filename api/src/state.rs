@@ -25,6 +25,10 @@ pub struct ApiConfig {
     pub jwt_secret: Vec<u8>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// Lifetime of a browser session (the console's cookie).
+    pub session_ttl: Duration,
+    /// Whether the session cookie is marked `Secure` (sent over HTTPS only).
+    pub secure_cookies: bool,
     /// Largest JSON or YAML request body, bytes.
     pub body_limit: usize,
     /// Largest upload, bytes (all files of one request).
@@ -39,12 +43,14 @@ pub struct ApiConfig {
 
 impl ApiConfig {
     /// Defaults around a secret: 15-minute access tokens, 30-day refresh
-    /// tokens, 2 MiB bodies, 1 GiB uploads, 50 requests/s with bursts of 100.
+    /// tokens, 12-hour browser sessions, 2 MiB bodies, 1 GiB uploads, 50 requests/s with bursts of 100.
     pub fn with_secret(jwt_secret: Vec<u8>) -> Self {
         Self {
             jwt_secret,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
             body_limit: 2 << 20,
             upload_limit: 1 << 30,
             rate_limit: Some(RateLimit { per_second: 50, burst: 100 }),

@@ -114,6 +114,12 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
     if let Some(ttl) = crate::home::duration_var("HANGAR_ACCESS_TTL")? {
         config.access_ttl = ttl;
     }
+    if let Some(ttl) = crate::home::duration_var("HANGAR_SESSION_TTL")? {
+        config.session_ttl = ttl;
+    }
+    if let Ok(text) = std::env::var("HANGAR_SECURE_COOKIES") {
+        config.secure_cookies = boolean("HANGAR_SECURE_COOKIES", &text)?;
+    }
     if let Some(bytes) = bytes_var("HANGAR_UPLOAD_LIMIT")? {
         config.upload_limit = bytes;
     }
@@ -127,13 +133,18 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
         config.cors_origins = text.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
     }
     if let Ok(text) = std::env::var("HANGAR_ALLOW_REGISTRATION") {
-        config.allow_registration = match text.trim() {
-            "1" | "true" | "yes" => true,
-            "0" | "false" | "no" => false,
-            other => bail!("HANGAR_ALLOW_REGISTRATION={other} is not a boolean; use true or false"),
-        };
+        config.allow_registration = boolean("HANGAR_ALLOW_REGISTRATION", &text)?;
     }
     Ok(config)
+}
+
+/// A yes/no environment variable.
+fn boolean(name: &str, text: &str) -> Result<bool> {
+    match text.trim() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        other => bail!("{name}={other} is not a boolean; use true or false"),
+    }
 }
 
 /// `HANGAR_JWT_SECRET`, else the file `HANGAR_JWT_SECRET_FILE`; the

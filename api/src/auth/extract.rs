@@ -1,11 +1,13 @@
-//! The signed-in user of a request, from `Authorization: Bearer`, with the
-//! per-user rate limit applied on the way in.
+//! The signed-in user of a request, from `Authorization: Bearer` or the
+//! console's session cookie (with its CSRF check), with the per-user rate
+//! limit applied on the way in.
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
 use super::roles::{Permission, Role};
+use super::session::{CSRF_HEADER, cookie_token, is_safe};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -15,6 +17,9 @@ pub struct CurrentUser {
     pub id: String,
     pub email: String,
     pub role: Role,
+    /// The CSRF token of the session, when the request came with the
+    /// session cookie rather than a bearer token.
+    pub csrf: Option<String>,
 }
 
 impl CurrentUser {
@@ -53,24 +58,53 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized(
-                "sign in first: send `Authorization: Bearer TOKEN` with a token from POST /api/v1/auth/login",
-            )
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
+        let (token, by_cookie) = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => (bearer(value)?, false),
+            None => (
+                cookie_token(&parts.headers).ok_or_else(|| {
+                    ApiError::unauthorized(
+                        "sign in first: send `Authorization: Bearer TOKEN` with a token from POST /api/v1/auth/login, \
+                         or sign in on the console",
+                    )
+                })?,
+                true,
+            ),
+        };
         let claims = state.tokens.verify(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        let csrf = by_cookie.then(|| state.tokens.csrf_for(token));
+        if let Some(expected) = &csrf
+            && !is_safe(&parts.method)
+        {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(blake3::Hash::from_hex);
+            // blake3's Hash compares in constant time.
+            if !matches!(sent, Some(Ok(hash)) if hash == *expected) {
+                return Err(ApiError::forbidden(
+                    "a request signed in by the session cookie must carry the session's CSRF token in the \
+                     X-CSRF-Token header; reload the console page, or get it from GET /api/v1/auth/session",
+                ));
+            }
+        }
         if let Some(limiter) = &state.limiter {
             limiter.check(&format!("user:{}", claims.sub)).map_err(ApiError::rate_limited)?;
         }
-        Ok(CurrentUser { id: claims.sub, email: claims.email, role: claims.role })
+        Ok(CurrentUser {
+            id: claims.sub,
+            email: claims.email,
+            role: claims.role,
+            csrf: csrf.map(|hash| hash.to_hex().to_string()),
+        })
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer(value: &axum::http::HeaderValue) -> Result<&str, ApiError> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))
 }
 
 /// A request made before signing in, rate-limited by client address.

@@ -3,6 +3,7 @@
 pub mod extract;
 pub mod password;
 pub mod roles;
+pub mod session;
 pub mod tokens;
 
 pub use extract::CurrentUser;

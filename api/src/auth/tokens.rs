@@ -38,6 +38,8 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Derived from the signing secret: binds a CSRF token to each session token.
+    csrf_key: [u8; 32],
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
@@ -58,20 +60,33 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            csrf_key: blake3::derive_key("hangar console session csrf v1", secret),
             access_ttl,
             refresh_ttl,
         }
     }
 
+    /// The CSRF token that goes with a session token: requests signed in by
+    /// the session cookie must repeat it in a header, which another site's
+    /// page cannot read and so cannot send.
+    pub fn csrf_for(&self, token: &str) -> blake3::Hash {
+        blake3::keyed_hash(&self.csrf_key, token.as_bytes())
+    }
+
     /// A signed access token for the user, valid from `now_s` for the access lifetime.
     pub fn issue(&self, user_id: &str, email: &str, role: Role, now_s: i64) -> String {
+        self.issue_for(user_id, email, role, now_s, self.access_ttl)
+    }
+
+    /// A signed token valid from `now_s` for `lifetime` (browser sessions live longer).
+    pub fn issue_for(&self, user_id: &str, email: &str, role: Role, now_s: i64, lifetime: Duration) -> String {
         let claims = Claims {
             sub: user_id.to_owned(),
             email: email.to_owned(),
             role,
             iss: ISSUER.to_owned(),
             iat: now_s,
-            exp: now_s + i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            exp: now_s + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2),
         };
         self.sign(&claims)
     }

@@ -137,20 +137,7 @@ pub async fn login(
     _: Anonymous,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
-    let user = state.store().user_by_email(request.email.trim()).await?;
-    let stored = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
-    let password = request.password;
-    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
-        .await
-        .map_err(|e| ApiError::internal("checking the password failed", &e))?;
-    let wrong = || ApiError::unauthorized("wrong e-mail or password");
-    let user = match user {
-        Some(user) if matches => user,
-        _ => return Err(wrong()),
-    };
-    if user.disabled {
-        return Err(ApiError::forbidden("this account is disabled; ask an administrator"));
-    }
+    let user = authenticate(&state, &request).await?;
     let (refresh_token, hash) = new_refresh_token();
     let now = now_ms();
     state
@@ -165,6 +152,28 @@ pub async fn login(
         .await?;
     tracing::info!(user = %user.id, "Signed in.");
     Ok(ApiJson(tokens_for(&state, &user, refresh_token)?))
+}
+
+/// The account behind the credentials, if they match and it is enabled.
+///
+/// # Errors
+/// 401 on a wrong e-mail or password (the same message and time for both),
+/// 403 for a disabled account.
+pub async fn authenticate(state: &AppState, request: &LoginRequest) -> ApiResult<UserRecord> {
+    let user = state.store().user_by_email(request.email.trim()).await?;
+    let stored = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
+    let password = request.password.clone();
+    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+        .await
+        .map_err(|e| ApiError::internal("checking the password failed", &e))?;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => return Err(ApiError::unauthorized("wrong e-mail or password")),
+    };
+    if user.disabled {
+        return Err(ApiError::forbidden("this account is disabled; ask an administrator"));
+    }
+    Ok(user)
 }
 
 fn refresh_ttl_ms(state: &AppState) -> i64 {

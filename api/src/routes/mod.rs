@@ -10,5 +10,6 @@ pub mod ops;
 pub mod pipelines;
 pub mod runs;
 pub mod schedules;
+pub mod session;
 pub mod uploads;
 pub mod users;
