@@ -5,6 +5,7 @@
 //! [`AppState`] around an engine and serves [`router`].
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(document.as_ref().clone()) }
             }),
         )
+        .merge(console::routes())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))

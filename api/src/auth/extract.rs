@@ -48,6 +48,14 @@ impl CurrentUser {
         self.is_admin() || owner == Some(self.id.as_str())
     }
 
+    /// Whether `sent` is this session's CSRF token (compared in constant time).
+    pub fn csrf_matches(&self, sent: &str) -> bool {
+        match (self.csrf.as_deref().map(blake3::Hash::from_hex), blake3::Hash::from_hex(sent.trim())) {
+            (Some(Ok(expected)), Ok(sent)) => expected == sent,
+            _ => false,
+        }
+    }
+
     /// The owner filter for listings: none for admins, themselves for users.
     pub fn owner_filter(&self) -> Option<String> {
         (!self.is_admin()).then(|| self.id.clone())
@@ -58,42 +66,61 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (token, by_cookie) = match parts.headers.get(header::AUTHORIZATION) {
-            Some(value) => (bearer(value)?, false),
-            None => (
-                cookie_token(&parts.headers).ok_or_else(|| {
-                    ApiError::unauthorized(
-                        "sign in first: send `Authorization: Bearer TOKEN` with a token from POST /api/v1/auth/login, \
-                         or sign in on the console",
-                    )
-                })?,
-                true,
-            ),
-        };
-        let claims = state.tokens.verify(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
-        let csrf = by_cookie.then(|| state.tokens.csrf_for(token));
-        if let Some(expected) = &csrf
-            && !is_safe(&parts.method)
-        {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(blake3::Hash::from_hex);
-            // blake3's Hash compares in constant time.
-            if !matches!(sent, Some(Ok(hash)) if hash == *expected) {
-                return Err(ApiError::forbidden(
-                    "a request signed in by the session cookie must carry the session's CSRF token in the \
-                     X-CSRF-Token header; reload the console page, or get it from GET /api/v1/auth/session",
-                ));
-            }
-        }
-        if let Some(limiter) = &state.limiter {
-            limiter.check(&format!("user:{}", claims.sub)).map_err(ApiError::rate_limited)?;
-        }
-        Ok(CurrentUser {
-            id: claims.sub,
-            email: claims.email,
-            role: claims.role,
-            csrf: csrf.map(|hash| hash.to_hex().to_string()),
-        })
+        identify(parts, state, true)
     }
+}
+
+/// The signed-in user of a console page or form. Forms cannot send headers,
+/// so the CSRF check is left to the handler, which compares the form's
+/// `csrf` field with [`CurrentUser::csrf`] before changing anything.
+#[derive(Debug, Clone)]
+pub struct PageUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        identify(parts, state, false).map(PageUser)
+    }
+}
+
+fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<CurrentUser, ApiError> {
+    let (token, by_cookie) = match parts.headers.get(header::AUTHORIZATION) {
+        Some(value) => (bearer(value)?, false),
+        None => (
+            cookie_token(&parts.headers).ok_or_else(|| {
+                ApiError::unauthorized(
+                    "sign in first: send `Authorization: Bearer TOKEN` with a token from POST /api/v1/auth/login, \
+                     or sign in on the console",
+                )
+            })?,
+            true,
+        ),
+    };
+    let claims = state.tokens.verify(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let csrf = by_cookie.then(|| state.tokens.csrf_for(token));
+    if let Some(expected) = &csrf
+        && check_csrf
+        && !is_safe(&parts.method)
+    {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(blake3::Hash::from_hex);
+        // blake3's Hash compares in constant time.
+        if !matches!(sent, Some(Ok(hash)) if hash == *expected) {
+            return Err(ApiError::forbidden(
+                "a request signed in by the session cookie must carry the session's CSRF token in the \
+                 X-CSRF-Token header; reload the console page, or get it from GET /api/v1/auth/session",
+            ));
+        }
+    }
+    if let Some(limiter) = &state.limiter {
+        limiter.check(&format!("user:{}", claims.sub)).map_err(ApiError::rate_limited)?;
+    }
+    Ok(CurrentUser {
+        id: claims.sub,
+        email: claims.email,
+        role: claims.role,
+        csrf: csrf.map(|hash| hash.to_hex().to_string()),
+    })
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header.

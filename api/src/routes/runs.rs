@@ -262,6 +262,14 @@ pub async fn list(
     user: CurrentUser,
     ApiQuery(query): ApiQuery<RunQuery>,
 ) -> ApiResult<ApiJson<RunPage>> {
+    Ok(ApiJson(run_page(&state, &user, query).await?))
+}
+
+/// One page of the runs `user` may see, filtered as `query` asks.
+///
+/// # Errors
+/// 400 for an unknown status or a limit or page out of range.
+pub async fn run_page(state: &AppState, user: &CurrentUser, query: RunQuery) -> ApiResult<RunPage> {
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         Some(text) => Some(text.parse::<RunStatus>().map_err(|_| {
             ApiError::bad_request(format!(
@@ -287,7 +295,7 @@ pub async fn list(
     };
     let runs = state.store().runs(&filter).await?;
     let total = state.store().count_runs(&filter).await?;
-    Ok(ApiJson(RunPage { runs: runs.iter().map(RunView::from).collect(), page, limit, total }))
+    Ok(RunPage { runs: runs.iter().map(RunView::from).collect(), page, limit, total })
 }
 
 /// The run if the caller may see it; 404 otherwise (another user's run

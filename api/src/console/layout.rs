@@ -1,0 +1,62 @@
+//! The frame of every page: header with the sections, the language switch
+//! and signing out; the main area; the stylesheet and the CSRF token for
+//! scripts.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::i18n::Lang;
+use crate::auth::CurrentUser;
+
+/// The console's sections, in the header's order: `(path, text key)`.
+const SECTIONS: &[(&str, &str)] = &[
+    ("/pipelines", "pipelines"),
+    ("/runs", "runs"),
+    ("/data", "data"),
+    ("/training", "training"),
+    ("/models", "models"),
+    ("/evaluations", "evaluations"),
+];
+
+/// A whole page; `current` is the section it belongs to.
+pub fn page(lang: Lang, title: &str, user: Option<&CurrentUser>, current: &str, body: Markup) -> Markup {
+    let other = if lang == Lang::Zh { "en" } else { "zh" };
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(csrf) = user.and_then(|u| u.csrf.as_deref()) {
+                    meta name="csrf-token" content=(csrf);
+                }
+                title { (title) " · " (lang.t("console")) }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Hangar" }
+                    @if let Some(user) = user {
+                        nav aria-label=(lang.t("console")) {
+                            @for (path, key) in SECTIONS {
+                                @if *path == current {
+                                    a href=(path) aria-current="page" { (lang.t(key)) }
+                                } @else {
+                                    a href=(path) { (lang.t(key)) }
+                                }
+                            }
+                        }
+                        span.who { (user.email) }
+                        form.inline method="post" action="/logout" {
+                            @if let Some(csrf) = &user.csrf {
+                                input type="hidden" name="csrf" value=(csrf);
+                            }
+                            button type="submit" { (lang.t("sign_out")) }
+                        }
+                    }
+                    a.lang href={ "/lang?to=" (other) "&next=" (current) } { (lang.t("language")) }
+                }
+                main { (body) }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Signing in and out from the browser: a plain form, so it works without
+//! scripts; the session is the API's cookie session.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use hangar_engine::clock::now_ms;
+use maud::html;
+use serde::Deserialize;
+
+use super::i18n::Lang;
+use super::layout;
+use crate::auth::Role;
+use crate::auth::extract::PageUser;
+use crate::auth::session::{clear_cookie, set_cookie};
+use crate::error::ApiError;
+use crate::routes::auth::{LoginRequest, authenticate};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct Next {
+    next: Option<String>,
+    failed: Option<u8>,
+}
+
+/// A local path to go to after signing in (anything else goes home).
+fn local(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") => path.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn page_for(lang: Lang, next: &str, failed: bool) -> Html<String> {
+    let body = html! {
+        section.card.narrow {
+            h1 { (lang.t("sign_in")) }
+            @if failed {
+                p.error role="alert" { (lang.t("wrong_credentials")) }
+            }
+            form method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                label for="email" { (lang.t("email")) }
+                input #email type="email" name="email" autocomplete="username" required autofocus;
+                label for="password" { (lang.t("password")) }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                button type="submit" { (lang.t("sign_in")) }
+            }
+        }
+    };
+    Html(layout::page(lang, lang.t("sign_in"), None, "/login", body).into_string())
+}
+
+pub async fn form(headers: HeaderMap, Query(query): Query<Next>) -> Html<String> {
+    page_for(Lang::of(&headers), &local(query.next.as_deref()), query.failed.is_some())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignIn {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+/// Checks the form's credentials, sets the session cookie and goes on.
+pub async fn submit(State(state): State<AppState>, axum::Form(form): axum::Form<SignIn>) -> Response {
+    let next = local(form.next.as_deref());
+    let request = LoginRequest { email: form.email, password: form.password };
+    let user = match authenticate(&state, &request).await {
+        Ok(user) => user,
+        Err(_) => {
+            return Redirect::to(&format!("/login?failed=1&next={}", super::percent_encode(&next))).into_response();
+        }
+    };
+    let Some(role) = Role::parse(&user.role) else {
+        return ApiError::internal("the account has an unknown role", &user.role).into_response();
+    };
+    let lifetime = state.config.session_ttl;
+    let token = state.tokens.issue_for(&user.id, &user.email, role, now_ms() / 1000, lifetime);
+    let cookie = set_cookie(&token, lifetime.as_secs(), state.config.secure_cookies);
+    match HeaderValue::from_str(&cookie) {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
+        Err(e) => ApiError::internal("the session cookie is not a valid header", &e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignOut {
+    csrf: String,
+}
+
+/// Ends the session; the form must carry the session's CSRF token, so that
+/// another site cannot sign people out.
+pub async fn logout(
+    State(state): State<AppState>,
+    user: Result<PageUser, ApiError>,
+    axum::Form(form): axum::Form<SignOut>,
+) -> Response {
+    let Ok(PageUser(user)) = user else {
+        return Redirect::to("/login").into_response();
+    };
+    if !user.csrf_matches(&form.csrf) {
+        return ApiError::forbidden("the sign-out form is stale; reload the page and try again").into_response();
+    }
+    match HeaderValue::from_str(&clear_cookie(state.config.secure_cookies)) {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response(),
+        Err(e) => ApiError::internal("the session cookie is not a valid header", &e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Switch {
+    to: String,
+    next: Option<String>,
+}
+
+/// Switches the language (a cookie for a year) and goes back.
+pub async fn language(Query(switch): Query<Switch>) -> Response {
+    let lang = if switch.to.starts_with("zh") { "zh" } else { "en" };
+    let cookie = format!("hangar_lang={lang}; Path=/; SameSite=Lax; Max-Age=31536000");
+    match HeaderValue::from_str(&cookie) {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(&local(switch.next.as_deref()))).into_response(),
+        Err(e) => ApiError::internal("the language cookie is not a valid header", &e).into_response(),
+    }
+}

@@ -1,0 +1,127 @@
+//! The web console over HTTP: signing in with the form, the runs page with
+//! per-user visibility and filters, both languages, signing out only with
+//! the session's CSRF token. (Browser-driven tests come with the live pages.)
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use support::api::{Api, PASSWORD, Reply};
+
+const NOOP: &str = "name: console-hello\ntasks:\n  hello:\n    uses: noop\n";
+
+async fn form(api: &Api, path: &str, cookie: Option<&str>, fields: &str) -> Reply {
+    let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    api.send(request.body(Body::from(fields.to_owned())).expect("request")).await
+}
+
+async fn page(api: &Api, path: &str, cookie: Option<&str>) -> Reply {
+    let mut request = Request::get(path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    api.send(request.body(Body::empty()).expect("request")).await
+}
+
+fn location(reply: &Reply) -> String {
+    reply.headers.get(header::LOCATION).map(|v| v.to_str().expect("ascii").to_owned()).unwrap_or_default()
+}
+
+/// Signs in through the form; the `hangar_session=…` pair.
+async fn sign_in(api: &Api, email: &str) -> String {
+    api.sign_up(email).await;
+    let email = email.replace('@', "%40");
+    let reply =
+        form(api, "/login", None, &format!("email={email}&password={}&next=%2Fruns", PASSWORD.replace(' ', "+"))).await;
+    assert!(reply.status.is_redirection(), "{} {}", reply.status, reply.text());
+    assert_eq!(location(&reply), "/runs");
+    let cookie = reply.headers.get(header::SET_COOKIE).expect("cookie").to_str().expect("ascii");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    cookie.split(';').next().expect("pair").to_owned()
+}
+
+#[tokio::test]
+async fn pages_send_strangers_to_the_sign_in_form_and_wrong_passwords_back() {
+    let api = Api::new().await;
+    assert_eq!(location(&page(&api, "/", None).await), "/login");
+    let runs = page(&api, "/runs?status=failed", None).await;
+    assert!(runs.status.is_redirection());
+    assert_eq!(location(&runs), "/login?next=/runs%3Fstatus%3Dfailed");
+
+    let login = page(&api, "/login?next=/runs", None).await;
+    assert_eq!(login.status, StatusCode::OK);
+    let html = login.text();
+    for needle in
+        [r#"<label for="email">"#, r#"id="email""#, r#"<label for="password">"#, r#"name="next" value="/runs""#]
+    {
+        assert!(html.contains(needle), "the form lacks {needle}: {html}");
+    }
+
+    api.sign_up("mei@caac.example.cn").await;
+    let wrong = form(&api, "/login", None, "email=mei%40caac.example.cn&password=nope&next=%2Fruns").await;
+    assert!(wrong.status.is_redirection());
+    assert!(location(&wrong).starts_with("/login?failed=1"), "{}", location(&wrong));
+    assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+    let again = page(&api, &location(&wrong), None).await.text();
+    assert!(again.contains("role=\"alert\""), "the form says the sign-in failed");
+
+    // Only local paths are followed after signing in.
+    let fields =
+        format!("email=mei%40caac.example.cn&password={}&next=https%3A%2F%2Fevil.example", PASSWORD.replace(' ', "+"));
+    assert_eq!(location(&form(&api, "/login", None, &fields).await), "/");
+}
+
+#[tokio::test]
+async fn the_runs_page_shows_only_the_readers_runs_in_their_language() {
+    let api = Api::new().await;
+    let alice = sign_in(&api, "alice@caac.example.cn").await;
+    let bob = sign_in(&api, "bob@caac.example.cn").await;
+    let token = api.login("alice@caac.example.cn").await["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(api.put_pipeline(&token, NOOP).await.status, StatusCode::CREATED);
+    let run = api.call(Method::POST, "/api/v1/pipelines/console-hello/runs", Some(&token), None).await.json();
+    let run_id = run["run_id"].as_str().expect("run").to_owned();
+    api.events(&run_id, &token).await;
+
+    let mine = page(&api, "/runs", Some(&alice)).await;
+    assert_eq!(mine.status, StatusCode::OK);
+    let html = mine.text();
+    assert!(html.contains(&run_id), "alice sees her run");
+    assert!(html.contains("status succeeded"), "with its status: {html}");
+    assert!(html.contains(r#"name="csrf-token""#), "scripts get the CSRF token");
+
+    let filtered = page(&api, "/runs?status=failed", Some(&alice)).await.text();
+    assert!(!filtered.contains(&run_id), "the status filter applies");
+
+    let theirs = page(&api, "/runs", Some(&bob)).await.text();
+    assert!(!theirs.contains(&run_id), "bob does not see alice's run");
+    assert!(theirs.contains("No runs yet."));
+
+    let chinese = page(&api, "/runs", Some(&format!("{alice}; hangar_lang=zh"))).await.text();
+    assert!(chinese.contains(r#"lang="zh-CN""#) && chinese.contains("流水线"), "{chinese}");
+    let switched = page(&api, "/lang?to=zh&next=/runs", Some(&alice)).await;
+    assert_eq!(location(&switched), "/runs");
+    assert!(switched.headers[header::SET_COOKIE].to_str().expect("ascii").starts_with("hangar_lang=zh"));
+
+    let bad = page(&api, "/runs?status=sideways", Some(&alice)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "an unknown status is refused with the reason");
+}
+
+#[tokio::test]
+async fn signing_out_needs_the_sessions_csrf_token() {
+    let api = Api::new().await;
+    let cookie = sign_in(&api, "mei@caac.example.cn").await;
+    let html = page(&api, "/runs", Some(&cookie)).await.text();
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("the sign-out form carries the token") + marker.len();
+    let csrf = &html[start..start + 64];
+
+    let forged = form(&api, "/logout", Some(&cookie), &format!("csrf={}", "0".repeat(64))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "another site cannot sign people out");
+    let out = form(&api, "/logout", Some(&cookie), &format!("csrf={csrf}")).await;
+    assert!(out.status.is_redirection());
+    assert_eq!(location(&out), "/login");
+    assert!(out.headers[header::SET_COOKIE].to_str().expect("ascii").contains("Max-Age=0"));
+}
