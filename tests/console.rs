@@ -105,6 +105,27 @@ async fn the_runs_page_shows_only_the_readers_runs_in_their_language() {
     assert_eq!(location(&switched), "/runs");
     assert!(switched.headers[header::SET_COOKIE].to_str().expect("ascii").starts_with("hangar_lang=zh"));
 
+    // The run's page: the DAG coloured by status, the timeline, the tasks;
+    // its own content policy (own script and stylesheet only).
+    let shown = page(&api, &format!("/runs/{run_id}"), Some(&alice)).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text());
+    let html = shown.text();
+    assert!(html.contains(r#"class="node status-succeeded" data-task="hello""#), "{html}");
+    assert!(html.contains(r#"<svg class="gantt""#) && html.contains("bar status-succeeded"), "{html}");
+    assert!(html.contains(r#"<pre data-log="hello""#), "a log pane per task");
+    let policy = shown.headers[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii");
+    assert!(policy.contains("script-src 'self'") && policy.contains("default-src 'none'"), "{policy}");
+    let live = page(&api, &format!("/runs/{run_id}/live"), Some(&alice)).await;
+    assert_eq!(live.json()["status"], "succeeded");
+    assert!(live.json()["tasks"].as_str().expect("tasks").contains("data-task=\"hello\""));
+    let script = page(&api, "/assets/console.js", None).await;
+    assert!(script.headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/javascript"));
+    assert!(script.text().contains("EventSource"));
+
+    // Another user's run reads as missing, page and fragments alike.
+    assert_eq!(page(&api, &format!("/runs/{run_id}"), Some(&bob)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(page(&api, &format!("/runs/{run_id}/live"), Some(&bob)).await.status, StatusCode::NOT_FOUND);
+
     let bad = page(&api, "/runs?status=sideways", Some(&alice)).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "an unknown status is refused with the reason");
 }

@@ -71,6 +71,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("page_of", "Page", "页"),
     ("runs_total", "runs in all", "个运行"),
     ("language", "中文", "English"),
+    ("cancel", "Cancel", "取消"),
+    ("retry", "Retry", "重试"),
+    ("graph", "Graph", "任务图"),
+    ("timeline", "Timeline", "时间线"),
+    ("tasks", "Tasks", "任务"),
+    ("task", "Task", "任务"),
+    ("operator", "Operator", "算子"),
+    ("attempts", "Attempts", "尝试"),
+    ("outputs", "Outputs", "输出"),
+    ("logs", "Logs", "日志"),
 ];
 
 #[cfg(test)]

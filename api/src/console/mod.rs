@@ -3,15 +3,18 @@
 //! session is the API's cookie session (`/api/v1/auth/session`); forms that
 //! change something carry its CSRF token. Assets are compiled in.
 
+mod dag;
 mod i18n;
 mod layout;
 mod login;
+mod run;
 mod runs;
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::extract::PageUser;
 use crate::error::ApiError;
@@ -25,7 +28,19 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", axum::routing::post(login::logout))
         .route("/lang", get(login::language))
         .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(run::show))
+        .route("/runs/{id}/live", get(run::live))
         .route("/assets/console.css", get(stylesheet))
+        .route("/assets/console.js", get(script))
+        // The API's policy allows nothing; pages need their own stylesheet,
+        // script and event stream, and nothing from anywhere else.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
 }
 
 /// Signed in: the runs; otherwise the sign-in page.
@@ -36,11 +51,31 @@ async fn home(user: Result<PageUser, ApiError>) -> Redirect {
     }
 }
 
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("assets/console.js"),
+    )
+}
+
 async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("assets/console.css"),
     )
+}
+
+/// The reader of a page: their language and account, or, when they are not
+/// signed in, the way to the sign-in form (and back here afterwards).
+fn reader(
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+    user: Result<PageUser, ApiError>,
+) -> Result<(i18n::Lang, crate::auth::CurrentUser), Redirect> {
+    match user {
+        Ok(PageUser(user)) => Ok((i18n::Lang::of(headers), user)),
+        Err(_) => Err(to_login(&uri.to_string())),
+    }
 }
 
 /// Where a page sends someone who is not signed in.

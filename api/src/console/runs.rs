@@ -8,7 +8,7 @@ use maud::{Markup, html};
 
 use super::i18n::Lang;
 use super::layout::page;
-use super::to_login;
+use super::reader;
 use crate::auth::extract::PageUser;
 use crate::error::ApiError;
 use crate::routes::runs::{RunPage, RunQuery, run_page};
@@ -23,9 +23,9 @@ pub async fn list(
     user: Result<PageUser, ApiError>,
     Query(query): Query<RunQuery>,
 ) -> Response {
-    let lang = Lang::of(&headers);
-    let Ok(PageUser(user)) = user else {
-        return to_login(&uri.to_string()).into_response();
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
     };
     let (pipeline, status) = (query.pipeline.clone().unwrap_or_default(), query.status.clone().unwrap_or_default());
     let runs = match run_page(&state, &user, query).await {

@@ -354,14 +354,23 @@ pub async fn detail(
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<RunDetail>> {
-    let run = visible_run(&state, &user, &id).await?;
-    let tasks = state.store().tasks(&id).await?;
+    Ok(ApiJson(run_detail(&state, &user, &id).await?.1))
+}
+
+/// The run (if `user` may see it) and its tasks with attempts and outputs.
+///
+/// # Errors
+/// 404 for a missing or foreign run; store failures.
+pub async fn run_detail(state: &AppState, user: &CurrentUser, id: &str) -> ApiResult<(RunRecord, RunDetail)> {
+    let run = visible_run(state, user, id).await?;
+    let tasks = state.store().tasks(id).await?;
     let mut views = Vec::with_capacity(tasks.len());
     for task in &tasks {
-        let attempts = if task.attempt > 0 { state.store().attempts(&id, &task.task_id).await? } else { Vec::new() };
-        views.push(task_view(&id, task, &attempts));
+        let attempts = if task.attempt > 0 { state.store().attempts(id, &task.task_id).await? } else { Vec::new() };
+        views.push(task_view(id, task, &attempts));
     }
-    Ok(ApiJson(RunDetail { run: RunView::from(&run), tasks: views }))
+    let detail = RunDetail { run: RunView::from(&run), tasks: views };
+    Ok((run, detail))
 }
 
 /// Asks a run to stop; running tasks are signalled, queued ones cancelled.

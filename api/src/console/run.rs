@@ -1,0 +1,194 @@
+//! A run's page: its DAG coloured by task status, a timeline of the tasks,
+//! the tasks with attempts, errors and outputs (sizes, download links), each
+//! task's log, and cancel / retry. The page script follows the run's event
+//! stream: boxes change colour as events arrive, the timeline and the table
+//! are re-rendered here (`/runs/{id}/live`), logs grow line by line.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use hangar_engine::clock::now_ms;
+use maud::{Markup, html};
+use serde_json::json;
+
+use super::i18n::Lang;
+use super::layout::page;
+use super::{dag, reader};
+use crate::auth::CurrentUser;
+use crate::auth::extract::PageUser;
+use crate::error::ApiError;
+use crate::routes::runs::{RunDetail, TaskView, run_detail};
+use crate::state::AppState;
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(id): Path<String>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let (record, detail) = match run_detail(&state, &user, &id).await {
+        Ok(found) => found,
+        Err(err) => return problem(lang, &user, &err),
+    };
+    let plan = hangar_engine::compile_template(&record.spec_path, &record.spec_text, state.engine.registry()).ok();
+    let statuses: HashMap<String, String> =
+        detail.tasks.iter().map(|t| (t.task_id.clone(), t.status.clone())).collect();
+    let run = &detail.run;
+    let body = html! {
+        section.run data-run=(run.id) {
+            header.run-head {
+                h1 { (lang.t("run")) " " code { (run.id) } }
+                span #run-status class={ "status " (run.status) } { (run.status) }
+                span.muted { (lang.t("pipeline")) ": " a href={ "/pipelines/" (run.pipeline) } { (run.pipeline) } }
+                button type="button" data-action="cancel" { (lang.t("cancel")) }
+                button type="button" data-action="retry" { (lang.t("retry")) }
+                span #action-result role="status" {}
+            }
+            @if let Some(error) = &run.error { p.error { (error) } }
+            h2 { (lang.t("graph")) }
+            div.scroll {
+                @if let Some(plan) = &plan { (dag::svg(plan, &statuses, lang.t("graph"))) }
+            }
+            h2 { (lang.t("timeline")) }
+            div #gantt.scroll { (gantt(&detail)) }
+            h2 { (lang.t("tasks")) }
+            div #tasks { (tasks(lang, &detail)) }
+            h2 { (lang.t("logs")) }
+            @for task in &detail.tasks {
+                details.log {
+                    summary { (task.task_id) }
+                    pre data-log=(task.task_id) tabindex="0" {}
+                }
+            }
+        }
+        script src="/assets/console.js" defer {}
+    };
+    Html(page(lang, &format!("{} {}", lang.t("run"), run.id), Some(&user), "/runs", body).into_string()).into_response()
+}
+
+/// The parts of the page that change as the run goes: timeline, task table, status.
+pub async fn live(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: Result<PageUser, ApiError>,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let Ok(PageUser(user)) = user else {
+        return ApiError::unauthorized("sign in again").into_response();
+    };
+    match run_detail(&state, &user, &id).await {
+        Ok((_, detail)) => axum::Json(json!({
+            "status": detail.run.status,
+            "gantt": gantt(&detail).into_string(),
+            "tasks": tasks(lang, &detail).into_string(),
+        }))
+        .into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// A page that says what went wrong (a missing or foreign run reads the same).
+fn problem(lang: Lang, user: &CurrentUser, err: &ApiError) -> Response {
+    let body = html! { section.card { h1 { (err.status.as_u16()) } p { (err.message) } } };
+    let status = if err.status == StatusCode::NOT_FOUND { StatusCode::NOT_FOUND } else { err.status };
+    (status, Html(page(lang, "Hangar", Some(user), "/runs", body).into_string())).into_response()
+}
+
+fn tasks(lang: Lang, detail: &RunDetail) -> Markup {
+    html! {
+        table.runs.tasks {
+            thead { tr {
+                th scope="col" { (lang.t("task")) }
+                th scope="col" { (lang.t("operator")) }
+                th scope="col" { (lang.t("status")) }
+                th scope="col" { (lang.t("attempts")) }
+                th scope="col" { (lang.t("duration")) }
+                th scope="col" { (lang.t("outputs")) }
+            } }
+            tbody {
+                @for task in &detail.tasks { (task_row(task)) }
+            }
+        }
+    }
+}
+
+fn task_row(task: &TaskView) -> Markup {
+    html! {
+        tr data-task=(task.task_id) {
+            td { (task.task_id) }
+            td { (task.operator) }
+            td {
+                span class={ "status " (task.status) } { (task.status) }
+                @if let Some(error) = &task.error { div.error title=(error) { (error) } }
+            }
+            td { (task.attempt) " / " (task.max_attempts) }
+            td { (task.duration_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default()) }
+            td.outputs {
+                @for (name, output) in &task.outputs {
+                    a href=(output.download) download { (name) } " " span.muted { (human_size(output.size)) } " "
+                }
+            }
+        }
+    }
+}
+
+/// Bytes in KiB, MiB, GiB.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+const GANTT_W: f64 = 720.0;
+const ROW_H: usize = 22;
+const LABEL_W: f64 = 150.0;
+
+/// Each task's time from start to end (or now, while it runs) on one scale.
+fn gantt(detail: &RunDetail) -> Markup {
+    let now = now_ms();
+    let start = detail.run.started_at.or_else(|| detail.tasks.iter().filter_map(|t| t.started_at).min()).unwrap_or(now);
+    let end = detail.run.finished_at.unwrap_or(now).max(start + 1);
+    let scale = (GANTT_W - LABEL_W) / (end - start) as f64;
+    let height = detail.tasks.len().max(1) * ROW_H + 4;
+    html! {
+        svg.gantt xmlns="http://www.w3.org/2000/svg" role="img" aria-label="timeline"
+            width=(GANTT_W) height=(height) viewBox={ "0 0 " (GANTT_W) " " (height) } {
+            @for (row, task) in detail.tasks.iter().enumerate() {
+                @let y = row * ROW_H + 2;
+                text x="0" y=(y + 15) { (task.task_id) }
+                @if let Some(began) = task.started_at {
+                    @let x = LABEL_W + (began - start).max(0) as f64 * scale;
+                    @let w = ((task.finished_at.unwrap_or(now) - began).max(0) as f64 * scale).max(2.0);
+                    rect class={ "bar status-" (task.status) } x=(format!("{x:.1}")) y=(y + 3) width=(format!("{w:.1}")) height="16" rx="3" {
+                        title { (task.task_id) ": " (task.duration_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 << 30), "5.0 GiB");
+    }
+}
