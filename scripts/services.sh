@@ -55,8 +55,10 @@ if ! port_open "$S3_PORT"; then
   bucket="${HANGAR_TEST_S3#s3://}"; bucket="${bucket%%/*}"
   mkdir -p "$S3_ROOT/$bucket"
   echo "== starting s3s-fs on 127.0.0.1:$S3_PORT (data in $S3_ROOT)"
-  nohup s3s-fs --host 127.0.0.1 --port "$S3_PORT" \
+  # From `/`: s3s-fs resolves paths against its working directory on every
+  # request, and a checkout it was started in may be deleted while it runs.
+  (cd / && nohup s3s-fs --host 127.0.0.1 --port "$S3_PORT" \
     --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$S3_ROOT" \
-    >"$S3_ROOT.log" 2>&1 &
+    >"$S3_ROOT.log" 2>&1 &)
   wait_for_port "$S3_PORT" s3s-fs
 fi

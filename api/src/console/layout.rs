@@ -30,7 +30,9 @@ pub fn page(lang: Lang, title: &str, user: Option<&CurrentUser>, current: &str, 
                     meta name="csrf-token" content=(csrf);
                 }
                 title { (title) " · " (lang.t("console")) }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/console.js" defer {}
             }
             body {
                 header.top {
@@ -59,4 +61,11 @@ pub fn page(lang: Lang, title: &str, user: Option<&CurrentUser>, current: &str, 
             }
         }
     }
+}
+
+/// A moment: UTC on the server, the reader's own zone and language once
+/// the page script has run.
+pub fn moment(ms: i64) -> Markup {
+    let utc = chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    html! { time data-ms=(ms) { (utc.unwrap_or_default()) } }
 }

@@ -47,6 +47,7 @@ pub async fn show(
                 h1 { (lang.t("run")) " " code { (run.id) } }
                 span #run-status class={ "status " (run.status) } { (run.status) }
                 span.muted { (lang.t("pipeline")) ": " a href={ "/pipelines/" (run.pipeline) } { (run.pipeline) } }
+                span.muted { (super::layout::moment(run.created_at)) }
                 button type="button" data-action="cancel" { (lang.t("cancel")) }
                 button type="button" data-action="retry" { (lang.t("retry")) }
                 span #action-result role="status" {}
@@ -68,7 +69,6 @@ pub async fn show(
                 }
             }
         }
-        script src="/assets/console.js" defer {}
     };
     Html(page(lang, &format!("{} {}", lang.t("run"), run.id), Some(&user), "/runs", body).into_string()).into_response()
 }

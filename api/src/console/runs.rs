@@ -71,7 +71,7 @@ fn table(lang: Lang, runs: &RunPage) -> Markup {
                             td { a href={ "/runs/" (run.id) } { code { (run.id) } } }
                             td { (run.pipeline) }
                             td { span class={ "status " (run.status) } { (run.status) } }
-                            td { time datetime=(run.created_at) { (run.created_at) } }
+                            td { (super::layout::moment(run.created_at)) }
                             td { (run.duration_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default()) }
                         }
                     }
