@@ -2,33 +2,24 @@
 //! scripts; the session is the API's cookie session.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use hangar_engine::clock::now_ms;
 use maud::html;
 use serde::Deserialize;
 
 use super::i18n::Lang;
 use super::layout;
-use crate::auth::Role;
+use super::local;
 use crate::auth::extract::PageUser;
-use crate::auth::session::{clear_cookie, set_cookie};
 use crate::error::ApiError;
 use crate::routes::auth::{LoginRequest, authenticate};
+use crate::routes::session::{closing_cookie, cookie_header, open};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct Next {
     next: Option<String>,
     failed: Option<u8>,
-}
-
-/// A local path to go to after signing in (anything else goes home).
-fn local(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") => path.to_owned(),
-        _ => "/".to_owned(),
-    }
 }
 
 fn page_for(lang: Lang, next: &str, failed: bool) -> Html<String> {
@@ -72,15 +63,9 @@ pub async fn submit(State(state): State<AppState>, axum::Form(form): axum::Form<
             return Redirect::to(&format!("/login?failed=1&next={}", super::percent_encode(&next))).into_response();
         }
     };
-    let Some(role) = Role::parse(&user.role) else {
-        return ApiError::internal("the account has an unknown role", &user.role).into_response();
-    };
-    let lifetime = state.config.session_ttl;
-    let token = state.tokens.issue_for(&user.id, &user.email, role, now_ms() / 1000, lifetime);
-    let cookie = set_cookie(&token, lifetime.as_secs(), state.config.secure_cookies);
-    match HeaderValue::from_str(&cookie) {
-        Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
-        Err(e) => ApiError::internal("the session cookie is not a valid header", &e).into_response(),
+    match open(&state, user) {
+        Ok((cookie, _)) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
+        Err(err) => err.into_response(),
     }
 }
 
@@ -102,9 +87,9 @@ pub async fn logout(
     if !user.csrf_matches(&form.csrf) {
         return ApiError::forbidden("the sign-out form is stale; reload the page and try again").into_response();
     }
-    match HeaderValue::from_str(&clear_cookie(state.config.secure_cookies)) {
+    match closing_cookie(&state) {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response(),
-        Err(e) => ApiError::internal("the session cookie is not a valid header", &e).into_response(),
+        Err(err) => err.into_response(),
     }
 }
 
@@ -118,8 +103,8 @@ pub struct Switch {
 pub async fn language(Query(switch): Query<Switch>) -> Response {
     let lang = if switch.to.starts_with("zh") { "zh" } else { "en" };
     let cookie = format!("hangar_lang={lang}; Path=/; SameSite=Lax; Max-Age=31536000");
-    match HeaderValue::from_str(&cookie) {
+    match cookie_header(&cookie) {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to(&local(switch.next.as_deref()))).into_response(),
-        Err(e) => ApiError::internal("the language cookie is not a valid header", &e).into_response(),
+        Err(err) => err.into_response(),
     }
 }

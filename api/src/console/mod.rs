@@ -80,9 +80,15 @@ fn reader(
 
 /// Where a page sends someone who is not signed in.
 fn to_login(next: &str) -> Redirect {
-    let safe = next.starts_with('/') && !next.starts_with("//");
-    let next = if safe { next } else { "/" };
-    Redirect::to(&format!("/login?next={}", percent_encode(next)))
+    Redirect::to(&format!("/login?next={}", percent_encode(&local(Some(next)))))
+}
+
+/// A path on this site to go to next (anything else, another site included, goes home).
+fn local(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") => path.to_owned(),
+        _ => "/".to_owned(),
+    }
 }
 
 /// Percent-encodes everything but unreserved characters and `/`.

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hangar_engine::clock::now_ms;
+use hangar_engine::store::catalog::UserRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -26,19 +27,16 @@ pub struct SessionView {
     pub csrf_token: String,
 }
 
-fn cookie_header(value: &str) -> ApiResult<HeaderValue> {
-    HeaderValue::from_str(value).map_err(|e| ApiError::internal("the session cookie is not a valid header", &e))
+/// `value` as a header value (cookies we build are always valid ones).
+pub(crate) fn cookie_header(value: &str) -> ApiResult<HeaderValue> {
+    HeaderValue::from_str(value).map_err(|e| ApiError::internal("a cookie is not a valid header", &e))
 }
 
-/// Signs in to a session cookie (HttpOnly, SameSite=Lax) for the console.
-#[utoipa::path(post, path = "/auth/session", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = SessionView), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn start(
-    State(state): State<AppState>,
-    _: Anonymous,
-    ApiJson(request): ApiJson<LoginRequest>,
-) -> ApiResult<Response> {
-    let user = authenticate(&state, &request).await?;
+/// A new browser session for `user`: the `Set-Cookie` value and what to tell the browser.
+///
+/// # Errors
+/// 500 if the stored role is unknown.
+pub(crate) fn open(state: &AppState, user: UserRecord) -> ApiResult<(HeaderValue, SessionView)> {
     let role =
         Role::parse(&user.role).ok_or_else(|| ApiError::internal("the account has an unknown role", &user.role))?;
     let lifetime = state.config.session_ttl;
@@ -51,6 +49,24 @@ pub async fn start(
         role: role.as_str().to_owned(),
         csrf_token: state.tokens.csrf_for(&token).to_hex().to_string(),
     };
+    Ok((cookie, view))
+}
+
+/// The `Set-Cookie` value that ends the browser session.
+pub(crate) fn closing_cookie(state: &AppState) -> ApiResult<HeaderValue> {
+    cookie_header(&clear_cookie(state.config.secure_cookies))
+}
+
+/// Signs in to a session cookie (HttpOnly, SameSite=Lax) for the console.
+#[utoipa::path(post, path = "/auth/session", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = SessionView), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn start(
+    State(state): State<AppState>,
+    _: Anonymous,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let user = authenticate(&state, &request).await?;
+    let (cookie, view) = open(&state, user)?;
     Ok(([(header::SET_COOKIE, cookie)], ApiJson(view)).into_response())
 }
 
@@ -67,6 +83,6 @@ pub async fn current(user: CurrentUser) -> ApiResult<ApiJson<SessionView>> {
 /// Ends the browser session (clears the cookie).
 #[utoipa::path(delete, path = "/auth/session", tag = "auth", responses((status = 204)))]
 pub async fn end(State(state): State<AppState>, _: Anonymous) -> ApiResult<Response> {
-    let cookie = cookie_header(&clear_cookie(state.config.secure_cookies))?;
+    let cookie = closing_cookie(&state)?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
