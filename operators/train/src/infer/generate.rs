@@ -194,10 +194,6 @@ impl LoadedModel {
         Ok(ids)
     }
 
-    pub fn decode(&self, ids: &[u32]) -> String {
-        self.tokenizer.decode(ids, true).unwrap_or_default()
-    }
-
     /// Generates for every request together, one batch of decoding steps,
     /// calling `on_text` with each sequence's new text as it comes.
     ///
