@@ -8,11 +8,18 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hangar/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# pdftotext (poppler) is the independent extractor the PDF tests compare with.
-if ! command -v pdftotext >/dev/null 2>&1; then
-  echo "== installing poppler-utils"
+# pdftotext (poppler) is the independent extractor the PDF tests compare
+# with; the console's browser tests drive Debian's Chromium through
+# chromedriver, with CJK fonts for the Chinese pages' screenshots.
+packages=()
+command -v pdftotext >/dev/null 2>&1 || packages+=(poppler-utils)
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+[ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
+if [ "${#packages[@]}" -gt 0 ]; then
+  echo "== installing ${packages[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq poppler-utils
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

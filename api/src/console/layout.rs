@@ -47,7 +47,14 @@ pub fn page(lang: Lang, title: &str, user: Option<&CurrentUser>, current: &str, 
                                 }
                             }
                         }
-                        span.who { (user.email) }
+                        @if user.is_admin() {
+                            @if current == "/admin/users" {
+                                a.admin href="/admin/users" aria-current="page" { (lang.t("users")) }
+                            } @else {
+                                a.admin href="/admin/users" { (lang.t("users")) }
+                            }
+                        }
+                        a.who href="/account" { (user.email) }
                         form.inline method="post" action="/logout" {
                             @if let Some(csrf) = &user.csrf {
                                 input type="hidden" name="csrf" value=(csrf);
@@ -68,4 +75,40 @@ pub fn page(lang: Lang, title: &str, user: Option<&CurrentUser>, current: &str, 
 pub fn moment(ms: i64) -> Markup {
     let utc = chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
     html! { time data-ms=(ms) { (utc.unwrap_or_default()) } }
+}
+
+/// A status as a coloured badge.
+pub fn status_badge(status: &str) -> Markup {
+    html! { span class={ "status " (status) } { (status) } }
+}
+
+/// Bytes in KiB, MiB, GiB.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// A number as the server writes it, regrouped in the reader's language by
+/// the page script.
+pub fn number(value: f64) -> Markup {
+    let shown = if value.fract() == 0.0 && value.abs() < 1e15 { format!("{value:.0}") } else { format!("{value:.4}") };
+    html! { span data-num=(value) { (shown) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 << 30), "5.0 GiB");
+    }
 }

@@ -37,6 +37,7 @@ fn page_for(lang: Lang, next: &str, failed: bool) -> Html<String> {
                 input #password type="password" name="password" autocomplete="current-password" required;
                 button type="submit" { (lang.t("sign_in")) }
             }
+            p { a href="/register" { (lang.t("no_account")) } }
         }
     };
     Html(layout::page(lang, lang.t("sign_in"), None, "/login", body).into_string())

@@ -3,19 +3,29 @@
 //! session is the API's cookie session (`/api/v1/auth/session`); forms that
 //! change something carry its CSRF token. Assets are compiled in.
 
+mod account;
+mod chart;
 mod dag;
+mod data;
+mod evaluations;
 mod i18n;
 mod layout;
 mod login;
+mod markdown;
+mod models;
+mod pipelines;
+mod recent;
 mod run;
 mod runs;
+mod training;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Redirect};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::auth::CurrentUser;
 use crate::auth::extract::PageUser;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,6 +37,29 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/lang", get(login::language))
+        .route("/pipelines", get(pipelines::list))
+        .route("/pipelines/new", get(pipelines::new_form))
+        .route("/pipelines/save", axum::routing::post(pipelines::save))
+        .route("/pipelines/{name}", get(pipelines::show))
+        .route("/pipelines/{name}/edit", get(pipelines::edit_form))
+        .route("/pipelines/{name}/run", axum::routing::post(pipelines::start_run))
+        .route("/data", get(data::overview))
+        .route("/runs/{id}/tasks/{task}/view/{output}", get(data::view))
+        .route("/runs/{id}/tasks/{task}/training", get(training::show))
+        .route("/runs/{id}/tasks/{task}/training/live", get(training::live))
+        .route("/runs/{id}/tasks/{task}/report", get(evaluations::report))
+        .route("/training", get(training::list))
+        .route("/evaluations", get(evaluations::list))
+        .route("/evaluations/compare", get(evaluations::compare))
+        .route("/models", get(models::list))
+        .route("/models/{name}", get(models::show))
+        .route("/models/{name}/promote", axum::routing::post(models::promote))
+        .route("/models/{name}/rollback", axum::routing::post(models::roll_back))
+        .route("/models/{name}/playground", get(models::playground))
+        .route("/register", get(account::register_form).post(account::register))
+        .route("/account", get(account::profile).post(account::save_profile))
+        .route("/admin/users", get(account::users_page))
+        .route("/admin/users/{id}", axum::routing::post(account::update_account))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(run::show))
         .route("/runs/{id}/live", get(run::live))
@@ -76,6 +109,29 @@ fn reader(
         Ok(PageUser(user)) => Ok((i18n::Lang::of(headers), user)),
         Err(_) => Err(to_login(&uri.to_string())),
     }
+}
+
+/// A page of section `current`, or the error page when building it failed.
+fn render(lang: i18n::Lang, user: &CurrentUser, current: &str, title: &str, body: Result<maud::Markup, ApiError>) -> Response {
+    match body {
+        Ok(body) => Html(layout::page(lang, title, Some(user), current, body).into_string()).into_response(),
+        Err(err) => problem(lang, user, current, &err),
+    }
+}
+
+/// A page that says what went wrong, with the error's status (a missing
+/// and a foreign run read the same).
+fn problem(lang: i18n::Lang, user: &CurrentUser, current: &str, err: &ApiError) -> Response {
+    let body = maud::html! { section.card { h1 { (err.status.as_u16()) } p { (err.message) } } };
+    (err.status, Html(layout::page(lang, "Hangar", Some(user), current, body).into_string())).into_response()
+}
+
+/// A form whose CSRF token is not this session's: refused, nothing done.
+fn stale_form(lang: i18n::Lang, user: &CurrentUser, current: &str) -> Response {
+    let err = ApiError::forbidden(lang.t("stale_form"));
+    let mut page = problem(lang, user, current, &err);
+    *page.status_mut() = StatusCode::FORBIDDEN;
+    page
 }
 
 /// Where a page sends someone who is not signed in.

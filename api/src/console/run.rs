@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use hangar_engine::clock::now_ms;
 use maud::{Markup, html};
@@ -16,7 +16,6 @@ use serde_json::json;
 use super::i18n::Lang;
 use super::layout::page;
 use super::{dag, reader};
-use crate::auth::CurrentUser;
 use crate::auth::extract::PageUser;
 use crate::error::ApiError;
 use crate::routes::runs::{RunDetail, TaskView, run_detail};
@@ -35,7 +34,7 @@ pub async fn show(
     };
     let (record, detail) = match run_detail(&state, &user, &id).await {
         Ok(found) => found,
-        Err(err) => return problem(lang, &user, &err),
+        Err(err) => return super::problem(lang, &user, "/runs", &err),
     };
     let plan = hangar_engine::compile_template(&record.spec_path, &record.spec_text, state.engine.registry()).ok();
     let statuses: HashMap<String, String> =
@@ -95,13 +94,6 @@ pub async fn live(
     }
 }
 
-/// A page that says what went wrong (a missing or foreign run reads the same).
-fn problem(lang: Lang, user: &CurrentUser, err: &ApiError) -> Response {
-    let body = html! { section.card { h1 { (err.status.as_u16()) } p { (err.message) } } };
-    let status = if err.status == StatusCode::NOT_FOUND { StatusCode::NOT_FOUND } else { err.status };
-    (status, Html(page(lang, "Hangar", Some(user), "/runs", body).into_string())).into_response()
-}
-
 fn tasks(lang: Lang, detail: &RunDetail) -> Markup {
     html! {
         table.runs.tasks {
@@ -114,13 +106,13 @@ fn tasks(lang: Lang, detail: &RunDetail) -> Markup {
                 th scope="col" { (lang.t("outputs")) }
             } }
             tbody {
-                @for task in &detail.tasks { (task_row(task)) }
+                @for task in &detail.tasks { (task_row(lang, &detail.run.id, task)) }
             }
         }
     }
 }
 
-fn task_row(task: &TaskView) -> Markup {
+fn task_row(lang: Lang, run: &str, task: &TaskView) -> Markup {
     html! {
         tr data-task=(task.task_id) {
             td { (task.task_id) }
@@ -133,23 +125,14 @@ fn task_row(task: &TaskView) -> Markup {
             td { (task.duration_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default()) }
             td.outputs {
                 @for (name, output) in &task.outputs {
-                    a href=(output.download) download { (name) } " " span.muted { (human_size(output.size)) } " "
+                    a href=(output.download) download { (name) } " " span.muted { (super::layout::human_size(output.size)) } " "
+                    @if !output.dir && (output.kind == "documents" || output.kind == "records") {
+                        a.view href={ "/runs/" (run) "/tasks/" (task.task_id) "/view/" (name) } { "(" (lang.t("view")) ")" } " "
+                    }
                 }
             }
         }
     }
-}
-
-/// Bytes in KiB, MiB, GiB.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 const GANTT_W: f64 = 720.0;
@@ -181,14 +164,3 @@ fn gantt(detail: &RunDetail) -> Markup {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn sizes_read_in_binary_units() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 << 30), "5.0 GiB");
-    }
-}

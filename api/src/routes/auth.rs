@@ -82,6 +82,15 @@ pub async fn register(
     _: Anonymous,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
+    let user = register_account(&state, request).await?;
+    Ok((StatusCode::CREATED, ApiJson(UserView::from(&user))))
+}
+
+/// Creates a `user` account from a registration, when the server allows it.
+///
+/// # Errors
+/// 403 when registration is closed, 409 for a taken e-mail, 422 for bad credentials.
+pub async fn register_account(state: &AppState, request: RegisterRequest) -> ApiResult<UserRecord> {
     if !state.config.allow_registration {
         return Err(ApiError::forbidden("registration is closed on this server; ask an administrator for an account"));
     }
@@ -96,7 +105,7 @@ pub async fn register(
         return Err(ApiError::conflict(format!("an account with the e-mail {} exists; sign in instead", user.email)));
     }
     tracing::info!(user = %user.id, "Account registered.");
-    Ok((StatusCode::CREATED, ApiJson(UserView::from(&user))))
+    Ok(user)
 }
 
 /// Checks and hashes the credentials of a new account.

@@ -1,5 +1,6 @@
 // Hangar console: live updates of a run page from its event stream, the
-// cancel / retry buttons, and dates in the reader's language and time zone.
+// cancel / retry buttons, uploads with progress, and dates and numbers in
+// the reader's language and time zone.
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
@@ -28,6 +29,7 @@ function followRun(section) {
       const live = await reply.json();
       document.getElementById("gantt").innerHTML = live.gantt;
       document.getElementById("tasks").innerHTML = live.tasks;
+      localiseTimes(document.getElementById("tasks"));
       setStatus(live.status);
     }, 200);
   };
@@ -70,6 +72,194 @@ function followRun(section) {
   });
 }
 
+function humanSize(bytes) {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let value = bytes, unit = 0;
+  while (value >= 1024 && unit + 1 < units.length) { value /= 1024; unit += 1; }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+// Files dropped on the zone or picked with its input go to the uploads API
+// in one multipart request, with the upload's progress on the bar.
+function uploadZone(zone) {
+  const input = zone.querySelector('input[type="file"]');
+  const bar = document.getElementById("upload-progress");
+  const result = document.getElementById("upload-result");
+  const send = (files) => {
+    if (!files || files.length === 0) return;
+    const form = new FormData();
+    for (const file of files) form.append("file", file, file.name);
+    const request = new XMLHttpRequest();
+    request.open("POST", zone.dataset.upload);
+    request.setRequestHeader("X-CSRF-Token", csrf);
+    request.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total);
+    });
+    request.addEventListener("load", () => {
+      bar.hidden = true;
+      let body = {};
+      try { body = JSON.parse(request.responseText); } catch { body = {}; }
+      if (request.status === 201) {
+        result.className = "ok";
+        result.textContent = `${body.file_name} → ${body.key}`;
+        addUploadRow(body);
+      } else {
+        result.className = "error";
+        result.textContent = body.error?.message ?? `${request.status} ${request.statusText}`;
+      }
+    });
+    request.addEventListener("error", () => {
+      bar.hidden = true;
+      result.className = "error";
+      result.textContent = "The upload did not reach the server; check the connection and try again.";
+    });
+    bar.value = 0;
+    bar.hidden = false;
+    result.textContent = "";
+    request.send(form);
+  };
+  input.addEventListener("change", () => send(input.files));
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    send(e.dataTransfer.files);
+  });
+}
+
+function addUploadRow(upload) {
+  const body = document.querySelector("#uploads tbody");
+  if (!body) return;
+  document.getElementById("no-uploads")?.remove();
+  const row = body.insertRow(0);
+  const link = document.createElement("a");
+  link.href = `/api/v1/artifacts/${encodeURIComponent(upload.id)}`;
+  link.textContent = upload.file_name;
+  row.insertCell().append(link);
+  const key = document.createElement("code");
+  key.className = "key";
+  key.textContent = upload.key;
+  row.insertCell().append(key);
+  row.insertCell().textContent = humanSize(upload.size);
+  const time = document.createElement("time");
+  time.dataset.ms = String(upload.created_at);
+  row.insertCell().append(time);
+  localiseTimes(row);
+}
+
+function localiseNumbers(root) {
+  const lang = document.documentElement.lang || undefined;
+  root.querySelectorAll("[data-num]").forEach((n) => {
+    n.textContent = Number(n.dataset.num).toLocaleString(lang);
+  });
+}
+
+// The playground: the conversation so far goes to the chat completions
+// API with stream: true; tokens are appended as their events arrive.
+function chat(form) {
+  const log = document.getElementById("chat-log");
+  const input = document.getElementById("chat-input");
+  const error = document.getElementById("chat-error");
+  const history = [];
+  const bubble = (role, text) => {
+    const p = document.createElement("p");
+    p.className = "bubble " + role;
+    p.textContent = text;
+    log.append(p);
+    return p;
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const content = input.value.trim();
+    if (!content) return;
+    error.textContent = "";
+    input.value = "";
+    bubble("user", content);
+    history.push({ role: "user", content });
+    const answer = bubble("assistant", "");
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const reply = await fetch(form.dataset.chat, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({
+          model: document.getElementById("chat-model").value,
+          messages: history,
+          max_tokens: Number(document.getElementById("chat-max").value) || 64,
+          stream: true,
+        }),
+      });
+      if (!reply.ok) {
+        const body = await reply.json().catch(() => ({}));
+        throw new Error(body.error?.message ?? `${reply.status} ${reply.statusText}`);
+      }
+      const reader = reply.body.getReader();
+      const decoder = new TextDecoder();
+      let buffered = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffered += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffered.indexOf("\n\n")) >= 0) {
+          const event = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          for (const line of event.split("\n")) {
+            if (!line.startsWith("data:")) continue;
+            const data = line.slice(5).trim();
+            if (data === "[DONE]") continue;
+            const chunk = JSON.parse(data);
+            answer.textContent += chunk.choices?.[0]?.delta?.content ?? "";
+          }
+        }
+      }
+      history.push({ role: "assistant", content: answer.textContent });
+    } catch (failure) {
+      answer.remove();
+      history.pop();
+      error.textContent = failure.message;
+    } finally {
+      button.disabled = false;
+      input.focus();
+    }
+  });
+}
+
+// A training task's page follows its run while the task is unfinished:
+// each progress or log event of the task redraws figures and curves.
+function followTraining(section) {
+  const { run, task, status } = section.dataset;
+  if (["succeeded", "failed", "cancelled", "skipped", "upstream_failed", "cached"].includes(status)) return;
+  let pending = null;
+  const redraw = () => {
+    if (pending) return;
+    pending = setTimeout(async () => {
+      pending = null;
+      const reply = await fetch(`/runs/${encodeURIComponent(run)}/tasks/${encodeURIComponent(task)}/training/live`, { credentials: "same-origin" });
+      if (!reply.ok) return;
+      const live = await reply.json();
+      const target = document.getElementById("training-live");
+      target.innerHTML = live.html;
+      localiseNumbers(target);
+    }, 1000);
+  };
+  const events = new EventSource(`/api/v1/runs/${encodeURIComponent(run)}/events`);
+  const mine = (e) => JSON.parse(e.data).task_id === task;
+  events.addEventListener("progress", (e) => { if (mine(e)) redraw(); });
+  events.addEventListener("log", (e) => { if (mine(e)) redraw(); });
+  events.addEventListener("end", () => { redraw(); events.close(); });
+}
+
 localiseTimes(document);
+localiseNumbers(document);
+const training = document.getElementById("training");
+if (training) followTraining(training);
+const chatForm = document.getElementById("chat");
+if (chatForm) chat(chatForm);
 const run = document.querySelector("section[data-run]");
 if (run) followRun(run);
+const zone = document.getElementById("dropzone");
+if (zone) uploadZone(zone);

@@ -1,0 +1,233 @@
+//! Accounts in the console: registering (when the server allows it), the
+//! reader's profile, and for administrators every account with its role.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use super::i18n::Lang;
+use super::layout::{self, moment};
+use super::{reader, render};
+use crate::auth::Role;
+use crate::auth::extract::PageUser;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::routes::auth::{RegisterRequest, register_account};
+use crate::routes::session::open;
+use crate::routes::users::{self, AccountUpdate, ProfileUpdate};
+use crate::state::AppState;
+
+fn register_page(lang: Lang, error: Option<&str>, status: StatusCode) -> Response {
+    let body = html! {
+        section.card.narrow {
+            h1 { (lang.t("register")) }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form method="post" action="/register" {
+                label for="email" { (lang.t("email")) }
+                input #email type="email" name="email" autocomplete="username" required autofocus;
+                label for="password" { (lang.t("password")) " " span.muted.small { (lang.t("password_policy")) } }
+                input #password type="password" name="password" autocomplete="new-password" minlength="12" required;
+                label for="name" { (lang.t("name")) }
+                input #name type="text" name="name" autocomplete="name";
+                label for="organization" { (lang.t("organization")) }
+                input #organization type="text" name="organization" autocomplete="organization";
+                button type="submit" { (lang.t("register")) }
+            }
+            p { a href="/login" { (lang.t("have_account")) } }
+        }
+    };
+    (status, Html(layout::page(lang, lang.t("register"), None, "/register", body).into_string())).into_response()
+}
+
+pub async fn register_form(headers: HeaderMap) -> Response {
+    register_page(Lang::of(&headers), None, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Registration {
+    email: String,
+    password: String,
+    name: Option<String>,
+    organization: Option<String>,
+}
+
+/// Creates the account and signs it in; a refusal comes back on the form.
+pub async fn register(State(state): State<AppState>, headers: HeaderMap, axum::Form(form): axum::Form<Registration>) -> Response {
+    let lang = Lang::of(&headers);
+    let request = RegisterRequest {
+        email: form.email,
+        password: form.password,
+        name: form.name,
+        organization: form.organization,
+        position: None,
+    };
+    let user = match register_account(&state, request).await {
+        Ok(user) => user,
+        Err(err) => return register_page(lang, Some(&err.message), err.status),
+    };
+    match open(&state, user) {
+        Ok((cookie, _)) => ([(header::SET_COOKIE, cookie)], Redirect::to("/data")).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Saved {
+    saved: Option<u8>,
+}
+
+pub async fn profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Query(saved): Query<Saved>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let me = users::me(State(state), user.clone()).await;
+    let body = me.map(|ApiJson(me)| {
+        html! {
+            h1 { (lang.t("profile")) }
+            @if saved.saved.is_some() { p.ok role="status" { (lang.t("saved")) } }
+            div.columns {
+                section.card {
+                    h2 { (me.email) }
+                    dl.figures {
+                        div { dt { (lang.t("role")) } dd { (me.role) } }
+                        div { dt { (lang.t("created")) } dd { (moment(me.created_at)) } }
+                    }
+                    p { (lang.t("permissions")) ": " @for p in &me.permissions { span.tag { (p) } " " } }
+                }
+                section.card {
+                    form.stack method="post" action="/account" {
+                        input type="hidden" name="csrf" value=(user.csrf.clone().unwrap_or_default());
+                        label for="name" { (lang.t("name")) }
+                        input #name type="text" name="name" value=(me.name.unwrap_or_default()) maxlength="200";
+                        label for="organization" { (lang.t("organization")) }
+                        input #organization type="text" name="organization" value=(me.organization.unwrap_or_default()) maxlength="200";
+                        label for="position" { (lang.t("position")) }
+                        input #position type="text" name="position" value=(me.position.unwrap_or_default()) maxlength="200";
+                        button type="submit" { (lang.t("save")) }
+                    }
+                }
+            }
+        }
+    });
+    render(lang, &user, "/account", lang.t("profile"), body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    csrf: String,
+    name: Option<String>,
+    organization: Option<String>,
+    position: Option<String>,
+}
+
+pub async fn save_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    axum::Form(form): axum::Form<ProfileForm>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/account");
+    }
+    let update = ProfileUpdate { name: form.name, organization: form.organization, position: form.position };
+    match users::update_me(State(state), user.clone(), ApiJson(update)).await {
+        Ok(_) => Redirect::to("/account?saved=1").into_response(),
+        Err(err) => super::problem(lang, &user, "/account", &err),
+    }
+}
+
+/// Every account with a form to change its role or disable it; only for
+/// holders of `user:manage`, a 403 page for anyone else.
+pub async fn users_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let csrf = user.csrf.clone().unwrap_or_default();
+    let listed = users::list(State(state), user.clone()).await;
+    let body = listed.map(|ApiJson(list)| {
+        html! {
+            h1 { (lang.t("users")) }
+            table.runs.users {
+                thead { tr {
+                    th scope="col" { (lang.t("email")) }
+                    th scope="col" { (lang.t("name")) }
+                    th scope="col" { (lang.t("created")) }
+                    th scope="col" { (lang.t("role")) }
+                } }
+                tbody {
+                    @for account in &list.users {
+                        tr {
+                            td { (account.email) }
+                            td { (account.name.clone().unwrap_or_default()) " " span.muted { (account.organization.clone().unwrap_or_default()) } }
+                            td { (moment(account.created_at)) }
+                            td {
+                                form.inline-form method="post" action={ "/admin/users/" (account.id) } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    label.visually-hidden for={ "role-" (account.id) } { (lang.t("role")) }
+                                    select id={ "role-" (account.id) } name="role" {
+                                        @for role in ["user", "admin"] { option value=(role) selected[account.role == role] { (role) } }
+                                    }
+                                    label for={ "disabled-" (account.id) } { (lang.t("disabled")) }
+                                    input id={ "disabled-" (account.id) } type="checkbox" name="disabled" value="true" checked[account.disabled];
+                                    button type="submit" { (lang.t("save")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    render(lang, &user, "/admin/users", lang.t("users"), body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountForm {
+    csrf: String,
+    role: String,
+    disabled: Option<String>,
+}
+
+pub async fn update_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<AccountForm>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/admin/users");
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        return super::problem(lang, &user, "/admin/users", &ApiError::invalid("choose the role user or admin"));
+    };
+    let update = AccountUpdate { role: Some(role), disabled: Some(form.disabled.as_deref() == Some("true")) };
+    match users::update(State(state), user.clone(), ApiPath(id), ApiJson(update)).await {
+        Ok(_) => Redirect::to("/admin/users").into_response(),
+        Err(err) => super::problem(lang, &user, "/admin/users", &err),
+    }
+}

@@ -1,0 +1,296 @@
+//! Models: the registry (versions, aliases), a model's versions side by
+//! side with their metrics, promotion and rollback of aliases, a comparison
+//! of two versions, and a playground that chats with a version or alias
+//! through `/v1/chat/completions`, tokens streamed as they come.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use hangar_sdk::ModelVersion;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::i18n::Lang;
+use super::layout::{moment, number};
+use super::{reader, render};
+use crate::auth::CurrentUser;
+use crate::auth::extract::PageUser;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::routes::models::{self, AliasRequest};
+use crate::state::AppState;
+
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let listed = models::list(State(state), user.clone()).await.map(|ApiJson(list)| list.models);
+    let body = listed.map(|models| {
+        html! {
+            h1 { (lang.t("models")) }
+            @if models.is_empty() { p.empty { (lang.t("no_models")) } }
+            @else {
+                table.runs {
+                    thead { tr {
+                        th scope="col" { (lang.t("model")) }
+                        th scope="col" { (lang.t("versions")) }
+                        th scope="col" { (lang.t("aliases")) }
+                        th scope="col" { (lang.t("updated")) }
+                    } }
+                    tbody {
+                        @for m in &models {
+                            tr {
+                                td { a href={ "/models/" (m.name) } { (m.name) } }
+                                td { (m.versions) " " span.muted { "(" (lang.t("latest")) " " (m.latest) ")" } }
+                                td { @for (alias, version) in &m.aliases { span.tag { (alias) " → " (version) } " " } }
+                                td { (moment(m.updated_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    render(lang, &user, "/models", lang.t("models"), body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModelQuery {
+    /// Two versions to compare.
+    a: Option<u32>,
+    b: Option<u32>,
+    /// What the last action did or why it failed.
+    done: Option<String>,
+    failed: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(name): Path<String>,
+    Query(query): Query<ModelQuery>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let body = model_body(&state, lang, &user, &name, &query).await;
+    render(lang, &user, "/models", &name, body)
+}
+
+async fn model_body(state: &AppState, lang: Lang, user: &CurrentUser, name: &str, query: &ModelQuery) -> ApiResult<Markup> {
+    let ApiJson(table) = models::versions(State(state.clone()), user.clone(), ApiPath(name.to_owned())).await?;
+    let csrf = user.csrf.clone().unwrap_or_default();
+    let pair = match (query.a, query.b) {
+        (Some(a), Some(b)) => {
+            let find = |v: u32| table.versions.iter().find(|x| x.version == v);
+            find(a).zip(find(b))
+        }
+        _ => None,
+    };
+    Ok(html! {
+        div.head-row {
+            h1 { (lang.t("model")) " " code { (name) } }
+            a.button href={ "/models/" (name) "/playground" } { (lang.t("playground")) }
+        }
+        @if let Some(done) = &query.done { p.ok role="status" { (done) } }
+        @if let Some(failed) = &query.failed { p.error role="alert" { (failed) } }
+        h2 { (lang.t("versions")) }
+        div.scroll {
+            table.records.versions {
+                thead { tr {
+                    th scope="col" { (lang.t("version")) }
+                    th scope="col" { (lang.t("aliases")) }
+                    @for metric in &table.metrics { th scope="col" { (metric) } }
+                    th scope="col" { (lang.t("run")) }
+                    th scope="col" { (lang.t("created")) }
+                    th scope="col" { (lang.t("promote")) }
+                } }
+                tbody {
+                    @for v in &table.versions {
+                        tr data-version=(v.version) {
+                            th scope="row" { (v.version) }
+                            td { @for alias in &v.aliases { span.tag { (alias) } " " } }
+                            @for metric in &table.metrics {
+                                td.num { @if let Some(value) = v.metrics.get(metric) { (number(*value)) } }
+                            }
+                            td { @if let Some(run) = &v.run_id { a href={ "/runs/" (run) } { code { (run.get(..12).unwrap_or(run)) } } } }
+                            td { (moment(v.created_at)) }
+                            td {
+                                form.inline-form method="post" action={ "/models/" (name) "/promote" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    input type="hidden" name="version" value=(v.version);
+                                    label.visually-hidden for={ "alias-" (v.version) } { (lang.t("alias")) }
+                                    input id={ "alias-" (v.version) } type="text" name="alias" value="production" size="10";
+                                    button type="submit" { (lang.t("promote")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (lang.t("aliases")) }
+        @let aliases: Vec<(&String, u32)> = table.versions.iter().flat_map(|v| v.aliases.iter().map(move |a| (a, v.version))).collect();
+        @if aliases.is_empty() { p.muted { (lang.t("no_aliases")) } }
+        ul.plain {
+            @for (alias, version) in &aliases {
+                li {
+                    span.tag { (alias) } " → " (version) " "
+                    form.inline method="post" action={ "/models/" (name) "/rollback" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="alias" value=(alias);
+                        button type="submit" .secondary { (lang.t("roll_back")) }
+                    }
+                }
+            }
+        }
+        h2 #compare { (lang.t("compare")) }
+        form.filters method="get" action={ "/models/" (name) "#compare" } {
+            (version_picker(lang, "a", &table.versions, query.a))
+            (version_picker(lang, "b", &table.versions, query.b))
+            button type="submit" { (lang.t("compare")) }
+        }
+        @if let Some((a, b)) = pair { (comparison(lang, &table.metrics, a, b)) }
+    })
+}
+
+fn version_picker(lang: Lang, field: &str, versions: &[ModelVersion], chosen: Option<u32>) -> Markup {
+    html! {
+        label for={ "pick-" (field) } { (lang.t("version")) " " (field.to_uppercase()) }
+        select id={ "pick-" (field) } name=(field) {
+            @for v in versions { option value=(v.version) selected[chosen == Some(v.version)] { (v.version) } }
+        }
+    }
+}
+
+/// Two versions' metrics with the difference B − A.
+fn comparison(lang: Lang, metrics: &[String], a: &ModelVersion, b: &ModelVersion) -> Markup {
+    html! {
+        table.records.compare {
+            thead { tr {
+                th scope="col" { (lang.t("metric")) }
+                th scope="col" { (lang.t("version")) " " (a.version) }
+                th scope="col" { (lang.t("version")) " " (b.version) }
+                th scope="col" { "Δ" }
+            } }
+            tbody {
+                @for metric in metrics {
+                    @let (x, y) = (a.metrics.get(metric), b.metrics.get(metric));
+                    tr {
+                        th scope="row" { (metric) }
+                        td.num { @if let Some(x) = x { (number(*x)) } }
+                        td.num { @if let Some(y) = y { (number(*y)) } }
+                        td.num { @if let (Some(x), Some(y)) = (x, y) { (number(y - x)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PromoteForm {
+    csrf: String,
+    version: u32,
+    alias: String,
+}
+
+/// Points an alias at a version, then back to the model's page saying so.
+pub async fn promote(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(name): Path<String>,
+    axum::Form(form): axum::Form<PromoteForm>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/models");
+    }
+    let path = ApiPath((name.clone(), form.alias.trim().to_owned()));
+    let outcome = models::set_alias(State(state), user, path, ApiJson(AliasRequest { version: form.version })).await;
+    back(&name, outcome.map(|ApiJson(v)| format!("{}:{} → {}", v.name, v.alias, v.version)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RollbackForm {
+    csrf: String,
+    alias: String,
+}
+
+/// Moves an alias back to where it pointed before.
+pub async fn roll_back(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(name): Path<String>,
+    axum::Form(form): axum::Form<RollbackForm>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/models");
+    }
+    let outcome = models::rollback(State(state), user, ApiPath((name.clone(), form.alias))).await;
+    back(&name, outcome.map(|ApiJson(v)| format!("{}:{} → {}", v.name, v.alias, v.version)))
+}
+
+/// The model's page again, with what happened.
+fn back(name: &str, outcome: ApiResult<String>) -> Response {
+    let (key, text) = match outcome {
+        Ok(done) => ("done", done),
+        Err(err) => ("failed", err.message),
+    };
+    let to = format!("/models/{}?{key}={}", super::percent_encode(name), super::percent_encode(&text));
+    Redirect::to(&to).into_response()
+}
+
+pub async fn playground(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(name): Path<String>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let detail = models::detail(State(state), user.clone(), ApiPath(name.clone())).await;
+    let body = detail.map(|ApiJson(detail)| {
+        html! {
+            nav.crumbs { a href="/models" { (lang.t("models")) } " › " a href={ "/models/" (name) } { (name) } }
+            h1 { (lang.t("playground")) " " code { (name) } }
+            form #chat.stack data-chat="/v1/chat/completions" {
+                label for="chat-model" { (lang.t("model")) }
+                select #chat-model name="model" {
+                    @for alias in detail.aliases.keys() { option value={ (name) ":" (alias) } { (name) ":" (alias) } }
+                    @for v in &detail.versions { option value={ (name) "@" (v.version) } { (name) "@" (v.version) } }
+                }
+                label for="chat-max" { (lang.t("max_tokens")) }
+                input #chat-max type="number" name="max_tokens" value="64" min="1" max="1024";
+                div #chat-log role="log" aria-live="polite" {}
+                label for="chat-input" { (lang.t("message")) }
+                textarea #chat-input name="message" rows="3" required {}
+                button type="submit" { (lang.t("send")) }
+                p #chat-error.error role="alert" {}
+            }
+        }
+    });
+    render(lang, &user, "/models", lang.t("playground"), body)
+}

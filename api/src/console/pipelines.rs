@@ -1,0 +1,430 @@
+//! Pipelines: the list (last run, next scheduled time), a pipeline's page
+//! (its YAML with the diagnostics at their lines, its DAG, versions,
+//! schedules and a form to start a run with typed params) and an editor
+//! that checks and stores a new version.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use hangar_engine::spec::ParamType;
+use hangar_engine::{Diagnostics, compile_template};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::i18n::Lang;
+use super::layout::{moment, status_badge};
+use super::{dag, reader, render};
+use crate::auth::CurrentUser;
+use crate::auth::extract::PageUser;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::routes::pipelines::{self, CreateQuery, PipelineDetail};
+use crate::routes::{runs, uploads};
+use crate::state::AppState;
+
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let listed = pipelines::list(State(state), user.clone()).await.map(|ApiJson(list)| list.pipelines);
+    let body = listed.map(|pipelines| {
+        html! {
+            div.head-row {
+                h1 { (lang.t("pipelines")) }
+                a.button href="/pipelines/new" { (lang.t("new_pipeline")) }
+            }
+            @if pipelines.is_empty() {
+                p.empty { (lang.t("no_pipelines")) }
+            } @else {
+                table.runs {
+                    thead { tr {
+                        th scope="col" { (lang.t("pipeline")) }
+                        th scope="col" { (lang.t("tasks")) }
+                        th scope="col" { (lang.t("last_run")) }
+                        th scope="col" { (lang.t("next_scheduled")) }
+                        th scope="col" { (lang.t("updated")) }
+                    } }
+                    tbody {
+                        @for p in &pipelines {
+                            tr {
+                                td {
+                                    a href={ "/pipelines/" (p.name) } { (p.name) }
+                                    @if let Some(d) = &p.description { div.muted.small title=(d) { (d) } }
+                                }
+                                td { (p.tasks) }
+                                td {
+                                    @match (&p.last_run_status, &p.last_run_id) {
+                                        (Some(status), Some(id)) => a href={ "/runs/" (id) } { (status_badge(status)) },
+                                        _ => span.muted { "—" },
+                                    }
+                                }
+                                td { @if let Some(at) = p.next_fire_at { (moment(at)) } @else { span.muted { "—" } } }
+                                td { (moment(p.updated_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    render(lang, &user, "/pipelines", lang.t("pipelines"), body)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(name): Path<String>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    pipeline_page(&state, lang, &user, &name, None).await
+}
+
+/// The page of one pipeline, with `error` from a run that could not start.
+async fn pipeline_page(state: &AppState, lang: Lang, user: &CurrentUser, name: &str, error: Option<String>) -> Response {
+    let detail = match pipelines::detail(State(state.clone()), user.clone(), ApiPath(name.to_owned())).await {
+        Ok(ApiJson(detail)) => detail,
+        Err(err) => return super::problem(lang, user, "/pipelines", &err),
+    };
+    let compiled = compile_template(&format!("{name}.yaml"), &detail.spec, state.engine.registry());
+    let uploads = uploads::list(State(state.clone()), user.clone())
+        .await
+        .map(|ApiJson(list)| list.uploads.into_iter().map(|u| (u.key, u.file_name)).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let no_statuses = HashMap::new();
+    let body = html! {
+        div.head-row {
+            h1 { (lang.t("pipeline")) " " code { (detail.summary.name) } }
+            a.button.secondary href={ "/pipelines/" (name) "/edit" } { (lang.t("edit")) }
+        }
+        @if let Some(d) = &detail.summary.description { p.muted { (d) } }
+        @if let Some(error) = &error { p.error role="alert" { (error) } }
+        div.columns {
+            section.card aria-labelledby="run-form" {
+                h2 #run-form { (lang.t("start_run")) }
+                (run_form(lang, user, &detail, &uploads))
+            }
+            section.card aria-labelledby="schedule" {
+                h2 #schedule { (lang.t("schedule")) }
+                @if detail.schedules.is_empty() { p.muted { (lang.t("no_schedule")) } }
+                @for s in &detail.schedules {
+                    p { code { (s.cron) } " " span.muted { (s.timezone) }
+                        @if !s.enabled { " " span.status { (lang.t("disabled")) } } }
+                    @if !s.next_fire_times.is_empty() {
+                        p { (lang.t("next_scheduled")) ": "
+                            @for (i, at) in s.next_fire_times.iter().enumerate() {
+                                @if i > 0 { ", " } (moment(*at))
+                            }
+                        }
+                    }
+                }
+                @if let Some(id) = &detail.summary.last_run_id {
+                    p { (lang.t("last_run")) ": " a href={ "/runs/" (id) } {
+                        (status_badge(detail.summary.last_run_status.as_deref().unwrap_or_default())) } }
+                }
+            }
+        }
+        h2 { (lang.t("graph")) }
+        div.scroll {
+            @match &compiled {
+                Ok(plan) => (dag::svg(plan, &no_statuses, lang.t("graph"))),
+                Err(_) => p.error { (lang.t("does_not_compile")) },
+            }
+        }
+        h2 { "YAML" }
+        (listing(&detail.spec, compiled.as_ref().err()))
+        h2 { (lang.t("versions")) }
+        table.runs {
+            thead { tr { th scope="col" { (lang.t("version")) } th scope="col" { (lang.t("created")) } th scope="col" {} } }
+            tbody {
+                @for v in &detail.versions {
+                    tr {
+                        td { code { (v.hash.get(..19).unwrap_or(&v.hash)) } }
+                        td { (moment(v.created_at)) }
+                        td { @if v.current { span.status.succeeded { (lang.t("current")) } } }
+                    }
+                }
+            }
+        }
+    };
+    render(lang, user, "/pipelines", name, Ok(body))
+}
+
+/// One field per declared param, typed as declared; string params offer
+/// the reader's uploads.
+fn run_form(lang: Lang, user: &CurrentUser, detail: &PipelineDetail, uploads: &[(String, String)]) -> Markup {
+    let params = detail.params.as_object().cloned().unwrap_or_default();
+    html! {
+        form.stack method="post" action={ "/pipelines/" (detail.summary.name) "/run" } {
+            input type="hidden" name="csrf" value=(user.csrf.clone().unwrap_or_default());
+            @for (key, spec) in &params {
+                @let id = format!("param-{key}");
+                @let kind = spec["type"].as_str().unwrap_or("string");
+                @let default = spec.get("default").filter(|d| !d.is_null());
+                @let shown = default.map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned)).unwrap_or_default();
+                label for=(id) { (key) " " span.muted.small { "(" (kind) ")" } }
+                @match kind {
+                    "boolean" => input id=(id) type="checkbox" name={ "p." (key) } value="true" checked[shown == "true"];,
+                    "integer" => input id=(id) type="number" step="1" name={ "p." (key) } value=(shown);,
+                    "number" => input id=(id) type="number" step="any" name={ "p." (key) } value=(shown);,
+                    _ => input id=(id) type="text" name={ "p." (key) } value=(shown) list="upload-keys";,
+                }
+                @if let Some(d) = spec["description"].as_str() { span.muted.small { (d) } }
+                @if kind == "boolean" { input type="hidden" name={ "p." (key) } value="false"; }
+            }
+            @if params.is_empty() { p.muted { (lang.t("no_params")) } }
+            datalist #upload-keys {
+                @for (key, file) in uploads { option value=(key) { (file) } }
+            }
+            button type="submit" { (lang.t("start_run")) }
+        }
+    }
+}
+
+/// The YAML with line numbers, each diagnostic under its line with a caret
+/// at its column.
+fn listing(text: &str, diagnostics: Option<&Diagnostics>) -> Markup {
+    let mut at: HashMap<usize, Vec<(usize, String, String)>> = HashMap::new();
+    for d in diagnostics.into_iter().flat_map(|d| d.iter()) {
+        at.entry(d.line.max(1)).or_default().push((d.col, d.path.clone(), d.message.clone()));
+    }
+    let last = text.lines().count().max(1);
+    html! {
+        div.listing role="region" aria-label="YAML" tabindex="0" {
+            @for (i, line) in text.lines().chain(text.is_empty().then_some("")).enumerate() {
+                @let number = i + 1;
+                div.line.bad[at.contains_key(&number)] { span.number { (number) } code { (line) } }
+                @for (col, path, message) in at.get(&number).into_iter().flatten() {
+                    div.diagnostic role="note" {
+                        span.number {}
+                        code { (" ".repeat(col.saturating_sub(1))) "^ " }
+                        span { @if !path.is_empty() { strong { (path) } ": " } (message) }
+                    }
+                }
+            }
+            // Problems placed after the end (a missing field of the whole file).
+            @for (line, found) in &at {
+                @if *line > last {
+                    @for (_, path, message) in found {
+                        div.diagnostic role="note" { span.number { (line) } span { strong { (path) } ": " (message) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn new_form(headers: HeaderMap, uri: Uri, user: Result<PageUser, ApiError>) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let starter = "name: my-pipeline\ndescription: What it does.\nparams:\n  source: { type: string, description: Upload folder to read. }\ntasks:\n  ingest:\n    uses: ingest\n    with:\n      path: \"${{ params.source }}\"\n";
+    editor(lang, &user, starter, None, StatusCode::OK)
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(name): Path<String>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    match pipelines::detail(State(state), user.clone(), ApiPath(name)).await {
+        Ok(ApiJson(detail)) => editor(lang, &user, &detail.spec, None, StatusCode::OK),
+        Err(err) => super::problem(lang, &user, "/pipelines", &err),
+    }
+}
+
+/// What the editor says about the text it shows.
+enum Verdict<'a> {
+    Valid,
+    Invalid(&'a Diagnostics),
+    Refused(String),
+}
+
+fn editor(lang: Lang, user: &CurrentUser, text: &str, verdict: Option<Verdict<'_>>, status: StatusCode) -> Response {
+    let body = html! {
+        h1 { (lang.t("edit_pipeline")) }
+        @match &verdict {
+            Some(Verdict::Valid) => p.ok role="status" { (lang.t("pipeline_valid")) },
+            Some(Verdict::Invalid(d)) => p.error role="alert" { (d.len()) " " (lang.t("problems_found")) },
+            Some(Verdict::Refused(message)) => p.error role="alert" { (message) },
+            None => {},
+        }
+        @if let Some(Verdict::Invalid(d)) = &verdict { (listing(text, Some(d))) }
+        form.stack method="post" action="/pipelines/save" {
+            input type="hidden" name="csrf" value=(user.csrf.clone().unwrap_or_default());
+            label for="yaml" { "YAML" }
+            textarea #yaml name="yaml" rows="24" spellcheck="false" { (text) }
+            div.buttons {
+                button type="submit" name="action" value="check" .secondary { (lang.t("check")) }
+                button type="submit" name="action" value="save" { (lang.t("save")) }
+            }
+        }
+    };
+    let mut response = render(lang, user, "/pipelines", lang.t("edit_pipeline"), Ok(body));
+    *response.status_mut() = status;
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SaveForm {
+    csrf: String,
+    yaml: String,
+    action: String,
+}
+
+/// Checks the text; stores it as the pipeline's new version when asked to
+/// and valid, else shows it again with what is wrong at its lines.
+pub async fn save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    axum::Form(form): axum::Form<SaveForm>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/pipelines");
+    }
+    // Browsers send CRLF from text areas; diagnostics count lines either way.
+    let text = form.yaml.replace("\r\n", "\n");
+    let plan = match compile_template("pipeline.yaml", &text, state.engine.registry()) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            return editor(lang, &user, &text, Some(Verdict::Invalid(&diagnostics)), StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    if form.action != "save" {
+        return editor(lang, &user, &text, Some(Verdict::Valid), StatusCode::OK);
+    }
+    let query = ApiQuery(CreateQuery { file: Some("pipeline.yaml".to_owned()) });
+    match pipelines::create(State(state), user.clone(), query, Bytes::from(text.clone())).await {
+        Ok(_) => Redirect::to(&format!("/pipelines/{}", super::percent_encode(&plan.spec.name))).into_response(),
+        Err(err) => editor(lang, &user, &text, Some(Verdict::Refused(err.message)), err.status),
+    }
+}
+
+/// Starts a run from the form: `p.NAME` fields, typed as the pipeline
+/// declares them, then the run's page.
+pub async fn start_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    user: Result<PageUser, ApiError>,
+    Path(name): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let (lang, user) = match reader(&headers, &uri, user) {
+        Ok(reader) => reader,
+        Err(to_sign_in) => return to_sign_in.into_response(),
+    };
+    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+    if !user.csrf_matches(csrf) {
+        return super::stale_form(lang, &user, "/pipelines");
+    }
+    let declared = match state.store().pipeline(&name).await {
+        Ok(Some(record)) => compile_template(&format!("{name}.yaml"), &record.spec_text, state.engine.registry())
+            .map(|plan| plan.spec.params.into_iter().map(|(k, p)| (k, p.kind)).collect::<HashMap<_, _>>())
+            .unwrap_or_default(),
+        _ => HashMap::new(),
+    };
+    let params = typed_params(&fields, &declared);
+    let body = Bytes::from(serde_json::json!({ "params": params }).to_string());
+    match runs::create(State(state.clone()), user.clone(), ApiPath(name.clone()), body).await {
+        Ok((_, ApiJson(created))) => {
+            Redirect::to(&format!("/runs/{}", super::percent_encode(&created.run_id))).into_response()
+        }
+        Err(err) => {
+            let mut page = pipeline_page(&state, lang, &user, &name, Some(err.message)).await;
+            *page.status_mut() = err.status;
+            page
+        }
+    }
+}
+
+/// The form's `p.NAME` values as JSON of the declared types. A checkbox
+/// sends `true` before its hidden `false`, so the first value wins; a value
+/// that does not parse stays text, for the pipeline's own check to name.
+fn typed_params(fields: &[(String, String)], declared: &HashMap<String, ParamType>) -> Map<String, Value> {
+    let mut params = Map::new();
+    for (field, raw) in fields {
+        let Some(key) = field.strip_prefix("p.") else { continue };
+        if params.contains_key(key) || (raw.is_empty() && declared.get(key) != Some(&ParamType::String)) {
+            continue;
+        }
+        let value = match declared.get(key) {
+            Some(ParamType::Integer) => raw.trim().parse::<i64>().map(Value::from).ok(),
+            Some(ParamType::Number) => raw.trim().parse::<f64>().ok().map(Value::from),
+            Some(ParamType::Boolean) => Some(Value::Bool(raw == "true")),
+            _ => None,
+        };
+        params.insert(key.to_owned(), value.unwrap_or_else(|| Value::String(raw.clone())));
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_take_their_declared_types() {
+        let declared = HashMap::from([
+            ("n".to_owned(), ParamType::Integer),
+            ("x".to_owned(), ParamType::Number),
+            ("on".to_owned(), ParamType::Boolean),
+            ("off".to_owned(), ParamType::Boolean),
+            ("s".to_owned(), ParamType::String),
+        ]);
+        let fields: Vec<(String, String)> = [
+            ("csrf", "t"),
+            ("p.n", "8000"),
+            ("p.x", "0.5"),
+            ("p.on", "true"),
+            ("p.on", "false"),
+            ("p.off", "false"),
+            ("p.s", "uploads/upl_1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let params = typed_params(&fields, &declared);
+        assert_eq!(Value::Object(params), serde_json::json!({"n": 8000, "x": 0.5, "on": true, "off": false, "s": "uploads/upl_1"}));
+        let bad = typed_params(&[("p.n".to_owned(), "many".to_owned())], &declared);
+        assert_eq!(bad["n"], "many", "left as text for the pipeline check to report");
+    }
+
+    #[test]
+    fn diagnostics_sit_under_their_lines() {
+        let registry = hangar_sdk::Registry::default();
+        let text = "name: x\ntasks:\n  a:\n    uses: nothing\n";
+        let diagnostics = compile_template("p.yaml", text, &registry).expect_err("unknown operator");
+        let html = listing(text, Some(&diagnostics)).into_string();
+        let line4 = html.find("uses: nothing").expect("line 4 shown");
+        let note = html.find("class=\"diagnostic\"").expect("a diagnostic");
+        assert!(note > line4, "the note follows its line");
+        assert!(html.contains("tasks.a.uses"), "{html}");
+    }
+}

@@ -1,0 +1,387 @@
+//! The web console in a real browser: headless Chromium driven through
+//! WebDriver (Debian's `chromium` and `chromium-driver`; `scripts/test.sh`
+//! installs them). One `hangar serve` on the embedded default (SQLite and
+//! local files) with its workers; two accounts. The owner signs in, uploads
+//! documents, writes a data pipeline in the editor (a broken version first,
+//! to see the diagnostics at their lines), starts it from the run form,
+//! watches the run page turn green from the event stream without a reload,
+//! opens a task's log, the documents, the rejected files and the duplicate
+//! clusters; the other account cannot open that run. Screenshots of the
+//! pages go to `docs/screenshots/` (`HANGAR_SCREENSHOTS` elsewhere).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const SECRET: &str = "console-browser-test-secret-0123456789abcdef";
+const PASSWORD: &str = "correct horse battery staple";
+const OWNER: &str = "li@caac.example";
+const OTHER: &str = "wang@caac.example";
+
+const BROKEN: &str = "name: regulations-data
+description: Uploaded regulations to clean, filtered, deduplicated documents.
+params:
+  source: { type: string, description: The upload to read (its key). }
+tasks:
+  ingest:
+    uses: ingest
+    with:
+      path: \"${{ params.source }}\"
+  clean:
+    uses: clean
+    with:
+      documents: \"${{ tasks.ingest.outputs.documents }}\"
+      fold_widht: true
+";
+
+const PIPELINE: &str = "name: regulations-data
+description: Uploaded regulations to clean, filtered, deduplicated documents.
+params:
+  source: { type: string, description: The upload to read (its key). }
+tasks:
+  ingest:
+    uses: ingest
+    with:
+      path: \"${{ params.source }}\"
+  clean:
+    uses: clean
+    with:
+      documents: \"${{ tasks.ingest.outputs.documents }}\"
+  filter:
+    uses: filter
+    with:
+      documents: \"${{ tasks.clean.outputs.documents }}\"
+  dedup:
+    uses: dedup
+    with:
+      documents: \"${{ tasks.filter.outputs.documents }}\"
+";
+
+/// A child process killed when the test ends, however it ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn hangar(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hangar"));
+    command
+        .arg("--home")
+        .arg(home)
+        .env("HANGAR_JWT_SECRET", SECRET)
+        .env_remove("HANGAR_DATABASE_URL")
+        .env_remove("HANGAR_ARTIFACTS");
+    command
+}
+
+fn chromedriver() -> PathBuf {
+    let path = PathBuf::from(std::env::var("HANGAR_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned()));
+    assert!(
+        path.exists(),
+        "{} is missing: the console tests drive Chromium through chromedriver; install Debian's `chromium` and \
+         `chromium-driver` (scripts/test.sh does) or set HANGAR_CHROMEDRIVER",
+        path.display()
+    );
+    path
+}
+
+fn wait_for_port(port: u16, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} never listened on {port}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = std::env::var_os("HANGAR_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+/// The documents to upload: examples of every kind, a mirror copy of one
+/// (a duplicate) and a scanned page with no text (rejected).
+fn documents(into: &Path) -> Vec<PathBuf> {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/corpus");
+    let picks = [
+        ("en/part99-subparts-a-b.md", "part99-subparts-a-b.md"),
+        ("mirror/part99-subparts-a-b.md", "part99-subparts-a-b-mirror.md"),
+        ("en/part99-subparts-c-f.html", "part99-subparts-c-f.html"),
+        ("en/ad-2026-0042.pdf", "ad-2026-0042.pdf"),
+        ("en/ad-2026-0042R1.pdf", "ad-2026-0042R1.pdf"),
+        ("zh/energy-storage-guidance-gb18030.txt", "energy-storage-guidance-gb18030.txt"),
+        ("broken/scanned-page.pdf", "scanned-page.pdf"),
+    ];
+    picks
+        .iter()
+        .map(|(from, name)| {
+            let to = into.join(name);
+            std::fs::copy(corpus.join(from), &to).unwrap_or_else(|e| panic!("copy {from}: {e}"));
+            to
+        })
+        .collect()
+}
+
+struct Console {
+    base: String,
+    client: Client,
+    shots: PathBuf,
+}
+
+impl Console {
+    async fn open(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.base)).await.unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on {}: {e}", self.url().await))
+    }
+
+    async fn url(&self) -> String {
+        self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
+    }
+
+    async fn script(&self, code: &str, args: Vec<Value>) -> Value {
+        self.client.execute(code, args).await.unwrap_or_else(|e| panic!("script {code}: {e}"))
+    }
+
+    /// Polls `code` until it returns true.
+    async fn until(&self, what: &str, within: Duration, code: &str) {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.script(code, vec![]).await == json!(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: still not so after {within:?} on {}", self.url().await);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write the screenshot");
+    }
+
+    async fn sign_in(&self, email: &str, next: &str) {
+        self.open(&format!("/login?next={next}")).await;
+        self.find("#email").await.send_keys(email).await.expect("type the e-mail");
+        self.find("#password").await.send_keys(PASSWORD).await.expect("type the password");
+        self.find("form[action='/login'] button[type=submit]").await.click().await.expect("sign in");
+        self.find("header.top .who").await;
+    }
+
+    async fn sign_out(&self) {
+        self.find("form[action='/logout'] button").await.click().await.expect("sign out");
+        self.find("#email").await;
+    }
+}
+
+#[test]
+fn the_console_in_a_browser() {
+    let driver_path = chromedriver();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    for (email, admin) in [(OWNER, false), (OTHER, false)] {
+        let mut create = hangar(&home);
+        create.args(["users", "create", "--email", email, "--password", PASSWORD]);
+        if admin {
+            create.arg("--admin");
+        }
+        let made = create.output().expect("hangar users create");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    }
+    let (server_port, driver_port) = (free_port(), free_port());
+    let server_log = dir.path().join("server.log");
+    let log = std::fs::File::create(&server_log).expect("log");
+    let _server = Process(
+        hangar(&home)
+            .args(["serve", "--bind", &format!("127.0.0.1:{server_port}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start hangar serve"),
+    );
+    let driver_log = dir.path().join("chromedriver.log");
+    let _driver = Process(
+        Command::new(driver_path)
+            .arg(format!("--port={driver_port}"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&driver_log).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    wait_for_port(server_port, "hangar serve", &server_log);
+    wait_for_port(driver_port, "chromedriver", &driver_log);
+    let uploads = dir.path().join("to-upload");
+    std::fs::create_dir_all(&uploads).expect("folder");
+    let files = documents(&uploads);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": std::env::var("HANGAR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1366,900", "--lang=en-US", "--force-device-scale-factor=1"],
+                "prefs": { "intl.accept_languages": "en-US,en" },
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .unwrap_or_else(|e| panic!("chromedriver refused a session ({e}); its log:\n{}", std::fs::read_to_string(&driver_log).unwrap_or_default()));
+        let console = Console { base: format!("http://127.0.0.1:{server_port}"), client, shots: screenshots_dir() };
+        let outcome = walk_through(&console, &files).await;
+        let _ = console.client.close().await;
+        outcome
+    });
+    drop(dir);
+}
+
+async fn walk_through(console: &Console, files: &[PathBuf]) {
+    // Not signed in: the sign-in page, which comes back to where we were going.
+    console.open("/data").await;
+    assert!(console.url().await.contains("/login?next=/data"), "{}", console.url().await);
+    console.shot("sign-in").await;
+    console.sign_in(OWNER, "/data").await;
+    assert!(console.url().await.ends_with("/data"), "{}", console.url().await);
+
+    // Upload through the drop zone's file input; the progress bar and the
+    // result, then the new row, come from the page script.
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    console.find("#upload-files").await.send_keys(&paths.join("\n")).await.expect("pick the files");
+    console
+        .until("the upload finished", Duration::from_secs(30), "return document.getElementById('upload-result').textContent.includes('uploads/upl_')")
+        .await;
+    let key = console.text("#uploads tbody tr:first-child code.key").await;
+    assert!(key.starts_with("uploads/upl_"), "{key}");
+    console.shot("data").await;
+
+    // The editor: a broken pipeline shows its problem at its line.
+    console.open("/pipelines/new").await;
+    console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(BROKEN)]).await;
+    console.find("button[value=check]").await.click().await.expect("check");
+    let note = console.text(".listing .diagnostic").await;
+    assert!(note.contains("tasks.clean.with") && note.contains("fold_widht"), "{note}");
+    console.shot("pipeline-diagnostics").await;
+    console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(PIPELINE)]).await;
+    console.find("button[value=save]").await.click().await.expect("save");
+    console.find("svg.dag").await;
+    assert!(console.url().await.ends_with("/pipelines/regulations-data"), "{}", console.url().await);
+    let boxes = console.script("return document.querySelectorAll('svg.dag g.node').length", vec![]).await;
+    assert_eq!(boxes, json!(4), "one box per task");
+
+    // Start it on the upload from the typed run form.
+    console.find("#param-source").await.send_keys(&key).await.expect("type the key");
+    console.shot("pipeline").await;
+    console.find("form[action$='/run'] button[type=submit]").await.click().await.expect("start");
+    console.find("section[data-run]").await;
+    let run_url = console.url().await;
+    let run_id = run_url.rsplit('/').next().unwrap_or_default().to_owned();
+    assert!(run_url.contains("/runs/"), "{run_url}");
+
+    // Green without a reload: a marker set now must survive to the end.
+    console.script("window.hangarNoReload = true", vec![]).await;
+    console
+        .until(
+            "the run page turned green",
+            Duration::from_secs(120),
+            "return document.getElementById('run-status').textContent === 'succeeded' \
+             && document.querySelectorAll('svg.dag g.node.status-succeeded').length === 4 \
+             && document.querySelectorAll('#tasks span.status.succeeded').length === 4",
+        )
+        .await;
+    assert_eq!(console.script("return window.hangarNoReload === true", vec![]).await, json!(true), "the page reloaded");
+    let bars = console.script("return document.querySelectorAll('svg.gantt rect.status-succeeded').length", vec![]).await;
+    assert_eq!(bars, json!(4), "the timeline shows every task");
+
+    // A task's log, as it streamed in.
+    console.find("details.log summary").await.click().await.expect("open the log");
+    console
+        .until("the ingest log has lines", Duration::from_secs(10), "return document.querySelector('pre[data-log=\"ingest\"]').textContent.length > 0")
+        .await;
+    let log = console.text("pre[data-log='ingest']").await;
+    assert!(log.contains("scanned-page.pdf"), "the ingest log names the rejected file: {log}");
+    console.shot("run").await;
+
+    // The data the run made: documents, rejected files, duplicate clusters.
+    console.open(&format!("/runs/{run_id}/tasks/ingest/view/documents")).await;
+    let shown = console.script("return document.querySelectorAll('article.document').length", vec![]).await;
+    assert!(shown.as_u64() >= Some(5), "the ingested documents: {shown}");
+    let langs = console.script("return [...document.querySelectorAll('article.document .tag')].map(t => t.textContent)", vec![]).await;
+    assert!(langs.as_array().is_some_and(|l| l.contains(&json!("zh")) && l.contains(&json!("en"))), "{langs}");
+    assert_eq!(
+        console.script("return document.querySelectorAll('.markdown h1, .markdown h2, .markdown h3').length > 0", vec![]).await,
+        json!(true),
+        "Markdown rendered"
+    );
+    console.shot("documents").await;
+    console.open(&format!("/runs/{run_id}/tasks/ingest/view/rejected")).await;
+    let rejected = console.text("table.records tbody").await;
+    assert!(rejected.contains("scanned-page.pdf"), "{rejected}");
+    console.open("/data").await;
+    console.find(&format!("a[href='/runs/{run_id}/tasks/dedup/view/duplicates']")).await.click().await.expect("open the duplicates");
+    console.find(".side-by-side").await;
+    let cluster = console.text("section.cluster").await;
+    assert!(cluster.contains("part99-subparts-a-b-mirror.md") || cluster.contains("ad-2026-0042"), "{cluster}");
+    let sides = console.script("return document.querySelectorAll('.side-by-side .side pre.doc-text').length", vec![]).await;
+    assert!(sides.as_u64() >= Some(2), "kept and removed texts side by side: {sides}");
+    console.shot("duplicates").await;
+
+    // The lists, in both languages.
+    console.open("/pipelines").await;
+    assert!(console.text("table.runs").await.contains("regulations-data"));
+    console.shot("pipelines").await;
+    console.open("/runs").await;
+    assert!(console.text("table.runs").await.contains(&run_id));
+    console.shot("runs").await;
+    console.find("a.lang").await.click().await.expect("switch to Chinese");
+    assert_eq!(console.text("h1").await, "运行");
+    console.open(&format!("/runs/{run_id}")).await;
+    console.find("svg.dag g.node.status-succeeded").await;
+    console.shot("run-zh").await;
+    console.find("a.lang").await.click().await.expect("back to English");
+
+    // Another account: the run is not there for it.
+    console.sign_out().await;
+    console.sign_in(OTHER, "/runs").await;
+    assert!(!console.text("main").await.contains(&run_id), "another user's run is not listed");
+    console.open(&format!("/runs/{run_id}")).await;
+    assert_eq!(console.text("main h1").await, "404");
+    assert_eq!(console.script("return document.querySelector('section[data-run]') === null", vec![]).await, json!(true));
+    console.open(&format!("/runs/{run_id}/tasks/dedup/view/duplicates")).await;
+    assert_eq!(console.text("main h1").await, "404", "nor its data");
+}
