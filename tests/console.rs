@@ -1,6 +1,8 @@
 //! The web console over HTTP: signing in with the form, the runs page with
 //! per-user visibility and filters, both languages, signing out only with
-//! the session's CSRF token. (Browser-driven tests come with the live pages.)
+//! the session's CSRF token, the pipeline editor and run form, accounts and
+//! the administrators' page. `console_browser.rs` drives the same pages in
+//! Chromium.
 
 mod support;
 
@@ -145,4 +147,120 @@ async fn signing_out_needs_the_sessions_csrf_token() {
     assert!(out.status.is_redirection());
     assert_eq!(location(&out), "/login");
     assert!(out.headers[header::SET_COOKIE].to_str().expect("ascii").contains("Max-Age=0"));
+}
+
+/// The session's CSRF token, as pages give it to scripts.
+fn csrf_of(html: &str) -> String {
+    let marker = r#"name="csrf-token" content=""#;
+    let start = html.find(marker).expect("the page carries the CSRF token") + marker.len();
+    html[start..start + 64].to_owned()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_are_checked_in_the_editor_and_run_from_their_form() {
+    let api = Api::new().await;
+    let alice = sign_in(&api, "alice.p@caac.example").await;
+    let bob = sign_in(&api, "bob.p@caac.example").await;
+    let csrf = csrf_of(&page(&api, "/pipelines/new", Some(&alice)).await.text());
+
+    let broken = "name: console-hello\ntasks:\n  hello:\n    uses: noop\n    with: { colour: blue }\n";
+    let checked = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=save&yaml={}", encode(broken))).await;
+    assert_eq!(checked.status, StatusCode::UNPROCESSABLE_ENTITY, "an invalid pipeline is not stored");
+    let html = checked.text();
+    let line = html.find("with: { colour: blue }").expect("the YAML is shown");
+    let note = html.find(r#"class="diagnostic""#).expect("with its problem");
+    assert!(note > line, "the problem sits under its line");
+    let diagnostic = &html[note..html[note..].find("</div>").map_or(html.len(), |end| note + end)];
+    assert!(diagnostic.contains("colour") && diagnostic.contains("tasks.hello.with"), "{diagnostic}");
+    assert_eq!(page(&api, "/pipelines/console-hello", Some(&alice)).await.status, StatusCode::NOT_FOUND);
+
+    let valid = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=check&yaml={}", encode(NOOP))).await;
+    assert_eq!(valid.status, StatusCode::OK);
+    assert!(valid.text().contains("The pipeline is valid."));
+    let forged = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={}&action=save&yaml={}", "0".repeat(64), encode(NOOP))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a form from another site stores nothing");
+    let saved = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=save&yaml={}", encode(NOOP))).await;
+    assert!(saved.status.is_redirection(), "{} {}", saved.status, saved.text());
+    assert_eq!(location(&saved), "/pipelines/console-hello");
+
+    let listed = page(&api, "/pipelines", Some(&alice)).await.text();
+    assert!(listed.contains(r#"href="/pipelines/console-hello""#), "{listed}");
+    let shown = page(&api, "/pipelines/console-hello", Some(&alice)).await.text();
+    assert!(shown.contains(r#"data-task="hello""#) && shown.contains(r#"action="/pipelines/console-hello/run""#), "{shown}");
+    assert_eq!(page(&api, "/pipelines/console-hello", Some(&bob)).await.status, StatusCode::NOT_FOUND);
+    let bob_csrf = csrf_of(&page(&api, "/pipelines", Some(&bob)).await.text());
+    let theirs = form(&api, "/pipelines/console-hello/run", Some(&bob), &format!("csrf={bob_csrf}")).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "bob cannot run alice's pipeline");
+
+    let started = form(&api, "/pipelines/console-hello/run", Some(&alice), &format!("csrf={csrf}")).await;
+    assert!(started.status.is_redirection(), "{} {}", started.status, started.text());
+    let run_page = location(&started);
+    assert!(run_page.starts_with("/runs/") && run_page.len() > "/runs/".len(), "{run_page}");
+    assert_eq!(page(&api, &run_page, Some(&alice)).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_register_edit_their_profile_and_only_administrators_manage_them() {
+    let api = Api::new().await;
+    let weak = form(&api, "/register", None, "email=new%40caac.example&password=short").await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.text().contains("12"), "the page says what the policy wants");
+    let made = form(&api, "/register", None, &format!("email=new%40caac.example&password={}&name=Chen", PASSWORD.replace(' ', "+"))).await;
+    assert!(made.status.is_redirection(), "{} {}", made.status, made.text());
+    let cookie = made.headers[header::SET_COOKIE].to_str().expect("ascii").split(';').next().expect("pair").to_owned();
+    let profile = page(&api, "/account", Some(&cookie)).await.text();
+    assert!(profile.contains("new@caac.example") && profile.contains(r#"value="Chen""#), "{profile}");
+    let csrf = csrf_of(&profile);
+    let saved = form(&api, "/account", Some(&cookie), &format!("csrf={csrf}&name=Chen+Li&organization=CAAC&position=")).await;
+    assert_eq!(location(&saved), "/account?saved=1");
+    assert!(page(&api, "/account", Some(&cookie)).await.text().contains(r#"value="CAAC""#));
+
+    let refused = page(&api, "/admin/users", Some(&cookie)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "users are refused the administrators' page");
+    assert!(!refused.text().contains("admin/users/usr_"), "and see no account");
+    api.admin("root.c@caac.example").await;
+    let root = sign_in(&api, "root.c@caac.example").await;
+    let users = page(&api, "/admin/users", Some(&root)).await;
+    assert_eq!(users.status, StatusCode::OK);
+    let html = users.text();
+    let start = html.find(r#"action="/admin/users/usr_"#).expect("a form per account") + r#"action="/admin/users/"#.len();
+    let first = &html[start..start + html[start..].find('"').expect("end")];
+    let root_csrf = csrf_of(&html);
+    let changed = form(&api, &format!("/admin/users/{first}"), Some(&root), &format!("csrf={root_csrf}&role=admin")).await;
+    assert_eq!(location(&changed), "/admin/users");
+    assert!(page(&api, "/admin/users", Some(&root)).await.text().matches(r#"value="admin" selected"#).count() >= 2);
+    let forged = form(&api, &format!("/admin/users/{first}"), Some(&cookie), &format!("csrf={csrf}&role=admin")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a user cannot promote anyone");
+}
+
+#[tokio::test]
+async fn empty_sections_say_so_and_missing_things_are_404_pages() {
+    let api = Api::new().await;
+    let cookie = sign_in(&api, "quiet@caac.example").await;
+    for (path, says) in [
+        ("/data", "No uploads yet."),
+        ("/training", "No training tasks"),
+        ("/evaluations", "No evaluate tasks"),
+        ("/models", "No registered models yet"),
+        ("/pipelines", "No pipelines yet."),
+    ] {
+        let reply = page(&api, path, Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert!(reply.text().contains(says), "{path}: {}", reply.text());
+    }
+    assert_eq!(page(&api, "/models/nothing", Some(&cookie)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(page(&api, "/runs/run_x/tasks/a/view/documents", Some(&cookie)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(page(&api, "/runs/run_x/tasks/a/training", Some(&cookie)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(page(&api, "/runs/run_x/tasks/a/report", Some(&cookie)).await.status, StatusCode::NOT_FOUND);
+    let compare = page(&api, "/evaluations/compare?a=x&b=y", Some(&cookie)).await;
+    assert_eq!(compare.status, StatusCode::BAD_REQUEST);
 }

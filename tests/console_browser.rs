@@ -42,8 +42,12 @@ description: Uploaded regulations to clean, filtered, deduplicated documents.
 params:
   source: { type: string, description: The upload to read (its key). }
 tasks:
+  settle:
+    uses: noop
+    with: { message: Waiting for the upload to settle., wait: 3s }
   ingest:
     uses: ingest
+    needs: [settle]
     with:
       path: \"${{ params.source }}\"
   clean:
@@ -151,12 +155,10 @@ impl Console {
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} on {}: {e}", self.url().await))
+        match self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => panic!("no {css} on {}: {e}", self.url().await),
+        }
     }
 
     async fn url(&self) -> String {
@@ -184,6 +186,7 @@ impl Console {
     }
 
     async fn shot(&self, name: &str) {
+        self.script("window.scrollTo(0, 0)", vec![]).await;
         let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write the screenshot");
@@ -253,7 +256,7 @@ fn the_console_in_a_browser() {
             json!({
                 "binary": std::env::var("HANGAR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1366,900", "--lang=en-US", "--force-device-scale-factor=1"],
+                         "--window-size=1366,1000", "--lang=en-US", "--force-device-scale-factor=1"],
                 "prefs": { "intl.accept_languages": "en-US,en" },
             }),
         );
@@ -302,7 +305,7 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     console.find("svg.dag").await;
     assert!(console.url().await.ends_with("/pipelines/regulations-data"), "{}", console.url().await);
     let boxes = console.script("return document.querySelectorAll('svg.dag g.node').length", vec![]).await;
-    assert_eq!(boxes, json!(4), "one box per task");
+    assert_eq!(boxes, json!(5), "one box per task");
 
     // Start it on the upload from the typed run form.
     console.find("#param-source").await.send_keys(&key).await.expect("type the key");
@@ -313,23 +316,31 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     let run_id = run_url.rsplit('/').next().unwrap_or_default().to_owned();
     assert!(run_url.contains("/runs/"), "{run_url}");
 
-    // Green without a reload: a marker set now must survive to the end.
+    // Green without a reload: the page opened while the run was still
+    // waiting, and a marker set now must survive to the end.
     console.script("window.hangarNoReload = true", vec![]).await;
+    let first = console.text("#run-status").await;
+    assert!(first != "succeeded", "the run was not finished when its page opened");
+    assert_eq!(
+        console.script("return document.querySelectorAll('svg.dag g.node.status-succeeded').length", vec![]).await,
+        json!(0),
+        "no box green yet"
+    );
     console
         .until(
             "the run page turned green",
             Duration::from_secs(120),
             "return document.getElementById('run-status').textContent === 'succeeded' \
-             && document.querySelectorAll('svg.dag g.node.status-succeeded').length === 4 \
-             && document.querySelectorAll('#tasks span.status.succeeded').length === 4",
+             && document.querySelectorAll('svg.dag g.node.status-succeeded').length === 5 \
+             && document.querySelectorAll('#tasks span.status.succeeded').length === 5",
         )
         .await;
     assert_eq!(console.script("return window.hangarNoReload === true", vec![]).await, json!(true), "the page reloaded");
     let bars = console.script("return document.querySelectorAll('svg.gantt rect.status-succeeded').length", vec![]).await;
-    assert_eq!(bars, json!(4), "the timeline shows every task");
+    assert_eq!(bars, json!(5), "the timeline shows every task");
 
     // A task's log, as it streamed in.
-    console.find("details.log summary").await.click().await.expect("open the log");
+    console.find("details.log[data-task='ingest'] summary").await.click().await.expect("open the log");
     console
         .until("the ingest log has lines", Duration::from_secs(10), "return document.querySelector('pre[data-log=\"ingest\"]').textContent.length > 0")
         .await;

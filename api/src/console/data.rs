@@ -27,6 +27,8 @@ use crate::state::AppState;
 
 /// Documents or records on one page of a view.
 const PER_PAGE: usize = 20;
+/// Duplicate records the clusters view reads at most (it groups them all).
+const MAX_DUPLICATES: usize = 200_000;
 /// Clusters on one page of the duplicates view.
 const CLUSTERS_PER_PAGE: usize = 10;
 
@@ -197,9 +199,9 @@ async fn read_lines(state: &AppState, key: &str, skip: usize, take: usize) -> Ap
         .await
         .map_err(|e| ApiError::internal("could not open the stored output", &e))?;
     let mut lines = reader.lines();
-    let (mut out, mut index) = (Vec::with_capacity(take), 0usize);
+    let (mut out, mut index) = (Vec::with_capacity(take.min(PER_PAGE)), 0usize);
     while let Some(line) = lines.next_line().await.map_err(|e| ApiError::internal("could not read the stored output", &e))? {
-        if index >= skip + take {
+        if index >= skip.saturating_add(take) {
             return Ok((out, true));
         }
         if index >= skip {
@@ -292,7 +294,7 @@ async fn clusters(
     page: usize,
     here: &str,
 ) -> ApiResult<Markup> {
-    let (all, _) = read_lines(state, &artifact.key, 0, usize::MAX).await?;
+    let (all, _) = read_lines(state, &artifact.key, 0, MAX_DUPLICATES).await?;
     let mut grouped: BTreeMap<String, Cluster> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for record in all {

@@ -62,7 +62,7 @@ pub async fn show(
             div #tasks { (tasks(lang, &detail)) }
             h2 { (lang.t("logs")) }
             @for task in &detail.tasks {
-                details.log {
+                details.log data-task=(task.task_id) {
                     summary { (task.task_id) }
                     pre data-log=(task.task_id) tabindex="0" {}
                 }
