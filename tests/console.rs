@@ -173,7 +173,8 @@ async fn pipelines_are_checked_in_the_editor_and_run_from_their_form() {
     let csrf = csrf_of(&page(&api, "/pipelines/new", Some(&alice)).await.text());
 
     let broken = "name: console-hello\ntasks:\n  hello:\n    uses: noop\n    with: { colour: blue }\n";
-    let checked = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=save&yaml={}", encode(broken))).await;
+    let checked =
+        form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=save&yaml={}", encode(broken))).await;
     assert_eq!(checked.status, StatusCode::UNPROCESSABLE_ENTITY, "an invalid pipeline is not stored");
     let html = checked.text();
     let line = html.find("with: { colour: blue }").expect("the YAML is shown");
@@ -183,19 +184,30 @@ async fn pipelines_are_checked_in_the_editor_and_run_from_their_form() {
     assert!(diagnostic.contains("colour") && diagnostic.contains("tasks.hello.with"), "{diagnostic}");
     assert_eq!(page(&api, "/pipelines/console-hello", Some(&alice)).await.status, StatusCode::NOT_FOUND);
 
-    let valid = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=check&yaml={}", encode(NOOP))).await;
+    let valid =
+        form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=check&yaml={}", encode(NOOP))).await;
     assert_eq!(valid.status, StatusCode::OK);
     assert!(valid.text().contains("The pipeline is valid."));
-    let forged = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={}&action=save&yaml={}", "0".repeat(64), encode(NOOP))).await;
+    let forged = form(
+        &api,
+        "/pipelines/save",
+        Some(&alice),
+        &format!("csrf={}&action=save&yaml={}", "0".repeat(64), encode(NOOP)),
+    )
+    .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "a form from another site stores nothing");
-    let saved = form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=save&yaml={}", encode(NOOP))).await;
+    let saved =
+        form(&api, "/pipelines/save", Some(&alice), &format!("csrf={csrf}&action=save&yaml={}", encode(NOOP))).await;
     assert!(saved.status.is_redirection(), "{} {}", saved.status, saved.text());
     assert_eq!(location(&saved), "/pipelines/console-hello");
 
     let listed = page(&api, "/pipelines", Some(&alice)).await.text();
     assert!(listed.contains(r#"href="/pipelines/console-hello""#), "{listed}");
     let shown = page(&api, "/pipelines/console-hello", Some(&alice)).await.text();
-    assert!(shown.contains(r#"data-task="hello""#) && shown.contains(r#"action="/pipelines/console-hello/run""#), "{shown}");
+    assert!(
+        shown.contains(r#"data-task="hello""#) && shown.contains(r#"action="/pipelines/console-hello/run""#),
+        "{shown}"
+    );
     assert_eq!(page(&api, "/pipelines/console-hello", Some(&bob)).await.status, StatusCode::NOT_FOUND);
     let bob_csrf = csrf_of(&page(&api, "/pipelines", Some(&bob)).await.text());
     let theirs = form(&api, "/pipelines/console-hello/run", Some(&bob), &format!("csrf={bob_csrf}")).await;
@@ -214,13 +226,20 @@ async fn accounts_register_edit_their_profile_and_only_administrators_manage_the
     let weak = form(&api, "/register", None, "email=new%40caac.example&password=short").await;
     assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(weak.text().contains("12"), "the page says what the policy wants");
-    let made = form(&api, "/register", None, &format!("email=new%40caac.example&password={}&name=Chen", PASSWORD.replace(' ', "+"))).await;
+    let made = form(
+        &api,
+        "/register",
+        None,
+        &format!("email=new%40caac.example&password={}&name=Chen", PASSWORD.replace(' ', "+")),
+    )
+    .await;
     assert!(made.status.is_redirection(), "{} {}", made.status, made.text());
     let cookie = made.headers[header::SET_COOKIE].to_str().expect("ascii").split(';').next().expect("pair").to_owned();
     let profile = page(&api, "/account", Some(&cookie)).await.text();
     assert!(profile.contains("new@caac.example") && profile.contains(r#"value="Chen""#), "{profile}");
     let csrf = csrf_of(&profile);
-    let saved = form(&api, "/account", Some(&cookie), &format!("csrf={csrf}&name=Chen+Li&organization=CAAC&position=")).await;
+    let saved =
+        form(&api, "/account", Some(&cookie), &format!("csrf={csrf}&name=Chen+Li&organization=CAAC&position=")).await;
     assert_eq!(location(&saved), "/account?saved=1");
     assert!(page(&api, "/account", Some(&cookie)).await.text().contains(r#"value="CAAC""#));
 
@@ -232,10 +251,12 @@ async fn accounts_register_edit_their_profile_and_only_administrators_manage_the
     let users = page(&api, "/admin/users", Some(&root)).await;
     assert_eq!(users.status, StatusCode::OK);
     let html = users.text();
-    let start = html.find(r#"action="/admin/users/usr_"#).expect("a form per account") + r#"action="/admin/users/"#.len();
+    let start =
+        html.find(r#"action="/admin/users/usr_"#).expect("a form per account") + r#"action="/admin/users/"#.len();
     let first = &html[start..start + html[start..].find('"').expect("end")];
     let root_csrf = csrf_of(&html);
-    let changed = form(&api, &format!("/admin/users/{first}"), Some(&root), &format!("csrf={root_csrf}&role=admin")).await;
+    let changed =
+        form(&api, &format!("/admin/users/{first}"), Some(&root), &format!("csrf={root_csrf}&role=admin")).await;
     assert_eq!(location(&changed), "/admin/users");
     assert!(page(&api, "/admin/users", Some(&root)).await.text().matches(r#"value="admin" selected"#).count() >= 2);
     let forged = form(&api, &format!("/admin/users/{first}"), Some(&cookie), &format!("csrf={csrf}&role=admin")).await;

@@ -20,6 +20,7 @@ const SECRET: &str = "console-browser-test-secret-0123456789abcdef";
 const PASSWORD: &str = "correct horse battery staple";
 const OWNER: &str = "li@caac.example";
 const OTHER: &str = "wang@caac.example";
+const ADMIN: &str = "ops@caac.example";
 
 const BROKEN: &str = "name: regulations-data
 description: Uploaded regulations to clean, filtered, deduplicated documents.
@@ -90,7 +91,8 @@ fn hangar(home: &Path) -> Command {
 }
 
 fn chromedriver() -> PathBuf {
-    let path = PathBuf::from(std::env::var("HANGAR_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned()));
+    let path =
+        PathBuf::from(std::env::var("HANGAR_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned()));
     assert!(
         path.exists(),
         "{} is missing: the console tests drive Chromium through chromedriver; install Debian's `chromium` and \
@@ -185,7 +187,19 @@ impl Console {
         }
     }
 
+    /// Saves a screenshot of the page, after checking that nothing sticks
+    /// out sideways at a laptop's width (wide tables scroll in their box).
     async fn shot(&self, name: &str) {
+        let wide = self
+            .script(
+                "const root = document.documentElement; const w = root.clientWidth; \
+                 if (root.scrollWidth <= w) return []; \
+                 return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1) \
+                   .map(e => e.tagName + '.' + e.className).slice(0, 8)",
+                vec![],
+            )
+            .await;
+        assert_eq!(wide, json!([]), "{name}: these stick out of a {}-pixel window", 1366);
         self.script("window.scrollTo(0, 0)", vec![]).await;
         let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -211,7 +225,7 @@ fn the_console_in_a_browser() {
     let driver_path = chromedriver();
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    for (email, admin) in [(OWNER, false), (OTHER, false)] {
+    for (email, admin) in [(OWNER, false), (OTHER, false), (ADMIN, true)] {
         let mut create = hangar(&home);
         create.args(["users", "create", "--email", email, "--password", PASSWORD]);
         if admin {
@@ -265,9 +279,15 @@ fn the_console_in_a_browser() {
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{driver_port}"))
             .await
-            .unwrap_or_else(|e| panic!("chromedriver refused a session ({e}); its log:\n{}", std::fs::read_to_string(&driver_log).unwrap_or_default()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "chromedriver refused a session ({e}); its log:\n{}",
+                    std::fs::read_to_string(&driver_log).unwrap_or_default()
+                )
+            });
         let console = Console { base: format!("http://127.0.0.1:{server_port}"), client, shots: screenshots_dir() };
-        let outcome = walk_through(&console, &files).await;
+        walk_through(&console, &files).await;
+        let outcome = models_and_evaluations(&console).await;
         let _ = console.client.close().await;
         outcome
     });
@@ -287,7 +307,11 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     console.find("#upload-files").await.send_keys(&paths.join("\n")).await.expect("pick the files");
     console
-        .until("the upload finished", Duration::from_secs(30), "return document.getElementById('upload-result').textContent.includes('uploads/upl_')")
+        .until(
+            "the upload finished",
+            Duration::from_secs(30),
+            "return document.getElementById('upload-result').textContent.includes('uploads/upl_')",
+        )
         .await;
     let key = console.text("#uploads tbody tr:first-child code.key").await;
     assert!(key.starts_with("uploads/upl_"), "{key}");
@@ -336,13 +360,18 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
         )
         .await;
     assert_eq!(console.script("return window.hangarNoReload === true", vec![]).await, json!(true), "the page reloaded");
-    let bars = console.script("return document.querySelectorAll('svg.gantt rect.status-succeeded').length", vec![]).await;
+    let bars =
+        console.script("return document.querySelectorAll('svg.gantt rect.status-succeeded').length", vec![]).await;
     assert_eq!(bars, json!(5), "the timeline shows every task");
 
     // A task's log, as it streamed in.
     console.find("details.log[data-task='ingest'] summary").await.click().await.expect("open the log");
     console
-        .until("the ingest log has lines", Duration::from_secs(10), "return document.querySelector('pre[data-log=\"ingest\"]').textContent.length > 0")
+        .until(
+            "the ingest log has lines",
+            Duration::from_secs(10),
+            "return document.querySelector('pre[data-log=\"ingest\"]').textContent.length > 0",
+        )
         .await;
     let log = console.text("pre[data-log='ingest']").await;
     assert!(log.contains("scanned-page.pdf"), "the ingest log names the rejected file: {log}");
@@ -352,10 +381,14 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     console.open(&format!("/runs/{run_id}/tasks/ingest/view/documents")).await;
     let shown = console.script("return document.querySelectorAll('article.document').length", vec![]).await;
     assert!(shown.as_u64() >= Some(5), "the ingested documents: {shown}");
-    let langs = console.script("return [...document.querySelectorAll('article.document .tag')].map(t => t.textContent)", vec![]).await;
+    let langs = console
+        .script("return [...document.querySelectorAll('article.document .tag')].map(t => t.textContent)", vec![])
+        .await;
     assert!(langs.as_array().is_some_and(|l| l.contains(&json!("zh")) && l.contains(&json!("en"))), "{langs}");
     assert_eq!(
-        console.script("return document.querySelectorAll('.markdown h1, .markdown h2, .markdown h3').length > 0", vec![]).await,
+        console
+            .script("return document.querySelectorAll('.markdown h1, .markdown h2, .markdown h3').length > 0", vec![])
+            .await,
         json!(true),
         "Markdown rendered"
     );
@@ -364,11 +397,17 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     let rejected = console.text("table.records tbody").await;
     assert!(rejected.contains("scanned-page.pdf"), "{rejected}");
     console.open("/data").await;
-    console.find(&format!("a[href='/runs/{run_id}/tasks/dedup/view/duplicates']")).await.click().await.expect("open the duplicates");
+    console
+        .find(&format!("a[href='/runs/{run_id}/tasks/dedup/view/duplicates']"))
+        .await
+        .click()
+        .await
+        .expect("open the duplicates");
     console.find(".side-by-side").await;
     let cluster = console.text("section.cluster").await;
     assert!(cluster.contains("part99-subparts-a-b-mirror.md") || cluster.contains("ad-2026-0042"), "{cluster}");
-    let sides = console.script("return document.querySelectorAll('.side-by-side .side pre.doc-text').length", vec![]).await;
+    let sides =
+        console.script("return document.querySelectorAll('.side-by-side .side pre.doc-text').length", vec![]).await;
     assert!(sides.as_u64() >= Some(2), "kept and removed texts side by side: {sides}");
     console.shot("duplicates").await;
 
@@ -380,11 +419,17 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     assert!(console.text("table.runs").await.contains(&run_id));
     console.shot("runs").await;
     console.find("a.lang").await.click().await.expect("switch to Chinese");
+    console
+        .until("the page is in Chinese", Duration::from_secs(10), "return document.documentElement.lang === 'zh-CN'")
+        .await;
     assert_eq!(console.text("h1").await, "运行");
     console.open(&format!("/runs/{run_id}")).await;
     console.find("svg.dag g.node.status-succeeded").await;
     console.shot("run-zh").await;
     console.find("a.lang").await.click().await.expect("back to English");
+    console
+        .until("the page is in English", Duration::from_secs(10), "return document.documentElement.lang === 'en'")
+        .await;
 
     // Another account: the run is not there for it.
     console.sign_out().await;
@@ -392,7 +437,147 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     assert!(!console.text("main").await.contains(&run_id), "another user's run is not listed");
     console.open(&format!("/runs/{run_id}")).await;
     assert_eq!(console.text("main h1").await, "404");
-    assert_eq!(console.script("return document.querySelector('section[data-run]') === null", vec![]).await, json!(true));
+    assert_eq!(
+        console.script("return document.querySelector('section[data-run]') === null", vec![]).await,
+        json!(true)
+    );
     console.open(&format!("/runs/{run_id}/tasks/dedup/view/duplicates")).await;
     assert_eq!(console.text("main h1").await, "404", "nor its data");
+    console.open("/admin/users").await;
+    assert_eq!(console.text("main h1").await, "403", "the administrators' page is refused to users");
+    console.sign_out().await;
+}
+
+/// Waits on a run's page until the run succeeded (from its event stream).
+async fn wait_green(console: &Console, within: Duration) {
+    console
+        .until(
+            "the run succeeded",
+            within,
+            "const s = document.getElementById('run-status').textContent; \
+             if (s === 'failed' || s === 'cancelled') throw new Error('the run ' + s); return s === 'succeeded'",
+        )
+        .await;
+}
+
+/// The flagship started from the console by an administrator; its
+/// training curves, the registry (promotion, rollback), the playground's
+/// streamed answer, the evaluation report, two reports compared, and the
+/// accounts page.
+async fn models_and_evaluations(console: &Console) {
+    console.sign_in(ADMIN, "/pipelines/new").await;
+    let flagship = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/airworthiness.yaml"))
+        .expect("the flagship pipeline");
+    console.find("#yaml").await;
+    console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(flagship)]).await;
+    console.find("button[value=save]").await.click().await.expect("save");
+    console.find("#param-max_questions").await;
+    let questions = console.find("#param-max_questions").await;
+    questions.clear().await.expect("clear");
+    questions.send_keys("12").await.expect("type");
+    console.find("form[action$='/run'] button[type=submit]").await.click().await.expect("start the flagship");
+    console.find("section[data-run]").await;
+    let first_run = console.url().await.rsplit('/').next().unwrap_or_default().to_owned();
+    wait_green(console, Duration::from_secs(300)).await;
+
+    // Training: the curves of the pretraining task, from its metrics.
+    console.open("/training").await;
+    console
+        .find(&format!("a[href='/runs/{first_run}/tasks/train/training']"))
+        .await
+        .click()
+        .await
+        .expect("open training");
+    console.find("figure.chart").await;
+    let charts = console.script("return document.querySelectorAll('figure.chart').length", vec![]).await;
+    assert_eq!(charts, json!(2), "loss and learning rate");
+    let points = console
+        .script(
+            "return document.querySelector('polyline.line.train').getAttribute('points').trim().split(' ').length",
+            vec![],
+        )
+        .await;
+    assert!(points.as_u64() >= Some(50), "a point per step: {points}");
+    assert!(console.text("main").await.contains("step-"), "checkpoints are listed");
+    console.shot("training").await;
+
+    // The registry: versions with their metrics, promote, and a refused rollback.
+    console.open("/models").await;
+    console.find("a[href='/models/airworthy']").await.click().await.expect("open the model");
+    let header = console.text("table.versions thead").await;
+    assert!(header.contains("rougeL"), "{header}");
+    let alias = console.find("#alias-1").await;
+    alias.clear().await.expect("clear");
+    alias.send_keys("staging").await.expect("type");
+    console.find("tr[data-version='1'] button[type=submit]").await.click().await.expect("promote");
+    assert!(console.text("p.ok").await.contains("airworthy:staging → 1"));
+    console
+        .find("form[action='/models/airworthy/rollback'] input[value='staging'] ~ button")
+        .await
+        .click()
+        .await
+        .expect("roll back");
+    assert!(console.text("p.error").await.contains("no earlier version"), "nothing to roll back to");
+    console.shot("model").await;
+
+    // The playground: an answer streamed in, chunk by chunk.
+    console.find("a[href='/models/airworthy/playground']").await.click().await.expect("open the playground");
+    console.find("#chat-input").await.send_keys("What does Part 99 apply to?").await.expect("type");
+    console
+        .script(
+            "window.hangarChunks = 0; new MutationObserver(() => { window.hangarChunks += 1; }) \
+             .observe(document.getElementById('chat-log'), { childList: true, subtree: true, characterData: true })",
+            vec![],
+        )
+        .await;
+    console.find("#chat button[type=submit]").await.click().await.expect("send");
+    console
+        .until(
+            "the answer finished",
+            Duration::from_secs(60),
+            "const b = document.querySelector('.bubble.assistant'); \
+             return !!b && b.textContent.length > 0 && !document.querySelector('#chat button').disabled",
+        )
+        .await;
+    assert_eq!(console.text("#chat-error").await, "", "no error");
+    let chunks = console.script("return window.hangarChunks", vec![]).await;
+    assert!(chunks.as_u64() >= Some(3), "the question, the answer's bubble and at least one streamed chunk: {chunks}");
+    console.shot("playground").await;
+
+    // The evaluation report, then a second run to compare with.
+    console.open("/evaluations").await;
+    console
+        .find(&format!("a[href='/runs/{first_run}/tasks/evaluate/report']"))
+        .await
+        .click()
+        .await
+        .expect("open the report");
+    console.find("table.items").await;
+    assert!(console.text("main").await.contains("rougeL"));
+    let items = console.script("return document.querySelectorAll('table.items tbody tr').length", vec![]).await;
+    assert!(items.as_u64() >= Some(1), "per-item examples: {items}");
+    console.shot("evaluation").await;
+    console.open("/pipelines/airworthiness").await;
+    let steps = console.find("#param-steps").await;
+    steps.clear().await.expect("clear");
+    steps.send_keys("30").await.expect("type");
+    let questions = console.find("#param-max_questions").await;
+    questions.clear().await.expect("clear");
+    questions.send_keys("12").await.expect("type");
+    console.find("form[action$='/run'] button[type=submit]").await.click().await.expect("start again");
+    console.find("section[data-run]").await;
+    wait_green(console, Duration::from_secs(300)).await;
+    console.open("/evaluations").await;
+    console.find("form[action='/evaluations/compare'] button").await.click().await.expect("compare");
+    console.find("table.compare").await;
+    let compared = console.script("return document.querySelectorAll('table.compare tbody tr').length", vec![]).await;
+    assert!(compared.as_u64() >= Some(3), "metrics side by side: {compared}: {}", console.text("main").await);
+    console.find(".side-by-side").await;
+    console.shot("evaluation-compare").await;
+
+    // Accounts, for administrators.
+    console.open("/admin/users").await;
+    let accounts = console.text("table.users").await;
+    assert!(accounts.contains(OWNER) && accounts.contains(OTHER) && accounts.contains(ADMIN), "{accounts}");
+    console.shot("users").await;
 }

@@ -62,7 +62,8 @@ mod tests {
     fn waits_are_written_as_durations() {
         let config: NoopConfig = serde_json::from_value(serde_json::json!({"wait": "1500ms"})).expect("a duration");
         assert_eq!(config.wait, Some(std::time::Duration::from_millis(1500)));
-        let bad = serde_json::from_value::<NoopConfig>(serde_json::json!({"wait": "soon"})).expect_err("not a duration");
+        let bad =
+            serde_json::from_value::<NoopConfig>(serde_json::json!({"wait": "soon"})).expect_err("not a duration");
         assert!(bad.to_string().contains("3s"), "{bad}");
     }
 }

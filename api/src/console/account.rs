@@ -53,7 +53,11 @@ pub struct Registration {
 }
 
 /// Creates the account and signs it in; a refusal comes back on the form.
-pub async fn register(State(state): State<AppState>, headers: HeaderMap, axum::Form(form): axum::Form<Registration>) -> Response {
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<Registration>,
+) -> Response {
     let lang = Lang::of(&headers);
     let request = RegisterRequest {
         email: form.email,

@@ -36,7 +36,8 @@ pub fn line_chart(title: &str, x_label: &str, series: &[Series<'_>]) -> Markup {
         let _ = write!(lines, r#"<polyline class="line {}" points="{}"/>"#, s.class, points.trim_end());
         if s.points.len() <= 40 {
             for (x, y) in s.points.iter().filter(|(x, y)| x.is_finite() && y.is_finite()) {
-                let _ = write!(lines, r#"<circle class="dot {}" cx="{:.1}" cy="{:.1}" r="2.5"/>"#, s.class, sx(*x), sy(*y));
+                let _ =
+                    write!(lines, r#"<circle class="dot {}" cx="{:.1}" cy="{:.1}" r="2.5"/>"#, s.class, sx(*x), sy(*y));
             }
         }
     }
@@ -91,7 +92,8 @@ mod tests {
     #[test]
     fn points_span_the_plot_area() {
         let points = [(1.0, 4.0), (2.0, 3.0), (3.0, 2.5)];
-        let svg = line_chart("loss", "step", &[Series { label: "train", class: "train", points: &points }]).into_string();
+        let svg =
+            line_chart("loss", "step", &[Series { label: "train", class: "train", points: &points }]).into_string();
         assert!(svg.contains(&format!("{LEFT:.1},")), "the first step on the left edge: {svg}");
         assert!(svg.contains(&format!("{:.1},", W - RIGHT)), "the last on the right edge: {svg}");
         assert_eq!(svg.matches("<circle").count(), 3);

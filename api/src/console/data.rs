@@ -74,7 +74,7 @@ async fn overview_body(state: &AppState, lang: Lang, user: &CurrentUser) -> ApiR
                     tr {
                         td { a href={ "/api/v1/artifacts/" (u.id) } { (u.file_name) }
                             @if u.files.len() > 1 { " " span.muted { "+" (u.files.len() - 1) } } }
-                        td { code.key { (u.key) } }
+                        td { code.key title=(u.key) { (u.key) } }
                         td { (human_size(u.size)) }
                         td { (moment(u.created_at)) }
                     }
@@ -112,13 +112,17 @@ async fn overview_body(state: &AppState, lang: Lang, user: &CurrentUser) -> ApiR
 
 /// The browsable outputs (documents and records) of the reader's recent
 /// runs: `(run, pipeline, task, [(output, size)])`.
-async fn data_outputs(state: &AppState, user: &CurrentUser) -> ApiResult<Vec<(String, String, String, Vec<(String, u64)>)>> {
+async fn data_outputs(
+    state: &AppState,
+    user: &CurrentUser,
+) -> ApiResult<Vec<(String, String, String, Vec<(String, u64)>)>> {
     let browsable = |a: &ArtifactRef| !a.dir && matches!(a.kind, ArtifactKind::Documents | ArtifactKind::Records);
     let found = super::recent::tasks(state, user, |t| t.outputs.iter().flatten().any(|(_, a)| browsable(a))).await?;
     Ok(found
         .into_iter()
         .map(|(run, task)| {
-            let names = task.outputs.iter().flatten().filter(|(_, a)| browsable(a)).map(|(n, a)| (n.clone(), a.size)).collect();
+            let names =
+                task.outputs.iter().flatten().filter(|(_, a)| browsable(a)).map(|(n, a)| (n.clone(), a.size)).collect();
             (run.id, run.pipeline, task.task_id, names)
         })
         .collect())
@@ -191,7 +195,12 @@ async fn view_body(
 
 /// Lines `[skip, skip + take)` of a JSONL artifact as JSON objects, and
 /// whether more follow. A line that is not an object is skipped.
-async fn read_lines(state: &AppState, key: &str, skip: usize, take: usize) -> ApiResult<(Vec<Map<String, Value>>, bool)> {
+async fn read_lines(
+    state: &AppState,
+    key: &str,
+    skip: usize,
+    take: usize,
+) -> ApiResult<(Vec<Map<String, Value>>, bool)> {
     let reader = state
         .engine
         .artifacts()
@@ -200,14 +209,16 @@ async fn read_lines(state: &AppState, key: &str, skip: usize, take: usize) -> Ap
         .map_err(|e| ApiError::internal("could not open the stored output", &e))?;
     let mut lines = reader.lines();
     let (mut out, mut index) = (Vec::with_capacity(take.min(PER_PAGE)), 0usize);
-    while let Some(line) = lines.next_line().await.map_err(|e| ApiError::internal("could not read the stored output", &e))? {
+    while let Some(line) =
+        lines.next_line().await.map_err(|e| ApiError::internal("could not read the stored output", &e))?
+    {
         if index >= skip.saturating_add(take) {
             return Ok((out, true));
         }
-        if index >= skip {
-            if let Ok(Value::Object(object)) = serde_json::from_str(&line) {
-                out.push(object);
-            }
+        if index >= skip
+            && let Ok(Value::Object(object)) = serde_json::from_str(&line)
+        {
+            out.push(object);
         }
         index += 1;
     }
@@ -306,10 +317,16 @@ async fn clusters(
         cluster.removed.push(record);
     }
     let total = order.len();
-    let shown: Vec<&Cluster> =
-        order.iter().skip((page - 1) * CLUSTERS_PER_PAGE).take(CLUSTERS_PER_PAGE).filter_map(|k| grouped.get(k)).collect();
-    let wanted: HashSet<&str> =
-        shown.iter().flat_map(|c| std::iter::once(c.kept.as_str()).chain(c.removed.iter().map(|r| text_of(r, "id")))).collect();
+    let shown: Vec<&Cluster> = order
+        .iter()
+        .skip((page - 1) * CLUSTERS_PER_PAGE)
+        .take(CLUSTERS_PER_PAGE)
+        .filter_map(|k| grouped.get(k))
+        .collect();
+    let wanted: HashSet<&str> = shown
+        .iter()
+        .flat_map(|c| std::iter::once(c.kept.as_str()).chain(c.removed.iter().map(|r| text_of(r, "id"))))
+        .collect();
     let texts = match input {
         Some(input) => texts_of(state, &input.key, &wanted).await?,
         None => HashMap::new(),
@@ -321,7 +338,7 @@ async fn clusters(
         @for cluster in &shown {
             section.cluster.card {
                 h2 { (lang.t("kept")) " " code { (cluster.kept) } " " span.muted { (cluster.kept_source) }
-                     " · " (cluster.removed.len()) " " (lang.t("removed")) }
+                     " · " (cluster.removed.len()) " " (lang.t("removed_count")) }
                 @for removed in &cluster.removed {
                     div.side-by-side {
                         div.side {
@@ -347,9 +364,16 @@ async fn texts_of(state: &AppState, key: &str, wanted: &HashSet<&str>) -> ApiRes
     if wanted.is_empty() {
         return Ok(found);
     }
-    let reader = state.engine.artifacts().buf_reader(key).await.map_err(|e| ApiError::internal("could not open dedup's input", &e))?;
+    let reader = state
+        .engine
+        .artifacts()
+        .buf_reader(key)
+        .await
+        .map_err(|e| ApiError::internal("could not open dedup's input", &e))?;
     let mut lines = reader.lines();
-    while let Some(line) = lines.next_line().await.map_err(|e| ApiError::internal("could not read dedup's input", &e))? {
+    while let Some(line) =
+        lines.next_line().await.map_err(|e| ApiError::internal("could not read dedup's input", &e))?
+    {
         let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(&line) else { continue };
         let id = text_of(&doc, "id");
         if wanted.contains(id) {

@@ -54,7 +54,7 @@ pub async fn list(
                             tr {
                                 td { a href={ "/runs/" (run.id) } { code { (run.id) } } " " span.muted { (run.pipeline) } }
                                 td { @if values.is_some() { a href={ "/runs/" (run.id) "/tasks/" (task.task_id) "/report" } { (task.task_id) } } @else { (task.task_id) } }
-                                td { (status_badge(&task.status.to_string())) }
+                                td { (status_badge(lang, &task.status.to_string())) }
                                 td { @if let Some(values) = values {
                                     @for (name, value) in values.iter() {
                                         span.tag { (name) " " (value.as_f64().map(|v| number(v).into_string()).unwrap_or_else(|| value.to_string())) } " "
@@ -94,7 +94,8 @@ async fn report_of(state: &AppState, user: &CurrentUser, run: &str, task: &str) 
         .and_then(|o| o.get("report"))
         .ok_or_else(|| ApiError::not_found(format!("task {task} of run {run} has no report")))?;
     let key = if report.dir { format!("{}/report.json", report.key.trim_end_matches('/')) } else { report.key.clone() };
-    let bytes = state.engine.artifacts().read(&key).await.map_err(|_| ApiError::not_found("the report is no longer stored"))?;
+    let bytes =
+        state.engine.artifacts().read(&key).await.map_err(|_| ApiError::not_found("the report is no longer stored"))?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::internal("the stored report is not JSON", &e))
 }
 
@@ -212,23 +213,28 @@ pub async fn compare(
     };
     let body = async {
         let split = |text: &str| {
-            text.split_once('/')
-                .map(|(r, t)| (r.to_owned(), t.to_owned()))
-                .ok_or_else(|| ApiError::bad_request("a and b are RUN/TASK of an evaluate task; pick them on /evaluations"))
+            text.split_once('/').map(|(r, t)| (r.to_owned(), t.to_owned())).ok_or_else(|| {
+                ApiError::bad_request("a and b are RUN/TASK of an evaluate task; pick them on /evaluations")
+            })
         };
         let ((run_a, task_a), (run_b, task_b)) = (split(&query.a)?, split(&query.b)?);
         let a = report_of(&state, &user, &run_a, &task_a).await?;
         let b = report_of(&state, &user, &run_b, &task_b).await?;
-        Ok::<_, ApiError>(comparison(lang, &a, &b))
+        let label = |run: &str, task: &str, report: &Value| match report["registered"].as_str() {
+            Some(registered) => registered.to_owned(),
+            None => format!("{} · {task}", run.get(..13).unwrap_or(run)),
+        };
+        let (name_a, name_b) = (label(&run_a, &task_a, &a), label(&run_b, &task_b, &b));
+        Ok::<_, ApiError>(comparison(lang, (&name_a, &a), (&name_b, &b)))
     }
     .await;
     render(lang, &user, "/evaluations", lang.t("compare"), body)
 }
 
-fn comparison(lang: Lang, a: &Value, b: &Value) -> Markup {
-    let name = |r: &Value| r["registered"].as_str().or(r["model"].as_str()).unwrap_or("?").to_owned();
-    let (name_a, name_b) = (name(a), name(b));
-    let mut metrics: Vec<&String> = a["metrics"].as_object().into_iter().chain(b["metrics"].as_object()).flat_map(|m| m.keys()).collect();
+/// Two reports, each with the name it goes by on the page.
+fn comparison(lang: Lang, (name_a, a): (&str, &Value), (name_b, b): (&str, &Value)) -> Markup {
+    let mut metrics: Vec<&String> =
+        a["metrics"].as_object().into_iter().chain(b["metrics"].as_object()).flat_map(|m| m.keys()).collect();
     metrics.sort();
     metrics.dedup();
     let answers_b: HashMap<&str, &Value> = b["items"]

@@ -32,6 +32,24 @@ impl Lang {
         }
     }
 
+    /// A run or task status in this language (as it is when unknown).
+    pub fn status(self, status: &str) -> &str {
+        match STATUSES.iter().find(|(code, _, _)| *code == status) {
+            Some((_, en, zh)) => match self {
+                Lang::En => en,
+                Lang::Zh => zh,
+            },
+            None => status,
+        }
+    }
+
+    /// Every status's name in this language, as a JSON object for the page script.
+    pub fn status_labels(self) -> String {
+        let labels: serde_json::Map<String, serde_json::Value> =
+            STATUSES.iter().map(|(code, _, _)| ((*code).to_owned(), self.status(code).into())).collect();
+        serde_json::Value::Object(labels).to_string()
+    }
+
     /// The text of `key` in this language (the key itself when unknown).
     pub fn t(self, key: &'static str) -> &'static str {
         let Some(&(_, en, zh)) = TEXTS.iter().find(|(k, _, _)| *k == key) else {
@@ -43,6 +61,20 @@ impl Lang {
         }
     }
 }
+
+/// Statuses of runs and tasks: `(status, English, Chinese)`. English keeps
+/// the API's words, so scripts and people read the same thing.
+const STATUSES: &[(&str, &str, &str)] = &[
+    ("pending", "pending", "等待中"),
+    ("queued", "queued", "排队中"),
+    ("running", "running", "运行中"),
+    ("succeeded", "succeeded", "成功"),
+    ("failed", "failed", "失败"),
+    ("cancelled", "cancelled", "已取消"),
+    ("skipped", "skipped", "已跳过"),
+    ("upstream_failed", "upstream failed", "上游失败"),
+    ("cached", "cached", "已缓存"),
+];
 
 /// `(key, English, Chinese)`.
 const TEXTS: &[(&str, &str, &str)] = &[
@@ -91,19 +123,35 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("schedule", "Schedule", "计划"),
     ("no_schedule", "Not scheduled: add a schedule: block to the YAML.", "未设定计划：在 YAML 中添加 schedule: 块。"),
     ("disabled", "disabled", "已停用"),
-    ("does_not_compile", "The stored text no longer validates; see the problems in the YAML below.", "已存文本不再通过校验；问题见下方 YAML。"),
+    (
+        "does_not_compile",
+        "The stored text no longer validates; see the problems in the YAML below.",
+        "已存文本不再通过校验；问题见下方 YAML。",
+    ),
     ("versions", "Versions", "版本"),
     ("version", "Version", "版本"),
     ("current", "current", "当前"),
     ("no_params", "This pipeline takes no params.", "此流水线没有参数。"),
     ("edit_pipeline", "Edit a pipeline", "编辑流水线"),
     ("pipeline_valid", "The pipeline is valid.", "流水线校验通过。"),
-    ("problems_found", "problem(s), shown at their lines; fix them and check again.", "个问题，已标在对应行；修正后请重新检查。"),
+    (
+        "problems_found",
+        "problem(s), shown at their lines; fix them and check again.",
+        "个问题，已标在对应行；修正后请重新检查。",
+    ),
     ("check", "Check", "检查"),
     ("save", "Save", "保存"),
-    ("stale_form", "The form is stale (signed in again since?); reload the page and send it again.", "表单已过期（可能已重新登录）；请刷新页面后重新提交。"),
+    (
+        "stale_form",
+        "The form is stale (signed in again since?); reload the page and send it again.",
+        "表单已过期（可能已重新登录）；请刷新页面后重新提交。",
+    ),
     ("upload_documents", "Upload documents", "上传文档"),
-    ("drop_here", "Drop PDF, DOCX, HTML, Markdown, text or XML files here, or", "将 PDF、DOCX、HTML、Markdown、文本或 XML 文件拖到此处，或"),
+    (
+        "drop_here",
+        "Drop PDF, DOCX, HTML, Markdown, text or XML files here, or",
+        "将 PDF、DOCX、HTML、Markdown、文本或 XML 文件拖到此处，或",
+    ),
     ("choose_files", "choose files", "选择文件"),
     ("uploads", "Uploads", "已上传"),
     ("file", "File", "文件"),
@@ -125,9 +173,14 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("no_duplicates", "No duplicates were found.", "没有发现重复。"),
     ("kept", "Kept", "保留"),
     ("removed", "Removed", "移除"),
+    ("removed_count", "removed", "个被移除"),
     ("view", "view", "查看"),
     ("model", "Model", "模型"),
-    ("no_models", "No registered models yet; a pipeline's deploy task registers them.", "还没有注册的模型；流水线的 deploy 任务会注册模型。"),
+    (
+        "no_models",
+        "No registered models yet; a pipeline's deploy task registers them.",
+        "还没有注册的模型；流水线的 deploy 任务会注册模型。",
+    ),
     ("aliases", "Aliases", "别名"),
     ("alias", "Alias", "别名"),
     ("latest", "latest", "最新"),

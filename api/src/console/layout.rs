@@ -29,6 +29,8 @@ pub fn page(lang: Lang, title: &str, user: Option<&CurrentUser>, current: &str, 
                 @if let Some(csrf) = user.and_then(|u| u.csrf.as_deref()) {
                     meta name="csrf-token" content=(csrf);
                 }
+                // The page script names statuses that arrive live the same way.
+                meta name="status-labels" content=(lang.status_labels());
                 title { (title) " · " (lang.t("console")) }
                 link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/console.css";
@@ -77,9 +79,9 @@ pub fn moment(ms: i64) -> Markup {
     html! { time data-ms=(ms) { (utc.unwrap_or_default()) } }
 }
 
-/// A status as a coloured badge.
-pub fn status_badge(status: &str) -> Markup {
-    html! { span class={ "status " (status) } { (status) } }
+/// A status as a coloured badge, named in the reader's language.
+pub fn status_badge(lang: Lang, status: &str) -> Markup {
+    html! { span class={ "status " (status) } { (lang.status(status)) } }
 }
 
 /// Bytes in KiB, MiB, GiB.

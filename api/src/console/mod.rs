@@ -112,7 +112,13 @@ fn reader(
 }
 
 /// A page of section `current`, or the error page when building it failed.
-fn render(lang: i18n::Lang, user: &CurrentUser, current: &str, title: &str, body: Result<maud::Markup, ApiError>) -> Response {
+fn render(
+    lang: i18n::Lang,
+    user: &CurrentUser,
+    current: &str,
+    title: &str,
+    body: Result<maud::Markup, ApiError>,
+) -> Response {
     match body {
         Ok(body) => Html(layout::page(lang, title, Some(user), current, body).into_string()).into_response(),
         Err(err) => problem(lang, user, current, &err),

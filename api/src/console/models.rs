@@ -85,7 +85,13 @@ pub async fn show(
     render(lang, &user, "/models", &name, body)
 }
 
-async fn model_body(state: &AppState, lang: Lang, user: &CurrentUser, name: &str, query: &ModelQuery) -> ApiResult<Markup> {
+async fn model_body(
+    state: &AppState,
+    lang: Lang,
+    user: &CurrentUser,
+    name: &str,
+    query: &ModelQuery,
+) -> ApiResult<Markup> {
     let ApiJson(table) = models::versions(State(state.clone()), user.clone(), ApiPath(name.to_owned())).await?;
     let csrf = user.csrf.clone().unwrap_or_default();
     let pair = match (query.a, query.b) {

@@ -63,7 +63,7 @@ pub async fn list(
                                 td { (p.tasks) }
                                 td {
                                     @match (&p.last_run_status, &p.last_run_id) {
-                                        (Some(status), Some(id)) => a href={ "/runs/" (id) } { (status_badge(status)) },
+                                        (Some(status), Some(id)) => a href={ "/runs/" (id) } { (status_badge(lang, status)) },
                                         _ => span.muted { "—" },
                                     }
                                 }
@@ -94,7 +94,13 @@ pub async fn show(
 }
 
 /// The page of one pipeline, with `error` from a run that could not start.
-async fn pipeline_page(state: &AppState, lang: Lang, user: &CurrentUser, name: &str, error: Option<String>) -> Response {
+async fn pipeline_page(
+    state: &AppState,
+    lang: Lang,
+    user: &CurrentUser,
+    name: &str,
+    error: Option<String>,
+) -> Response {
     let detail = match pipelines::detail(State(state.clone()), user.clone(), ApiPath(name.to_owned())).await {
         Ok(ApiJson(detail)) => detail,
         Err(err) => return super::problem(lang, user, "/pipelines", &err),
@@ -133,7 +139,7 @@ async fn pipeline_page(state: &AppState, lang: Lang, user: &CurrentUser, name: &
                 }
                 @if let Some(id) = &detail.summary.last_run_id {
                     p { (lang.t("last_run")) ": " a href={ "/runs/" (id) } {
-                        (status_badge(detail.summary.last_run_status.as_deref().unwrap_or_default())) } }
+                        (status_badge(lang, detail.summary.last_run_status.as_deref().unwrap_or_default())) } }
                 }
             }
         }
@@ -411,7 +417,10 @@ mod tests {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let params = typed_params(&fields, &declared);
-        assert_eq!(Value::Object(params), serde_json::json!({"n": 8000, "x": 0.5, "on": true, "off": false, "s": "uploads/upl_1"}));
+        assert_eq!(
+            Value::Object(params),
+            serde_json::json!({"n": 8000, "x": 0.5, "on": true, "off": false, "s": "uploads/upl_1"})
+        );
         let bad = typed_params(&[("p.n".to_owned(), "many".to_owned())], &declared);
         assert_eq!(bad["n"], "many", "left as text for the pipeline check to report");
     }

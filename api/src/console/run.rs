@@ -44,7 +44,7 @@ pub async fn show(
         section.run data-run=(run.id) {
             header.run-head {
                 h1 { (lang.t("run")) " " code { (run.id) } }
-                span #run-status class={ "status " (run.status) } { (run.status) }
+                span #run-status class={ "status " (run.status) } { (lang.status(&run.status)) }
                 span.muted { (lang.t("pipeline")) ": " a href={ "/pipelines/" (run.pipeline) } { (run.pipeline) } }
                 span.muted { (super::layout::moment(run.created_at)) }
                 button type="button" data-action="cancel" { (lang.t("cancel")) }
@@ -118,7 +118,7 @@ fn task_row(lang: Lang, run: &str, task: &TaskView) -> Markup {
             td { (task.task_id) }
             td { (task.operator) }
             td {
-                span class={ "status " (task.status) } { (task.status) }
+                span class={ "status " (task.status) } { (lang.status(&task.status)) }
                 @if let Some(error) = &task.error { div.error title=(error) { (error) } }
             }
             td { (task.attempt) " / " (task.max_attempts) }
@@ -163,4 +163,3 @@ fn gantt(detail: &RunDetail) -> Markup {
         }
     }
 }
-

@@ -41,7 +41,7 @@ pub async fn list(
             select #status name="status" {
                 option value="" { (lang.t("any_status")) }
                 @for s in STATUSES {
-                    option value=(s) selected[*s == status] { (s) }
+                    option value=(s) selected[*s == status] { (lang.status(s)) }
                 }
             }
             button type="submit" { (lang.t("filter")) }
@@ -70,7 +70,7 @@ fn table(lang: Lang, runs: &RunPage) -> Markup {
                         tr {
                             td { a href={ "/runs/" (run.id) } { code { (run.id) } } }
                             td { (run.pipeline) }
-                            td { span class={ "status " (run.status) } { (run.status) } }
+                            td { (super::layout::status_badge(lang, &run.status)) }
                             td { (super::layout::moment(run.created_at)) }
                             td { (run.duration_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default()) }
                         }

@@ -55,7 +55,7 @@ pub async fn list(
                             tr {
                                 td { a href={ "/runs/" (run.id) } { code { (run.id) } } " " span.muted { (run.pipeline) } }
                                 td { a href={ "/runs/" (run.id) "/tasks/" (task.task_id) "/training" } { (task.task_id) } }
-                                td { (status_badge(&task.status.to_string())) }
+                                td { (status_badge(lang, &task.status.to_string())) }
                                 td { @if let Some(p) = progress { (p.done) @if let Some(t) = p.total { " / " (t) } } }
                                 td { @if let Some(loss) = progress.and_then(|p| p.metrics.get("loss")) { (number(*loss)) } }
                                 td { (moment(run.created_at)) }
@@ -148,7 +148,7 @@ async fn live_parts(state: &AppState, lang: Lang, task: &TaskRecord) -> ApiResul
     let progress = task.progress.as_ref();
     Ok(html! {
         dl.figures {
-            div { dt { (lang.t("status")) } dd { (status_badge(&task.status.to_string())) } }
+            div { dt { (lang.t("status")) } dd { (status_badge(lang, &task.status.to_string())) } }
             div { dt { (lang.t("steps")) } dd {
                 @match (progress, steps.last()) {
                     (Some(p), _) => { (p.done) @if let Some(t) = p.total { " / " (t) } },
@@ -179,10 +179,17 @@ async fn live_parts(state: &AppState, lang: Lang, task: &TaskRecord) -> ApiResul
 /// step lines of the task's log.
 async fn history(state: &AppState, task: &TaskRecord) -> ApiResult<Vec<Step>> {
     if let Some(metrics) = task.outputs.as_ref().and_then(|o| o.get("metrics")).filter(|a| !a.dir) {
-        let reader = state.engine.artifacts().buf_reader(&metrics.key).await.map_err(|e| ApiError::internal("could not open the metrics", &e))?;
+        let reader = state
+            .engine
+            .artifacts()
+            .buf_reader(&metrics.key)
+            .await
+            .map_err(|e| ApiError::internal("could not open the metrics", &e))?;
         let mut lines = reader.lines();
         let mut steps = Vec::new();
-        while let Some(line) = lines.next_line().await.map_err(|e| ApiError::internal("could not read the metrics", &e))? {
+        while let Some(line) =
+            lines.next_line().await.map_err(|e| ApiError::internal("could not read the metrics", &e))?
+        {
             if let Ok(row) = serde_json::from_str::<Value>(&line) {
                 steps.push(Step {
                     step: row["step"].as_f64().unwrap_or(f64::NAN),
@@ -215,7 +222,8 @@ fn step_line(line: &str) -> Option<Step> {
     let rest = line.strip_prefix("step ")?;
     let (counts, figures) = rest.split_once(": ")?;
     let step = counts.split('/').next()?.trim().parse().ok()?;
-    let mut step = Step { step, loss: f64::NAN, learning_rate: f64::NAN, tokens_per_s: f64::NAN, validation_loss: None };
+    let mut step =
+        Step { step, loss: f64::NAN, learning_rate: f64::NAN, tokens_per_s: f64::NAN, validation_loss: None };
     for part in figures.split(", ") {
         let number = |text: &str| text.split_whitespace().next().and_then(|v| v.parse::<f64>().ok());
         if let Some(v) = part.strip_prefix("validation loss ") {
@@ -256,7 +264,10 @@ mod tests {
     #[test]
     fn step_lines_of_the_log_become_points() {
         let plain = step_line("step 12/100: loss 3.1234, lr 3.00e-4, 5120 tokens/s").expect("a step");
-        assert_eq!(plain, Step { step: 12.0, loss: 3.1234, learning_rate: 3e-4, tokens_per_s: 5120.0, validation_loss: None });
+        assert_eq!(
+            plain,
+            Step { step: 12.0, loss: 3.1234, learning_rate: 3e-4, tokens_per_s: 5120.0, validation_loss: None }
+        );
         let validated =
             step_line("step 50/100: loss 2.5000, lr 1.50e-4, 4000 tokens/s, validation loss 2.7000 (perplexity 14.88)")
                 .expect("a step");

@@ -425,7 +425,12 @@ pub async fn retry(
     Ok((StatusCode::ACCEPTED, ApiJson(RunAction { run_id: id, status: RunStatus::Pending.to_string() })))
 }
 
-pub(crate) async fn visible_task(state: &AppState, user: &CurrentUser, run_id: &str, task_id: &str) -> ApiResult<TaskRecord> {
+pub(crate) async fn visible_task(
+    state: &AppState,
+    user: &CurrentUser,
+    run_id: &str,
+    task_id: &str,
+) -> ApiResult<TaskRecord> {
     visible_run(state, user, run_id).await?;
     state
         .store()

@@ -4,6 +4,8 @@
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+const statusLabels = JSON.parse(document.querySelector('meta[name="status-labels"]')?.content ?? "{}");
+const statusLabel = (status) => statusLabels[status] ?? status;
 
 function localiseTimes(root) {
   const lang = document.documentElement.lang || undefined;
@@ -16,7 +18,7 @@ function followRun(section) {
   const id = section.dataset.run;
   const status = document.getElementById("run-status");
   const setStatus = (value) => {
-    status.textContent = value;
+    status.textContent = statusLabel(value);
     status.className = "status " + value;
     section.dataset.status = value;
   };
@@ -101,7 +103,8 @@ function uploadZone(zone) {
       try { body = JSON.parse(request.responseText); } catch { body = {}; }
       if (request.status === 201) {
         result.className = "ok";
-        result.textContent = `${body.file_name} → ${body.key}`;
+        const count = body.files?.length ?? 1;
+        result.textContent = `${count > 1 ? `${body.file_name} +${count - 1}` : body.file_name} → ${body.key}`;
         addUploadRow(body);
       } else {
         result.className = "error";
@@ -136,10 +139,18 @@ function addUploadRow(upload) {
   const link = document.createElement("a");
   link.href = `/api/v1/artifacts/${encodeURIComponent(upload.id)}`;
   link.textContent = upload.file_name;
-  row.insertCell().append(link);
+  const first = row.insertCell();
+  first.append(link);
+  if ((upload.files?.length ?? 1) > 1) {
+    const more = document.createElement("span");
+    more.className = "muted";
+    more.textContent = ` +${upload.files.length - 1}`;
+    first.append(more);
+  }
   const key = document.createElement("code");
   key.className = "key";
   key.textContent = upload.key;
+  key.title = upload.key;
   row.insertCell().append(key);
   row.insertCell().textContent = humanSize(upload.size);
   const time = document.createElement("time");
