@@ -315,6 +315,28 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
         .await;
     let key = console.text("#uploads tbody tr:first-child code.key").await;
     assert!(key.starts_with("uploads/upl_"), "{key}");
+    // Dropped files go the same way (a drop event as the browser makes it).
+    console
+        .script(
+            "const files = new DataTransfer(); \
+             files.items.add(new File(['# Notes\\n\\nDropped on the zone.\\n'], 'dropped-notes.md', { type: 'text/markdown' })); \
+             document.getElementById('dropzone').dispatchEvent(new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true }))",
+            vec![],
+        )
+        .await;
+    console
+        .until(
+            "the dropped file is uploaded",
+            Duration::from_secs(30),
+            "return document.getElementById('upload-result').textContent.startsWith('dropped-notes.md')",
+        )
+        .await;
+    assert_eq!(console.text("#uploads tbody tr:first-child td:first-child").await, "dropped-notes.md");
+    let rows = console.script("return document.querySelectorAll('#uploads tbody tr').length", vec![]).await;
+    assert_eq!(rows, json!(2), "both uploads listed");
+    // The multi-file upload is the second row now.
+    let key = console.text("#uploads tbody tr:nth-child(2) code.key").await;
+    assert!(key.starts_with("uploads/upl_"), "{key}");
     console.shot("data").await;
 
     // The editor: a broken pipeline shows its problem at its line.
@@ -471,13 +493,49 @@ async fn models_and_evaluations(console: &Console) {
     console.find("#yaml").await;
     console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(flagship)]).await;
     console.find("button[value=save]").await.click().await.expect("save");
-    console.find("#param-max_questions").await;
     let questions = console.find("#param-max_questions").await;
     questions.clear().await.expect("clear");
     questions.send_keys("12").await.expect("type");
+    // Enough steps to watch the curves grow while it trains.
+    let steps = console.find("#param-steps").await;
+    steps.clear().await.expect("clear");
+    steps.send_keys("240").await.expect("type");
     console.find("form[action$='/run'] button[type=submit]").await.click().await.expect("start the flagship");
     console.find("section[data-run]").await;
     let first_run = console.url().await.rsplit('/').next().unwrap_or_default().to_owned();
+    console
+        .until(
+            "pretraining started",
+            Duration::from_secs(120),
+            "const s = document.getElementById('run-status').textContent; \
+             if (s === 'failed' || s === 'cancelled') throw new Error('the run ' + s); \
+             return !!document.querySelector('svg.dag g.node.status-running[data-task=\"train\"]')",
+        )
+        .await;
+
+    // Training, live: the step count and the curves move without a reload.
+    console.open(&format!("/runs/{first_run}/tasks/train/training")).await;
+    console.script("window.hangarNoReload = true", vec![]).await;
+    let before = console.text("dd[data-figure='steps']").await;
+    console
+        .until(
+            "the training page moved on by itself",
+            Duration::from_secs(60),
+            &format!(
+                "const now = document.querySelector(\"dd[data-figure='steps']\").textContent; \
+                 return now !== {before:?} && !!document.querySelector('figure.chart polyline.line.train')"
+            ),
+        )
+        .await;
+    console
+        .until(
+            "the training page shows the task finished",
+            Duration::from_secs(300),
+            "return document.querySelector(\"dd[data-figure='status'] .status\").classList.contains('succeeded')",
+        )
+        .await;
+    assert_eq!(console.script("return window.hangarNoReload === true", vec![]).await, json!(true), "the page reloaded");
+    console.open(&format!("/runs/{first_run}")).await;
     wait_green(console, Duration::from_secs(300)).await;
 
     // Training: the curves of the pretraining task, from its metrics.
@@ -497,7 +555,7 @@ async fn models_and_evaluations(console: &Console) {
             vec![],
         )
         .await;
-    assert!(points.as_u64() >= Some(50), "a point per step: {points}");
+    assert_eq!(points, json!(240), "a point per step");
     assert!(console.text("main").await.contains("step-"), "checkpoints are listed");
     console.shot("training").await;
 

@@ -148,8 +148,8 @@ async fn live_parts(state: &AppState, lang: Lang, task: &TaskRecord) -> ApiResul
     let progress = task.progress.as_ref();
     Ok(html! {
         dl.figures {
-            div { dt { (lang.t("status")) } dd { (status_badge(lang, &task.status.to_string())) } }
-            div { dt { (lang.t("steps")) } dd {
+            div { dt { (lang.t("status")) } dd data-figure="status" { (status_badge(lang, &task.status.to_string())) } }
+            div { dt { (lang.t("steps")) } dd data-figure="steps" {
                 @match (progress, steps.last()) {
                     (Some(p), _) => { (p.done) @if let Some(t) = p.total { " / " (t) } },
                     (None, Some(last)) => (number(last.step)),
