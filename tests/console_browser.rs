@@ -163,6 +163,13 @@ impl Console {
         }
     }
 
+    /// Replaces what a field holds with `text`, typed as a person would.
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        field.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
     async fn url(&self) -> String {
         self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default()
     }
@@ -493,13 +500,9 @@ async fn models_and_evaluations(console: &Console) {
     console.find("#yaml").await;
     console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(flagship)]).await;
     console.find("button[value=save]").await.click().await.expect("save");
-    let questions = console.find("#param-max_questions").await;
-    questions.clear().await.expect("clear");
-    questions.send_keys("12").await.expect("type");
+    console.fill("#param-max_questions", "12").await;
     // Enough steps to watch the curves grow while it trains.
-    let steps = console.find("#param-steps").await;
-    steps.clear().await.expect("clear");
-    steps.send_keys("240").await.expect("type");
+    console.fill("#param-steps", "240").await;
     console.find("form[action$='/run'] button[type=submit]").await.click().await.expect("start the flagship");
     console.find("section[data-run]").await;
     let first_run = console.url().await.rsplit('/').next().unwrap_or_default().to_owned();
@@ -564,9 +567,7 @@ async fn models_and_evaluations(console: &Console) {
     console.find("a[href='/models/airworthy']").await.click().await.expect("open the model");
     let header = console.text("table.versions thead").await;
     assert!(header.contains("rougeL"), "{header}");
-    let alias = console.find("#alias-1").await;
-    alias.clear().await.expect("clear");
-    alias.send_keys("staging").await.expect("type");
+    console.fill("#alias-1", "staging").await;
     console.find("tr[data-version='1'] button[type=submit]").await.click().await.expect("promote");
     assert!(console.text("p.ok").await.contains("airworthy:staging → 1"));
     console
@@ -616,12 +617,8 @@ async fn models_and_evaluations(console: &Console) {
     assert!(items.as_u64() >= Some(1), "per-item examples: {items}");
     console.shot("evaluation").await;
     console.open("/pipelines/airworthiness").await;
-    let steps = console.find("#param-steps").await;
-    steps.clear().await.expect("clear");
-    steps.send_keys("30").await.expect("type");
-    let questions = console.find("#param-max_questions").await;
-    questions.clear().await.expect("clear");
-    questions.send_keys("12").await.expect("type");
+    console.fill("#param-steps", "30").await;
+    console.fill("#param-max_questions", "12").await;
     console.find("form[action$='/run'] button[type=submit]").await.click().await.expect("start again");
     console.find("section[data-run]").await;
     wait_green(console, Duration::from_secs(300)).await;

@@ -2,16 +2,16 @@
 //! reader's profile, and for administrators every account with its role.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::{self, moment};
-use super::{reader, render};
+use super::{Reader, render};
 use crate::auth::Role;
-use crate::auth::extract::PageUser;
 use crate::error::{ApiError, ApiJson, ApiPath};
 use crate::routes::auth::{RegisterRequest, register_account};
 use crate::routes::session::open;
@@ -83,15 +83,9 @@ pub struct Saved {
 
 pub async fn profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Query(saved): Query<Saved>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let me = users::me(State(state), user.clone()).await;
     let body = me.map(|ApiJson(me)| {
         html! {
@@ -134,15 +128,9 @@ pub struct ProfileForm {
 
 pub async fn save_profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     axum::Form(form): axum::Form<ProfileForm>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     if !user.csrf_matches(&form.csrf) {
         return super::stale_form(lang, &user, "/account");
     }
@@ -155,28 +143,14 @@ pub async fn save_profile(
 
 /// Every account with a form to change its role or disable it; only for
 /// holders of `user:manage`, a 403 page for anyone else.
-pub async fn users_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn users_page(State(state): State<AppState>, Reader { lang, user }: Reader) -> Response {
     let csrf = user.csrf.clone().unwrap_or_default();
     let listed = users::list(State(state), user.clone()).await;
     let body = listed.map(|ApiJson(list)| {
         html! {
             h1 { (lang.t("users")) }
             table.runs.users {
-                thead { tr {
-                    th scope="col" { (lang.t("email")) }
-                    th scope="col" { (lang.t("name")) }
-                    th scope="col" { (lang.t("created")) }
-                    th scope="col" { (lang.t("role")) }
-                } }
+                (head(lang, &["email", "name", "created", "role"]))
                 tbody {
                     @for account in &list.users {
                         tr {
@@ -213,16 +187,10 @@ pub struct AccountForm {
 
 pub async fn update_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path(id): Path<String>,
     axum::Form(form): axum::Form<AccountForm>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     if !user.csrf_matches(&form.csrf) {
         return super::stale_form(lang, &user, "/admin/users");
     }

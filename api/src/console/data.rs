@@ -7,8 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hangar_sdk::{ArtifactKind, ArtifactRef};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
@@ -16,10 +15,10 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncBufReadExt;
 
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::{human_size, moment};
-use super::{markdown, reader, render};
+use super::{Reader, markdown, render};
 use crate::auth::CurrentUser;
-use crate::auth::extract::PageUser;
 use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::routes::runs::visible_task;
 use crate::routes::uploads;
@@ -32,16 +31,7 @@ const MAX_DUPLICATES: usize = 200_000;
 /// Clusters on one page of the duplicates view.
 const CLUSTERS_PER_PAGE: usize = 10;
 
-pub async fn overview(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn overview(State(state): State<AppState>, Reader { lang, user }: Reader) -> Response {
     let body = overview_body(&state, lang, &user).await;
     render(lang, &user, "/data", lang.t("data"), body)
 }
@@ -63,12 +53,7 @@ async fn overview_body(state: &AppState, lang: Lang, user: &CurrentUser) -> ApiR
         }
         h2 { (lang.t("uploads")) }
         table.runs #uploads {
-            thead { tr {
-                th scope="col" { (lang.t("file")) }
-                th scope="col" { (lang.t("key")) }
-                th scope="col" { (lang.t("size")) }
-                th scope="col" { (lang.t("created")) }
-            } }
+            (head(lang, &["file", "key", "size", "created"]))
             tbody {
                 @for u in &listed.uploads {
                     tr {
@@ -86,12 +71,7 @@ async fn overview_body(state: &AppState, lang: Lang, user: &CurrentUser) -> ApiR
         @if outputs.is_empty() { p.empty { (lang.t("no_data_yet")) } }
         @else {
             table.runs {
-                thead { tr {
-                    th scope="col" { (lang.t("run")) }
-                    th scope="col" { (lang.t("pipeline")) }
-                    th scope="col" { (lang.t("task")) }
-                    th scope="col" { (lang.t("outputs")) }
-                } }
+                (head(lang, &["run", "pipeline", "task", "outputs"]))
                 tbody {
                     @for (run, pipeline, task, names) in &outputs {
                         tr {
@@ -145,16 +125,10 @@ pub struct ViewQuery {
 /// One output of a task, shown for what it is.
 pub async fn view(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path((run, task, output)): Path<(String, String, String)>,
     Query(query): Query<ViewQuery>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let page = query.page.unwrap_or(1).max(1);
     let body = view_body(&state, lang, &user, (&run, &task, &output), page).await;
     render(lang, &user, "/data", view_label(lang, &output), body)

@@ -5,17 +5,16 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::{moment, number, status_badge};
-use super::{reader, render};
+use super::{Reader, render};
 use crate::auth::CurrentUser;
-use crate::auth::extract::PageUser;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::runs::visible_task;
 use crate::state::AppState;
@@ -23,16 +22,7 @@ use crate::state::AppState;
 const EVALUATE: &str = "evaluate";
 const ITEMS_PER_PAGE: usize = 25;
 
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn list(State(state): State<AppState>, Reader { lang, user }: Reader) -> Response {
     let found = super::recent::tasks(&state, &user, |t| t.operator == EVALUATE).await;
     let body = found.map(|found| {
         let reports: Vec<_> = found.iter().filter(|(_, t)| t.outputs.as_ref().is_some_and(|o| o.contains_key("report"))).collect();
@@ -41,13 +31,7 @@ pub async fn list(
             @if found.is_empty() { p.empty { (lang.t("no_evaluations")) } }
             @else {
                 table.runs {
-                    thead { tr {
-                        th scope="col" { (lang.t("run")) }
-                        th scope="col" { (lang.t("task")) }
-                        th scope="col" { (lang.t("status")) }
-                        th scope="col" { (lang.t("gate")) }
-                        th scope="col" { (lang.t("created")) }
-                    } }
+                    (head(lang, &["run", "task", "status", "gate", "created"]))
                     tbody {
                         @for (run, task) in &found {
                             @let values = task.outputs.as_ref().and_then(|o| o.get("report")).map(|r| &r.values);
@@ -106,16 +90,10 @@ pub struct PageQuery {
 
 pub async fn report(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path((run, task)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let page = query.page.unwrap_or(1).max(1);
     let body = report_of(&state, &user, &run, &task).await.map(|report| {
         let items = report["items"].as_array().map(Vec::as_slice).unwrap_or_default();
@@ -202,15 +180,9 @@ pub struct CompareQuery {
 /// questions both answered, each answer beside the other.
 pub async fn compare(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Query(query): Query<CompareQuery>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let body = async {
         let split = |text: &str| {
             text.split_once('/').map(|(r, t)| (r.to_owned(), t.to_owned())).ok_or_else(|| {

@@ -103,6 +103,11 @@ pub fn number(value: f64) -> Markup {
     html! { span data-num=(value) { (shown) } }
 }
 
+/// A table's header row: one column per text key.
+pub fn head(lang: Lang, keys: &[&'static str]) -> Markup {
+    html! { thead { tr { @for key in keys { th scope="col" { (lang.t(key)) } } } } }
+}
+
 #[cfg(test)]
 mod tests {
     use super::human_size;

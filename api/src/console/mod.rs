@@ -98,16 +98,22 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-/// The reader of a page: their language and account, or, when they are not
-/// signed in, the way to the sign-in form (and back here afterwards).
-fn reader(
-    headers: &axum::http::HeaderMap,
-    uri: &axum::http::Uri,
-    user: Result<PageUser, ApiError>,
-) -> Result<(i18n::Lang, crate::auth::CurrentUser), Redirect> {
-    match user {
-        Ok(PageUser(user)) => Ok((i18n::Lang::of(headers), user)),
-        Err(_) => Err(to_login(&uri.to_string())),
+/// The signed-in reader of a page and their language. Anyone else is sent
+/// to the sign-in form, and back to the page afterwards.
+pub struct Reader {
+    pub lang: i18n::Lang,
+    pub user: CurrentUser,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Reader {
+    type Rejection = Redirect;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Redirect> {
+        let lang = i18n::Lang::of(&parts.headers);
+        match PageUser::from_request_parts(parts, state).await {
+            Ok(PageUser(user)) => Ok(Self { lang, user }),
+            Err(_) => Err(to_login(&parts.uri.to_string())),
+        }
     }
 }
 

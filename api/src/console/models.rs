@@ -4,31 +4,21 @@
 //! through `/v1/chat/completions`, tokens streamed as they come.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use hangar_sdk::ModelVersion;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::{moment, number};
-use super::{reader, render};
+use super::{Reader, render};
 use crate::auth::CurrentUser;
-use crate::auth::extract::PageUser;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
+use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::routes::models::{self, AliasRequest};
 use crate::state::AppState;
 
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn list(State(state): State<AppState>, Reader { lang, user }: Reader) -> Response {
     let listed = models::list(State(state), user.clone()).await.map(|ApiJson(list)| list.models);
     let body = listed.map(|models| {
         html! {
@@ -36,12 +26,7 @@ pub async fn list(
             @if models.is_empty() { p.empty { (lang.t("no_models")) } }
             @else {
                 table.runs {
-                    thead { tr {
-                        th scope="col" { (lang.t("model")) }
-                        th scope="col" { (lang.t("versions")) }
-                        th scope="col" { (lang.t("aliases")) }
-                        th scope="col" { (lang.t("updated")) }
-                    } }
+                    (head(lang, &["model", "versions", "aliases", "updated"]))
                     tbody {
                         @for m in &models {
                             tr {
@@ -71,16 +56,10 @@ pub struct ModelQuery {
 
 pub async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path(name): Path<String>,
     Query(query): Query<ModelQuery>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let body = model_body(&state, lang, &user, &name, &query).await;
     render(lang, &user, "/models", &name, body)
 }
@@ -212,16 +191,10 @@ pub struct PromoteForm {
 /// Points an alias at a version, then back to the model's page saying so.
 pub async fn promote(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path(name): Path<String>,
     axum::Form(form): axum::Form<PromoteForm>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     if !user.csrf_matches(&form.csrf) {
         return super::stale_form(lang, &user, "/models");
     }
@@ -239,16 +212,10 @@ pub struct RollbackForm {
 /// Moves an alias back to where it pointed before.
 pub async fn roll_back(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path(name): Path<String>,
     axum::Form(form): axum::Form<RollbackForm>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     if !user.csrf_matches(&form.csrf) {
         return super::stale_form(lang, &user, "/models");
     }
@@ -268,15 +235,9 @@ fn back(name: &str, outcome: ApiResult<String>) -> Response {
 
 pub async fn playground(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path(name): Path<String>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let detail = models::detail(State(state), user.clone(), ApiPath(name.clone())).await;
     let body = detail.map(|ApiJson(detail)| {
         html! {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hangar_engine::spec::ParamType;
 use hangar_engine::{Diagnostics, compile_template};
@@ -16,25 +16,16 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::{moment, status_badge};
-use super::{dag, reader, render};
+use super::{Reader, dag, render};
 use crate::auth::CurrentUser;
-use crate::auth::extract::PageUser;
-use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::error::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::pipelines::{self, CreateQuery, PipelineDetail};
 use crate::routes::{runs, uploads};
 use crate::state::AppState;
 
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn list(State(state): State<AppState>, Reader { lang, user }: Reader) -> Response {
     let listed = pipelines::list(State(state), user.clone()).await.map(|ApiJson(list)| list.pipelines);
     let body = listed.map(|pipelines| {
         html! {
@@ -46,13 +37,7 @@ pub async fn list(
                 p.empty { (lang.t("no_pipelines")) }
             } @else {
                 table.runs {
-                    thead { tr {
-                        th scope="col" { (lang.t("pipeline")) }
-                        th scope="col" { (lang.t("tasks")) }
-                        th scope="col" { (lang.t("last_run")) }
-                        th scope="col" { (lang.t("next_scheduled")) }
-                        th scope="col" { (lang.t("updated")) }
-                    } }
+                    (head(lang, &["pipeline", "tasks", "last_run", "next_scheduled", "updated"]))
                     tbody {
                         @for p in &pipelines {
                             tr {
@@ -79,17 +64,7 @@ pub async fn list(
     render(lang, &user, "/pipelines", lang.t("pipelines"), body)
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-    Path(name): Path<String>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, Path(name): Path<String>) -> Response {
     pipeline_page(&state, lang, &user, &name, None).await
 }
 
@@ -233,26 +208,16 @@ fn listing(text: &str, diagnostics: Option<&Diagnostics>) -> Markup {
     }
 }
 
-pub async fn new_form(headers: HeaderMap, uri: Uri, user: Result<PageUser, ApiError>) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn new_form(Reader { lang, user }: Reader) -> Response {
     let starter = "name: my-pipeline\ndescription: What it does.\nparams:\n  source: { type: string, description: Upload folder to read. }\ntasks:\n  ingest:\n    uses: ingest\n    with:\n      path: \"${{ params.source }}\"\n";
     editor(lang, &user, starter, None, StatusCode::OK)
 }
 
 pub async fn edit_form(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path(name): Path<String>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     match pipelines::detail(State(state), user.clone(), ApiPath(name)).await {
         Ok(ApiJson(detail)) => editor(lang, &user, &detail.spec, None, StatusCode::OK),
         Err(err) => super::problem(lang, &user, "/pipelines", &err),
@@ -302,15 +267,9 @@ pub struct SaveForm {
 /// and valid, else shows it again with what is wrong at its lines.
 pub async fn save(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     axum::Form(form): axum::Form<SaveForm>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     if !user.csrf_matches(&form.csrf) {
         return super::stale_form(lang, &user, "/pipelines");
     }
@@ -336,16 +295,10 @@ pub async fn save(
 /// declares them, then the run's page.
 pub async fn start_run(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path(name): Path<String>,
     axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
     if !user.csrf_matches(csrf) {
         return super::stale_form(lang, &user, "/pipelines");

@@ -7,31 +7,22 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use hangar_engine::clock::now_ms;
 use maud::{Markup, html};
 use serde_json::json;
 
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::page;
-use super::{dag, reader};
+use super::{Reader, dag};
 use crate::auth::extract::PageUser;
 use crate::error::ApiError;
 use crate::routes::runs::{RunDetail, TaskView, run_detail};
 use crate::state::AppState;
 
-pub async fn show(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-    Path(id): Path<String>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, Path(id): Path<String>) -> Response {
     let (record, detail) = match run_detail(&state, &user, &id).await {
         Ok(found) => found,
         Err(err) => return super::problem(lang, &user, "/runs", &err),
@@ -97,14 +88,7 @@ pub async fn live(
 fn tasks(lang: Lang, detail: &RunDetail) -> Markup {
     html! {
         table.runs.tasks {
-            thead { tr {
-                th scope="col" { (lang.t("task")) }
-                th scope="col" { (lang.t("operator")) }
-                th scope="col" { (lang.t("status")) }
-                th scope="col" { (lang.t("attempts")) }
-                th scope="col" { (lang.t("duration")) }
-                th scope="col" { (lang.t("outputs")) }
-            } }
+            (head(lang, &["task", "operator", "status", "attempts", "duration", "outputs"]))
             tbody {
                 @for task in &detail.tasks { (task_row(lang, &detail.run.id, task)) }
             }

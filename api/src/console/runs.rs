@@ -2,15 +2,13 @@
 //! status, a page at a time.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{Markup, html};
 
+use super::Reader;
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::page;
-use super::reader;
-use crate::auth::extract::PageUser;
-use crate::error::ApiError;
 use crate::routes::runs::{RunPage, RunQuery, run_page};
 use crate::state::AppState;
 
@@ -18,15 +16,9 @@ const STATUSES: &[&str] = &["pending", "running", "succeeded", "failed", "cancel
 
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Query(query): Query<RunQuery>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let (pipeline, status) = (query.pipeline.clone().unwrap_or_default(), query.status.clone().unwrap_or_default());
     let runs = match run_page(&state, &user, query).await {
         Ok(runs) => runs,
@@ -58,13 +50,7 @@ fn table(lang: Lang, runs: &RunPage) -> Markup {
             p.empty { (lang.t("no_runs")) }
         } @else {
             table.runs {
-                thead { tr {
-                    th scope="col" { (lang.t("run")) }
-                    th scope="col" { (lang.t("pipeline")) }
-                    th scope="col" { (lang.t("status")) }
-                    th scope="col" { (lang.t("created")) }
-                    th scope="col" { (lang.t("duration")) }
-                } }
+                (head(lang, &["run", "pipeline", "status", "created", "duration"]))
                 tbody {
                     @for run in &runs.runs {
                         tr {

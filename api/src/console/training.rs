@@ -5,7 +5,7 @@
 //! progress arrives on the run's event stream.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use hangar_engine::store::TaskRecord;
 use maud::{Markup, html};
@@ -14,8 +14,9 @@ use tokio::io::AsyncBufReadExt;
 
 use super::chart::{Series, line_chart};
 use super::i18n::Lang;
+use super::layout::head;
 use super::layout::{human_size, moment, number, status_badge};
-use super::{reader, render};
+use super::{Reader, render};
 use crate::auth::extract::PageUser;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::runs::visible_task;
@@ -24,16 +25,7 @@ use crate::state::AppState;
 /// The operator whose tasks this section shows.
 const TRAIN: &str = "train";
 
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
-) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
+pub async fn list(State(state): State<AppState>, Reader { lang, user }: Reader) -> Response {
     let found = super::recent::tasks(&state, &user, |t| t.operator == TRAIN).await;
     let body = found.map(|found| {
         html! {
@@ -41,14 +33,7 @@ pub async fn list(
             @if found.is_empty() { p.empty { (lang.t("no_training")) } }
             @else {
                 table.runs {
-                    thead { tr {
-                        th scope="col" { (lang.t("run")) }
-                        th scope="col" { (lang.t("task")) }
-                        th scope="col" { (lang.t("status")) }
-                        th scope="col" { (lang.t("steps")) }
-                        th scope="col" { (lang.t("loss")) }
-                        th scope="col" { (lang.t("created")) }
-                    } }
+                    (head(lang, &["run", "task", "status", "steps", "loss", "created"]))
                     tbody {
                         @for (run, task) in &found {
                             @let progress = task.progress.as_ref();
@@ -81,15 +66,9 @@ struct Step {
 
 pub async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    user: Result<PageUser, ApiError>,
+    Reader { lang, user }: Reader,
     Path((run, task)): Path<(String, String)>,
 ) -> Response {
-    let (lang, user) = match reader(&headers, &uri, user) {
-        Ok(reader) => reader,
-        Err(to_sign_in) => return to_sign_in.into_response(),
-    };
     let body = async {
         let record = visible_task(&state, &user, &run, &task).await?;
         let live = live_parts(&state, lang, &record).await?;
