@@ -285,3 +285,21 @@ async fn empty_sections_say_so_and_missing_things_are_404_pages() {
     let compare = page(&api, "/evaluations/compare?a=x&b=y", Some(&cookie)).await;
     assert_eq!(compare.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_task_shows_each_attempt_and_why_it_failed() {
+    let api = Api::new().await;
+    let cookie = sign_in(&api, "retry@caac.example").await;
+    let token = api.login("retry@caac.example").await["access_token"].as_str().expect("token").to_owned();
+    let slow = "name: console-slow\ntasks:\n  slow:\n    uses: noop\n    with: { wait: 10s }\n    timeout: 200ms\n    retries: 1\n    retry_backoff: 50ms\n";
+    assert_eq!(api.put_pipeline(&token, slow).await.status, StatusCode::CREATED);
+    let created = api.call(Method::POST, "/api/v1/pipelines/console-slow/runs", Some(&token), None).await;
+    let run_id = created.json()["run_id"].as_str().expect("run id").to_owned();
+    let events = api.events(&run_id, &token).await;
+    assert_eq!(events.last().map(|(_, d)| d["status"].clone()), Some(serde_json::json!("failed")), "{events:?}");
+    let html = page(&api, &format!("/runs/{run_id}"), Some(&cookie)).await.text();
+    let start = html.find(r#"<details class="attempts">"#).expect("the attempts are listed");
+    let attempts = &html[start..start + html[start..].find("</details>").expect("closed")];
+    assert_eq!(attempts.matches("<li>").count(), 2, "{attempts}");
+    assert_eq!(attempts.matches("timed out after 200ms").count(), 2, "each attempt says why: {attempts}");
+}

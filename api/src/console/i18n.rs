@@ -74,6 +74,7 @@ const STATUSES: &[(&str, &str, &str)] = &[
     ("skipped", "skipped", "已跳过"),
     ("upstream_failed", "upstream failed", "上游失败"),
     ("cached", "cached", "已缓存"),
+    ("lost", "lost", "已丢失"),
 ];
 
 /// `(key, English, Chinese)`.

@@ -105,7 +105,25 @@ fn task_row(lang: Lang, run: &str, task: &TaskView) -> Markup {
                 span class={ "status " (task.status) } { (lang.status(&task.status)) }
                 @if let Some(error) = &task.error { div.error title=(error) { (error) } }
             }
-            td { (task.attempt) " / " (task.max_attempts) }
+            td {
+                (task.attempt) " / " (task.max_attempts)
+                // Earlier attempts and why they failed, when there is more than the last one to tell.
+                @if task.attempts.len() > 1 {
+                    details.attempts {
+                        summary { (lang.t("attempts")) }
+                        ol {
+                            @for a in &task.attempts {
+                                li {
+                                    (lang.status(&a.status))
+                                    @if let Some(worker) = &a.worker { " · " span.muted { (worker) } }
+                                    @if let Some(end) = a.finished_at { " · " (format!("{:.1} s", (end - a.started_at) as f64 / 1000.0)) }
+                                    @if let Some(error) = &a.error { div.error { (error) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             td { (task.duration_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_default()) }
             td.outputs {
                 @for (name, output) in &task.outputs {
