@@ -38,8 +38,12 @@ pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, 
                 span #run-status class={ "status " (run.status) } { (lang.status(&run.status)) }
                 span.muted { (lang.t("pipeline")) ": " a href={ "/pipelines/" (run.pipeline) } { (run.pipeline) } }
                 span.muted { (super::layout::moment(run.created_at)) }
-                button type="button" data-action="cancel" { (lang.t("cancel")) }
-                button type="button" data-action="retry" { (lang.t("retry")) }
+                // Both always take their place (disabled when they do not
+                // apply), so a change of status never moves the page.
+                span.actions {
+                    button type="button" data-action="cancel" disabled[finished(&run.status)] { (lang.t("cancel")) }
+                    button type="button" data-action="retry" disabled[!retriable(&run.status)] { (lang.t("retry")) }
+                }
                 span #action-result role="status" {}
             }
             @if let Some(error) = &run.error { p.error { (error) } }
@@ -61,6 +65,16 @@ pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, 
         }
     };
     Html(page(lang, &format!("{} {}", lang.t("run"), run.id), Some(&user), "/runs", body).into_string()).into_response()
+}
+
+/// A run that has ended one way or another: nothing to cancel.
+fn finished(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "cancelled")
+}
+
+/// A run that may be tried again.
+fn retriable(status: &str) -> bool {
+    matches!(status, "failed" | "cancelled")
 }
 
 /// The parts of the page that change as the run goes: timeline, task table, status.

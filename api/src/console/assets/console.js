@@ -21,6 +21,12 @@ function followRun(section) {
     status.textContent = statusLabel(value);
     status.className = "status " + value;
     section.dataset.status = value;
+    const finished = ["succeeded", "failed", "cancelled"].includes(value);
+    const retriable = ["failed", "cancelled"].includes(value);
+    for (const [action, shown] of [["cancel", !finished], ["retry", retriable]]) {
+      const button = section.querySelector(`button[data-action="${action}"]`);
+      button.disabled = !shown;
+    }
   };
   let pending = null;
   const refresh = () => {
