@@ -193,3 +193,47 @@ fn the_plain_cpu_decoder_computes_the_burn_models_logits() {
             decoder.forward(&[Item { sequence: 0, token: token as u32 }, Item { sequence: 1, token: 2 }], &mut caches);
     }
 }
+
+#[test]
+fn requests_join_and_leave_a_running_batch_and_read_as_if_alone() {
+    use hangar_train::infer::Batch;
+    let (_dir, model) = loaded();
+    // A request that runs its whole budget, and a short one.
+    let long = ["w5 w6 w7", "w10", "w20 w21 w22 w23 w24 w25", "w8 w9", "w30 w31"]
+        .iter()
+        .map(|p| request(&model, p, 20))
+        .find(|r| model.generate(std::slice::from_ref(r), |_| {}).expect("alone")[0].reason == FinishReason::Length)
+        .expect("a prompt that runs its whole budget");
+    let short = request(&model, "w12 w13", 3);
+    let alone_long = model.generate(std::slice::from_ref(&long), |_| {}).expect("alone").remove(0);
+    let alone_short = model.generate(std::slice::from_ref(&short), |_| {}).expect("alone").remove(0);
+
+    let mut batch = Batch::default();
+    let mut streamed: std::collections::BTreeMap<&str, String> = Default::default();
+    let mut finished = Vec::new();
+    assert!(model.admit(&mut batch, long, "long").is_ok());
+    for _ in 0..5 {
+        finished.extend(model.step(&mut batch, |tag, text| streamed.entry(*tag).or_default().push_str(&text)));
+    }
+    assert!(finished.is_empty(), "five steps into a budget of twenty");
+    // The short one joins the running batch, and one that leaves before its first step.
+    assert!(model.admit(&mut batch, short, "short").is_ok());
+    assert!(model.admit(&mut batch, request(&model, "w14", 5), "gone").is_ok());
+    batch.retain(|tag| *tag != "gone");
+    assert_eq!(batch.len(), 2);
+    while !batch.is_empty() {
+        for (tag, finish) in model.step(&mut batch, |tag, text| streamed.entry(*tag).or_default().push_str(&text)) {
+            finished.push((tag, finish));
+            if tag == "short" {
+                assert_eq!(batch.len(), 1, "the short request left while the long one went on");
+            }
+        }
+    }
+    let order: Vec<&str> = finished.iter().map(|(tag, _)| *tag).collect();
+    assert_eq!(order, ["short", "long"]);
+    assert_eq!(finished[0].1, alone_short, "joining a running batch changes nothing of the text");
+    assert_eq!(finished[1].1, alone_long, "nor does having another join");
+    assert_eq!(streamed["short"], alone_short.text);
+    assert_eq!(streamed["long"], alone_long.text);
+    assert!(!streamed.contains_key("gone"));
+}

@@ -7,7 +7,7 @@ use burn::tensor::activation::log_softmax;
 use tokenizers::Tokenizer;
 
 use super::InferError;
-use super::cpu::{CpuDecoder, Item};
+use super::cpu::{CpuDecoder, Item, SequenceCache};
 use super::sampling::Sampler;
 use crate::export::load_model;
 use crate::model::Llama;
@@ -135,6 +135,65 @@ impl Sequence {
     }
 }
 
+impl Sequence {
+    /// What the sequence came to.
+    fn finish(self, request: &GenerationRequest) -> Finish {
+        Finish {
+            text: self.text,
+            prompt_tokens: request.prompt.len(),
+            completion_tokens: self.ids.len(),
+            reason: self.done.unwrap_or(FinishReason::Length),
+        }
+    }
+}
+
+/// Sequences decoded together, each with a tag of the caller's (who asked
+/// for it). Requests join between steps and leave as they finish, so a new
+/// request never waits for a whole batch to end: continuous batching.
+pub struct Batch<T> {
+    slots: Vec<Slot<T>>,
+    /// Beside `slots`, index for index: the decoder takes them as one slice.
+    caches: Vec<SequenceCache>,
+}
+
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Self { slots: Vec::new(), caches: Vec::new() }
+    }
+}
+
+impl<T> Batch<T> {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Drops the sequences whose tag `keep` refuses (a client that left).
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let mut index = 0;
+        while index < self.slots.len() {
+            if keep(&self.slots[index].tag) {
+                index += 1;
+            } else {
+                self.slots.swap_remove(index);
+                self.caches.swap_remove(index);
+            }
+        }
+    }
+}
+
+/// A sequence of a batch and what it reads at the next step.
+struct Slot<T> {
+    tag: T,
+    request: GenerationRequest,
+    sequence: Sequence,
+    /// Its prompt before the first step, then the token it last picked.
+    feed: Vec<u32>,
+}
+
 impl LoadedModel {
     /// Loads `model.safetensors`, `config.json` and `tokenizer.json` from `dir`.
     ///
@@ -204,72 +263,86 @@ impl LoadedModel {
         requests: &[GenerationRequest],
         mut on_text: impl FnMut(TokenEvent),
     ) -> Result<Vec<Finish>, InferError> {
-        if requests.is_empty() {
-            return Ok(Vec::new());
+        let mut batch = Batch::default();
+        for (index, request) in requests.iter().enumerate() {
+            self.admit(&mut batch, request.clone(), index).map_err(|(err, _)| err)?;
         }
-        let longest = requests.iter().map(|r| r.prompt.len().max(1)).max().unwrap_or(1);
-        if longest >= self.context {
-            return Err(InferError::TooLong { tokens: longest, context: self.context });
-        }
-        let mut sequences: Vec<Sequence> = requests
-            .iter()
-            .map(|r| {
-                let mut sequence = Sequence::new(Sampler::new(r.temperature, r.top_p, r.seed));
-                sequence.done = (r.max_tokens == 0).then_some(FinishReason::Length);
-                sequence
-            })
-            .collect();
-        let mut caches: Vec<_> = requests.iter().map(|_| self.decoder.cache()).collect();
-        // The prompts of every sequence go through in one pass.
-        let mut items = Vec::new();
-        for (sequence, request) in requests.iter().enumerate() {
-            let first = self.end_ids.first().copied().unwrap_or(0);
-            let prompt = if request.prompt.is_empty() { vec![first] } else { request.prompt.clone() };
-            items.extend(prompt.into_iter().map(|token| Item { sequence, token }));
-        }
-        let mut logits = self.decoder.forward(&items, &mut caches);
-        loop {
-            let mut next = Vec::new();
-            for (index, row) in &logits {
-                let (sequence, request) = (&mut sequences[*index], &requests[*index]);
-                if sequence.done.is_some() {
-                    continue;
-                }
-                let token = sequence.sampler.pick(row);
-                let context_full = caches[*index].len + 1 >= self.context;
-                self.advance(*index, sequence, request, token, context_full, &mut on_text);
-                if sequence.done.is_none() {
-                    next.push(Item { sequence: *index, token });
-                }
+        let mut finished: Vec<Option<Finish>> = vec![None; requests.len()];
+        while !batch.is_empty() {
+            for (index, finish) in self.step(&mut batch, |&mut index, text| on_text(TokenEvent { index, text })) {
+                finished[index] = Some(finish);
             }
-            if next.is_empty() {
-                break;
-            }
-            logits = self.decoder.forward(&next, &mut caches);
         }
-        Ok(sequences
-            .into_iter()
-            .zip(requests)
-            .map(|(s, r)| Finish {
-                text: s.text,
-                prompt_tokens: r.prompt.len(),
-                completion_tokens: s.ids.len(),
-                reason: s.done.unwrap_or(FinishReason::Length),
-            })
-            .collect())
+        Ok(finished.into_iter().flatten().collect())
     }
 
-    /// Takes `token` into `sequence`: hands out new text, ends it at an end
-    /// token, a stop string, its token budget or the context.
+    /// Adds a request to `batch`; its prompt is read at the next step.
+    ///
+    /// # Errors
+    /// A prompt longer than the context, with `tag` handed back.
+    pub fn admit<T>(&self, batch: &mut Batch<T>, request: GenerationRequest, tag: T) -> Result<(), (InferError, T)> {
+        let tokens = request.prompt.len().max(1);
+        if tokens >= self.context {
+            return Err((InferError::TooLong { tokens, context: self.context }, tag));
+        }
+        let mut sequence = Sequence::new(Sampler::new(request.temperature, request.top_p, request.seed));
+        sequence.done = (request.max_tokens == 0).then_some(FinishReason::Length);
+        // An empty prompt starts from the end token, as a document would.
+        let feed = if request.prompt.is_empty() {
+            vec![self.end_ids.first().copied().unwrap_or(0)]
+        } else {
+            request.prompt.clone()
+        };
+        batch.slots.push(Slot { tag, request, sequence, feed });
+        batch.caches.push(self.decoder.cache());
+        Ok(())
+    }
+
+    /// One decoding step of every sequence in `batch`: those admitted since
+    /// the last step read their prompts, the others their last token, all
+    /// in one pass. `on_text` gets each sequence's new text; the sequences
+    /// that finished leave the batch and are returned.
+    pub fn step<T>(&self, batch: &mut Batch<T>, mut on_text: impl FnMut(&mut T, String)) -> Vec<(T, Finish)> {
+        let items: Vec<Item> = batch
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.sequence.done.is_none())
+            .flat_map(|(sequence, slot)| slot.feed.iter().map(move |&token| Item { sequence, token }))
+            .collect();
+        let logits = if items.is_empty() { Vec::new() } else { self.decoder.forward(&items, &mut batch.caches) };
+        for (index, row) in logits {
+            let context_full = batch.caches[index].len + 1 >= self.context;
+            let slot = &mut batch.slots[index];
+            let token = slot.sequence.sampler.pick(&row);
+            if let Some(text) = self.advance(&mut slot.sequence, &slot.request, token, context_full) {
+                on_text(&mut slot.tag, text);
+            }
+            slot.feed = vec![token];
+        }
+        let mut finished = Vec::new();
+        let mut index = 0;
+        while index < batch.slots.len() {
+            if batch.slots[index].sequence.done.is_some() {
+                let slot = batch.slots.swap_remove(index);
+                batch.caches.swap_remove(index);
+                finished.push((slot.tag, slot.sequence.finish(&slot.request)));
+            } else {
+                index += 1;
+            }
+        }
+        finished
+    }
+
+    /// Takes `token` into `sequence`: new text to hand out, if any; ends it
+    /// at an end token, a stop string, its token budget or the context.
     fn advance(
         &self,
-        index: usize,
         sequence: &mut Sequence,
         request: &GenerationRequest,
         token: u32,
         context_full: bool,
-        on_text: &mut impl FnMut(TokenEvent),
-    ) {
+    ) -> Option<String> {
         let ended = self.end_ids.contains(&token);
         if !ended {
             sequence.ids.push(token);
@@ -286,14 +359,16 @@ impl LoadedModel {
         };
         // Text that may be the start of a stop string waits until it is not.
         let ready = visible.len() - if finished.is_some() { 0 } else { stop_prefix(visible, &request.stop) };
+        let mut text = None;
         if ready > sequence.emitted && visible.is_char_boundary(sequence.emitted) && visible.is_char_boundary(ready) {
-            on_text(TokenEvent { index, text: visible[sequence.emitted..ready].to_owned() });
+            text = Some(visible[sequence.emitted..ready].to_owned());
             sequence.emitted = ready;
         }
         if finished.is_some() {
             sequence.text = visible.to_owned();
         }
         sequence.done = finished;
+        text
     }
 
     /// Mean log-probability per token of `continuation` after `prompt` (how

@@ -10,7 +10,7 @@ mod pool;
 mod sampling;
 
 pub use cpu::{CpuDecoder, Item, SequenceCache};
-pub use generate::{Finish, FinishReason, GenerationRequest, LoadedModel, TokenEvent};
+pub use generate::{Batch, Finish, FinishReason, GenerationRequest, LoadedModel, TokenEvent};
 pub use pool::ModelPool;
 pub use sampling::Sampler;
 

@@ -1,7 +1,7 @@
 //! Serving: each loaded model version has its own decoding thread, which
-//! takes every request waiting when it becomes free and decodes them as one
-//! batch. Loaded versions are kept in least-recently-used order within a
-//! memory budget. A version is found by its registry key, so when an alias
+//! decodes every request it holds together and lets new ones join between
+//! steps (continuous batching). Loaded versions are kept in
+//! least-recently-used order within a memory budget. A version is found by its registry key, so when an alias
 //! moves, new requests reach the new version while requests in flight
 //! finish on the old one, which they keep alive until they end.
 
@@ -18,7 +18,7 @@ use hangar_sdk::{
 };
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::{GenerationRequest, LoadedModel};
+use super::{Batch, GenerationRequest, LoadedModel};
 
 /// A request waiting for, or in, a batch.
 struct Job {
@@ -145,47 +145,58 @@ impl ModelPool {
     }
 }
 
-/// The decoding thread of one model: waits for a request, takes every
-/// other one already waiting (up to `max_batch`), decodes them together.
+/// A request in the batch: where its events go and its timings.
+struct Running {
+    events: UnboundedSender<InferenceEvent>,
+    arrived: Instant,
+    first_text_s: Option<f64>,
+}
+
+/// The decoding thread of one model: continuous batching. Between any two
+/// steps, requests that arrived join the batch (up to `max_batch`) and
+/// finished ones leave it, so a request waits at most one step to start.
 fn decode_loop(model: &LoadedModel, jobs: &Receiver<Job>, waiting: &AtomicUsize, max_batch: usize) {
-    while let Ok(first) = jobs.recv() {
+    let mut batch: Batch<Running> = Batch::default();
+    let admit = |batch: &mut Batch<Running>, job: Job| {
         waiting.fetch_sub(1, Ordering::SeqCst);
-        let mut batch = vec![first];
-        // A moment for requests that arrive together to share the batch.
-        let window = Instant::now() + Duration::from_millis(2);
-        while batch.len() < max_batch {
-            match jobs.recv_timeout(window.saturating_duration_since(Instant::now())) {
-                Ok(job) => {
-                    waiting.fetch_sub(1, Ordering::SeqCst);
-                    batch.push(job);
+        let running = Running { events: job.events, arrived: job.arrived, first_text_s: None };
+        if let Err((err, running)) = model.admit(batch, job.request, running) {
+            let _ = running.events.send(InferenceEvent::Failed(err.to_string()));
+        }
+    };
+    loop {
+        if batch.is_empty() {
+            let Ok(job) = jobs.recv() else { return };
+            admit(&mut batch, job);
+            // A moment for requests that arrive together to share their first step.
+            let window = Instant::now() + Duration::from_millis(2);
+            while batch.len() < max_batch {
+                match jobs.recv_timeout(window.saturating_duration_since(Instant::now())) {
+                    Ok(job) => admit(&mut batch, job),
+                    Err(_) => break,
                 }
+            }
+        }
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => admit(&mut batch, job),
                 Err(_) => break,
             }
         }
-        let requests: Vec<GenerationRequest> = batch.iter().map(|j| j.request.clone()).collect();
-        let mut first_text: Vec<Option<f64>> = vec![None; batch.len()];
-        let result = model.generate(&requests, |event| {
-            let job = &batch[event.index];
-            first_text[event.index].get_or_insert_with(|| job.arrived.elapsed().as_secs_f64());
-            let _ = job.events.send(InferenceEvent::Text(event.text));
+        // A client that went away frees its place at once.
+        batch.retain(|running| !running.events.is_closed());
+        let finished = model.step(&mut batch, |running, text| {
+            running.first_text_s.get_or_insert_with(|| running.arrived.elapsed().as_secs_f64());
+            let _ = running.events.send(InferenceEvent::Text(text));
         });
-        match result {
-            Ok(finished) => {
-                for ((job, finish), first) in batch.iter().zip(finished).zip(first_text) {
-                    let _ = job.events.send(InferenceEvent::Done(InferenceDone {
-                        finish_reason: finish.reason.as_str().to_owned(),
-                        prompt_tokens: finish.prompt_tokens,
-                        completion_tokens: finish.completion_tokens,
-                        first_token_s: first,
-                        total_s: job.arrived.elapsed().as_secs_f64(),
-                    }));
-                }
-            }
-            Err(err) => {
-                for job in &batch {
-                    let _ = job.events.send(InferenceEvent::Failed(err.to_string()));
-                }
-            }
+        for (running, finish) in finished {
+            let _ = running.events.send(InferenceEvent::Done(InferenceDone {
+                finish_reason: finish.reason.as_str().to_owned(),
+                prompt_tokens: finish.prompt_tokens,
+                completion_tokens: finish.completion_tokens,
+                first_token_s: running.first_text_s,
+                total_s: running.arrived.elapsed().as_secs_f64(),
+            }));
         }
     }
 }
