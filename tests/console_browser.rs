@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt as _;
 use serde_json::{Value, json};
 
 const SECRET: &str = "console-browser-test-secret-0123456789abcdef";
@@ -293,10 +294,17 @@ fn the_console_in_a_browser() {
                 )
             });
         let console = Console { base: format!("http://127.0.0.1:{server_port}"), client, shots: screenshots_dir() };
-        walk_through(&console, &files).await;
-        let outcome = models_and_evaluations(&console).await;
+        // The browser is closed whatever happens, then a failure is reported.
+        let outcome = std::panic::AssertUnwindSafe(async {
+            walk_through(&console, &files).await;
+            models_and_evaluations(&console).await;
+        })
+        .catch_unwind()
+        .await;
         let _ = console.client.close().await;
-        outcome
+        if let Err(failure) = outcome {
+            std::panic::resume_unwind(failure);
+        }
     });
     drop(dir);
 }
