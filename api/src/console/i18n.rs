@@ -194,6 +194,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("playground", "Playground", "试用"),
     ("max_tokens", "Most tokens to generate", "最多生成的词元数"),
     ("message", "Message", "消息"),
+    ("temperature", "Temperature", "温度"),
+    (
+        "temperature_hint",
+        "(0: always the likeliest token, the same answer every time)",
+        "（0：总取最可能的词元，每次答案相同）",
+    ),
     ("send", "Send", "发送"),
     ("no_training", "No training tasks in your recent runs.", "最近的运行中没有训练任务。"),
     ("steps", "Steps", "步数"),

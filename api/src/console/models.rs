@@ -251,6 +251,8 @@ pub async fn playground(
                 }
                 label for="chat-max" { (lang.t("max_tokens")) }
                 input #chat-max type="number" name="max_tokens" value="64" min="1" max="1024";
+                label for="chat-temperature" { (lang.t("temperature")) " " span.muted.small { (lang.t("temperature_hint")) } }
+                input #chat-temperature type="number" name="temperature" value="0.7" min="0" max="2" step="0.1";
                 div #chat-log role="log" aria-live="polite" {}
                 label for="chat-input" { (lang.t("message")) }
                 textarea #chat-input name="message" rows="3" required {}

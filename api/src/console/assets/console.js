@@ -206,6 +206,7 @@ function chat(form) {
           model: document.getElementById("chat-model").value,
           messages: history,
           max_tokens: Number(document.getElementById("chat-max").value) || 64,
+          temperature: Number(document.getElementById("chat-temperature").value),
           stream: true,
         }),
       });
