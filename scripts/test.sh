@@ -15,7 +15,7 @@ packages=()
 command -v pdftotext >/dev/null 2>&1 || packages+=(poppler-utils)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
-[ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || packages+=(fonts-noto-cjk)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "== installing ${packages[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
