@@ -4,13 +4,19 @@
 //! `bench/generation.sh` runs it beside transformers on the same weights.
 //!
 //!   cargo bench -p hangar-train --bench generation -- DIR [RUNS]
+//!   cargo bench -p hangar-train --bench generation -- DIR [RUNS] late
 //!
 //! DIR receives the model (safetensors + config.json) for the Python side.
+//! `late` measures instead what continuous batching buys a request that
+//! arrives while seven others are a quarter into their generation: its time
+//! to first token and when all eight are done, joining at the next step
+//! (what the server does) against waiting for the running batch to finish
+//! (what it did before), both replayed on the same decoder.
 
 use std::time::Instant;
 
 use burn::prelude::*;
-use hangar_train::infer::{GenerationRequest, LoadedModel};
+use hangar_train::infer::{Batch, GenerationRequest, LoadedModel};
 use hangar_train::{Llama, ModelSize};
 
 type Cpu = burn::backend::NdArray<f32>;
@@ -60,6 +66,10 @@ fn main() {
         seed: 0,
         stop: Vec::new(),
     };
+    if args.get(2).is_some_and(|a| a == "late") {
+        late_arrival(&loaded, &request, runs);
+        return;
+    }
     for batch in [1usize, 8] {
         let requests: Vec<GenerationRequest> = (0..batch).map(request).collect();
         let _ = loaded.generate(&requests, |_| {}); // warm-up
@@ -82,6 +92,53 @@ fn main() {
             "{{\"engine\": \"hangar\", \"batch\": {batch}, \"parameters\": {parameters}, \"tokens_per_s\": {:.1}, \"first_token_ms\": {:.2}}}",
             median(rates),
             median(first) * 1e3
+        );
+    }
+}
+
+/// Steps taken by the running sequences before the newcomer arrives.
+const STEPS_BEFORE: usize = NEW_TOKENS / 4;
+
+/// Seconds from the newcomer's arrival to its first text, and to the end of all eight.
+fn replay(loaded: &LoadedModel, request: &dyn Fn(usize) -> GenerationRequest, join_at_once: bool) -> (f64, f64) {
+    let mut batch = Batch::default();
+    for i in 0..7 {
+        assert!(loaded.admit(&mut batch, request(i), false).is_ok());
+    }
+    for _ in 0..STEPS_BEFORE {
+        loaded.step(&mut batch, |_, _| {});
+    }
+    let arrived = Instant::now();
+    if !join_at_once {
+        while !batch.is_empty() {
+            loaded.step(&mut batch, |_, _| {});
+        }
+    }
+    assert!(loaded.admit(&mut batch, request(7), true).is_ok());
+    let mut first = None;
+    while !batch.is_empty() {
+        loaded.step(&mut batch, |newcomer, _| {
+            if *newcomer {
+                first.get_or_insert_with(|| arrived.elapsed().as_secs_f64());
+            }
+        });
+    }
+    (first.unwrap_or(f64::NAN), arrived.elapsed().as_secs_f64())
+}
+
+fn late_arrival(loaded: &LoadedModel, request: &dyn Fn(usize) -> GenerationRequest, runs: usize) {
+    let _ = replay(loaded, request, true); // warm-up
+    for (policy, join_at_once) in [("continuous", true), ("batch_at_a_time", false)] {
+        let (mut first, mut all) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let (f, a) = replay(loaded, request, join_at_once);
+            first.push(f);
+            all.push(a);
+        }
+        println!(
+            "{{\"scenario\": \"late_arrival\", \"policy\": \"{policy}\", \"newcomer_first_token_ms\": {:.1}, \"all_done_ms\": {:.1}}}",
+            median(first) * 1e3,
+            median(all) * 1e3
         );
     }
 }
