@@ -4,7 +4,7 @@
 //! Markdown with language and source, rejected files with their reasons,
 //! and duplicate clusters with the kept document beside each removed one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -169,7 +169,7 @@ async fn view_body(
 
 /// Lines `[skip, skip + take)` of a JSONL artifact as JSON objects, and
 /// whether more follow. A line that is not an object is skipped.
-async fn read_lines(
+pub(super) async fn read_lines(
     state: &AppState,
     key: &str,
     skip: usize,
@@ -280,23 +280,20 @@ async fn clusters(
     here: &str,
 ) -> ApiResult<Markup> {
     let (all, _) = read_lines(state, &artifact.key, 0, MAX_DUPLICATES).await?;
-    let mut grouped: BTreeMap<String, Cluster> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
+    // Clusters in the order their first duplicate was recorded.
+    let mut clusters: Vec<Cluster> = Vec::new();
+    let mut by_kept: HashMap<String, usize> = HashMap::new();
     for record in all {
         let kept = text_of(&record, "duplicate_of").to_owned();
-        let cluster = grouped.entry(kept.clone()).or_insert_with(|| {
-            order.push(kept.clone());
-            Cluster { kept, kept_source: text_of(&record, "duplicate_of_source").to_owned(), removed: Vec::new() }
+        let at = *by_kept.entry(kept.clone()).or_insert_with(|| {
+            let kept_source = text_of(&record, "duplicate_of_source").to_owned();
+            clusters.push(Cluster { kept, kept_source, removed: Vec::new() });
+            clusters.len() - 1
         });
-        cluster.removed.push(record);
+        clusters[at].removed.push(record);
     }
-    let total = order.len();
-    let shown: Vec<&Cluster> = order
-        .iter()
-        .skip((page - 1) * CLUSTERS_PER_PAGE)
-        .take(CLUSTERS_PER_PAGE)
-        .filter_map(|k| grouped.get(k))
-        .collect();
+    let total = clusters.len();
+    let shown: Vec<&Cluster> = clusters.iter().skip((page - 1) * CLUSTERS_PER_PAGE).take(CLUSTERS_PER_PAGE).collect();
     let wanted: HashSet<&str> = shown
         .iter()
         .flat_map(|c| std::iter::once(c.kept.as_str()).chain(c.removed.iter().map(|r| text_of(r, "id"))))

@@ -20,7 +20,7 @@ mod runs;
 mod training;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -140,10 +140,7 @@ fn problem(lang: i18n::Lang, user: &CurrentUser, current: &str, err: &ApiError) 
 
 /// A form whose CSRF token is not this session's: refused, nothing done.
 fn stale_form(lang: i18n::Lang, user: &CurrentUser, current: &str) -> Response {
-    let err = ApiError::forbidden(lang.t("stale_form"));
-    let mut page = problem(lang, user, current, &err);
-    *page.status_mut() = StatusCode::FORBIDDEN;
-    page
+    problem(lang, user, current, &ApiError::forbidden(lang.t("stale_form")))
 }
 
 /// Where a page sends someone who is not signed in.

@@ -69,7 +69,7 @@ pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, 
 
 /// A run that has ended one way or another: nothing to cancel.
 fn finished(status: &str) -> bool {
-    matches!(status, "succeeded" | "failed" | "cancelled")
+    status.parse::<hangar_engine::RunStatus>().is_ok_and(hangar_engine::RunStatus::is_terminal)
 }
 
 /// A run that may be tried again.

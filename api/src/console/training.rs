@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use hangar_engine::store::TaskRecord;
 use maud::{Markup, html};
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
 
 use super::chart::{Series, line_chart};
 use super::i18n::Lang;
@@ -158,27 +157,18 @@ async fn live_parts(state: &AppState, lang: Lang, task: &TaskRecord) -> ApiResul
 /// step lines of the task's log.
 async fn history(state: &AppState, task: &TaskRecord) -> ApiResult<Vec<Step>> {
     if let Some(metrics) = task.outputs.as_ref().and_then(|o| o.get("metrics")).filter(|a| !a.dir) {
-        let reader = state
-            .engine
-            .artifacts()
-            .buf_reader(&metrics.key)
-            .await
-            .map_err(|e| ApiError::internal("could not open the metrics", &e))?;
-        let mut lines = reader.lines();
-        let mut steps = Vec::new();
-        while let Some(line) =
-            lines.next_line().await.map_err(|e| ApiError::internal("could not read the metrics", &e))?
-        {
-            if let Ok(row) = serde_json::from_str::<Value>(&line) {
-                steps.push(Step {
-                    step: row["step"].as_f64().unwrap_or(f64::NAN),
-                    loss: row["loss"].as_f64().unwrap_or(f64::NAN),
-                    learning_rate: row["learning_rate"].as_f64().unwrap_or(f64::NAN),
-                    tokens_per_s: row["tokens_per_s"].as_f64().unwrap_or(f64::NAN),
-                    validation_loss: row["validation_loss"].as_f64(),
-                });
-            }
-        }
+        let (rows, _) = super::data::read_lines(state, &metrics.key, 0, usize::MAX).await?;
+        let number = |row: &serde_json::Map<String, Value>, key: &str| row.get(key).and_then(Value::as_f64);
+        let steps = rows
+            .iter()
+            .map(|row| Step {
+                step: number(row, "step").unwrap_or(f64::NAN),
+                loss: number(row, "loss").unwrap_or(f64::NAN),
+                learning_rate: number(row, "learning_rate").unwrap_or(f64::NAN),
+                tokens_per_s: number(row, "tokens_per_s").unwrap_or(f64::NAN),
+                validation_loss: number(row, "validation_loss"),
+            })
+            .collect();
         return Ok(steps);
     }
     let mut steps = Vec::new();
