@@ -72,12 +72,18 @@ async fn a_version_an_alias_points_at_is_not_deleted(fixture: &Fixture) {
 }
 
 async fn racing_registrations_get_distinct_numbers(fixture: &Fixture) {
-    let second = fixture.another().await;
-    let stores: Vec<Arc<dyn Store>> = vec![fixture.store.clone(), second];
+    // Connections are opened first and the registrations released together,
+    // so that they meet in the database rather than one after another.
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..12 {
+        stores.push(fixture.another().await);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(stores.len()));
     let mut handles = Vec::new();
-    for i in 0..12 {
-        let store = stores[i % 2].clone();
+    for (i, store) in stores.into_iter().enumerate() {
+        let start = start.clone();
         handles.push(tokio::spawn(async move {
+            start.wait().await;
             store.register_model_version(&version("raced", &i.to_string()), i as i64).await.expect("register").version
         }));
     }

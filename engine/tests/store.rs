@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use hangar_engine::store::catalog::{NewPipelineVersion, SavedPipeline};
 use hangar_engine::store::{
     Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, QueueTask, Settle, TaskLease,
 };
-use hangar_engine::store::{Backend, Change};
+use hangar_engine::store::{Backend, Change, PipelineStore};
 use hangar_engine::{LogStore, PoolStore, RunStore, Store, TaskQueue, TaskStatus};
 use hangar_sdk::{ArtifactKind, ArtifactRef};
 use serde_json::json;
@@ -29,6 +30,7 @@ on_both!(
     max_active_runs_throttles_acquisition,
     cancelled_runs_are_not_claimed,
     two_workers_racing_never_claim_a_task_twice,
+    racing_first_saves_of_a_pipeline_leave_one_owner,
     other_processes_hear_of_changes,
 );
 
@@ -299,6 +301,53 @@ async fn cancelled_runs_are_not_claimed(f: &Fixture) {
     s.advance("r1", &queue(&["a"]), 0).await.expect("queue");
     assert!(s.request_cancel("r1").await.expect("cancel"));
     assert!(s.claim_task("w", &[], 1, 100).await.expect("claim").is_none());
+}
+
+async fn racing_first_saves_of_a_pipeline_leave_one_owner(f: &Fixture) {
+    // Connections are opened first and the saves released together, or the
+    // first save would be done before the last store had connected.
+    let mut stores = Vec::new();
+    for _ in 0..12 {
+        stores.push(f.another().await);
+    }
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let mut handles = Vec::new();
+    for (i, store) in (0_i64..).zip(stores) {
+        let owner = if i % 2 == 0 { "usr_even" } else { "usr_odd" };
+        let start = start.clone();
+        handles.push(tokio::spawn(async move {
+            start.wait().await;
+            let spec_text = format!("name: raced\n# save {i}\n");
+            let saved = store
+                .save_pipeline(&NewPipelineVersion {
+                    name: "raced".to_owned(),
+                    owner: owner.to_owned(),
+                    hash: format!("blake3:{i:02}"),
+                    spec_text,
+                    now: 1_000 + i,
+                })
+                .await
+                .expect("a racing save is answered, not failed");
+            (owner, saved)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(h.await.expect("save"));
+    }
+    let created: Vec<&str> = outcomes.iter().filter(|(_, s)| *s == SavedPipeline::Created).map(|(o, _)| *o).collect();
+    assert_eq!(created.len(), 1, "exactly one save creates the pipeline: {outcomes:?}");
+    let winner = created[0];
+    for (owner, saved) in &outcomes {
+        let expected_if_loser = SavedPipeline::Taken { owner: winner.to_owned() };
+        match saved {
+            SavedPipeline::Created => {}
+            SavedPipeline::NewVersion => assert_eq!(*owner, winner, "{outcomes:?}"),
+            other => assert_eq!((*owner != winner, other), (true, &expected_if_loser), "{outcomes:?}"),
+        }
+    }
+    let versions = f.store.pipeline_versions("raced").await.expect("versions");
+    assert_eq!(versions.len(), 6, "every save by the owner kept, none by the other account");
 }
 
 async fn two_workers_racing_never_claim_a_task_twice(f: &Fixture) {

@@ -49,6 +49,9 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, StoreError> {
 impl PipelineStore for SqlStore {
     async fn save_pipeline(&self, version: &NewPipelineVersion) -> Result<SavedPipeline, StoreError> {
         let mut tx = self.begin_write().await?;
+        // A row lock cannot hold a name nobody has saved yet: two first saves
+        // would both insert and the second fail on the primary key.
+        self.lock_for_transaction(&mut tx, &format!("hangar-pipeline:{}", version.name), "lock pipeline name").await?;
         let existing =
             sqlx::query(&format!("SELECT owner FROM pipelines WHERE name = $1{}", self.backend.for_update()))
                 .bind(&version.name)

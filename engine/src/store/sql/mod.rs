@@ -135,6 +135,25 @@ impl SqlStore {
         self.pool.begin_with(statement).await.map_err(StoreError::query("begin"))
     }
 
+    /// Serialises the transactions that read-then-write one `key` until the
+    /// transaction ends. SQLite needs nothing more: [`Self::begin_write`]
+    /// already holds its single write lock.
+    async fn lock_for_transaction(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        key: &str,
+        operation: &'static str,
+    ) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(key)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::query(operation))?;
+        }
+        Ok(())
+    }
+
     /// Connects and applies pending migrations (the embedded default does
     /// this on every start; PostgreSQL deployments run `hangar migrate`).
     ///

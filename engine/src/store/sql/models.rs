@@ -55,53 +55,43 @@ impl SqlStore {
 #[async_trait]
 impl ModelStore for SqlStore {
     async fn register_model_version(&self, new: &NewModelVersion, now: i64) -> Result<ModelVersion, StoreError> {
-        // Two registrations of one name may race for the next number on
-        // PostgreSQL: the primary key refuses the second, which tries again.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut tx = self.begin_write().await?;
-            let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM model_versions WHERE name = $1")
-                .bind(&new.name)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::query("number model version"))?;
-            let version = newest.unwrap_or(0) + 1;
-            let inserted = sqlx::query(&format!(
-                "INSERT INTO model_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8)"
-            ))
+        // Two registrations of one name would otherwise both read the same
+        // newest number; the lock makes the second wait for the first's commit.
+        let mut tx = self.begin_write().await?;
+        self.lock_for_transaction(&mut tx, &format!("hangar-model:{}", new.name), "lock model name").await?;
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM model_versions WHERE name = $1")
             .bind(&new.name)
-            .bind(version)
-            .bind(&new.run_id)
-            .bind(&new.task_id)
-            .bind(&new.artifact_key)
-            .bind(&new.artifact_digest)
-            .bind(json_text(&new.metrics))
-            .bind(now)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(_) => {
-                    tx.commit().await.map_err(StoreError::query("commit model version"))?;
-                    return Ok(ModelVersion {
-                        name: new.name.clone(),
-                        version: as_u32(version),
-                        run_id: new.run_id.clone(),
-                        task_id: new.task_id.clone(),
-                        artifact_key: new.artifact_key.clone(),
-                        artifact_digest: new.artifact_digest.clone(),
-                        metrics: new.metrics.clone(),
-                        status: "ready".to_owned(),
-                        aliases: Vec::new(),
-                        created_at: now,
-                    });
-                }
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 8 => {
-                    let _ = tx.rollback().await;
-                }
-                Err(e) => return Err(StoreError::Query { operation: "register model version", source: e }),
-            }
-        }
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::query("number model version"))?;
+        let version = newest.unwrap_or(0) + 1;
+        sqlx::query(&format!(
+            "INSERT INTO model_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8)"
+        ))
+        .bind(&new.name)
+        .bind(version)
+        .bind(&new.run_id)
+        .bind(&new.task_id)
+        .bind(&new.artifact_key)
+        .bind(&new.artifact_digest)
+        .bind(json_text(&new.metrics))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("register model version"))?;
+        tx.commit().await.map_err(StoreError::query("commit model version"))?;
+        Ok(ModelVersion {
+            name: new.name.clone(),
+            version: as_u32(version),
+            run_id: new.run_id.clone(),
+            task_id: new.task_id.clone(),
+            artifact_key: new.artifact_key.clone(),
+            artifact_digest: new.artifact_digest.clone(),
+            metrics: new.metrics.clone(),
+            status: "ready".to_owned(),
+            aliases: Vec::new(),
+            created_at: now,
+        })
     }
 
     async fn list_models(&self) -> Result<Vec<ModelSummary>, StoreError> {

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use async_trait::async_trait;
 
+use super::SqlStore;
 use super::rows::*;
-use super::{Backend, SqlStore};
 use crate::status::RunStatus;
 use crate::store::records::*;
 use crate::store::{Change, RunStore, StoreError};
@@ -107,15 +107,9 @@ impl RunStore for SqlStore {
         let limit: Option<i64> = get(&row, "max_active_runs")?;
         if let (Some(limit), "pending") = (limit, status.as_str()) {
             let pipeline: String = get(&row, "pipeline")?;
-            if self.backend == Backend::Postgres {
-                // Two coordinators starting runs of one pipeline at once must
-                // not both see a free slot.
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(format!("hangar-run-slot:{pipeline}"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::query("lock pipeline"))?;
-            }
+            // Two coordinators starting runs of one pipeline at once must not
+            // both see a free slot.
+            self.lock_for_transaction(&mut tx, &format!("hangar-run-slot:{pipeline}"), "lock pipeline").await?;
             let active =
                 sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE pipeline = $1 AND status = 'running' AND id <> $2")
                     .bind(pipeline)
