@@ -1,7 +1,8 @@
 //! The web console over HTTP: signing in with the form, the runs page with
 //! per-user visibility and filters, both languages, signing out only with
-//! the session's CSRF token, the pipeline editor and run form, accounts and
-//! the administrators' page. `console_browser.rs` drives the same pages in
+//! the session's CSRF token, the pipeline editor and run form, schedules
+//! added and deleted from a pipeline's page, model versions and aliases
+//! deleted from a model's page, accounts and the administrators' page. `console_browser.rs` drives the same pages in
 //! Chromium.
 
 mod support;
@@ -218,6 +219,139 @@ async fn pipelines_are_checked_in_the_editor_and_run_from_their_form() {
     let run_page = location(&started);
     assert!(run_page.starts_with("/runs/") && run_page.len() > "/runs/".len(), "{run_page}");
     assert_eq!(page(&api, &run_page, Some(&alice)).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_are_added_with_typed_params_refused_with_the_reason_and_deleted_from_the_pipeline_page() {
+    const LIMITED: &str = "name: console-nightly\nparams:\n  limit: { type: integer, default: 8 }\n\
+        tasks:\n  hello:\n    uses: noop\n";
+    let api = Api::new().await;
+    let alice = sign_in(&api, "alice.s@caac.example").await;
+    let bob = sign_in(&api, "bob.s@caac.example").await;
+    let token = api.login("alice.s@caac.example").await["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(api.put_pipeline(&token, LIMITED).await.status, StatusCode::CREATED);
+    let shown = page(&api, "/pipelines/console-nightly", Some(&alice)).await.text();
+    assert!(shown.contains(r#"action="/pipelines/console-nightly/schedules""#), "an add form: {shown}");
+    assert!(shown.contains(r#"id="schedule-param-limit" type="number""#), "with the typed params: {shown}");
+    let csrf = csrf_of(&shown);
+
+    // A bad cron is refused with the parser's reason, the form kept as sent.
+    let refused = form(
+        &api,
+        "/pipelines/console-nightly/schedules",
+        Some(&alice),
+        &format!("csrf={csrf}&cron=61+2+*+*+*&timezone=Asia%2FShanghai&max_active_runs=2&p.limit=3"),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text();
+    assert!(
+        html.contains(r#"<details class="add-schedule" open>"#) && html.contains(r#"class="error" role="alert""#),
+        "{html}"
+    );
+    for kept in [r#"value="61 2 * * *""#, r#"value="Asia/Shanghai""#, r#"name="max_active_runs" value="2""#] {
+        assert!(html.contains(kept), "the form keeps {kept}: {html}");
+    }
+    assert!(html.contains(r#"name="p.limit" value="3""#), "and the params: {html}");
+    assert!(
+        api.call(Method::GET, "/api/v1/schedules", Some(&token), None).await.json()["schedules"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+
+    let forged = form(
+        &api,
+        "/pipelines/console-nightly/schedules",
+        Some(&alice),
+        &format!("csrf={}&cron=30+2+*+*+*", "0".repeat(64)),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a form from another site schedules nothing");
+    let bob_csrf = csrf_of(&page(&api, "/pipelines", Some(&bob)).await.text());
+    let theirs =
+        form(&api, "/pipelines/console-nightly/schedules", Some(&bob), &format!("csrf={bob_csrf}&cron=30+2+*+*+*"))
+            .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "bob cannot schedule alice's pipeline");
+
+    let added = form(
+        &api,
+        "/pipelines/console-nightly/schedules",
+        Some(&alice),
+        &format!("csrf={csrf}&cron=30+2+*+*+*&timezone=Asia%2FShanghai&max_active_runs=1&catchup=true&p.limit=3"),
+    )
+    .await;
+    assert!(added.status.is_redirection(), "{} {}", added.status, added.text());
+    assert_eq!(location(&added), "/pipelines/console-nightly#schedule");
+    let listed = api.call(Method::GET, "/api/v1/schedules", Some(&token), None).await.json();
+    let schedule = &listed["schedules"][0];
+    assert_eq!(
+        (&schedule["cron"], &schedule["timezone"], &schedule["catchup"], &schedule["params"]),
+        (
+            &serde_json::json!("30 2 * * *"),
+            &serde_json::json!("Asia/Shanghai"),
+            &serde_json::json!(true),
+            &serde_json::json!({"limit": 3})
+        ),
+        "the integer param arrives as a number"
+    );
+    let id = schedule["id"].as_str().expect("id").to_owned();
+    let shown = page(&api, "/pipelines/console-nightly", Some(&alice)).await.text();
+    assert!(shown.contains("<code>30 2 * * *</code>"), "{shown}");
+    assert!(shown.contains("Next scheduled") && shown.contains("<time data-ms="), "with its next times: {shown}");
+    let delete = format!("/pipelines/console-nightly/schedules/{id}/delete");
+    assert!(shown.contains(&format!(r#"action="{delete}""#)), "{shown}");
+
+    assert_eq!(form(&api, &delete, Some(&bob), &format!("csrf={bob_csrf}")).await.status, StatusCode::NOT_FOUND);
+    let deleted = form(&api, &delete, Some(&alice), &format!("csrf={csrf}")).await;
+    assert!(deleted.status.is_redirection(), "{} {}", deleted.status, deleted.text());
+    let listed = api.call(Method::GET, "/api/v1/schedules", Some(&token), None).await.json();
+    assert!(listed["schedules"].as_array().is_some_and(Vec::is_empty), "{listed}");
+    assert!(page(&api, "/pipelines/console-nightly", Some(&alice)).await.text().contains("Not scheduled"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_versions_and_aliases_are_deleted_from_the_model_page_but_not_what_an_alias_serves() {
+    let api = Api::new().await;
+    let ops = sign_in(&api, "ops.m@caac.example").await;
+    let store = api.state.store();
+    for digest in ["a", "b"] {
+        let version = hangar_sdk::NewModelVersion {
+            name: "airworthy".to_owned(),
+            run_id: None,
+            task_id: None,
+            artifact_key: format!("models/airworthy/{digest}"),
+            artifact_digest: format!("blake3:{digest}"),
+            metrics: std::collections::BTreeMap::from([("bleu".to_owned(), 20.0)]),
+        };
+        store.register_model_version(&version, 1).await.expect("register");
+    }
+    store.set_model_alias("airworthy", "staging", 2, 2).await.expect("alias");
+    let html = page(&api, "/models/airworthy", Some(&ops)).await.text();
+    let csrf = csrf_of(&html);
+    assert!(html.contains(r#"action="/models/airworthy/versions/1/delete""#), "{html}");
+    assert!(!html.contains(r#"action="/models/airworthy/versions/2/delete""#), "what staging serves has no button");
+    assert!(html.contains(r#"data-confirm="This cannot be undone. Delete airworthy@1?""#), "the page asks first");
+
+    let forged =
+        form(&api, "/models/airworthy/versions/1/delete", Some(&ops), &format!("csrf={}", "0".repeat(64))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a form from another site deletes nothing");
+    // Sent anyway (an old page), the store's refusal comes back with what to do.
+    let refused = form(&api, "/models/airworthy/versions/2/delete", Some(&ops), &format!("csrf={csrf}")).await;
+    assert!(location(&refused).starts_with("/models/airworthy?failed="), "{}", location(&refused));
+    let said = page(&api, &location(&refused), Some(&ops)).await.text();
+    assert!(said.contains("airworthy:staging") && said.contains("role=\"alert\""), "{said}");
+
+    let deleted = form(&api, "/models/airworthy/versions/1/delete", Some(&ops), &format!("csrf={csrf}")).await;
+    assert!(location(&deleted).starts_with("/models/airworthy?done="), "{}", location(&deleted));
+    let versions = store.model_versions("airworthy").await.expect("versions");
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2]);
+
+    let removed = form(&api, "/models/airworthy/aliases/staging/delete", Some(&ops), &format!("csrf={csrf}")).await;
+    assert!(location(&removed).starts_with("/models/airworthy?done="), "{}", location(&removed));
+    let html = page(&api, "/models/airworthy", Some(&ops)).await.text();
+    assert!(html.contains(r#"action="/models/airworthy/versions/2/delete""#), "unaliased, it can go: {html}");
+    let again = form(&api, "/models/airworthy/aliases/staging/delete", Some(&ops), &format!("csrf={csrf}")).await;
+    assert!(location(&again).starts_with("/models/airworthy?failed="), "a missing alias is said to be missing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -368,6 +368,16 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     let boxes = console.script("return document.querySelectorAll('svg.dag g.node').length", vec![]).await;
     assert_eq!(boxes, json!(5), "one box per task");
 
+    // A yearly schedule from the pipeline's page (it will not fire while
+    // the test runs), its params typed like the run form's.
+    console.find("details.add-schedule summary").await.click().await.expect("open the schedule form");
+    console.fill("#schedule-cron", "0 3 1 1 *").await;
+    console.fill("#schedule-timezone", "Asia/Shanghai").await;
+    console.fill("#schedule-param-source", &key).await;
+    console.find("details.add-schedule button[type=submit]").await.click().await.expect("add the schedule");
+    console.find("ul.schedules li time").await;
+    assert_eq!(console.text("ul.schedules li code").await, "0 3 1 1 *");
+
     // Start it on the upload from the typed run form.
     console.find("#param-source").await.send_keys(&key).await.expect("type the key");
     console.shot("pipeline").await;

@@ -13,10 +13,12 @@ mod layout;
 mod login;
 mod markdown;
 mod models;
+mod params;
 mod pipelines;
 mod recent;
 mod run;
 mod runs;
+mod schedules;
 mod training;
 
 use axum::Router;
@@ -43,6 +45,8 @@ pub fn routes() -> Router<AppState> {
         .route("/pipelines/{name}", get(pipelines::show))
         .route("/pipelines/{name}/edit", get(pipelines::edit_form))
         .route("/pipelines/{name}/run", axum::routing::post(pipelines::start_run))
+        .route("/pipelines/{name}/schedules", axum::routing::post(schedules::add))
+        .route("/pipelines/{name}/schedules/{id}/delete", axum::routing::post(schedules::delete))
         .route("/data", get(data::overview))
         .route("/runs/{id}/tasks/{task}/view/{output}", get(data::view))
         .route("/runs/{id}/tasks/{task}/training", get(training::show))
@@ -55,6 +59,8 @@ pub fn routes() -> Router<AppState> {
         .route("/models/{name}", get(models::show))
         .route("/models/{name}/promote", axum::routing::post(models::promote))
         .route("/models/{name}/rollback", axum::routing::post(models::roll_back))
+        .route("/models/{name}/versions/{version}/delete", axum::routing::post(models::delete_version))
+        .route("/models/{name}/aliases/{alias}/delete", axum::routing::post(models::delete_alias))
         .route("/models/{name}/playground", get(models::playground))
         .route("/register", get(account::register_form).post(account::register))
         .route("/account", get(account::profile).post(account::save_profile))
@@ -141,6 +147,13 @@ fn problem(lang: i18n::Lang, user: &CurrentUser, current: &str, err: &ApiError) 
 /// A form whose CSRF token is not this session's: refused, nothing done.
 fn stale_form(lang: i18n::Lang, user: &CurrentUser, current: &str) -> Response {
     problem(lang, user, current, &ApiError::forbidden(lang.t("stale_form")))
+}
+
+/// A form that sends nothing but the session's CSRF token (its action says
+/// what to do).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
 }
 
 /// Where a page sends someone who is not signed in.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::i18n::Lang;
 use super::layout::head;
 use super::layout::{moment, number};
-use super::{Reader, render};
+use super::{CsrfForm, Reader, render};
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiPath, ApiResult};
 use crate::routes::models::{self, AliasRequest};
@@ -97,6 +97,7 @@ async fn model_body(
                     th scope="col" { (lang.t("run")) }
                     th scope="col" { (lang.t("created")) }
                     th scope="col" { (lang.t("promote")) }
+                    th scope="col" { span.visually-hidden { (lang.t("delete")) } }
                 } }
                 tbody {
                     @for v in &table.versions {
@@ -117,6 +118,17 @@ async fn model_body(
                                     button type="submit" { (lang.t("promote")) }
                                 }
                             }
+                            td {
+                                // A version an alias points at is kept (the store refuses it too).
+                                @if v.aliases.is_empty() {
+                                    form.inline method="post" action={ "/models/" (name) "/versions/" (v.version) "/delete" }
+                                        data-confirm={ (lang.t("confirm_delete")) " " (name) "@" (v.version) "?" } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button.secondary.small type="submit"
+                                            aria-label={ (lang.t("delete")) " " (name) "@" (v.version) } { (lang.t("delete")) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -133,6 +145,14 @@ async fn model_body(
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="alias" value=(alias);
                         button type="submit" .secondary { (lang.t("roll_back")) }
+                    }
+                    " "
+                    form.inline method="post" action={ "/models/" (name) "/aliases/" (alias) "/delete" }
+                        data-confirm={ (lang.t("confirm_delete")) " " (name) ":" (alias) "?" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button.secondary.small type="submit" aria-label={ (lang.t("remove_alias")) " " (alias) } {
+                            (lang.t("remove_alias"))
+                        }
                     }
                 }
             }
@@ -221,6 +241,34 @@ pub async fn roll_back(
     }
     let outcome = models::rollback(State(state), user, ApiPath((name.clone(), form.alias))).await;
     back(&name, outcome.map(|ApiJson(v)| format!("{}:{} → {}", v.name, v.alias, v.version)))
+}
+
+/// Deletes a version no alias points at.
+pub async fn delete_version(
+    State(state): State<AppState>,
+    Reader { lang, user }: Reader,
+    Path((name, version)): Path<(String, u32)>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/models");
+    }
+    let outcome = models::delete_version(State(state), user, ApiPath((name.clone(), version))).await;
+    back(&name, outcome.map(|_| format!("{name}@{version}: {}", lang.t("deleted"))))
+}
+
+/// Removes an alias (the versions stay).
+pub async fn delete_alias(
+    State(state): State<AppState>,
+    Reader { lang, user }: Reader,
+    Path((name, alias)): Path<(String, String)>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/models");
+    }
+    let outcome = models::delete_alias(State(state), user, ApiPath((name.clone(), alias.clone()))).await;
+    back(&name, outcome.map(|_| format!("{name}:{alias}: {}", lang.t("deleted"))))
 }
 
 /// The model's page again, with what happened.

@@ -9,16 +9,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use hangar_engine::spec::ParamType;
 use hangar_engine::{Diagnostics, compile_template};
 use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use super::i18n::Lang;
 use super::layout::head;
 use super::layout::{moment, status_badge};
-use super::{Reader, dag, render};
+use super::{Reader, dag, params, render, schedules};
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::pipelines::{self, CreateQuery, PipelineDetail};
@@ -65,16 +63,24 @@ pub async fn list(State(state): State<AppState>, Reader { lang, user }: Reader) 
 }
 
 pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, Path(name): Path<String>) -> Response {
-    pipeline_page(&state, lang, &user, &name, None).await
+    pipeline_page(&state, lang, &user, &name, Feedback::Nothing).await
 }
 
-/// The page of one pipeline, with `error` from a run that could not start.
-async fn pipeline_page(
+/// What the pipeline's page says about a form just sent from it.
+pub(super) enum Feedback {
+    Nothing,
+    RunRefused(String),
+    /// The schedule form again, filled as sent, with why it was refused.
+    ScheduleRefused(String, schedules::Draft),
+}
+
+/// The page of one pipeline, with what became of a form sent from it.
+pub(super) async fn pipeline_page(
     state: &AppState,
     lang: Lang,
     user: &CurrentUser,
     name: &str,
-    error: Option<String>,
+    feedback: Feedback,
 ) -> Response {
     let detail = match pipelines::detail(State(state.clone()), user.clone(), ApiPath(name.to_owned())).await {
         Ok(ApiJson(detail)) => detail,
@@ -92,31 +98,13 @@ async fn pipeline_page(
             a.button.secondary href={ "/pipelines/" (name) "/edit" } { (lang.t("edit")) }
         }
         @if let Some(d) = &detail.summary.description { p.muted { (d) } }
-        @if let Some(error) = &error { p.error role="alert" { (error) } }
+        @if let Feedback::RunRefused(error) = &feedback { p.error role="alert" { (error) } }
         div.columns {
             section.card aria-labelledby="run-form" {
                 h2 #run-form { (lang.t("start_run")) }
                 (run_form(lang, user, &detail, &uploads))
             }
-            section.card aria-labelledby="schedule" {
-                h2 #schedule { (lang.t("schedule")) }
-                @if detail.schedules.is_empty() { p.muted { (lang.t("no_schedule")) } }
-                @for s in &detail.schedules {
-                    p { code { (s.cron) } " " span.muted { (s.timezone) }
-                        @if !s.enabled { " " span.status { (lang.t("disabled")) } } }
-                    @if !s.next_fire_times.is_empty() {
-                        p { (lang.t("next_scheduled")) ": "
-                            @for (i, at) in s.next_fire_times.iter().enumerate() {
-                                @if i > 0 { ", " } (moment(*at))
-                            }
-                        }
-                    }
-                }
-                @if let Some(id) = &detail.summary.last_run_id {
-                    p { (lang.t("last_run")) ": " a href={ "/runs/" (id) } {
-                        (status_badge(lang, detail.summary.last_run_status.as_deref().unwrap_or_default())) } }
-                }
-            }
+            (schedules::card(lang, user, &detail, &feedback))
         }
         h2 { (lang.t("graph")) }
         div.scroll {
@@ -151,21 +139,7 @@ fn run_form(lang: Lang, user: &CurrentUser, detail: &PipelineDetail, uploads: &[
     html! {
         form.stack method="post" action={ "/pipelines/" (detail.summary.name) "/run" } {
             input type="hidden" name="csrf" value=(user.csrf.clone().unwrap_or_default());
-            @for (key, spec) in &params {
-                @let id = format!("param-{key}");
-                @let kind = spec["type"].as_str().unwrap_or("string");
-                @let default = spec.get("default").filter(|d| !d.is_null());
-                @let shown = default.map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned)).unwrap_or_default();
-                label for=(id) { (key) " " span.muted.small { "(" (kind) ")" } }
-                @match kind {
-                    "boolean" => input id=(id) type="checkbox" name={ "p." (key) } value="true" checked[shown == "true"];,
-                    "integer" => input id=(id) type="number" step="1" name={ "p." (key) } value=(shown);,
-                    "number" => input id=(id) type="number" step="any" name={ "p." (key) } value=(shown);,
-                    _ => input id=(id) type="text" name={ "p." (key) } value=(shown) list="upload-keys";,
-                }
-                @if let Some(d) = spec["description"].as_str() { span.muted.small { (d) } }
-                @if kind == "boolean" { input type="hidden" name={ "p." (key) } value="false"; }
-            }
+            (params::fields("param-", &params, None))
             @if params.is_empty() { p.muted { (lang.t("no_params")) } }
             datalist #upload-keys {
                 @for (key, file) in uploads { option value=(key) { (file) } }
@@ -299,84 +273,26 @@ pub async fn start_run(
     Path(name): Path<String>,
     axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Response {
-    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
-    if !user.csrf_matches(csrf) {
+    if !user.csrf_matches(params::field(&fields, "csrf").unwrap_or_default()) {
         return super::stale_form(lang, &user, "/pipelines");
     }
-    let declared = match state.store().pipeline(&name).await {
-        Ok(Some(record)) => compile_template(&format!("{name}.yaml"), &record.spec_text, state.engine.registry())
-            .map(|plan| plan.spec.params.into_iter().map(|(k, p)| (k, p.kind)).collect::<HashMap<_, _>>())
-            .unwrap_or_default(),
-        _ => HashMap::new(),
-    };
-    let params = typed_params(&fields, &declared);
+    let params = params::typed(&fields, &params::declared_types(&state, &name).await);
     let body = Bytes::from(serde_json::json!({ "params": params }).to_string());
     match runs::create(State(state.clone()), user.clone(), ApiPath(name.clone()), body).await {
         Ok((_, ApiJson(created))) => {
             Redirect::to(&format!("/runs/{}", super::percent_encode(&created.run_id))).into_response()
         }
         Err(err) => {
-            let mut page = pipeline_page(&state, lang, &user, &name, Some(err.message)).await;
+            let mut page = pipeline_page(&state, lang, &user, &name, Feedback::RunRefused(err.message)).await;
             *page.status_mut() = err.status;
             page
         }
     }
 }
 
-/// The form's `p.NAME` values as JSON of the declared types. A checkbox
-/// sends `true` before its hidden `false`, so the first value wins; a value
-/// that does not parse stays text, for the pipeline's own check to name.
-fn typed_params(fields: &[(String, String)], declared: &HashMap<String, ParamType>) -> Map<String, Value> {
-    let mut params = Map::new();
-    for (field, raw) in fields {
-        let Some(key) = field.strip_prefix("p.") else { continue };
-        if params.contains_key(key) || (raw.is_empty() && declared.get(key) != Some(&ParamType::String)) {
-            continue;
-        }
-        let value = match declared.get(key) {
-            Some(ParamType::Integer) => raw.trim().parse::<i64>().map(Value::from).ok(),
-            Some(ParamType::Number) => raw.trim().parse::<f64>().ok().map(Value::from),
-            Some(ParamType::Boolean) => Some(Value::Bool(raw == "true")),
-            _ => None,
-        };
-        params.insert(key.to_owned(), value.unwrap_or_else(|| Value::String(raw.clone())));
-    }
-    params
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_values_take_their_declared_types() {
-        let declared = HashMap::from([
-            ("n".to_owned(), ParamType::Integer),
-            ("x".to_owned(), ParamType::Number),
-            ("on".to_owned(), ParamType::Boolean),
-            ("off".to_owned(), ParamType::Boolean),
-            ("s".to_owned(), ParamType::String),
-        ]);
-        let fields: Vec<(String, String)> = [
-            ("csrf", "t"),
-            ("p.n", "8000"),
-            ("p.x", "0.5"),
-            ("p.on", "true"),
-            ("p.on", "false"),
-            ("p.off", "false"),
-            ("p.s", "uploads/upl_1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let params = typed_params(&fields, &declared);
-        assert_eq!(
-            Value::Object(params),
-            serde_json::json!({"n": 8000, "x": 0.5, "on": true, "off": false, "s": "uploads/upl_1"})
-        );
-        let bad = typed_params(&[("p.n".to_owned(), "many".to_owned())], &declared);
-        assert_eq!(bad["n"], "many", "left as text for the pipeline check to report");
-    }
 
     #[test]
     fn diagnostics_sit_under_their_lines() {

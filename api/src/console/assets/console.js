@@ -1,6 +1,7 @@
 // Hangar console: live updates of a run page from its event stream, the
-// cancel / retry buttons, uploads with progress, and dates and numbers in
-// the reader's language and time zone.
+// cancel / retry buttons, uploads with progress, a question before forms
+// that delete something, and dates and numbers in the reader's language
+// and time zone.
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
@@ -281,3 +282,10 @@ const run = document.querySelector("section[data-run]");
 if (run) followRun(run);
 const zone = document.getElementById("dropzone");
 if (zone) uploadZone(zone);
+// A deletion cannot be undone: ask first (without the script the form
+// still works, as every form here does).
+document.querySelectorAll("form[data-confirm]").forEach((form) => {
+  form.addEventListener("submit", (e) => {
+    if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+});
