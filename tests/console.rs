@@ -116,6 +116,10 @@ async fn the_runs_page_shows_only_the_readers_runs_in_their_language() {
     assert!(html.contains(r#"class="node status-succeeded" data-task="hello""#), "{html}");
     assert!(html.contains(r#"<svg class="gantt""#) && html.contains("bar status-succeeded"), "{html}");
     assert!(html.contains(r#"<pre data-log="hello""#), "a log pane per task");
+    assert!(
+        html.contains(r##"<a href="#log-hello" aria-label="hello (noop): succeeded" data-operator="noop">"##),
+        "each box is a link to its log, named for screen readers: {html}"
+    );
     let policy = shown.headers[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii");
     assert!(policy.contains("script-src 'self'") && policy.contains("default-src 'none'"), "{policy}");
     let live = page(&api, &format!("/runs/{run_id}/live"), Some(&alice)).await;

@@ -411,8 +411,15 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
         console.script("return document.querySelectorAll('svg.gantt rect.status-succeeded').length", vec![]).await;
     assert_eq!(bars, json!(5), "the timeline shows every task");
 
-    // A task's log, as it streamed in.
-    console.find("details.log[data-task='ingest'] summary").await.click().await.expect("open the log");
+    // A task's log, as it streamed in, reached from its box in the graph by
+    // keyboard; the box's spoken name followed the task to its end.
+    let ingest_box = console.find("svg.dag a[href='#log-ingest']").await;
+    let label = ingest_box.attr("aria-label").await.expect("label").unwrap_or_default();
+    assert_eq!(label, "ingest (ingest): succeeded", "named as it is now, not as it was when the page opened");
+    ingest_box.send_keys("\u{E007}").await.expect("press Enter on the box");
+    console
+        .until("the box opens the log", Duration::from_secs(5), "return document.getElementById('log-ingest').open")
+        .await;
     console
         .until(
             "the ingest log has lines",

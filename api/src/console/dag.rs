@@ -2,12 +2,16 @@
 //! of its longest chain of dependencies, in file order within a column;
 //! edges from every dependency (`needs` and referenced outputs). Boxes carry
 //! `data-task` and a `status-…` class, so the page script can recolour them
-//! as events arrive without moving anything.
+//! as events arrive without moving anything. Each box is a link (to the
+//! task's log on a run's page, to its YAML on a pipeline's page), so the
+//! graph can be walked with the keyboard and read by a screen reader.
 
 use std::collections::{BTreeMap, HashMap};
 
 use hangar_engine::Plan;
 use maud::{Markup, html};
+
+use super::i18n::Lang;
 
 const BOX_W: usize = 168;
 const BOX_H: usize = 46;
@@ -41,8 +45,9 @@ fn corner((col, row): (usize, usize)) -> (usize, usize) {
 }
 
 /// The DAG with each task coloured by `statuses` (task id → status; a task
-/// not there yet is `pending`).
-pub fn svg(plan: &Plan, statuses: &HashMap<String, String>, label: &str) -> Markup {
+/// not there yet is `pending`), each box a link to `target(task id)` named
+/// by its task, operator and status in the reader's language.
+pub fn svg(plan: &Plan, statuses: &HashMap<String, String>, lang: Lang, target: impl Fn(&str) -> String) -> Markup {
     let tasks: Vec<(&str, &[String])> = plan.tasks.iter().map(|(id, t)| (id.as_str(), t.deps.as_slice())).collect();
     let placed = positions(&tasks, &plan.order);
     let columns = placed.values().map(|p| p.0 + 1).max().unwrap_or(1);
@@ -50,7 +55,7 @@ pub fn svg(plan: &Plan, statuses: &HashMap<String, String>, label: &str) -> Mark
     let width = 2 * MARGIN + columns * BOX_W + (columns - 1) * GAP_X;
     let height = 2 * MARGIN + rows * BOX_H + (rows - 1) * GAP_Y;
     html! {
-        svg.dag xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(label)
+        svg.dag xmlns="http://www.w3.org/2000/svg" role="group" aria-label=(lang.t("graph"))
             width=(width) height=(height) viewBox={ "0 0 " (width) " " (height) } {
             @for (id, task) in &plan.tasks {
                 @for dep in &task.deps {
@@ -65,15 +70,23 @@ pub fn svg(plan: &Plan, statuses: &HashMap<String, String>, label: &str) -> Mark
             @for (id, task) in &plan.tasks {
                 @let (x, y) = corner(placed.get(id.as_str()).copied().unwrap_or((0, 0)));
                 @let status = statuses.get(id).map_or("pending", String::as_str);
-                g class={ "node status-" (status) } data-task=(id) transform={ "translate(" (x) " " (y) ")" } {
-                    title { (id) " (" (task.operator) "): " (status) }
-                    rect width=(BOX_W) height=(BOX_H) rx="6" {}
-                    text.id x="10" y="19" { (id) }
-                    text.op x="10" y="36" { (task.operator) }
+                a href=(target(id)) aria-label=(box_label(lang, id, &task.operator, status))
+                    data-operator=(task.operator) {
+                    g class={ "node status-" (status) } data-task=(id) transform={ "translate(" (x) " " (y) ")" } {
+                        rect width=(BOX_W) height=(BOX_H) rx="6" {}
+                        text.id x="10" y="19" aria-hidden="true" { (id) }
+                        text.op x="10" y="36" aria-hidden="true" { (task.operator) }
+                    }
                 }
             }
         }
     }
+}
+
+/// What a box says to a screen reader (the page script says it again when
+/// the status changes).
+fn box_label(lang: Lang, id: &str, operator: &str, status: &str) -> String {
+    format!("{id} ({operator}): {}", lang.status(status))
 }
 
 #[cfg(test)]

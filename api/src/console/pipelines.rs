@@ -109,7 +109,7 @@ pub(super) async fn pipeline_page(
         h2 { (lang.t("graph")) }
         div.scroll {
             @match &compiled {
-                Ok(plan) => (dag::svg(plan, &no_statuses, lang.t("graph"))),
+                Ok(plan) => (dag::svg(plan, &no_statuses, lang, |task| format!("#line-{}", task_line(&detail.spec, task)))),
                 Err(_) => p.error { (lang.t("does_not_compile")) },
             }
         }
@@ -161,7 +161,7 @@ fn listing(text: &str, diagnostics: Option<&Diagnostics>) -> Markup {
         div.listing role="region" aria-label="YAML" tabindex="0" {
             @for (i, line) in text.lines().chain(text.is_empty().then_some("")).enumerate() {
                 @let number = i + 1;
-                div.line.bad[at.contains_key(&number)] { span.number { (number) } code { (line) } }
+                div.line.bad[at.contains_key(&number)] id={ "line-" (number) } { span.number { (number) } code { (line) } }
                 @for (col, path, message) in at.get(&number).into_iter().flatten() {
                     div.diagnostic role="note" {
                         span.number {}
@@ -179,6 +179,15 @@ fn listing(text: &str, diagnostics: Option<&Diagnostics>) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// The line of the YAML where task `id` is declared (the first line when
+/// the text cannot be read).
+fn task_line(text: &str, id: &str) -> usize {
+    match hangar_engine::spec::yaml::parse(text) {
+        Ok((Some(root), _)) => root.locate(&["tasks".to_owned(), id.to_owned()]).line.max(1),
+        _ => 1,
     }
 }
 
@@ -293,6 +302,13 @@ pub async fn start_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_is_found_at_its_line() {
+        let text = "name: x\ntasks:\n  first:\n    uses: noop\n\n  second:\n    uses: noop\n";
+        assert_eq!((task_line(text, "first"), task_line(text, "second")), (3, 6));
+        assert_eq!(task_line("tasks: [", "first"), 1, "unreadable text: the top");
+    }
 
     #[test]
     fn diagnostics_sit_under_their_lines() {

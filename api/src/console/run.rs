@@ -49,7 +49,7 @@ pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, 
             @if let Some(error) = &run.error { p.error { (error) } }
             h2 { (lang.t("graph")) }
             div.scroll {
-                @if let Some(plan) = &plan { (dag::svg(plan, &statuses, lang.t("graph"))) }
+                @if let Some(plan) = &plan { (dag::svg(plan, &statuses, lang, |task| format!("#log-{task}"))) }
             }
             h2 { (lang.t("timeline")) }
             div #gantt.scroll { (gantt(&detail)) }
@@ -57,7 +57,7 @@ pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, 
             div #tasks { (tasks(lang, &detail)) }
             h2 { (lang.t("logs")) }
             @for task in &detail.tasks {
-                details.log data-task=(task.task_id) {
+                details.log id={ "log-" (task.task_id) } data-task=(task.task_id) {
                     summary { (task.task_id) }
                     pre data-log=(task.task_id) tabindex="0" {}
                 }

@@ -47,7 +47,11 @@ function followRun(section) {
   events.addEventListener("task", (e) => {
     const task = JSON.parse(e.data);
     const box = section.querySelector(`g[data-task="${CSS.escape(task.task_id)}"]`);
-    if (box) box.setAttribute("class", "node status-" + task.status);
+    if (box) {
+      box.setAttribute("class", "node status-" + task.status);
+      const link = box.closest("a");
+      link?.setAttribute("aria-label", `${task.task_id} (${link.dataset.operator}): ${statusLabel(task.status)}`);
+    }
     refresh();
   });
   events.addEventListener("log", (e) => {
@@ -282,6 +286,14 @@ const run = document.querySelector("section[data-run]");
 if (run) followRun(run);
 const zone = document.getElementById("dropzone");
 if (zone) uploadZone(zone);
+// A box of the run's graph links to its task's log: open it on the way.
+function openLogOf(hash) {
+  const target = hash.length > 1 ? document.getElementById(decodeURIComponent(hash.slice(1))) : null;
+  if (target instanceof HTMLDetailsElement) target.open = true;
+}
+window.addEventListener("hashchange", () => openLogOf(location.hash));
+openLogOf(location.hash);
+
 // A deletion cannot be undone: ask first (without the script the form
 // still works, as every form here does).
 document.querySelectorAll("form[data-confirm]").forEach((form) => {
