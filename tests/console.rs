@@ -302,6 +302,37 @@ async fn schedules_are_added_with_typed_params_refused_with_the_reason_and_delet
     let shown = page(&api, "/pipelines/console-nightly", Some(&alice)).await.text();
     assert!(shown.contains("<code>30 2 * * *</code>"), "{shown}");
     assert!(shown.contains("Next scheduled") && shown.contains("<time data-ms="), "with its next times: {shown}");
+    // The API pauses and resumes too; a body that is not a change says what to send.
+    let path = format!("/api/v1/schedules/{id}");
+    let wrong = api.call(Method::PATCH, &path, Some(&token), Some(serde_json::json!({"enabled": "no"}))).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.text().contains(r#"{\"enabled\": false}"#), "{}", wrong.text());
+    let paused = api.call(Method::PATCH, &path, Some(&token), Some(serde_json::json!({"enabled": false}))).await;
+    assert_eq!(
+        (paused.json()["enabled"].clone(), paused.json()["next_fire_times"].clone()),
+        (serde_json::json!(false), serde_json::json!([]))
+    );
+    let resumed = api.call(Method::PATCH, &path, Some(&token), Some(serde_json::json!({"enabled": true}))).await;
+    assert_eq!(resumed.json()["next_fire_times"].as_array().map(Vec::len), Some(3), "{}", resumed.text());
+
+    // Paused from the page: no next times, a Resume button; resumed, they are back.
+    let toggle = format!("/pipelines/console-nightly/schedules/{id}/enabled");
+    assert!(shown.contains(&format!(r#"action="{toggle}""#)) && shown.contains(r#"name="enabled" value="false""#));
+    assert_eq!(
+        form(&api, &toggle, Some(&bob), &format!("csrf={bob_csrf}&enabled=false")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let paused = form(&api, &toggle, Some(&alice), &format!("csrf={csrf}&enabled=false")).await;
+    assert!(paused.status.is_redirection(), "{} {}", paused.status, paused.text());
+    let shown = page(&api, "/pipelines/console-nightly", Some(&alice)).await.text();
+    assert!(shown.contains(">paused<") && shown.contains(r#"name="enabled" value="true""#), "{shown}");
+    assert!(!shown.contains("Next scheduled"), "a paused schedule has no next time: {shown}");
+    let listed = page(&api, "/pipelines", Some(&alice)).await.text();
+    assert_eq!(listed.matches("<time").count(), 1, "the pipelines list shows when it was updated, no next time");
+    form(&api, &toggle, Some(&alice), &format!("csrf={csrf}&enabled=true")).await;
+    let shown = page(&api, "/pipelines/console-nightly", Some(&alice)).await.text();
+    assert!(shown.contains("Next scheduled") && !shown.contains(">paused<"), "{shown}");
+
     let delete = format!("/pipelines/console-nightly/schedules/{id}/delete");
     assert!(shown.contains(&format!(r#"action="{delete}""#)), "{shown}");
 

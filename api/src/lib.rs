@@ -54,7 +54,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::create, uploads::list).layer(DefaultBodyLimit::max(upload_limit)))
         .routes(routes!(uploads::download))
         .routes(routes!(schedules::list, schedules::create))
-        .routes(routes!(schedules::delete))
+        .routes(routes!(schedules::delete, schedules::update))
         .routes(routes!(models::list))
         .routes(routes!(models::detail))
         .routes(routes!(models::versions))

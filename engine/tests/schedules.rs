@@ -54,6 +54,7 @@ fn schedule(id: &str, cron: &str, catchup: bool) -> ScheduleRecord {
         enabled: true,
         created_at: T0,
         last_fire: None,
+        resumed_at: None,
     }
 }
 
@@ -103,6 +104,35 @@ async fn a_pipeline_that_no_longer_plans_records_the_fire_with_its_error(fixture
     assert!(fired[0].error.as_deref().unwrap_or_default().contains("undeclared"), "{fired:?}");
     // Recorded: the same time is not tried again.
     assert!(h.engine.fire_due_schedules(T0 + 41 * MINUTE).await.expect("fire").is_empty());
+}
+
+async fn a_paused_schedule_fires_nothing_and_skips_what_it_missed_when_resumed(fixture: &Fixture) {
+    let h = harness(fixture).await;
+    let store = h.engine.store();
+    store.put_schedule(&schedule("paused", "0 * * * *", true)).await.expect("put");
+    assert_eq!(times_of(&h.engine.fire_due_schedules(T0 + HOUR + MINUTE).await.expect("fire"), "paused"), vec![1]);
+
+    assert!(store.set_schedule_enabled("paused", false, T0 + HOUR + 2 * MINUTE).await.expect("pause"));
+    assert!(h.engine.fire_due_schedules(T0 + 4 * HOUR + MINUTE).await.expect("fire").is_empty(), "paused");
+    // Storing the pipeline again (its schedule: block) does not unpause it.
+    let mut again = schedule("paused", "0 * * * *", true);
+    again.params = json!({"label": "changed"});
+    store.put_schedule(&again).await.expect("put again");
+    let kept = store.schedule("paused").await.expect("read").expect("exists");
+    assert_eq!((kept.enabled, kept.params), (false, json!({"label": "changed"})));
+
+    // Resumed at 04:30: 02:00-04:00 were missed on purpose, catch-up or not.
+    assert!(store.set_schedule_enabled("paused", true, T0 + 4 * HOUR + 30 * MINUTE).await.expect("resume"));
+    assert!(h.engine.fire_due_schedules(T0 + 4 * HOUR + 31 * MINUTE).await.expect("fire").is_empty());
+    let fired = h.engine.fire_due_schedules(T0 + 6 * HOUR + MINUTE).await.expect("fire");
+    assert_eq!(times_of(&fired, "paused"), vec![5, 6], "what came due after the resume, caught up");
+    // Resuming what runs already moves nothing.
+    assert!(store.set_schedule_enabled("paused", true, T0 + 9 * HOUR).await.expect("resume again"));
+    assert_eq!(
+        store.schedule("paused").await.expect("read").and_then(|s| s.resumed_at),
+        Some(T0 + 4 * HOUR + 30 * MINUTE)
+    );
+    assert!(!store.set_schedule_enabled("nobody", false, T0).await.expect("unknown"), "an unknown id says so");
 }
 
 async fn two_schedulers_never_fire_a_time_twice(fixture: &Fixture) {
@@ -155,5 +185,6 @@ on_both!(
     due_times_fire_once_and_catch_up_only_when_asked,
     a_pipeline_that_no_longer_plans_records_the_fire_with_its_error,
     two_schedulers_never_fire_a_time_twice,
+    a_paused_schedule_fires_nothing_and_skips_what_it_missed_when_resumed,
     the_scheduler_loop_follows_its_clock,
 );

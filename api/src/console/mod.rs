@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pipelines/{name}/run", axum::routing::post(pipelines::start_run))
         .route("/pipelines/{name}/schedules", axum::routing::post(schedules::add))
         .route("/pipelines/{name}/schedules/{id}/delete", axum::routing::post(schedules::delete))
+        .route("/pipelines/{name}/schedules/{id}/enabled", axum::routing::post(schedules::set_enabled))
         .route("/data", get(data::overview))
         .route("/runs/{id}/tasks/{task}/view/{output}", get(data::view))
         .route("/runs/{id}/tasks/{task}/training", get(training::show))

@@ -1,12 +1,14 @@
-//! A pipeline's schedules on its page: each with its next fire times, a
-//! form that adds one (cron, time zone, catch-up, run limit, params of the
-//! scheduled runs) and a button that removes one added here or through the
-//! API. Schedules from the YAML's `schedule:` block change with the YAML.
+//! A pipeline's schedules on its page: each with its next fire times and a
+//! button that pauses or resumes it, a form that adds one (cron, time zone,
+//! catch-up, run limit, params of the scheduled runs) and a button that
+//! removes one added here or through the API. Schedules from the YAML's
+//! `schedule:` block change with the YAML.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::i18n::Lang;
@@ -58,7 +60,13 @@ pub(super) fn card(lang: Lang, user: &CurrentUser, detail: &PipelineDetail, feed
                 @for s in &detail.schedules {
                     li {
                         code { (s.cron) } " " span.muted { (s.timezone) }
-                        @if !s.enabled { " " span.status { (lang.t("disabled")) } }
+                        @if !s.enabled { " " span.status { (lang.t("paused")) } }
+                        form.inline method="post" action={ "/pipelines/" (name) "/schedules/" (s.id) "/enabled" } {
+                            input type="hidden" name="csrf" value=(user.csrf.clone().unwrap_or_default());
+                            input type="hidden" name="enabled" value=(!s.enabled);
+                            @let action = if s.enabled { lang.t("pause") } else { lang.t("resume") };
+                            " " button.secondary.small type="submit" aria-label={ (action) " " (s.cron) } { (action) }
+                        }
                         @if s.source == "spec" {
                             " " span.muted.small { (lang.t("from_yaml")) }
                         } @else {
@@ -160,6 +168,28 @@ pub async fn add(
             }
             page
         }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EnabledForm {
+    csrf: String,
+    enabled: bool,
+}
+
+/// Pauses or resumes a schedule, then the pipeline's page.
+pub async fn set_enabled(
+    State(state): State<AppState>,
+    Reader { lang, user }: Reader,
+    Path((name, id)): Path<(String, String)>,
+    axum::Form(form): axum::Form<EnabledForm>,
+) -> Response {
+    if !user.csrf_matches(&form.csrf) {
+        return super::stale_form(lang, &user, "/pipelines");
+    }
+    match schedules::pause_or_resume(&state, &user, &id, form.enabled).await {
+        Ok(_) => Redirect::to(&format!("/pipelines/{}#schedule", super::percent_encode(&name))).into_response(),
+        Err(err) => super::problem(lang, &user, "/pipelines", &err),
     }
 }
 

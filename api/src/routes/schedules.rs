@@ -146,6 +146,7 @@ pub async fn create(
         enabled: true,
         created_at: now,
         last_fire: None,
+        resumed_at: None,
     };
     state.store().put_schedule(&schedule).await?;
     tracing::info!(schedule = %schedule.id, pipeline = %schedule.pipeline, cron = %schedule.cron, "Schedule created.");
@@ -162,10 +163,55 @@ pub async fn delete(
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    match state.store().schedule(&id).await? {
-        Some(s) if user.can_see(Some(&s.owner)) => {}
-        _ => return Err(ApiError::not_found(format!("no schedule {id}; list yours with GET /api/v1/schedules"))),
-    }
+    visible_schedule(&state, &user, &id).await?;
     state.store().delete_schedule(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What may change on a schedule.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePatch {
+    /// False pauses it; true resumes it, without firing what it missed while paused.
+    pub enabled: bool,
+}
+
+/// Pauses or resumes a schedule (a paused `spec` schedule stays paused when
+/// its pipeline is stored again).
+#[utoipa::path(patch, path = "/schedules/{id}", tag = "schedules", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Schedule id")), request_body = SchedulePatch,
+    responses((status = 200, body = ScheduleView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(id): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<ApiJson<ScheduleView>> {
+    // Another user's schedule is missing, whatever the body says.
+    visible_schedule(&state, &user, &id).await?;
+    let patch: SchedulePatch = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "the body is not a schedule change: {e}; send {{\"enabled\": false}} to pause, true to resume"
+        ))
+    })?;
+    pause_or_resume(&state, &user, &id, patch.enabled).await.map(ApiJson)
+}
+
+/// Pauses (`enabled` false) or resumes the schedule `id`, if the caller may see it.
+pub async fn pause_or_resume(state: &AppState, user: &CurrentUser, id: &str, enabled: bool) -> ApiResult<ScheduleView> {
+    visible_schedule(state, user, id).await?;
+    let now = now_ms();
+    state.store().set_schedule_enabled(id, enabled, now).await?;
+    let schedule = visible_schedule(state, user, id).await?;
+    let verb = if enabled { "resumed" } else { "paused" };
+    tracing::info!(schedule = %id, by = %user.id, "Schedule {verb}.");
+    Ok(schedule_view(&schedule, now, 3))
+}
+
+/// The schedule `id` if the caller may see it; another user's reads as missing.
+async fn visible_schedule(state: &AppState, user: &CurrentUser, id: &str) -> ApiResult<ScheduleRecord> {
+    match state.store().schedule(id).await? {
+        Some(s) if user.can_see(Some(&s.owner)) => Ok(s),
+        _ => Err(ApiError::not_found(format!("no schedule {id}; list yours with GET /api/v1/schedules"))),
+    }
 }

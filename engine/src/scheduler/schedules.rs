@@ -46,6 +46,7 @@ pub fn spec_schedule(plan: &Plan, owner: &str, now: i64) -> Option<ScheduleRecor
         enabled: true,
         created_at: now,
         last_fire: None,
+        resumed_at: None,
     })
 }
 
@@ -84,7 +85,7 @@ impl Engine {
                     continue;
                 }
             };
-            let after = schedule.last_fire.unwrap_or(schedule.created_at);
+            let after = schedule.fired_up_to();
             let due = cron.due(after, now, schedule.catchup, CATCHUP_CAP);
             if due.is_empty() {
                 continue;

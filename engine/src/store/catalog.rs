@@ -147,10 +147,20 @@ pub struct ScheduleRecord {
     pub params: serde_json::Value,
     /// `spec` (the pipeline's `schedule:` block) or `api`.
     pub source: String,
+    /// False while paused: nothing fires.
     pub enabled: bool,
     pub created_at: i64,
     /// The logical time of the latest fire, ms.
     pub last_fire: Option<i64>,
+    /// When it was last resumed, ms: times up to then are never fired.
+    pub resumed_at: Option<i64>,
+}
+
+impl ScheduleRecord {
+    /// Due times after this one are the next to fire.
+    pub fn fired_up_to(&self) -> i64 {
+        self.last_fire.unwrap_or(self.created_at).max(self.resumed_at.unwrap_or(i64::MIN))
+    }
 }
 
 /// A due time to record, with the run it starts (none when the pipeline
@@ -234,8 +244,12 @@ pub trait UploadStore: Send + Sync {
 /// Cron schedules and their fires.
 #[async_trait]
 pub trait ScheduleStore: Send + Sync {
-    /// Creates or replaces a schedule by id, keeping its fire history.
+    /// Creates or replaces a schedule by id, keeping its fire history and
+    /// whether it is paused.
     async fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError>;
+    /// Pauses (`enabled` false) or resumes a schedule; resuming a paused
+    /// one at `now` skips what it missed meanwhile. False when unknown.
+    async fn set_schedule_enabled(&self, id: &str, enabled: bool, now: i64) -> Result<bool, StoreError>;
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError>;
     /// Enabled and disabled, all or one owner's, by pipeline.
     async fn schedules(&self, owner: Option<&str>) -> Result<Vec<ScheduleRecord>, StoreError>;

@@ -9,8 +9,12 @@ use super::runs::insert_run;
 use crate::store::StoreError;
 use crate::store::catalog::{FinishedTask, Fire, FireRecord, ScheduleRecord, ScheduleStore, StatsStore};
 
+/// What a new schedule is stored with; reads add `resumed_at`, which only
+/// [`ScheduleStore::set_schedule_enabled`] writes.
 const SCHEDULE_COLUMNS: &str =
     "id, pipeline, owner, cron, timezone, catchup, max_active_runs, params, source, enabled, created_at, last_fire";
+const READ_COLUMNS: &str = "id, pipeline, owner, cron, timezone, catchup, max_active_runs, params, source, enabled, \
+     created_at, last_fire, resumed_at";
 
 fn schedule_from_row(row: &AnyRow) -> Result<ScheduleRecord, StoreError> {
     let id: String = get(row, "id")?;
@@ -26,6 +30,7 @@ fn schedule_from_row(row: &AnyRow) -> Result<ScheduleRecord, StoreError> {
         enabled: get::<i64>(row, "enabled")? != 0,
         created_at: get(row, "created_at")?,
         last_fire: get(row, "last_fire")?,
+        resumed_at: get(row, "resumed_at")?,
         id,
     })
 }
@@ -37,8 +42,7 @@ impl ScheduleStore for SqlStore {
             "INSERT INTO schedules ({SCHEDULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET pipeline = excluded.pipeline, owner = excluded.owner, \
              cron = excluded.cron, timezone = excluded.timezone, catchup = excluded.catchup, \
-             max_active_runs = excluded.max_active_runs, params = excluded.params, source = excluded.source, \
-             enabled = excluded.enabled"
+             max_active_runs = excluded.max_active_runs, params = excluded.params, source = excluded.source"
         ))
         .bind(&s.id)
         .bind(&s.pipeline)
@@ -58,8 +62,22 @@ impl ScheduleStore for SqlStore {
         .map_err(StoreError::query("save schedule"))
     }
 
+    async fn set_schedule_enabled(&self, id: &str, enabled: bool, now: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE schedules SET resumed_at = CASE WHEN enabled = 0 AND $2 = 1 THEN $3 ELSE resumed_at END, \
+             enabled = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(i64::from(enabled))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("pause or resume schedule"))?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {READ_COLUMNS} FROM schedules WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -70,13 +88,13 @@ impl ScheduleStore for SqlStore {
     async fn schedules(&self, owner: Option<&str>) -> Result<Vec<ScheduleRecord>, StoreError> {
         let rows = match owner {
             Some(owner) => {
-                sqlx::query(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE owner = $1 ORDER BY pipeline, id"))
+                sqlx::query(&format!("SELECT {READ_COLUMNS} FROM schedules WHERE owner = $1 ORDER BY pipeline, id"))
                     .bind(owner.to_owned())
                     .fetch_all(&self.pool)
                     .await
             }
             None => {
-                sqlx::query(&format!("SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY pipeline, id"))
+                sqlx::query(&format!("SELECT {READ_COLUMNS} FROM schedules ORDER BY pipeline, id"))
                     .fetch_all(&self.pool)
                     .await
             }
