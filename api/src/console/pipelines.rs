@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use hangar_engine::spec::yaml::Node;
 use hangar_engine::{Diagnostics, compile_template};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -92,6 +93,7 @@ pub(super) async fn pipeline_page(
         .map(|ApiJson(list)| list.uploads.into_iter().map(|u| (u.key, u.file_name)).collect::<Vec<_>>())
         .unwrap_or_default();
     let no_statuses = HashMap::new();
+    let tree = yaml_tree(&detail.spec);
     let body = html! {
         div.head-row {
             h1 { (lang.t("pipeline")) " " code { (detail.summary.name) } }
@@ -109,7 +111,7 @@ pub(super) async fn pipeline_page(
         h2 { (lang.t("graph")) }
         div.scroll {
             @match &compiled {
-                Ok(plan) => (dag::svg(plan, &no_statuses, lang, |task| format!("#line-{}", task_line(&detail.spec, task)))),
+                Ok(plan) => (dag::svg(plan, &no_statuses, lang, |task| format!("#line-{}", task_line(tree.as_ref(), task)))),
                 Err(_) => p.error { (lang.t("does_not_compile")) },
             }
         }
@@ -182,13 +184,15 @@ fn listing(text: &str, diagnostics: Option<&Diagnostics>) -> Markup {
     }
 }
 
+/// The text's YAML tree with positions, if it can be read.
+fn yaml_tree(text: &str) -> Option<Node> {
+    hangar_engine::spec::yaml::parse(text).ok().and_then(|(root, _)| root)
+}
+
 /// The line of the YAML where task `id` is declared (the first line when
-/// the text cannot be read).
-fn task_line(text: &str, id: &str) -> usize {
-    match hangar_engine::spec::yaml::parse(text) {
-        Ok((Some(root), _)) => root.locate(&["tasks".to_owned(), id.to_owned()]).line.max(1),
-        _ => 1,
-    }
+/// the text could not be read).
+fn task_line(tree: Option<&Node>, id: &str) -> usize {
+    tree.map_or(1, |root| root.locate(&["tasks".to_owned(), id.to_owned()]).line.max(1))
 }
 
 pub async fn new_form(Reader { lang, user }: Reader) -> Response {
@@ -306,8 +310,9 @@ mod tests {
     #[test]
     fn a_task_is_found_at_its_line() {
         let text = "name: x\ntasks:\n  first:\n    uses: noop\n\n  second:\n    uses: noop\n";
-        assert_eq!((task_line(text, "first"), task_line(text, "second")), (3, 6));
-        assert_eq!(task_line("tasks: [", "first"), 1, "unreadable text: the top");
+        let tree = yaml_tree(text);
+        assert_eq!((task_line(tree.as_ref(), "first"), task_line(tree.as_ref(), "second")), (3, 6));
+        assert_eq!(task_line(yaml_tree("tasks: [").as_ref(), "first"), 1, "unreadable text: the top");
     }
 
     #[test]

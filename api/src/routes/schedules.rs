@@ -187,22 +187,26 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<ApiJson<ScheduleView>> {
-    // Another user's schedule is missing, whatever the body says.
-    visible_schedule(&state, &user, &id).await?;
-    let patch: SchedulePatch = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid(format!(
-            "the body is not a schedule change: {e}; send {{\"enabled\": false}} to pause, true to resume"
-        ))
-    })?;
-    pause_or_resume(&state, &user, &id, patch.enabled).await.map(ApiJson)
+    match serde_json::from_slice::<SchedulePatch>(&body) {
+        Ok(patch) => pause_or_resume(&state, &user, &id, patch.enabled).await.map(ApiJson),
+        Err(e) => {
+            // Another user's schedule is missing, whatever the body says.
+            visible_schedule(&state, &user, &id).await?;
+            Err(ApiError::invalid(format!(
+                "the body is not a schedule change: {e}; send {{\"enabled\": false}} to pause, true to resume"
+            )))
+        }
+    }
 }
 
 /// Pauses (`enabled` false) or resumes the schedule `id`, if the caller may see it.
 pub async fn pause_or_resume(state: &AppState, user: &CurrentUser, id: &str, enabled: bool) -> ApiResult<ScheduleView> {
-    visible_schedule(state, user, id).await?;
+    let mut schedule = visible_schedule(state, user, id).await?;
     let now = now_ms();
-    state.store().set_schedule_enabled(id, enabled, now).await?;
-    let schedule = visible_schedule(state, user, id).await?;
+    if !state.store().set_schedule_enabled(id, enabled, now).await? {
+        return Err(no_schedule(id));
+    }
+    schedule.enabled = enabled;
     let verb = if enabled { "resumed" } else { "paused" };
     tracing::info!(schedule = %id, by = %user.id, "Schedule {verb}.");
     Ok(schedule_view(&schedule, now, 3))
@@ -212,6 +216,10 @@ pub async fn pause_or_resume(state: &AppState, user: &CurrentUser, id: &str, ena
 async fn visible_schedule(state: &AppState, user: &CurrentUser, id: &str) -> ApiResult<ScheduleRecord> {
     match state.store().schedule(id).await? {
         Some(s) if user.can_see(Some(&s.owner)) => Ok(s),
-        _ => Err(ApiError::not_found(format!("no schedule {id}; list yours with GET /api/v1/schedules"))),
+        _ => Err(no_schedule(id)),
     }
+}
+
+fn no_schedule(id: &str) -> ApiError {
+    ApiError::not_found(format!("no schedule {id}; list yours with GET /api/v1/schedules"))
 }
