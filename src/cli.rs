@@ -51,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<PoolsCommand>,
     },
+    /// Data roots: local folders that ordinary accounts' runs may read as data://NAME/...
+    Roots {
+        #[command(subcommand)]
+        command: Option<RootsCommand>,
+    },
     /// Serve the REST API, the cron scheduler and (by default) embedded workers.
     Serve(ServeArgs),
     /// Accounts of the API (the first administrator is created here).
@@ -178,6 +183,29 @@ pub struct WorkerArgs {
     /// Only run tasks; never take over runs whose coordinator stopped.
     #[arg(long)]
     pub no_coordinate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RootsCommand {
+    /// List the declared roots with their folders and roles (the default).
+    List,
+    /// Declare a root, or change the folder or role of one.
+    Add {
+        /// The name runs use: data://NAME/sub/path.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The folder on this machine (it must exist).
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// The least role that may read it: user (every account) or admin.
+        #[arg(long, default_value = "user", value_parser = ["user", "admin"])]
+        role: String,
+    },
+    /// Withdraw a root; runs that name it are refused from then on.
+    Remove {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

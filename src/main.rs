@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
-use hangar_cli::commands::{execute, exit, metrics, migrate, operators, pools, runs, serve, users, validate, worker};
+use hangar_cli::commands::{execute, exit, metrics, migrate, operators, pools, roots, runs, serve, users, validate, worker};
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +39,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Worker(args) => worker::run(args, &Home::resolve(cli.home.as_deref())?).await,
         Command::Pools { command } => {
             pools::run(command.as_ref(), &Home::resolve(cli.home.as_deref())?, cli.json).await
+        }
+        Command::Roots { command } => {
+            roots::run(command.as_ref(), &Home::resolve(cli.home.as_deref())?, cli.json).await
         }
         Command::Serve(args) => serve::run(args, &Home::resolve(cli.home.as_deref())?).await,
         Command::Users { command } => users::run(command, &Home::resolve(cli.home.as_deref())?, cli.json).await,

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod quotas;
 pub mod routes;
 pub mod state;
 

@@ -39,6 +39,11 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Whether anyone may create an account with `POST /auth/register`.
     pub allow_registration: bool,
+    /// What ordinary accounts' configs may ask for.
+    pub quotas: crate::quotas::Quotas,
+    /// Failed sign-ins allowed per account and per address before each
+    /// further attempt waits (doubling up to a quarter of an hour).
+    pub login_failures_allowed: u32,
 }
 
 impl ApiConfig {
@@ -56,6 +61,8 @@ impl ApiConfig {
             rate_limit: Some(RateLimit { per_second: 50, burst: 100 }),
             cors_origins: Vec::new(),
             allow_registration: true,
+            quotas: crate::quotas::Quotas::default(),
+            login_failures_allowed: 5,
         }
     }
 }
@@ -70,6 +77,7 @@ pub struct Inner {
     pub tokens: TokenKeys,
     pub limiter: Option<RateLimiter>,
     pub metrics: Metrics,
+    pub logins: crate::auth::throttle::LoginThrottle,
     /// Whoever runs the models; unset, the generation routes answer 503.
     pub inference: std::sync::OnceLock<Arc<dyn hangar_sdk::Inference>>,
 }
@@ -86,7 +94,9 @@ impl AppState {
     pub fn new(engine: Engine, config: ApiConfig) -> Self {
         let tokens = TokenKeys::new(&config.jwt_secret, config.access_ttl, config.refresh_ttl);
         let limiter = config.rate_limit.map(RateLimiter::new);
+        let logins = crate::auth::throttle::LoginThrottle::new(config.login_failures_allowed);
         Self(Arc::new(Inner {
+            logins,
             engine,
             config,
             tokens,

@@ -69,6 +69,18 @@ impl Plan {
     pub fn name(&self) -> &str {
         &self.spec.name
     }
+
+    /// A problem found after planning (a refused path, a quota), positioned
+    /// at the value of `tasks.TASK.with.FIELD…` in the spec's text.
+    pub fn diagnostic_at(&self, task: &str, field: &[String], message: impl Into<String>) -> crate::Diagnostic {
+        let mut path = vec!["tasks".to_owned(), task.to_owned(), "with".to_owned()];
+        path.extend(field.iter().cloned());
+        let mark = match yaml::parse(&self.text) {
+            Ok((Some(root), _)) => root.locate_value(&path),
+            _ => Mark::start(),
+        };
+        crate::Diagnostic::new(&self.file, mark, &path.join("."), message)
+    }
 }
 
 /// The hash recorded with every run, so a run always knows which text it ran.

@@ -5,6 +5,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod operators;
 pub mod pools;
+pub mod roots;
 pub mod runs;
 pub mod serve;
 pub mod users;

@@ -135,6 +135,13 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
     if let Ok(text) = std::env::var("HANGAR_ALLOW_REGISTRATION") {
         config.allow_registration = boolean("HANGAR_ALLOW_REGISTRATION", &text)?;
     }
+    let quotas = config.quotas;
+    config.quotas.threads = count_var("HANGAR_MAX_THREADS", quotas.threads as usize, 1)? as u64;
+    config.quotas.model_parameters = count_var("HANGAR_MAX_MODEL_PARAMETERS", quotas.model_parameters as usize, 1)? as u64;
+    config.quotas.training_sequences =
+        count_var("HANGAR_MAX_TRAINING_SEQUENCES", quotas.training_sequences as usize, 1)? as u64;
+    config.login_failures_allowed =
+        u32::try_from(count_var("HANGAR_LOGIN_FAILURES", config.login_failures_allowed as usize, 0)?).unwrap_or(u32::MAX);
     Ok(config)
 }
 

@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        identify(parts, state, true)
+        identify(parts, state, true).await
     }
 }
 
@@ -80,11 +80,11 @@ impl FromRequestParts<AppState> for PageUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        identify(parts, state, false).map(PageUser)
+        identify(parts, state, false).await.map(PageUser)
     }
 }
 
-fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<CurrentUser, ApiError> {
+async fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<CurrentUser, ApiError> {
     let (token, by_cookie) = match parts.headers.get(header::AUTHORIZATION) {
         Some(value) => (bearer(value)?, false),
         None => (
@@ -115,12 +115,33 @@ fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<Current
     if let Some(limiter) = &state.limiter {
         limiter.check(&format!("user:{}", claims.sub)).map_err(ApiError::rate_limited)?;
     }
+    // The account as it is now, not as the token remembers it: disabling,
+    // deleting or demoting an account takes effect on its next request.
+    let account = current_account(state, &claims.sub).await?;
     Ok(CurrentUser {
-        id: claims.sub,
-        email: claims.email,
-        role: claims.role,
+        id: account.id,
+        email: account.email,
+        role: account.role,
         csrf: csrf.map(|hash| hash.to_hex().to_string()),
     })
+}
+
+/// An account's standing as the database has it.
+struct Account {
+    id: String,
+    email: String,
+    role: Role,
+}
+
+async fn current_account(state: &AppState, user_id: &str) -> Result<Account, ApiError> {
+    let user = state.store().user(user_id).await?.ok_or_else(|| {
+        ApiError::unauthorized("this account no longer exists; sign in with another one or ask an administrator")
+    })?;
+    if user.disabled {
+        return Err(ApiError::unauthorized("this account is disabled; ask an administrator to enable it"));
+    }
+    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("the account has an unknown role", &user.role))?;
+    Ok(Account { id: user.id, email: user.email, role })
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header.
@@ -134,22 +155,24 @@ fn bearer(value: &axum::http::HeaderValue) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))
 }
 
-/// A request made before signing in, rate-limited by client address.
+/// A request made before signing in, rate-limited by client address (when
+/// the server knows it: tests calling the router directly have none).
 #[derive(Debug, Clone, Copy)]
-pub struct Anonymous;
+pub struct Anonymous(pub Option<std::net::IpAddr>);
 
 impl FromRequestParts<AppState> for Anonymous {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let address = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|ConnectInfo(a)| a.ip());
         let Some(limiter) = &state.limiter else {
-            return Ok(Anonymous);
+            return Ok(Anonymous(address));
         };
-        let key = match parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        let key = match address {
+            Some(ip) => format!("ip:{ip}"),
             None => "ip:local".to_owned(),
         };
         limiter.check(&key).map_err(ApiError::rate_limited)?;
-        Ok(Anonymous)
+        Ok(Anonymous(address))
     }
 }

@@ -4,6 +4,7 @@ pub mod extract;
 pub mod password;
 pub mod roles;
 pub mod session;
+pub mod throttle;
 pub mod tokens;
 
 pub use extract::CurrentUser;

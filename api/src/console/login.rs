@@ -55,10 +55,14 @@ pub struct SignIn {
 }
 
 /// Checks the form's credentials, sets the session cookie and goes on.
-pub async fn submit(State(state): State<AppState>, axum::Form(form): axum::Form<SignIn>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    client: crate::auth::extract::Anonymous,
+    axum::Form(form): axum::Form<SignIn>,
+) -> Response {
     let next = local(form.next.as_deref());
     let request = LoginRequest { email: form.email, password: form.password };
-    let user = match authenticate(&state, &request).await {
+    let user = match authenticate(&state, &request, client).await {
         Ok(user) => user,
         Err(_) => {
             return Redirect::to(&format!("/login?failed=1&next={}", super::percent_encode(&next))).into_response();

@@ -164,10 +164,37 @@ fn to_login(next: &str) -> Redirect {
 
 /// A path on this site to go to next (anything else, another site included, goes home).
 fn local(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") => path.to_owned(),
-        _ => "/".to_owned(),
+    next.and_then(same_origin_path).unwrap_or_else(|| "/".to_owned())
+}
+
+/// `next` as a path on this site, judged as a browser would read it (the
+/// WHATWG URL parser): `//host`, `/\host`, control characters and their
+/// encoded forms all lead elsewhere or nowhere, and are refused.
+fn same_origin_path(next: &str) -> Option<String> {
+    const BASE: &str = "http://hangar.invalid/";
+    let suspicious = |text: &str| {
+        text.chars().any(|c| c.is_control() || c == '\\')
+            || text.starts_with("//")
+            || text.to_ascii_lowercase().contains("%5c")
+            || text.to_ascii_lowercase().starts_with("/%2f")
+    };
+    if !next.starts_with('/') || suspicious(next) {
+        return None;
     }
+    let base = url::Url::parse(BASE).ok()?;
+    let joined = base.join(next).ok()?;
+    if joined.origin() != base.origin() {
+        return None;
+    }
+    let mut path = joined.path().to_owned();
+    if suspicious(&path) {
+        return None;
+    }
+    if let Some(query) = joined.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    Some(path)
 }
 
 /// Percent-encodes everything but unreserved characters and `/`.
@@ -190,5 +217,31 @@ mod tests {
         assert_eq!(location(to_login("/runs?status=failed")), "/login?next=/runs%3Fstatus%3Dfailed");
         assert_eq!(location(to_login("//evil.example/x")), "/login?next=/");
         assert_eq!(location(to_login("https://evil.example")), "/login?next=/");
+    }
+
+    #[test]
+    fn every_spelling_of_another_site_goes_home() {
+        for next in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\\/evil.example/",
+            "\\\\evil.example",
+            "/%5Cevil.example/",
+            "/%5cevil.example/",
+            "/%2F/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n//evil.example",
+            "/\u{0}/evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            " /\\evil.example",
+            "",
+        ] {
+            assert_eq!(local(Some(next)), "/", "{next:?}");
+        }
+        assert_eq!(local(Some("/runs/r1?tab=logs")), "/runs/r1?tab=logs");
+        assert_eq!(local(Some("/runs/../pipelines")), "/pipelines");
+        assert_eq!(local(None), "/");
     }
 }

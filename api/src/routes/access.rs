@@ -43,11 +43,14 @@ pub fn invalid_pipeline(diagnostics: &Diagnostics) -> ApiError {
 }
 
 /// Refuses a plan the user may not run: privileged operators need
-/// `system:admin`, producing a model needs `model:train`, anything `data:process`.
+/// `system:admin`, producing a model needs `model:train`, anything
+/// `data:process`; and, for ordinary accounts, every file a config names
+/// must be theirs to read and every size within the server's quotas.
 ///
 /// # Errors
-/// 403 naming the task and the permission.
-pub fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Result<(), ApiError> {
+/// 403 naming the task and the permission; 422 with a positioned
+/// diagnostic for each refused path or quota.
+pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Result<(), ApiError> {
     user.require(Permission::DataProcess)?;
     for task in plan.tasks.values() {
         let Some(operator) = state.engine.registry().get(&task.operator) else { continue };
@@ -61,48 +64,42 @@ pub fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Result<(
             user.require(Permission::ModelTrain)?;
         }
     }
-    Ok(())
-}
-
-/// Refuses params that point at another user's upload (`uploads/ID`).
-///
-/// # Errors
-/// 403 naming the upload, 404 for an unknown one.
-pub async fn check_param_uploads(
-    user: &CurrentUser,
-    params: &serde_json::Value,
-    state: &AppState,
-) -> Result<(), ApiError> {
-    let Some(map) = params.as_object() else { return Ok(()) };
-    for (key, value) in map {
-        let Some(text) = value.as_str() else { continue };
-        let Some(id) = upload_id_in(text) else { continue };
-        match state.store().upload(id).await? {
-            Some(upload) if user.can_see(Some(&upload.owner)) => {}
-            Some(_) => return Err(ApiError::forbidden(format!("param {key} names upload {id}, which is not yours"))),
-            None => return Err(ApiError::not_found(format!("param {key} names upload {id}, which does not exist"))),
+    let access = state.engine.access_for(Some(&user.id)).await.map_err(|e| match e.class {
+        hangar_sdk::ErrorClass::User => ApiError::forbidden(e.message),
+        _ => ApiError::internal("checking the account's access failed", &e.message),
+    })?;
+    if access.is_trusted() {
+        return Ok(());
+    }
+    // A stored pipeline is planned with stand-ins (`<NAME>`) for params
+    // without a default: their values are checked when a run binds them.
+    let stand_ins: Vec<String> = plan
+        .params
+        .iter()
+        .filter(|(name, value)| {
+            plan.spec.params.get(*name).is_some_and(|p| p.default.is_none())
+                && value.as_str() == Some(format!("<{name}>").as_str())
+        })
+        .map(|(name, _)| format!("<{name}>"))
+        .collect();
+    let mut problems = Vec::new();
+    for task in plan.tasks.values() {
+        let Some(operator) = state.engine.registry().get(&task.operator) else { continue };
+        let Some(demands) = operator.implementation.demands_erased(&task.with) else { continue };
+        for (field, input) in &demands.inputs {
+            // An output reference is an artifact of this run, checked when it runs.
+            let written = input.as_written();
+            if written.contains("${{") || stand_ins.iter().any(|s| written.contains(s.as_str())) {
+                continue;
+            }
+            if let Err(err) = access.resolve(input, state.engine.artifacts()).await {
+                problems.push(plan.diagnostic_at(&task.id, field, err.to_string()));
+            }
         }
+        problems.extend(state.config.quotas.excess(&demands).into_iter().map(|(field, message)| {
+            plan.diagnostic_at(&task.id, &field, message)
+        }));
     }
-    Ok(())
+    if problems.is_empty() { Ok(()) } else { Err(invalid_pipeline(&Diagnostics::sorted(problems))) }
 }
 
-/// The upload id in a store key or URI such as `uploads/upl_x/a.pdf`.
-fn upload_id_in(text: &str) -> Option<&str> {
-    let start = text.find("uploads/")? + "uploads/".len();
-    let rest = &text[start..];
-    let id = rest.split('/').next().unwrap_or_default();
-    id.starts_with("upl_").then_some(id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::upload_id_in;
-
-    #[test]
-    fn upload_ids_are_found_in_keys_and_uris() {
-        assert_eq!(upload_id_in("uploads/upl_1"), Some("upl_1"));
-        assert_eq!(upload_id_in("s3://b/p/uploads/upl_2/a.pdf"), Some("upl_2"));
-        assert_eq!(upload_id_in("examples/corpus"), None);
-        assert_eq!(upload_id_in("uploads/other"), None);
-    }
-}

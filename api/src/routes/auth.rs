@@ -143,10 +143,10 @@ pub async fn new_user(email: &str, password: &str, role: Role) -> ApiResult<User
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
-    _: Anonymous,
+    client: Anonymous,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
-    let user = authenticate(&state, &request).await?;
+    let user = authenticate(&state, &request, client).await?;
     let (refresh_token, hash) = new_refresh_token();
     let now = now_ms();
     state
@@ -167,8 +167,29 @@ pub async fn login(
 ///
 /// # Errors
 /// 401 on a wrong e-mail or password (the same message and time for both),
-/// 403 for a disabled account.
-pub async fn authenticate(state: &AppState, request: &LoginRequest) -> ApiResult<UserRecord> {
+/// 403 for a disabled account, 429 while failed attempts for the account or
+/// from the address must wait.
+pub async fn authenticate(state: &AppState, request: &LoginRequest, client: Anonymous) -> ApiResult<UserRecord> {
+    let mut keys = vec![format!("account:{}", request.email.trim().to_lowercase())];
+    if let Some(address) = client.0 {
+        keys.push(format!("address:{address}"));
+    }
+    let now = std::time::Instant::now();
+    if let Err(wait) = state.logins.check(&keys, now) {
+        return Err(ApiError::rate_limited(wait).with_message(format!(
+            "too many failed sign-ins for this account or from this address; try again in {wait} s"
+        )));
+    }
+    let result = check_credentials(state, request).await;
+    match &result {
+        Ok(_) => state.logins.succeeded(&keys),
+        Err(err) if err.status == axum::http::StatusCode::UNAUTHORIZED => state.logins.failed(&keys, now),
+        Err(_) => {}
+    }
+    result
+}
+
+async fn check_credentials(state: &AppState, request: &LoginRequest) -> ApiResult<UserRecord> {
     let user = state.store().user_by_email(request.email.trim()).await?;
     let stored = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let password = request.password.clone();

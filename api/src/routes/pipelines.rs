@@ -100,7 +100,7 @@ pub async fn create(
         .map_err(|_| ApiError::bad_request("the pipeline is not UTF-8 text; send the YAML file as UTF-8"))?;
     let file = query.file.unwrap_or_else(|| "pipeline.yaml".to_owned());
     let plan = compile_template(&file, &text, state.engine.registry()).map_err(|d| invalid_pipeline(&d))?;
-    check_plan(&user, &plan, &state)?;
+    check_plan(&user, &plan, &state).await?;
     let name = plan.spec.name.clone();
     let owner = match state.store().pipeline(&name).await? {
         Some(existing) if user.can_see(Some(&existing.owner)) => existing.owner,

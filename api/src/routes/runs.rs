@@ -11,7 +11,7 @@ use hangar_engine::{EngineError, RunStatus, compile};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::{check_param_uploads, check_plan, invalid_pipeline};
+use super::access::{check_plan, invalid_pipeline};
 use super::pipelines::visible_pipeline;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
@@ -230,11 +230,10 @@ pub async fn create(
     if !(request.params.is_null() || request.params.is_object()) {
         return Err(ApiError::invalid("params must be an object of param values"));
     }
-    check_param_uploads(&user, &request.params, &state).await?;
     let overrides = params_as_overrides(&request.params);
     let plan = compile(&format!("{name}.yaml"), &text, state.engine.registry(), &overrides)
         .map_err(|d| invalid_pipeline(&d))?;
-    check_plan(&user, &plan, &state)?;
+    check_plan(&user, &plan, &state).await?;
     let run_id = state
         .engine
         .submit(&plan, Some(&user.id))
@@ -413,7 +412,7 @@ pub async fn retry(
     }
     let plan = hangar_engine::compile_template(&run.spec_path, &run.spec_text, state.engine.registry());
     if let Ok(plan) = &plan {
-        check_plan(&user, plan, &state)?;
+        check_plan(&user, plan, &state).await?;
     }
     match state.engine.prepare_resume(&id).await {
         Ok(_) => {}

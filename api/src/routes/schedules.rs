@@ -10,7 +10,7 @@ use hangar_engine::store::catalog::{FireRecord, ScheduleRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::access::{check_param_uploads, check_plan, invalid_pipeline};
+use super::access::{check_plan, invalid_pipeline};
 use super::pipelines::visible_pipeline;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiResult};
@@ -122,7 +122,6 @@ pub async fn create(
     if !params.is_object() {
         return Err(ApiError::invalid("params must be an object of param values"));
     }
-    check_param_uploads(&user, &params, &state).await?;
     // The scheduled runs must plan now, or every fire would fail.
     let plan = compile(
         &format!("{}.yaml", pipeline.name),
@@ -131,7 +130,7 @@ pub async fn create(
         &params_as_overrides(&params),
     )
     .map_err(|d| invalid_pipeline(&d))?;
-    check_plan(&user, &plan, &state)?;
+    check_plan(&user, &plan, &state).await?;
     let now = now_ms();
     let schedule = ScheduleRecord {
         id: format!("sch_{}", uuid::Uuid::now_v7().simple()),

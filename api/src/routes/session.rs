@@ -62,10 +62,10 @@ pub(crate) fn closing_cookie(state: &AppState) -> ApiResult<HeaderValue> {
     responses((status = 200, body = SessionView), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
-    _: Anonymous,
+    client: Anonymous,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let user = authenticate(&state, &request).await?;
+    let user = authenticate(&state, &request, client).await?;
     let (cookie, view) = open(&state, user)?;
     Ok(([(header::SET_COOKIE, cookie)], ApiJson(view)).into_response())
 }

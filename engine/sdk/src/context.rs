@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::artifact::{ArtifactKind, ArtifactRef};
 use crate::error::OperatorError;
+use crate::input::{Access, InputPath, Resolved};
 use crate::store::ArtifactStore;
 use crate::writer::{ArtifactDirWriter, ArtifactWriter};
 
@@ -122,6 +123,7 @@ pub struct TaskContext {
     reporter: Arc<dyn TaskReporter>,
     span: tracing::Span,
     models: Option<Arc<dyn crate::ModelRegistry>>,
+    access: Access,
 }
 
 impl std::fmt::Debug for TaskContext {
@@ -163,6 +165,68 @@ impl TaskContext {
             reporter,
             span,
             models: None,
+            access: Access::default(),
+        }
+    }
+
+    /// Sets what the run may read besides its inputs (the engine does, from
+    /// the run's owner); without it a task is trusted, as tools and tests are.
+    #[must_use]
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// What this run may read besides its inputs.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// Where a path from the config leads, if this run may read it.
+    ///
+    /// # Errors
+    /// A user error naming the path as written when it is refused or missing.
+    pub async fn resolve_input(&self, path: &InputPath) -> Result<Resolved, OperatorError> {
+        Ok(self.access.resolve(path, &self.store).await?)
+    }
+
+    /// A local copy of a file or folder named in the config, for code that
+    /// reads paths: a trusted local path as it is, a store file fetched, a
+    /// confined local entry copied into the scratch folder through its
+    /// capability handle.
+    ///
+    /// # Errors
+    /// A user error when it is refused or missing, else what reading failed.
+    pub async fn fetch_input(&self, path: &InputPath) -> Result<PathBuf, OperatorError> {
+        match self.resolve_input(path).await? {
+            Resolved::Local(local) if self.access.is_trusted() => {
+                local.stat().map_err(|e| local.error(&e))?;
+                Ok(local.trusted_path().to_path_buf())
+            }
+            Resolved::Local(local) => {
+                let target = self.scratch_dir()?.join("inputs").join(blake3::hash(path.as_written().as_bytes()).to_hex().as_str());
+                let copy = target.clone();
+                tokio::task::spawn_blocking(move || local.copy_to(&copy))
+                    .await
+                    .map_err(|e| OperatorError::internal(format!("copying an input failed: {e}")))??;
+                Ok(target)
+            }
+            Resolved::Stored(key) => {
+                let scratch = self.scratch_dir()?.join("inputs");
+                let listed = self.store.list(&key).await.unwrap_or_default();
+                if listed.iter().any(|(file, _)| file != &key) {
+                    for (file, _) in listed.iter().filter(|(file, _)| file != &key) {
+                        self.store.fetch_local(file, &scratch).await?;
+                    }
+                    return Ok(self.store.local_path(&key).unwrap_or_else(|| scratch.join(&key)));
+                }
+                if !self.store.exists(&key).await? {
+                    return Err(OperatorError::user(format!(
+                        "{path} does not exist; check the name, or list what you can read (uploads, runs, data roots)"
+                    )));
+                }
+                Ok(self.store.fetch_local(&key, &scratch).await?)
+            }
         }
     }
 

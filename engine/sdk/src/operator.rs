@@ -85,6 +85,37 @@ impl ConfigProblem {
     }
 }
 
+/// What a task's config asks of the server, read before it runs: the
+/// files it names (checked against the run's access) and the resources it
+/// would take (checked against the server's quotas for ordinary accounts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Demands {
+    /// Files and folders the config names, with their field path inside `with`.
+    pub inputs: Vec<(Vec<String>, crate::input::InputPath)>,
+    /// Threads the task would run at once, when the config says.
+    pub threads: Option<(Vec<String>, u64)>,
+    /// Parameters of the model it would build.
+    pub model_parameters: Option<(Vec<String>, u64)>,
+    /// Sequences it would process in training (steps × batch × accumulation).
+    pub training_sequences: Option<(Vec<String>, u64)>,
+}
+
+impl Demands {
+    /// Adds a named input at `path` (a field of `with`).
+    #[must_use]
+    pub fn input(mut self, path: &[&str], input: Option<&crate::input::InputPath>) -> Self {
+        if let Some(input) = input {
+            self.inputs.push((path.iter().map(|s| (*s).to_owned()).collect(), input.clone()));
+        }
+        self
+    }
+}
+
+/// A field path of `with` as owned strings.
+pub fn field(path: &[&str]) -> Vec<String> {
+    path.iter().map(|s| (*s).to_owned()).collect()
+}
+
 /// An operator with a typed config. Implement this; the registry erases it.
 ///
 /// The config type is the contract users write under `with:`: it should use
@@ -99,6 +130,11 @@ pub trait Operator: Send + Sync + 'static {
     /// Checks that go beyond the types (e.g. `bands * rows == num_perm`).
     fn check(&self, _config: &Self::Config) -> Vec<ConfigProblem> {
         Vec::new()
+    }
+
+    /// What the config asks of the server: named files, threads, model size.
+    fn demands(&self, _config: &Self::Config) -> Demands {
+        Demands::default()
     }
 
     /// A fingerprint of what the task reads besides its input artifacts
@@ -134,6 +170,8 @@ pub trait DynOperator: Send + Sync {
     fn config_schema(&self) -> serde_json::Value;
     /// Deserializes and checks a `with:` block without running anything.
     fn validate(&self, with: &serde_json::Value) -> Vec<ConfigProblem>;
+    /// What a `with:` block asks of the server; `None` when it does not decode.
+    fn demands_erased(&self, with: &serde_json::Value) -> Option<Demands>;
     /// Deserializes the config and runs one attempt.
     fn run_erased(&self, with: serde_json::Value, ctx: TaskContext) -> BoxRun<'_>;
     /// Deserializes the config and computes [`Operator::fingerprint`].
@@ -154,6 +192,10 @@ impl<O: Operator> DynOperator for O {
             Ok(config) => self.check(&config),
             Err(problem) => vec![problem],
         }
+    }
+
+    fn demands_erased(&self, with: &serde_json::Value) -> Option<Demands> {
+        decode_config::<O::Config>(with.clone()).ok().map(|config| self.demands(&config))
     }
 
     fn fingerprint_erased(&self, with: serde_json::Value, ctx: TaskContext) -> BoxFingerprint<'_> {

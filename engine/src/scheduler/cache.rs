@@ -47,6 +47,7 @@ pub fn cache_key(
     config: &Value,
     inputs: &BTreeMap<String, ArtifactRef>,
     fingerprint: Option<&str>,
+    owner_scope: Option<&str>,
 ) -> String {
     let mut config = config.clone();
     if let Value::Object(map) = &mut config {
@@ -69,6 +70,11 @@ pub fn cache_key(
     }
     if let Some(fingerprint) = fingerprint {
         hasher.update(fingerprint.as_bytes());
+    }
+    if let Some(owner) = owner_scope {
+        hasher.update(&[0]);
+        hasher.update(b"owner:");
+        hasher.update(owner.as_bytes());
     }
     format!("blake3:{}", hasher.finalize().to_hex())
 }
@@ -97,17 +103,29 @@ mod tests {
         let info = OperatorInfo::new("clean", "1", "d");
         let inputs_a = BTreeMap::from([("documents".to_owned(), artifact("blake3:aa", "runs/1/x"))]);
         let inputs_b = BTreeMap::from([("documents".to_owned(), artifact("blake3:aa", "runs/2/x"))]);
-        let a = cache_key(&info, &json!({"documents": "runs/1/x", "nfkc": true, "pii": false}), &inputs_a, None);
-        let b = cache_key(&info, &json!({"pii": false, "nfkc": true, "documents": "runs/2/x"}), &inputs_b, None);
+        let a = cache_key(&info, &json!({"documents": "runs/1/x", "nfkc": true, "pii": false}), &inputs_a, None, None);
+        let b = cache_key(&info, &json!({"pii": false, "nfkc": true, "documents": "runs/2/x"}), &inputs_b, None, None);
         assert_eq!(a, b);
-        let changed = cache_key(&info, &json!({"documents": "runs/1/x", "nfkc": false, "pii": false}), &inputs_a, None);
+        let changed = cache_key(&info, &json!({"documents": "runs/1/x", "nfkc": false, "pii": false}), &inputs_a, None, None);
         assert_ne!(a, changed);
         let other_input = BTreeMap::from([("documents".to_owned(), artifact("blake3:bb", "runs/1/x"))]);
-        assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &other_input, None));
-        assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &inputs_a, Some("files changed")));
+        assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &other_input, None, None));
+        assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &inputs_a, Some("files changed"), None));
         assert_ne!(
             a,
-            cache_key(&OperatorInfo::new("clean", "2", "d"), &json!({"nfkc": true, "pii": false}), &inputs_a, None)
+            cache_key(&OperatorInfo::new("clean", "2", "d"), &json!({"nfkc": true, "pii": false}), &inputs_a, None, None)
         );
+    }
+
+    #[test]
+    fn confined_owners_never_share_keys() {
+        let info = OperatorInfo::new("ingest", "1", "d");
+        let config = json!({"path": "data://corpus"});
+        let trusted = cache_key(&info, &config, &BTreeMap::new(), Some("files"), None);
+        let alice = cache_key(&info, &config, &BTreeMap::new(), Some("files"), Some("alice"));
+        let bob = cache_key(&info, &config, &BTreeMap::new(), Some("files"), Some("bob"));
+        assert_ne!(alice, bob);
+        assert_ne!(alice, trusted);
+        assert_eq!(alice, cache_key(&info, &config, &BTreeMap::new(), Some("files"), Some("alice")));
     }
 }

@@ -3,6 +3,7 @@
 //! in this process (the embedded default) or in other processes and machines
 //! sharing one PostgreSQL.
 
+pub mod access;
 mod adopt;
 mod cache;
 mod coordinator;
@@ -69,6 +70,8 @@ pub enum EngineError {
     StoredSpecInvalid { run_id: String, diagnostics: Diagnostics },
     #[error("lost the coordinator lease of run {run_id}; another process took it over")]
     LeaseLost { run_id: String },
+    #[error("cannot fire schedules: {0}")]
+    Schedule(String),
 }
 
 /// The engine: store, artifacts and operators, plus this process's signals.

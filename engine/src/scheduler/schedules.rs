@@ -111,15 +111,30 @@ impl Engine {
         logical_time: i64,
         now: i64,
     ) -> Result<Option<FiredRun>, EngineError> {
-        let planned = match text {
-            None => Err(format!("pipeline {} is no longer stored", schedule.pipeline)),
-            Some(text) => compile(
+        // The owner's rights as they are now: a schedule stored by someone
+        // since disabled or demoted starts nothing it could not start itself.
+        let standing = match self.access_for(Some(&schedule.owner)).await {
+            Ok(access) => Ok(access),
+            Err(err) if err.class == hangar_sdk::ErrorClass::User => Err(err.full_message()),
+            Err(err) => return Err(EngineError::Schedule(err.full_message())),
+        };
+        let planned = match (text, standing) {
+            (_, Err(refused)) => Err(format!("not started: {refused}")),
+            (None, _) => Err(format!("pipeline {} is no longer stored", schedule.pipeline)),
+            (Some(text), Ok(access)) => compile(
                 &format!("{}.yaml", schedule.pipeline),
                 text,
                 &self.registry,
                 &params_as_overrides(&schedule.params),
             )
-            .map_err(|diagnostics| format!("the pipeline does not plan:\n{diagnostics}")),
+            .map_err(|diagnostics| format!("the pipeline does not plan:\n{diagnostics}"))
+            .and_then(|plan| {
+                for task in plan.tasks.values() {
+                    self.check_privileges(&access, &task.id, &task.operator)
+                        .map_err(|err| format!("not started: {}", err.full_message()))?;
+                }
+                Ok(plan)
+            }),
         };
         let prepared = planned.map(|plan| {
             let (mut run, tasks) = prepare_run(&plan, Some(&schedule.owner));

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_sdk::{CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs, TaskReporter};
+use hangar_sdk::{Access, CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs, TaskReporter};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -128,10 +128,15 @@ impl Engine {
         let reporter = Arc::new(AttemptReporter::new(lease.clone(), self.signals.clone()));
         let scratch = self.scratch_root.join(&lease.run_id).join(&lease.task_id).join(format!("a{}", lease.attempt));
 
-        let (outcome, cache_key) = match self.cached(&task, &cancel, &reporter, &scratch).await {
-            Ok(Lookup::Hit { outputs, key }) => (Outcome::Cached(outputs), Some(key)),
-            Ok(Lookup::Miss(key)) => (self.attempt(&task, cancel.clone(), reporter.clone(), &scratch).await, key),
+        let (outcome, cache_key) = match self.run_access(&task).await {
             Err(err) => (Outcome::Done(Err(err)), None),
+            Ok(access) => match self.cached(&task, &access, &cancel, &reporter, &scratch).await {
+                Ok(Lookup::Hit { outputs, key }) => (Outcome::Cached(outputs), Some(key)),
+                Ok(Lookup::Miss(key)) => {
+                    (self.attempt(&task, &access, cancel.clone(), reporter.clone(), &scratch).await, key)
+                }
+                Err(err) => (Outcome::Done(Err(err)), None),
+            },
         };
 
         if let Err(err) = reporter.flush(self.store.as_ref()).await {
@@ -181,10 +186,25 @@ impl Engine {
         self.signals.wake_run(&lease.run_id);
     }
 
+    /// What this attempt may read and run: its run's owner's rights as they
+    /// are now, not as they were when the run was submitted.
+    async fn run_access(&self, task: &ClaimedTask) -> Result<Access, OperatorError> {
+        let run = self
+            .store
+            .run(&task.lease.run_id)
+            .await
+            .map_err(|e| OperatorError::external(e.to_string()))?
+            .ok_or_else(|| OperatorError::internal(format!("run {} is not in the database", task.lease.run_id)))?;
+        let access = self.access_for(run.owner.as_deref()).await?;
+        self.check_privileges(&access, &task.lease.task_id, &task.operator)?;
+        Ok(access)
+    }
+
     /// The context of one attempt.
     fn context(
         &self,
         task: &ClaimedTask,
+        access: &Access,
         cancel: CancellationToken,
         reporter: Arc<AttemptReporter>,
         scratch: &std::path::Path,
@@ -204,12 +224,14 @@ impl Engine {
             reporter,
         )
         .with_models(Arc::new(crate::store::RegistryOf(self.store.clone())))
+        .with_access(access.clone())
     }
 
     /// Looks the task up in the output cache.
     async fn cached(
         &self,
         task: &ClaimedTask,
+        access: &Access,
         cancel: &CancellationToken,
         reporter: &Arc<AttemptReporter>,
         scratch: &std::path::Path,
@@ -217,9 +239,11 @@ impl Engine {
         let Some(operator) = self.registry.get(&task.operator).filter(|_| task.cache) else {
             return Ok(Lookup::Miss(None));
         };
-        let ctx = self.context(task, cancel.clone(), reporter.clone(), scratch);
+        let ctx = self.context(task, access, cancel.clone(), reporter.clone(), scratch);
         let fingerprint = operator.implementation.fingerprint_erased(task.config.clone(), ctx).await?;
-        let key = cache_key(&operator.info, &task.config, &task.inputs, fingerprint.as_deref());
+        // A confined owner's outputs are cached for that owner alone: what
+        // the task read was visible to them, not necessarily to others.
+        let key = cache_key(&operator.info, &task.config, &task.inputs, fingerprint.as_deref(), access.owner());
         let found = self.store.find_cached(&key).await.map_err(|e| OperatorError::external(e.to_string()))?;
         if let Some(outputs) = found {
             let mut present = true;
@@ -238,6 +262,7 @@ impl Engine {
     async fn attempt(
         &self,
         task: &ClaimedTask,
+        access: &Access,
         cancel: CancellationToken,
         reporter: Arc<AttemptReporter>,
         scratch: &std::path::Path,
@@ -249,7 +274,7 @@ impl Engine {
                 task.operator
             ))));
         };
-        let ctx = self.context(task, cancel.clone(), reporter.clone(), scratch);
+        let ctx = self.context(task, access, cancel.clone(), reporter.clone(), scratch);
         let run = operator.implementation.run_erased(task.config.clone(), ctx);
         tokio::pin!(run);
 

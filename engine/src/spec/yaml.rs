@@ -130,18 +130,40 @@ impl Node {
     }
 }
 
-/// Parses one YAML document into a positioned tree.
+/// Mappings and lists nested deeper than this are refused: no pipeline
+/// needs them, and every later pass over the tree recurses over its depth.
+pub const MAX_DEPTH: usize = 64;
+/// Nodes that aliases may copy in all, so that a few hundred bytes of
+/// nested aliases (a "billion laughs") cannot expand into gigabytes.
+pub const ALIAS_BUDGET: usize = 10_000;
+
+/// Parses one YAML document into a positioned tree, refusing documents
+/// nested deeper than [`MAX_DEPTH`] or whose aliases copy more than
+/// [`ALIAS_BUDGET`] nodes.
 ///
 /// # Errors
 /// A syntax error, with its position; the document cannot be read further.
 pub fn parse(text: &str) -> Result<(Option<Node>, Vec<YamlProblem>), YamlProblem> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|err| YamlProblem {
-        mark: to_mark(*err.marker()),
-        path: String::new(),
-        message: format!("invalid YAML: {}", err.info()),
-    })?;
+    // Events one at a time: the parser's own `load` recurses once per level
+    // of nesting, which a deep enough document turns into a stack overflow.
+    loop {
+        let (event, marker) = parser.next_token().map_err(|err| YamlProblem {
+            mark: to_mark(*err.marker()),
+            path: String::new(),
+            message: format!("invalid YAML: {}", err.info()),
+        })?;
+        let end = event == Event::StreamEnd;
+        builder.on_event(event, marker);
+        if let Some(stop) = builder.stopped.take() {
+            // What was built is partial; the problem says why.
+            return Ok((None, vec![stop]));
+        }
+        if end {
+            break;
+        }
+    }
     if builder.documents > 1 {
         builder.problems.push(YamlProblem {
             mark: builder.second_document.unwrap_or_else(Mark::start),
@@ -158,8 +180,8 @@ fn to_mark(marker: Marker) -> Mark {
 }
 
 enum Frame {
-    Seq { mark: Mark, anchor: usize, items: Vec<Node> },
-    Map { mark: Mark, anchor: usize, entries: Vec<Entry>, pending_key: Option<(String, Mark)> },
+    Seq { mark: Mark, anchor: usize, items: Vec<Node>, size: usize },
+    Map { mark: Mark, anchor: usize, entries: Vec<Entry>, pending_key: Option<(String, Mark)>, size: usize },
 }
 
 #[derive(Default)]
@@ -167,7 +189,13 @@ struct TreeBuilder {
     stack: Vec<Frame>,
     /// Keys of the mappings on the stack, for the paths in messages.
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes copied by aliases so far.
+    aliased: usize,
+    /// Why building stopped (too deep, too many aliased nodes); every later
+    /// event is ignored.
+    stopped: Option<YamlProblem>,
     problems: Vec<YamlProblem>,
     documents: usize,
     second_document: Option<Mark>,
@@ -186,9 +214,20 @@ impl TreeBuilder {
         parts.join(".")
     }
 
-    fn complete(&mut self, node: Node, anchor: usize) {
+    fn stop(&mut self, mark: Mark, message: String) {
+        let path = self.path();
+        self.stopped = Some(YamlProblem { mark, path, message });
+        self.stack.clear();
+        self.anchors.clear();
+    }
+
+    fn complete(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        match self.stack.last_mut() {
+            Some(Frame::Seq { size: parent, .. } | Frame::Map { size: parent, .. }) => *parent += size,
+            None => {}
         }
         if self.documents > 1 {
             return;
@@ -232,6 +271,13 @@ impl TreeBuilder {
 impl MarkedEventReceiver for TreeBuilder {
     fn on_event(&mut self, event: Event, marker: Marker) {
         let mark = to_mark(marker);
+        if self.stopped.is_some() {
+            return;
+        }
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) && self.stack.len() >= MAX_DEPTH {
+            self.stop(mark, format!("the YAML nests deeper than {MAX_DEPTH} levels; flatten it"));
+            return;
+        }
         match event {
             Event::DocumentStart => {
                 self.documents += 1;
@@ -241,23 +287,35 @@ impl MarkedEventReceiver for TreeBuilder {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let value = resolve_scalar(&text, style, tag.as_ref().map(|t| t.suffix.as_str()));
-                self.complete(Node::Scalar { mark, value }, anchor);
+                self.complete(Node::Scalar { mark, value }, anchor, 1);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { mark, anchor, items: Vec::new() }),
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(Frame::Seq { mark, anchor, items: Vec::new(), size: 1 })
+            }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { mark, anchor, entries: Vec::new(), pending_key: None })
+                self.stack.push(Frame::Map { mark, anchor, entries: Vec::new(), pending_key: None, size: 1 })
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { mark, anchor, items }) => (Node::Seq { mark, items }, anchor),
-                    Some(Frame::Map { mark, anchor, entries, .. }) => (Node::Map { mark, entries }, anchor),
+                let (node, anchor, size) = match self.stack.pop() {
+                    Some(Frame::Seq { mark, anchor, items, size }) => (Node::Seq { mark, items }, anchor, size),
+                    Some(Frame::Map { mark, anchor, entries, size, .. }) => (Node::Map { mark, entries }, anchor, size),
                     None => return,
                 };
-                self.complete(node, anchor);
+                self.complete(node, anchor, size);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node::Scalar { mark, value: Value::Null });
-                self.complete(node, 0);
+                let size = self.anchors.get(&id).map_or(1, |(_, size)| *size);
+                self.aliased = self.aliased.saturating_add(size);
+                if self.aliased > ALIAS_BUDGET {
+                    self.stop(
+                        mark,
+                        format!("aliases here copy more than {ALIAS_BUDGET} nodes in all; write the values out instead"),
+                    );
+                    return;
+                }
+                let node =
+                    self.anchors.get(&id).map(|(node, _)| node.clone()).unwrap_or(Node::Scalar { mark, value: Value::Null });
+                self.complete(node, 0, size);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
@@ -377,6 +435,38 @@ mod tests {
     fn aliases_copy_the_anchored_node() {
         let node = tree("base: &b {retries: 2}\ncopy: *b\n");
         assert_eq!(node.to_value()["copy"]["retries"], Value::Number(2.into()));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_a_position() {
+        let block = "- ".repeat(5000) + "x\n";
+        let (root, problems) = parse(&block).expect("parses as far as the limit");
+        assert!(root.is_none());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("deeper than 64"), "{}", problems[0].message);
+        let flow = "[".repeat(5000) + &"]".repeat(5000);
+        match parse(&flow) {
+            Ok((root, problems)) => assert!(root.is_none() && !problems.is_empty()),
+            Err(err) => assert!(err.message.starts_with("invalid YAML"), "{err:?}"),
+        }
+        let within = "a:\n".to_owned() + &(1..60).map(|i| format!("{}b{i}:\n", "  ".repeat(i))).collect::<String>();
+        assert!(parse(&within).expect("parses").1.is_empty());
+    }
+
+    #[test]
+    fn billion_laughs_stop_at_the_alias_budget() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let names: Vec<char> = ('b'..='i').collect();
+        let mut previous = 'a';
+        for name in names {
+            let refs = vec![format!("*{previous}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+            previous = name;
+        }
+        let (root, problems) = parse(&text).expect("parses");
+        assert!(root.is_none());
+        assert!(problems[0].message.contains("more than 10000 nodes"), "{problems:?}");
+        assert!(problems[0].mark.line >= 3, "{problems:?}");
     }
 
     #[test]

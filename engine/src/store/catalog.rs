@@ -273,3 +273,25 @@ pub trait StatsStore: Send + Sync {
     /// Tasks that finished after `after` (ms), oldest first, at most `limit`.
     async fn finished_tasks(&self, after: i64, limit: i64) -> Result<Vec<FinishedTask>, StoreError>;
 }
+
+/// A local folder an administrator declared readable as `data://NAME/…`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataRootRecord {
+    pub name: String,
+    /// The folder on the server: shown to administrators only.
+    pub path: String,
+    /// The least role that may read it: `user` (everyone) or `admin`.
+    pub role: String,
+    pub created_at: i64,
+}
+
+/// Declared data roots.
+#[async_trait]
+pub trait DataRootStore: Send + Sync {
+    /// Declares a root, or changes the folder and role of one by name.
+    async fn put_data_root(&self, root: &DataRootRecord) -> Result<(), StoreError>;
+    /// By name.
+    async fn data_roots(&self) -> Result<Vec<DataRootRecord>, StoreError>;
+    /// False when unknown.
+    async fn delete_data_root(&self, name: &str) -> Result<bool, StoreError>;
+}

@@ -13,7 +13,7 @@ mod sql;
 
 use async_trait::async_trait;
 
-pub use catalog::{PipelineStore, ScheduleStore, StatsStore, UploadStore, UserStore};
+pub use catalog::{DataRootRecord, DataRootStore, PipelineStore, ScheduleStore, StatsStore, UploadStore, UserStore};
 pub use models::{Deletion, ModelStore, ModelSummary, RegistryOf, Rollback};
 pub use records::{
     Acquired, Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, Pool,
@@ -181,6 +181,7 @@ pub trait Store:
     + ScheduleStore
     + StatsStore
     + ModelStore
+    + DataRootStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> Backend;

@@ -61,9 +61,10 @@ pub struct DatasetConfig {
     /// A tokenizer to reuse instead of training one: `${{ tasks.ID.outputs.tokenizer }}`.
     #[serde(default)]
     pub tokenizer: Option<String>,
-    /// A local `tokenizer.json` to load instead of training one.
+    /// A `tokenizer.json` to load instead of training one: a local file for
+    /// the machine's owner, else an upload, a run's output or `data://NAME/…`.
     #[serde(default)]
-    pub tokenizer_file: Option<String>,
+    pub tokenizer_file: Option<hangar_sdk::InputPath>,
     /// Vocabulary size of the trained tokenizer, special tokens included.
     #[serde(default = "default_vocab")]
     pub vocab_size: usize,
@@ -243,6 +244,10 @@ impl Operator for Dataset {
         problems
     }
 
+    fn demands(&self, config: &DatasetConfig) -> hangar_sdk::Demands {
+        hangar_sdk::Demands::default().input(&["tokenizer_file"], config.tokenizer_file.as_ref())
+    }
+
     async fn run(&self, config: DatasetConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let input = ctx.input("documents")?.clone();
         let reader = open_input(&ctx, &input).await?;
@@ -252,7 +257,7 @@ impl Operator for Dataset {
                 let key = format!("{}/tokenizer.json", artifact.key.trim_end_matches('/'));
                 Some(ctx.artifacts().fetch_local(&key, &scratch).await?)
             }
-            (None, Some(file)) => Some(PathBuf::from(file)),
+            (None, Some(file)) => Some(ctx.fetch_input(file).await?),
             (None, None) => None,
         };
         let out_dir = scratch.join("out");

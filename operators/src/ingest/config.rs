@@ -57,9 +57,11 @@ impl Default for JsonOptions {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
-    /// A file, a folder (read recursively) or an artifact store location
-    /// (`file://…`, `s3://bucket/prefix`, or a key inside the store).
-    pub path: String,
+    /// A file, a folder (read recursively) or an artifact store location:
+    /// an upload (`uploads/ID`), a run's output (`runs/RUN/…`) or a data root
+    /// (`data://NAME/sub`); the machine's owner may also give any local path,
+    /// `file://…` or `s3://bucket/prefix`.
+    pub path: hangar_sdk::InputPath,
     /// Glob patterns, relative to `path`, of files to read (default: every file).
     #[serde(default)]
     pub include: Vec<String>,
@@ -80,7 +82,7 @@ pub struct IngestConfig {
     /// which a PDF document is flagged `garbled` in its metadata.
     #[serde(default = "default_garbled_ratio")]
     pub garbled_ratio: f64,
-    /// Files parsed in parallel (default: number of cores).
+    /// Files parsed in parallel (default and at most: the number of cores).
     #[serde(default)]
     pub workers: Option<usize>,
 }

@@ -8,7 +8,7 @@ pub mod pdf;
 pub mod sources;
 
 use hangar_sdk::{
-    ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
+    ArtifactKind, ConfigProblem, Demands, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
 };
 use rayon::prelude::*;
 use serde_json::{Map, Value};
@@ -80,8 +80,11 @@ fn read_file(file: &SourceFile, config: &IngestConfig, handle: &Handle, ctx: &Ta
             format!("file is {} bytes, over max_file_bytes ({})", file.bytes, config.max_file_bytes),
         );
     }
+    if let Some(problem) = &file.problem {
+        return rejected(file, Some(format), problem.clone());
+    }
     let bytes = match &file.location {
-        Location::Local(path) => std::fs::read(path).map_err(|e| e.to_string()),
+        Location::Local(local) => local.read().map_err(|e| local.error(&e).to_string()),
         Location::Store(key) => handle.block_on(ctx.artifacts().read(key)).map_err(|e| e.to_string()),
     };
     let bytes = match bytes {
@@ -132,23 +135,28 @@ impl Operator for Ingest {
         if config.workers == Some(0) {
             problems.push(ConfigProblem::at(&["workers"], "workers must be at least 1"));
         }
-        if config.path.trim().is_empty() {
+        if config.path.as_written().trim().is_empty() {
             problems.push(ConfigProblem::at(&["path"], "path is empty; give a file, a folder or an artifact location"));
         }
         problems
     }
 
+    fn demands(&self, config: &IngestConfig) -> Demands {
+        let threads = config.workers.map(|w| (hangar_sdk::field(&["workers"]), w as u64));
+        Demands { threads, ..Demands::default() }.input(&["path"], Some(&config.path))
+    }
+
     async fn fingerprint(&self, config: &IngestConfig, ctx: &TaskContext) -> Result<Option<String>, OperatorError> {
         let include = sources::glob_set(&config.include).map_err(OperatorError::user)?;
         let exclude = sources::glob_set(&config.exclude).map_err(OperatorError::user)?;
-        let files = sources::list(&config.path, &include, &exclude, ctx.artifacts()).await?;
+        let files = sources::list(&config.path, &include, &exclude, &ctx).await?;
         sources::fingerprint(&files, ctx.artifacts()).await.map(Some)
     }
 
     async fn run(&self, config: IngestConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
         let include = sources::glob_set(&config.include).map_err(OperatorError::user)?;
         let exclude = sources::glob_set(&config.exclude).map_err(OperatorError::user)?;
-        let files = sources::list(&config.path, &include, &exclude, ctx.artifacts()).await?;
+        let files = sources::list(&config.path, &include, &exclude, &ctx).await?;
         if files.is_empty() {
             return Err(OperatorError::user(format!(
                 "no files to read under {} (after include/exclude filters)",
@@ -158,8 +166,10 @@ impl Operator for Ingest {
         ctx.info(format!("reading {} files from {}", files.len(), config.path));
         let documents = JsonlSink::create(&ctx, "documents.jsonl").await?;
         let rejects = JsonlSink::create(&ctx, "rejected.jsonl").await?;
-        let workers =
-            config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
+        // More parser threads than cores only costs memory (and a config of
+        // 100,000 would start that many threads).
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let workers = config.workers.unwrap_or(cores).min(cores);
         let handle = Handle::current();
         let task = ctx.clone();
         let (documents, rejects, first_reasons) = blocking(move || {

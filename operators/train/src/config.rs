@@ -53,10 +53,11 @@ pub struct TrainConfig {
     /// For `finetune`: the model to start from, `${{ tasks.ID.outputs.model }}`.
     #[serde(default)]
     pub base: Option<String>,
-    /// For `finetune`: a local Hugging Face Llama-style checkpoint folder
-    /// (`config.json` and `*.safetensors`) to start from instead.
+    /// For `finetune`: a Hugging Face Llama-style checkpoint folder
+    /// (`config.json` and `*.safetensors`) to start from instead: a local
+    /// folder for the machine's owner, else an upload or `data://NAME/…`.
     #[serde(default)]
-    pub base_path: Option<String>,
+    pub base_path: Option<hangar_sdk::InputPath>,
     /// Sizes of a model trained from scratch (a fine-tuned model keeps its base's).
     #[serde(default)]
     pub model: ModelSize,

@@ -52,6 +52,20 @@ impl Operator for Train {
         .output(PortDecl::required("metrics", ArtifactKind::Metrics, "One JSON line per step: loss, learning rate, tokens/s, validation loss and perplexity."))
     }
 
+    fn demands(&self, config: &TrainConfig) -> hangar_sdk::Demands {
+        use hangar_sdk::field;
+        // A vocabulary of 32k stands for the dataset's, unknown until it is built.
+        let parameters = (config.mode == Mode::Pretrain).then(|| (field(&["model"]), config.model.parameters(32_000) as u64));
+        let sequences = config.steps.saturating_mul(config.batch_size as u64).saturating_mul(config.grad_accumulation as u64);
+        hangar_sdk::Demands {
+            threads: config.threads.map(|t| (field(&["threads"]), t as u64)),
+            model_parameters: parameters,
+            training_sequences: Some((field(&["steps"]), sequences)),
+            ..hangar_sdk::Demands::default()
+        }
+        .input(&["base_path"], config.base_path.as_ref())
+    }
+
     fn check(&self, config: &TrainConfig) -> Vec<ConfigProblem> {
         let mut problems: Vec<ConfigProblem> = config
             .model
@@ -132,7 +146,7 @@ impl Operator for Train {
                         let base = ctx.input("base")?.clone();
                         fetch_folder(&store, &base.key, &scratch.join("base")).await?
                     }
-                    (None, Some(path)) => PathBuf::from(path),
+                    (None, Some(path)) => ctx.fetch_input(path).await?,
                     (None, None) => return Err(OperatorError::user("finetune needs `base` or `base_path`")),
                 };
                 let (size, vocab) =
@@ -142,7 +156,7 @@ impl Operator for Train {
                     size.layers,
                     size.d_model,
                     vocab,
-                    config.base_path.as_deref().unwrap_or("the base model artifact")
+                    config.base_path.as_ref().map_or("the base model artifact", hangar_sdk::InputPath::as_written)
                 ));
                 config.model = size;
                 let (corpus, eos) = chat_data(&dataset_dir, &tokenizer_json, config.model.context, vocab)?;
@@ -397,7 +411,7 @@ async fn write_outputs(
         "parameters": parameters,
         "dataset_digest": dataset_digest,
         "vocab_size": vocab,
-        "base": config.base_path.clone().or_else(|| config.base.clone()),
+        "base": config.base_path.as_ref().map(|p| p.as_written().to_owned()).or_else(|| config.base.clone()),
         "chat_template": (config.mode == Mode::Finetune).then_some(CHAT_TEMPLATE),
         "resumed_from_step": trained.resumed_from,
         "final": {

@@ -8,6 +8,7 @@ mod logs;
 mod models;
 mod pools;
 mod queue;
+mod roots;
 mod rows;
 mod runs;
 mod schedules;

@@ -10,7 +10,6 @@ mod report;
 mod score;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use hangar_sdk::{
     ArtifactKind, ConfigProblem, ModelRef, Operator, OperatorError, OperatorInfo, PortDecl, TaskContext, TaskOutputs,
@@ -39,9 +38,10 @@ pub struct EvaluateConfig {
     /// The dataset whose test split is scored: `${{ tasks.ID.outputs.dataset }}`.
     pub dataset: String,
     /// A JSONL question set (`{"question", "answer", "kind"?, "choices"?}` per
-    /// line) to use instead of the one built from the test split.
+    /// line) to use instead of the one built from the test split: a local
+    /// file for the machine's owner, else an upload, a run's output or `data://NAME/…`.
     #[serde(default)]
-    pub questions: Option<String>,
+    pub questions: Option<hangar_sdk::InputPath>,
     /// Questions asked at most (in file order).
     #[serde(default = "default_max_questions")]
     pub max_questions: usize,
@@ -114,6 +114,10 @@ impl Operator for Evaluate {
         .not_cacheable()
     }
 
+    fn demands(&self, config: &EvaluateConfig) -> hangar_sdk::Demands {
+        hangar_sdk::Demands::default().input(&["questions"], config.questions.as_ref())
+    }
+
     fn check(&self, config: &EvaluateConfig) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         match (&config.model, &config.registered) {
@@ -160,7 +164,7 @@ impl Operator for Evaluate {
         };
         let model_dir = fetch_folder(&store, &model_key, &scratch.join("model")).await?;
         let questions = match &config.questions {
-            Some(path) => questions::from_file(&PathBuf::from(path)),
+            Some(path) => questions::from_file(&ctx.fetch_input(path).await?, path.as_written()),
             None => questions::from_test_split(&dataset_dir.join("sft/test.jsonl")),
         }
         .map_err(OperatorError::user)?;

@@ -143,18 +143,17 @@ pub fn from_test_split(path: &Path) -> Result<Vec<Question>, String> {
 ///
 /// # Errors
 /// An unreadable file or a malformed line.
-pub fn from_file(path: &Path) -> Result<Vec<Question>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read the question set {}: {e}", path.display()))?;
+pub fn from_file(path: &Path, shown: &str) -> Result<Vec<Question>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the question set {shown}: {e}"))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, line)| {
             let q: Question = serde_json::from_str(line).map_err(|e| {
-                format!("{}:{}: expected {{\"question\", \"answer\", ...}}: {e}", path.display(), n + 1)
+                format!("{shown}:{}: expected {{\"question\", \"answer\", ...}}: {e}", n + 1)
             })?;
             if !q.choices.is_empty() && !q.choices.contains(&q.answer) {
-                return Err(format!("{}:{}: the answer is not one of the choices", path.display(), n + 1));
+                return Err(format!("{shown}:{}: the answer is not one of the choices", n + 1));
             }
             Ok(q)
         })

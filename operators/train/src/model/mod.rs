@@ -138,12 +138,18 @@ impl ModelSize {
 
     /// Parameters of the model with a vocabulary of `vocab` tokens.
     pub fn parameters(&self, vocab: usize) -> usize {
+        // Saturating: a hostile config's sizes must give a huge count, not a panic.
+        let m = usize::saturating_mul;
         let d = self.d_model;
-        let kv = self.kv_heads() * self.head_dim();
-        let biases = if self.qkv_bias { d + 2 * kv } else { 0 };
-        let block = d * d * 2 + d * kv * 2 + 3 * d * self.ffn() + 2 * d + biases;
-        let head = if self.tie_embeddings { 0 } else { vocab * d };
-        vocab * d + self.layers * block + d + head
+        let kv = m(self.kv_heads(), self.head_dim());
+        let biases = if self.qkv_bias { d.saturating_add(m(2, kv)) } else { 0 };
+        let block = m(m(d, d), 2)
+            .saturating_add(m(m(d, kv), 2))
+            .saturating_add(m(m(3, d), self.ffn()))
+            .saturating_add(m(2, d))
+            .saturating_add(biases);
+        let head = if self.tie_embeddings { 0 } else { m(vocab, d) };
+        m(vocab, d).saturating_add(m(self.layers, block)).saturating_add(d).saturating_add(head)
     }
 }
 

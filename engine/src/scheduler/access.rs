@@ -1,0 +1,79 @@
+//! What a run may read and run, from its owner's standing *now*: the
+//! machine's owner (no owner: a CLI run) and administrators are trusted;
+//! ordinary accounts are confined to their own data and the data roots
+//! declared for them; a deleted or disabled account runs nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hangar_sdk::{Access, DataRoot, OperatorError, Ownership};
+
+use super::Engine;
+use crate::store::Store;
+
+/// The role whose runs are trusted (it may already run shell commands).
+pub const TRUSTED_ROLE: &str = "admin";
+
+/// Answers the resolver's ownership questions from the database.
+struct StoreOwnership(Arc<dyn Store>);
+
+#[async_trait]
+impl Ownership for StoreOwnership {
+    async fn upload_owner(&self, upload_id: &str) -> Result<Option<String>, String> {
+        Ok(self.0.upload(upload_id).await.map_err(|e| e.to_string())?.map(|u| u.owner))
+    }
+
+    async fn run_owner(&self, run_id: &str) -> Result<Option<String>, String> {
+        Ok(self.0.run(run_id).await.map_err(|e| e.to_string())?.and_then(|r| r.owner))
+    }
+}
+
+impl Engine {
+    /// The access of work owned by `owner` (`None`: the machine's owner).
+    ///
+    /// # Errors
+    /// A user error when the account no longer exists or is disabled; an
+    /// external one when the database cannot say.
+    pub async fn access_for(&self, owner: Option<&str>) -> Result<Access, OperatorError> {
+        let store_error = |e: crate::store::StoreError| OperatorError::external(e.to_string());
+        let roots = self.store.data_roots().await.map_err(store_error)?;
+        let Some(owner) = owner else {
+            return Ok(Access::trusted(roots.into_iter().map(to_root).collect()));
+        };
+        let user = self.store.user(owner).await.map_err(store_error)?.ok_or_else(|| {
+            OperatorError::user(format!(
+                "the account {owner} that owns this work no longer exists; an administrator can run it instead"
+            ))
+        })?;
+        if user.disabled {
+            return Err(OperatorError::user(format!(
+                "the account {} that owns this work is disabled; an administrator can enable it again",
+                user.email
+            )));
+        }
+        if user.role == TRUSTED_ROLE {
+            return Ok(Access::trusted(roots.into_iter().map(to_root).collect()));
+        }
+        let visible = roots.into_iter().filter(|r| r.role != TRUSTED_ROLE).map(to_root).collect();
+        Ok(Access::confined(owner, visible, Arc::new(StoreOwnership(self.store.clone()))))
+    }
+
+    /// Refuses an operator that needs administrator rights to a confined owner.
+    ///
+    /// # Errors
+    /// A user error naming the task and operator.
+    pub fn check_privileges(&self, access: &Access, task_id: &str, operator: &str) -> Result<(), OperatorError> {
+        let privileged = self.registry.get(operator).is_some_and(|op| op.info.privileged);
+        if privileged && !access.is_trusted() {
+            return Err(OperatorError::user(format!(
+                "task {task_id} uses the {operator} operator, which needs administrator rights that the run's owner \
+                 does not have (any more); an administrator can run it instead"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn to_root(record: crate::store::DataRootRecord) -> DataRoot {
+    DataRoot { name: record.name, path: record.path.into() }
+}
