@@ -428,8 +428,31 @@ async fn accounts_register_edit_their_profile_and_only_administrators_manage_the
         form(&api, &format!("/admin/users/{first}"), Some(&root), &format!("csrf={root_csrf}&role=admin")).await;
     assert_eq!(location(&changed), "/admin/users");
     assert!(page(&api, "/admin/users", Some(&root)).await.text().matches(r#"value="admin" selected"#).count() >= 2);
-    let forged = form(&api, &format!("/admin/users/{first}"), Some(&cookie), &format!("csrf={csrf}&role=admin")).await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a user cannot promote anyone");
+    // The promoted account's open session has the new role at once.
+    let promoted = first == csrf_account(&api, &cookie).await;
+    let plain = sign_in(&api, "plain.c@caac.example").await;
+    let plain_csrf = csrf_of(&page(&api, "/account", Some(&plain)).await.text());
+    let forged =
+        form(&api, &format!("/admin/users/{first}"), Some(&plain), &format!("csrf={plain_csrf}&role=user")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a user cannot change anyone's role");
+    assert_eq!(
+        page(&api, "/admin/users", Some(&cookie)).await.status == StatusCode::OK,
+        promoted,
+        "the administrators' page follows the session's current role"
+    );
+}
+
+/// The account id behind a session cookie.
+async fn csrf_account(api: &Api, cookie: &str) -> String {
+    let reply = api
+        .send(
+            axum::http::Request::get("/api/v1/users/me")
+                .header(header::COOKIE, cookie)
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await;
+    reply.json()["id"].as_str().expect("id").to_owned()
 }
 
 #[tokio::test]

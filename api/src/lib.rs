@@ -31,7 +31,7 @@ pub use state::{ApiConfig, AppState, RateLimit};
 
 /// The routes under `/api/v1`, with their OpenAPI description.
 fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
-    use routes::{auth, events, generate, models, pipelines, runs, schedules, session, uploads, users};
+    use routes::{auth, events, generate, models, pipelines, roots, runs, schedules, session, uploads, users};
     let upload_limit = usize::try_from(state.config.upload_limit).unwrap_or(usize::MAX).saturating_add(1 << 20);
     OpenApiRouter::new()
         .routes(routes!(auth::register))
@@ -54,6 +54,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(events::stream_events))
         .routes(routes!(uploads::create, uploads::list).layer(DefaultBodyLimit::max(upload_limit)))
         .routes(routes!(uploads::download))
+        .routes(routes!(roots::list))
         .routes(routes!(schedules::list, schedules::create))
         .routes(routes!(schedules::delete, schedules::update))
         .routes(routes!(models::list))

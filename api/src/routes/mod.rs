@@ -8,6 +8,7 @@ pub mod generate;
 pub mod models;
 pub mod ops;
 pub mod pipelines;
+pub mod roots;
 pub mod runs;
 pub mod schedules;
 pub mod session;

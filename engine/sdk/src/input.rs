@@ -150,6 +150,12 @@ impl Access {
         matches!(self.scope, Scope::Trusted)
     }
 
+    /// Server folders as a confined account may see them named in messages:
+    /// each data root's folder as `data://NAME`.
+    pub fn root_names(&self) -> Vec<(String, String)> {
+        self.roots.iter().map(|(name, path)| (path.display().to_string(), format!("{DATA_SCHEME}{name}"))).collect()
+    }
+
     /// The confined account, if any.
     pub fn owner(&self) -> Option<&str> {
         match &self.scope {

@@ -23,11 +23,42 @@ pub(crate) struct AttemptReporter {
     lease: TaskLease,
     signals: Arc<Signals>,
     pending: Mutex<Pending>,
+    /// Server paths and what to write instead, for confined runs.
+    redactions: std::sync::OnceLock<Redactions>,
+}
+
+/// Server paths replaced by names in what a confined run's owner reads
+/// (log lines, errors): no listing of the server's folders reaches them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Redactions(Vec<(String, String)>);
+
+impl Redactions {
+    /// Longest paths first, so that a folder inside another is named as itself.
+    pub fn new(mut pairs: Vec<(String, String)>) -> Self {
+        pairs.retain(|(path, _)| path.len() > 1);
+        pairs.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+        Self(pairs)
+    }
+
+    pub fn apply(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for (path, name) in &self.0 {
+            if text.contains(path.as_str()) {
+                text = text.replace(path.as_str(), name);
+            }
+        }
+        text
+    }
 }
 
 impl AttemptReporter {
     pub fn new(lease: TaskLease, signals: Arc<Signals>) -> Self {
-        Self { lease, signals, pending: Mutex::new(Pending::default()) }
+        Self { lease, signals, pending: Mutex::new(Pending::default()), redactions: std::sync::OnceLock::new() }
+    }
+
+    /// From now on, log lines are redacted.
+    pub fn redact_with(&self, redactions: Redactions) {
+        let _ = self.redactions.set(redactions);
     }
 
     /// Writes buffered lines and the latest progress to the store.
@@ -67,7 +98,10 @@ impl TaskReporter for AttemptReporter {
     }
 
     fn log(&self, stream: LogStream, line: &str) {
-        let line = clip(line);
+        let line = match self.redactions.get() {
+            Some(redactions) => clip(&redactions.apply(line)),
+            None => clip(line),
+        };
         self.signals.emit(EngineEvent::TaskLog {
             run_id: self.lease.run_id.clone(),
             task_id: self.lease.task_id.clone(),

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::cache::cache_key;
-use super::reporter::AttemptReporter;
+use super::reporter::{AttemptReporter, Redactions};
 use super::{Engine, EngineEvent};
 use crate::clock::{millis, now_ms};
 use crate::status::TaskStatus;
@@ -128,7 +128,16 @@ impl Engine {
         let reporter = Arc::new(AttemptReporter::new(lease.clone(), self.signals.clone()));
         let scratch = self.scratch_root.join(&lease.run_id).join(&lease.task_id).join(format!("a{}", lease.attempt));
 
-        let (outcome, cache_key) = match self.run_access(&task).await {
+        let access = self.run_access(&task).await;
+        let redactions = match &access {
+            Ok(access) if !access.is_trusted() => {
+                let redactions = self.redactions(access);
+                reporter.redact_with(redactions.clone());
+                Some(redactions)
+            }
+            _ => None,
+        };
+        let (outcome, cache_key) = match access {
             Err(err) => (Outcome::Done(Err(err)), None),
             Ok(access) => match self.cached(&task, &access, &cancel, &reporter, &scratch).await {
                 Ok(Lookup::Hit { outputs, key }) => (Outcome::Cached(outputs), Some(key)),
@@ -146,7 +155,15 @@ impl Engine {
         self.signals.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
 
         let now = now_ms();
-        let completion = self.completion_of(&task, outcome, cache_key, now);
+        let mut completion = self.completion_of(&task, outcome, cache_key, now);
+        if let Some(redactions) = &redactions {
+            match &mut completion {
+                Completion::Retry { error, .. } | Completion::Failed { error } | Completion::Cancelled { error } => {
+                    *error = redactions.apply(error);
+                }
+                Completion::Succeeded { .. } | Completion::Cached { .. } => {}
+            }
+        }
         let (status, error, retry_at) = match &completion {
             Completion::Succeeded { .. } => (TaskStatus::Succeeded, None, None),
             Completion::Cached { .. } => (TaskStatus::Cached, None, None),
@@ -184,6 +201,16 @@ impl Engine {
         // Only this run's coordinator, if it is here; one elsewhere hears
         // of it through the database.
         self.signals.wake_run(&lease.run_id);
+    }
+
+    /// The server folders a confined run's messages must not show.
+    fn redactions(&self, access: &Access) -> Redactions {
+        let mut pairs = access.root_names();
+        pairs.push((self.scratch_root.display().to_string(), "<scratch>".to_owned()));
+        if let Some(root) = self.artifacts.local_path("") {
+            pairs.push((root.display().to_string().trim_end_matches('/').to_owned(), "<artifacts>".to_owned()));
+        }
+        Redactions::new(pairs)
     }
 
     /// What this attempt may read and run: its run's owner's rights as they
