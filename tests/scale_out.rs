@@ -13,7 +13,8 @@ use support::{Cluster, alive, json_of, ledger};
 const LONG: Duration = Duration::from_secs(60);
 
 /// `first` → `gated` (waits for a file) → `last`; every task appends
-/// "TASK ATTEMPT" to a ledger so re-executions show.
+/// "TASK ATTEMPT" to a ledger so re-executions show. The tasks keep the
+/// defaults (no `retries`): losing a worker must not be their failure.
 fn gated_pipeline(cluster: &Cluster) -> std::path::PathBuf {
     let ledger = cluster.path("ledger");
     let gate = cluster.path("gate");
@@ -30,7 +31,6 @@ tasks:
   gated:
     uses: shell
     needs: [first]
-    retries: 2
     with: {{ run: "echo gated $HANGAR_ATTEMPT >> {ledger}; echo $$ >> {pids}; while [ ! -f {gate} ]; do sleep 0.05; done" }}
   last:
     uses: shell
@@ -83,6 +83,8 @@ fn a_worker_killed_mid_task_costs_one_more_attempt() {
     assert_eq!(detail["status"], "succeeded");
     assert_eq!(attempt_statuses(&detail, "gated"), ["lost", "succeeded"]);
     assert_eq!(detail["tasks"]["gated"]["attempts"], 2);
+    let lost = detail["tasks"]["gated"]["attempt_history"][0]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(lost.contains("not counted against retries"), "{lost}");
     let workers = workers_of(&detail, "gated");
     assert!(workers[0].contains(&format!(":{worker_a}:")), "attempt 1 ran on worker A: {workers:?}");
     assert!(!workers[1].contains(&format!(":{worker_a}:")), "attempt 2 ran elsewhere: {workers:?}");
@@ -184,7 +186,7 @@ fn a_frozen_workers_late_completion_is_fenced_off() {
     let spec = cluster.write(
         "slow.yaml",
         &format!(
-            "name: slow\ntasks:\n  slow:\n    uses: shell\n    retries: 2\n    with: {{ run: \"echo start $HANGAR_ATTEMPT >> {ledger}; sleep 1; echo end $HANGAR_ATTEMPT >> {ledger}\" }}\n",
+            "name: slow\ntasks:\n  slow:\n    uses: shell\n    with: {{ run: \"echo start $HANGAR_ATTEMPT >> {ledger}; sleep 1; echo end $HANGAR_ATTEMPT >> {ledger}\" }}\n",
             ledger = ledger_path.display()
         ),
     );

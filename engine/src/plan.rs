@@ -39,6 +39,8 @@ pub struct PlannedTask {
     pub deps: Vec<String>,
     pub bindings: Vec<Binding>,
     pub max_attempts: u32,
+    /// Lost attempts run again without counting against `max_attempts`.
+    pub max_lost_attempts: u32,
     pub retry_backoff: Duration,
     pub timeout: Option<Duration>,
     pub trigger: Trigger,
@@ -424,6 +426,7 @@ fn plan_tasks(
                 deps,
                 bindings,
                 max_attempts: retries.saturating_add(1),
+                max_lost_attempts: task.max_lost_attempts.unwrap_or(spec.defaults.max_lost_attempts),
                 retry_backoff: task.retry_backoff.unwrap_or(spec.defaults.retry_backoff),
                 timeout: task.timeout.or(spec.defaults.timeout),
                 trigger: task.trigger,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Fixture, Harness};
 use hangar_engine::clock::ManualClock;
-use hangar_engine::store::catalog::{NewPipelineVersion, ScheduleRecord};
+use hangar_engine::store::catalog::{NewPipelineVersion, ScheduleRecord, UserRecord};
 use hangar_engine::{Engine, FiredRun, spec_hash};
 use hangar_sdk::CancellationToken;
 use serde_json::json;
@@ -27,6 +27,7 @@ const HOUR: i64 = 60 * MINUTE;
 async fn harness(fixture: &Fixture) -> Harness {
     let harness = Harness::with_store(fixture.store.clone(), tempfile::tempdir().expect("tempdir"));
     let store = harness.engine.store();
+    assert!(store.create_user(&user("usr_ops", false)).await.expect("create the owner"));
     store
         .save_pipeline(&NewPipelineVersion {
             name: "nightly".to_owned(),
@@ -38,6 +39,22 @@ async fn harness(fixture: &Fixture) -> Harness {
         .await
         .expect("save pipeline");
     harness
+}
+
+/// An ordinary account.
+fn user(id: &str, disabled: bool) -> UserRecord {
+    UserRecord {
+        id: id.to_owned(),
+        email: format!("{id}@hangar.example"),
+        password_hash: String::new(),
+        role: "user".to_owned(),
+        name: None,
+        organization: None,
+        position: None,
+        disabled,
+        created_at: T0,
+        updated_at: T0,
+    }
 }
 
 fn schedule(id: &str, cron: &str, catchup: bool) -> ScheduleRecord {
@@ -104,6 +121,22 @@ async fn a_pipeline_that_no_longer_plans_records_the_fire_with_its_error(fixture
     assert!(fired[0].error.as_deref().unwrap_or_default().contains("undeclared"), "{fired:?}");
     // Recorded: the same time is not tried again.
     assert!(h.engine.fire_due_schedules(T0 + 41 * MINUTE).await.expect("fire").is_empty());
+}
+
+async fn a_schedule_whose_owner_lost_the_right_starts_nothing_and_says_why(fixture: &Fixture) {
+    let h = harness(fixture).await;
+    let store = h.engine.store();
+    store.put_schedule(&schedule("hourly", "0 * * * *", false)).await.expect("put");
+    let fired = h.engine.fire_due_schedules(T0 + HOUR + MINUTE).await.expect("fire");
+    assert!(fired[0].run_id.is_some(), "an enabled owner's schedule starts a run: {fired:?}");
+    assert!(store.set_role("usr_ops", "user", true, T0 + HOUR).await.expect("disable"));
+    let fired = h.engine.fire_due_schedules(T0 + 2 * HOUR + MINUTE).await.expect("fire");
+    assert_eq!(fired.len(), 1);
+    assert!(fired[0].run_id.is_none(), "{fired:?}");
+    let error = fired[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("disabled") && error.contains("usr_ops@hangar.example"), "{error}");
+    let fires = store.fires("hourly", 5).await.expect("fires");
+    assert!(fires[0].error.as_deref().is_some_and(|e| e.contains("disabled")), "recorded: {fires:?}");
 }
 
 async fn a_paused_schedule_fires_nothing_and_skips_what_it_missed_when_resumed(fixture: &Fixture) {
@@ -184,6 +217,7 @@ async fn the_scheduler_loop_follows_its_clock(fixture: &Fixture) {
 on_both!(
     due_times_fire_once_and_catch_up_only_when_asked,
     a_pipeline_that_no_longer_plans_records_the_fire_with_its_error,
+    a_schedule_whose_owner_lost_the_right_starts_nothing_and_says_why,
     two_schedulers_never_fire_a_time_twice,
     a_paused_schedule_fires_nothing_and_skips_what_it_missed_when_resumed,
     the_scheduler_loop_follows_its_clock,

@@ -24,6 +24,7 @@ on_both!(
     claims_respect_pool_slots,
     the_global_pool_limits_every_task,
     a_stale_attempt_cannot_complete,
+    lost_attempts_are_run_again_without_spending_retries,
     leases_of_dead_processes_are_released,
     cached_outputs_are_found_by_key,
     logs_page_in_order,
@@ -55,6 +56,7 @@ fn task(id: &str, position: usize) -> NewTask {
         position,
         operator: "noop".to_owned(),
         retries: 1,
+        max_lost_attempts: 3,
         retry_backoff_ms: 10,
         timeout_ms: Some(60_000),
         seed: 99,
@@ -217,11 +219,46 @@ async fn a_stale_attempt_cannot_complete(f: &Fixture) {
     let states: Vec<&str> = attempts.iter().map(|a| a.status.as_str()).collect();
     assert_eq!(states, ["lost", "succeeded"]);
     // Out of attempts, an expired lease fails the task.
-    s.create_run(&new_run("r2", "p", None), &[NewTask { retries: 0, ..task("b", 0) }]).await.expect("create");
+    let spent = NewTask { retries: 0, max_lost_attempts: 0, ..task("b", 0) };
+    s.create_run(&new_run("r2", "p", None), &[spent]).await.expect("create");
     s.advance("r2", &queue(&["b"]), 0).await.expect("queue");
     s.claim_task("w", &[], 1, 50).await.expect("claim").expect("b");
     s.reap_expired(100).await.expect("reap");
     assert_eq!(s.tasks("r2").await.expect("tasks")[0].status, TaskStatus::Failed);
+}
+
+async fn lost_attempts_are_run_again_without_spending_retries(f: &Fixture) {
+    let s = &f.store;
+    // No retries, two lost attempts allowed: lost, lost, then a failure of
+    // the task's own still gets no retry.
+    let task = NewTask { retries: 0, max_lost_attempts: 2, ..task("a", 0) };
+    s.create_run(&new_run("r1", "p", None), &[task]).await.expect("create");
+    s.advance("r1", &queue(&["a"]), 0).await.expect("queue");
+    for (i, now) in [(1, 100), (2, 300)] {
+        let claimed = s.claim_task("w", &[], now - 99, now - 50).await.expect("claim").expect("an attempt");
+        assert_eq!(claimed.lease.attempt, i);
+        assert_eq!(s.reap_expired(now).await.expect("reap"), 1);
+        let tasks = s.tasks("r1").await.expect("tasks");
+        assert_eq!(tasks[0].status, TaskStatus::Queued, "lost attempt {i} is run again");
+        assert!(tasks[0].error.as_deref().is_some_and(|e| e.contains("not counted against retries")), "{:?}", tasks[0].error);
+    }
+    let third = s.claim_task("w", &[], 301, 350).await.expect("claim").expect("attempt 3");
+    assert_eq!(third.max_attempts, 3, "two lost attempts added two, retries none");
+    let failed = Completion::Failed { error: "the task's own failure".to_owned() };
+    assert!(s.complete(&third.lease, &failed, 302).await.expect("complete"));
+    assert_eq!(s.tasks("r1").await.expect("tasks")[0].status, TaskStatus::Failed);
+    let states: Vec<String> = s.attempts("r1", "a").await.expect("attempts").into_iter().map(|a| a.status).collect();
+    assert_eq!(states, ["lost", "lost", "failed"]);
+
+    // Past max_lost_attempts, a lost attempt spends a retry, then fails.
+    let task = NewTask { retries: 1, max_lost_attempts: 1, ..self::task("b", 0) };
+    s.create_run(&new_run("r2", "p", None), &[task]).await.expect("create");
+    s.advance("r2", &queue(&["b"]), 0).await.expect("queue");
+    for (now, expected) in [(1_000, TaskStatus::Queued), (2_000, TaskStatus::Queued), (3_000, TaskStatus::Failed)] {
+        s.claim_task("w", &[], now - 99, now - 50).await.expect("claim").expect("an attempt");
+        s.reap_expired(now).await.expect("reap");
+        assert_eq!(s.tasks("r2").await.expect("tasks")[0].status, expected, "at {now}");
+    }
 }
 
 async fn leases_of_dead_processes_are_released(f: &Fixture) {

@@ -105,13 +105,16 @@ impl ParamType {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskDefaults {
     pub retries: u32,
+    /// Attempts lost to a dead or cut-off worker that are run again without
+    /// counting against `retries` (the platform's failure, not the task's).
+    pub max_lost_attempts: u32,
     pub retry_backoff: Duration,
     pub timeout: Option<Duration>,
 }
 
 impl Default for TaskDefaults {
     fn default() -> Self {
-        Self { retries: 0, retry_backoff: Duration::from_secs(5), timeout: None }
+        Self { retries: 0, max_lost_attempts: 3, retry_backoff: Duration::from_secs(5), timeout: None }
     }
 }
 
@@ -138,6 +141,7 @@ pub struct TaskSpec {
     /// Explicit dependencies.
     pub needs: Vec<String>,
     pub retries: Option<u32>,
+    pub max_lost_attempts: Option<u32>,
     pub retry_backoff: Option<Duration>,
     pub timeout: Option<Duration>,
     pub trigger: Trigger,

@@ -14,8 +14,8 @@ const PIPELINE_KEYS: &[&str] =
     &["name", "description", "params", "defaults", "seed", "max_active_runs", "schedule", "tasks"];
 const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "params"];
 const TASK_KEYS: &[&str] =
-    &["uses", "with", "needs", "retries", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache", "if"];
-const DEFAULT_KEYS: &[&str] = &["retries", "retry_backoff", "timeout"];
+    &["uses", "with", "needs", "retries", "max_lost_attempts", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache", "if"];
+const DEFAULT_KEYS: &[&str] = &["retries", "max_lost_attempts", "retry_backoff", "timeout"];
 const PARAM_KEYS: &[&str] = &["type", "default", "description"];
 
 /// Collects diagnostics for one file.
@@ -301,6 +301,11 @@ fn defaults(entry: &Entry, c: &mut Collector<'_>) -> TaskDefaults {
     {
         out.retries = r;
     }
+    if let Some(e) = entry.value.get("max_lost_attempts")
+        && let Some(n) = c.value::<u32>(e, "defaults.max_lost_attempts", "a non-negative integer")
+    {
+        out.max_lost_attempts = n;
+    }
     if let Some(e) = entry.value.get("retry_backoff")
         && let Some(d) = c.duration(e, "defaults.retry_backoff")
     {
@@ -374,6 +379,9 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
         None => Vec::new(),
     };
     let retries = node.get("retries").and_then(|e| c.value::<u32>(e, &join(path, "retries"), "a non-negative integer"));
+    let max_lost_attempts = node
+        .get("max_lost_attempts")
+        .and_then(|e| c.value::<u32>(e, &join(path, "max_lost_attempts"), "a non-negative integer"));
     let retry_backoff = node.get("retry_backoff").and_then(|e| c.duration(e, &join(path, "retry_backoff")));
     let timeout = node.get("timeout").and_then(|e| c.duration(e, &join(path, "timeout")));
     let runs_on = match node.get("runs_on") {
@@ -399,5 +407,5 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
             }
         }
     });
-    Some(TaskSpec { uses, with, needs, retries, retry_backoff, timeout, trigger, runs_on, pool, cache, condition })
+    Some(TaskSpec { uses, with, needs, retries, max_lost_attempts, retry_backoff, timeout, trigger, runs_on, pool, cache, condition })
 }

@@ -30,6 +30,8 @@ pub struct NewTask {
     pub position: usize,
     pub operator: String,
     pub retries: u32,
+    /// Attempts lost to dead workers that are run again for free.
+    pub max_lost_attempts: u32,
     pub retry_backoff_ms: i64,
     pub timeout_ms: Option<i64>,
     /// This task's seed, derived from the run's.

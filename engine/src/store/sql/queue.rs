@@ -55,8 +55,10 @@ impl SqlStore {
         Ok(get::<i64>(&running, "n")? < slots)
     }
 
-    /// Ends running attempts found in `rows` as lost: queued again while
-    /// attempts remain, failed otherwise.
+    /// Ends running attempts found in `rows` as lost. A lost attempt is the
+    /// platform's failure, not the task's: it is queued again without
+    /// counting against `retries` while `max_lost_attempts` allows, then
+    /// against `retries`, and fails only when both are spent.
     async fn expire(&self, tx: &mut Transaction<'_>, rows: &[AnyRow], why: &str, now: i64) -> Result<u64, StoreError> {
         let mut expired = 0;
         for row in rows {
@@ -64,12 +66,26 @@ impl SqlStore {
             let task_id: String = get(row, "task_id")?;
             let attempt: i64 = get(row, "attempt")?;
             let max_attempts: i64 = get(row, "max_attempts")?;
+            let lost: i64 = get(row, "lost_attempts")?;
+            let max_lost: i64 = get(row, "max_lost_attempts")?;
             let owner: Option<String> = get(row, "lease_owner")?;
-            let error = format!("{why}: worker {} during attempt {attempt}", owner.as_deref().unwrap_or("?"));
-            let retry = attempt < max_attempts;
+            let free = lost < max_lost;
+            let retry = free || attempt < max_attempts;
+            let error = format!(
+                "{why}: worker {} during attempt {attempt}; {}",
+                owner.as_deref().unwrap_or("?"),
+                if free {
+                    format!("run again (lost attempt {} of {max_lost}, not counted against retries)", lost + 1)
+                } else if retry {
+                    format!("run again as a retry ({max_lost} lost attempts already re-run)")
+                } else {
+                    "no attempts left; raise `max_lost_attempts` or `retries`, or check the workers".to_owned()
+                }
+            );
             sqlx::query(
                 "UPDATE task_runs SET status = $1, error = $2, available_at = $3, finished_at = $4, acked = $5, \
-                   lease_owner = NULL, lease_expires_at = NULL \
+                   lease_owner = NULL, lease_expires_at = NULL, lost_attempts = lost_attempts + 1, \
+                   max_attempts = max_attempts + $9 \
                  WHERE run_id = $6 AND task_id = $7 AND attempt = $8 AND status = 'running'",
             )
             .bind(if retry { "queued" } else { "failed" })
@@ -80,6 +96,7 @@ impl SqlStore {
             .bind(run_id.as_str())
             .bind(task_id.as_str())
             .bind(attempt)
+            .bind(i64::from(free))
             .execute(&mut **tx)
             .await
             .map_err(StoreError::query("requeue lost task"))?;
@@ -345,7 +362,7 @@ impl TaskQueue for SqlStore {
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
-            "SELECT run_id, task_id, attempt, max_attempts, lease_owner FROM task_runs \
+            "SELECT run_id, task_id, attempt, max_attempts, lost_attempts, max_lost_attempts, lease_owner FROM task_runs \
              WHERE status = 'running' AND lease_expires_at < $1{}",
             self.backend.skip_locked()
         ))
@@ -365,7 +382,7 @@ impl TaskQueue for SqlStore {
     async fn release_leases_of(&self, owner_prefix: &str, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
-            "SELECT run_id, task_id, attempt, max_attempts, lease_owner FROM task_runs \
+            "SELECT run_id, task_id, attempt, max_attempts, lost_attempts, max_lost_attempts, lease_owner FROM task_runs \
              WHERE status = 'running' AND lease_owner LIKE $1 ESCAPE '\\'{}",
             self.backend.skip_locked()
         ))

@@ -11,7 +11,7 @@ use crate::store::records::*;
 use crate::store::{Change, RunStore, StoreError};
 
 /// Columns of one task row in the multi-row insert.
-const TASK_INSERT_COLUMNS: usize = 12;
+const TASK_INSERT_COLUMNS: usize = 13;
 
 #[async_trait]
 impl RunStore for SqlStore {
@@ -197,7 +197,7 @@ impl RunStore for SqlStore {
     async fn reset_for_resume(&self, run_id: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE task_runs SET status = 'pending', max_attempts = attempt + retries + 1, config = NULL, \
+            "UPDATE task_runs SET status = 'pending', max_attempts = attempt + retries + 1, lost_attempts = 0, config = NULL, \
                inputs = NULL, cache_key = NULL, error = NULL, progress = NULL, queued_at = NULL, available_at = NULL, \
                started_at = NULL, finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL \
              WHERE run_id = $1 AND status IN ('failed', 'upstream_failed', 'cancelled', 'skipped')",
@@ -265,7 +265,7 @@ pub(super) async fn insert_run(
     for chunk in tasks.chunks(INSERT_BATCH) {
         let mut sql = String::from(
             "INSERT INTO task_runs (run_id, task_id, position, operator, status, retries, max_attempts, \
-             retry_backoff_ms, timeout_ms, seed, runs_on, pool, cache) VALUES ",
+             retry_backoff_ms, timeout_ms, seed, runs_on, pool, cache, max_lost_attempts) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -289,7 +289,8 @@ pub(super) async fn insert_run(
                 .bind(task.seed as i64)
                 .bind(json_text(&task.runs_on))
                 .bind(task.pool.clone())
-                .bind(i64::from(task.cache));
+                .bind(i64::from(task.cache))
+                .bind(i64::from(task.max_lost_attempts));
         }
         query.execute(&mut **tx).await.map_err(StoreError::query("insert tasks"))?;
     }
