@@ -58,6 +58,9 @@ pub enum Command {
     },
     /// Serve the REST API, the cron scheduler and (by default) embedded workers.
     Serve(ServeArgs),
+    /// Run one task attempt described on stdin (servers and workers start this for each attempt).
+    #[command(hide = true)]
+    TaskExec,
     /// Accounts of the API (the first administrator is created here).
     Users {
         #[command(subcommand)]
@@ -111,6 +114,11 @@ pub struct ServeArgs {
     /// Run no tasks here: leave them to `hangar worker` processes.
     #[arg(long)]
     pub no_workers: bool,
+
+    /// Run task attempts inside this process instead of one child process
+    /// each (faster to start, but a crashing task takes the server with it).
+    #[arg(long)]
+    pub in_process: bool,
 
     /// Tasks the embedded workers run at once (default: number of CPU cores).
     #[arg(long, value_name = "N")]
@@ -183,6 +191,11 @@ pub struct WorkerArgs {
     /// Only run tasks; never take over runs whose coordinator stopped.
     #[arg(long)]
     pub no_coordinate: bool,
+
+    /// Run task attempts inside this process instead of one child process
+    /// each (faster to start, but a crashing task takes the worker with it).
+    #[arg(long)]
+    pub in_process: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -89,6 +89,29 @@ pub fn settings_from_env() -> Result<EngineSettings> {
     Ok(settings)
 }
 
+/// The quotas of ordinary accounts' runs: `HANGAR_MAX_THREADS`,
+/// `HANGAR_MAX_MODEL_PARAMETERS`, `HANGAR_MAX_TRAINING_SEQUENCES` over the defaults.
+pub fn quotas_from_env() -> Result<hangar_engine::quotas::Quotas> {
+    let number = |name: &str, default: u64| -> Result<u64> {
+        match std::env::var(name) {
+            Err(_) => Ok(default),
+            Ok(text) => text
+                .trim()
+                .replace('_', "")
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .with_context(|| format!("{name}={text:?} must be a whole number of at least 1")),
+        }
+    };
+    let defaults = hangar_engine::quotas::Quotas::default();
+    Ok(hangar_engine::quotas::Quotas {
+        threads: number("HANGAR_MAX_THREADS", defaults.threads)?,
+        model_parameters: number("HANGAR_MAX_MODEL_PARAMETERS", defaults.model_parameters)?,
+        training_sequences: number("HANGAR_MAX_TRAINING_SEQUENCES", defaults.training_sequences)?,
+    })
+}
+
 pub fn duration_var(name: &str) -> Result<Option<std::time::Duration>> {
     match std::env::var(name) {
         Ok(text) if !text.trim().is_empty() => humantime::parse_duration(text.trim())

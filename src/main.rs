@@ -2,13 +2,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
-use hangar_cli::commands::{execute, exit, metrics, migrate, operators, pools, roots, runs, serve, users, validate, worker};
+use hangar_cli::commands::{execute, exit, metrics, migrate, operators, pools, roots, runs, serve, task_exec, users, validate, worker};
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve(_)));
+    init_tracing(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -43,6 +43,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Roots { command } => {
             roots::run(command.as_ref(), &Home::resolve(cli.home.as_deref())?, cli.json).await
         }
+        Command::TaskExec => task_exec::run(&Home::resolve(cli.home.as_deref())?).await,
         Command::Serve(args) => serve::run(args, &Home::resolve(cli.home.as_deref())?).await,
         Command::Users { command } => users::run(command, &Home::resolve(cli.home.as_deref())?, cli.json).await,
         Command::Metrics { command } => metrics::run(command),
@@ -70,10 +71,13 @@ fn describe(err: &anyhow::Error) -> String {
 /// `HANGAR_LOG=info`. Commands are quiet by default; the server logs at
 /// `info` as JSON lines (one per request, with its request id, and with
 /// run and task ids), or as text with `HANGAR_LOG_FORMAT=text`.
-fn init_tracing(server: bool) {
+fn init_tracing(command: &Command) {
+    let server = matches!(command, Command::Serve(_));
+    // A task's process writes warnings only: its stderr becomes the task's log.
     let filter = std::env::var("HANGAR_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
+        .filter(|_| !matches!(command, Command::TaskExec))
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(if server { "info" } else { "warn" }));
     let json = match std::env::var("HANGAR_LOG_FORMAT").as_deref() {

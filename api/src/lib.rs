@@ -11,7 +11,6 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
-pub mod quotas;
 pub mod routes;
 pub mod state;
 

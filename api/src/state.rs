@@ -39,8 +39,6 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Whether anyone may create an account with `POST /auth/register`.
     pub allow_registration: bool,
-    /// What ordinary accounts' configs may ask for.
-    pub quotas: crate::quotas::Quotas,
     /// Failed sign-ins allowed per account and per address before each
     /// further attempt waits (doubling up to a quarter of an hour).
     pub login_failures_allowed: u32,
@@ -61,7 +59,6 @@ impl ApiConfig {
             rate_limit: Some(RateLimit { per_second: 50, burst: 100 }),
             cors_origins: Vec::new(),
             allow_registration: true,
-            quotas: crate::quotas::Quotas::default(),
             login_failures_allowed: 5,
         }
     }

@@ -72,16 +72,23 @@ impl Plan {
         &self.spec.name
     }
 
-    /// A problem found after planning (a refused path, a quota), positioned
-    /// at the value of `tasks.TASK.with.FIELD…` in the spec's text.
-    pub fn diagnostic_at(&self, task: &str, field: &[String], message: impl Into<String>) -> crate::Diagnostic {
-        let mut path = vec!["tasks".to_owned(), task.to_owned(), "with".to_owned()];
-        path.extend(field.iter().cloned());
-        let mark = match yaml::parse(&self.text) {
-            Ok((Some(root), _)) => root.locate_value(&path),
-            _ => Mark::start(),
+    /// Problems found after planning (refused paths, quotas), each
+    /// `(task, field inside with, message)`, positioned at the value of
+    /// `tasks.TASK.with.FIELD…` in the spec's text (parsed once for all).
+    pub fn diagnostics_at(&self, problems: Vec<(String, Vec<String>, String)>) -> Vec<crate::Diagnostic> {
+        let root = match yaml::parse(&self.text) {
+            Ok((Some(root), _)) => Some(root),
+            _ => None,
         };
-        crate::Diagnostic::new(&self.file, mark, &path.join("."), message)
+        problems
+            .into_iter()
+            .map(|(task, field, message)| {
+                let mut path = vec!["tasks".to_owned(), task, "with".to_owned()];
+                path.extend(field);
+                let mark = root.as_ref().map_or_else(Mark::start, |root| root.locate_value(&path));
+                crate::Diagnostic::new(&self.file, mark, &path.join("."), message)
+            })
+            .collect()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod dedup;
 pub mod deploy;
 pub mod document;
+pub mod fault;
 pub mod filter;
 pub mod hashing;
 pub mod ingest;
@@ -24,6 +25,7 @@ use hangar_sdk::{DuplicateOperator, Registry};
 pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(shell::Shell)?;
     registry.register(noop::Noop)?;
+    registry.register(fault::Fault)?;
     registry.register(ingest::Ingest)?;
     registry.register(clean::Clean)?;
     registry.register(filter::Filter)?;

@@ -8,6 +8,7 @@ pub mod pools;
 pub mod roots;
 pub mod runs;
 pub mod serve;
+pub mod task_exec;
 pub mod users;
 pub mod validate;
 pub mod worker;

@@ -36,7 +36,10 @@ fn count_var(name: &str, default: usize, min: usize) -> Result<usize> {
 
 pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
     let config = config_from_env(home)?;
-    let engine = home.engine(crate::registry()?).await?;
+    let mut engine = home.engine(crate::registry()?).await?.with_quotas(crate::home::quotas_from_env()?);
+    if !args.in_process {
+        engine = engine.with_isolation(super::task_exec::isolation(home)?);
+    }
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("cannot listen on {}; choose another address with --bind", args.bind))?;
@@ -135,11 +138,6 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
     if let Ok(text) = std::env::var("HANGAR_ALLOW_REGISTRATION") {
         config.allow_registration = boolean("HANGAR_ALLOW_REGISTRATION", &text)?;
     }
-    let quotas = config.quotas;
-    config.quotas.threads = count_var("HANGAR_MAX_THREADS", quotas.threads as usize, 1)? as u64;
-    config.quotas.model_parameters = count_var("HANGAR_MAX_MODEL_PARAMETERS", quotas.model_parameters as usize, 1)? as u64;
-    config.quotas.training_sequences =
-        count_var("HANGAR_MAX_TRAINING_SEQUENCES", quotas.training_sequences as usize, 1)? as u64;
     config.login_failures_allowed =
         u32::try_from(count_var("HANGAR_LOGIN_FAILURES", config.login_failures_allowed as usize, 0)?).unwrap_or(u32::MAX);
     Ok(config)
@@ -204,7 +202,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// `1048576`, `512K`, `64M`, `2G` (powers of 1024).
-fn bytes_var(name: &str) -> Result<Option<u64>> {
+pub(crate) fn bytes_var(name: &str) -> Result<Option<u64>> {
     let Ok(text) = std::env::var(name) else { return Ok(None) };
     let text = text.trim();
     if text.is_empty() {

@@ -11,7 +11,10 @@ use crate::cli::WorkerArgs;
 use crate::home::Home;
 
 pub async fn run(args: &WorkerArgs, home: &Home) -> Result<u8> {
-    let engine = home.engine(crate::registry()?).await?;
+    let mut engine = home.engine(crate::registry()?).await?.with_quotas(crate::home::quotas_from_env()?);
+    if !args.in_process {
+        engine = engine.with_isolation(super::task_exec::isolation(home)?);
+    }
     let labels: Vec<String> = args.labels.iter().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
     let options = WorkerOptions {
         concurrency: args.concurrency.unwrap_or_else(|| WorkerOptions::default().concurrency),

@@ -42,6 +42,9 @@ pub fn invalid_pipeline(diagnostics: &Diagnostics) -> ApiError {
     error
 }
 
+/// Problems reported at most for one plan.
+const MAX_PROBLEMS: usize = 100;
+
 /// Refuses a plan the user may not run: privileged operators need
 /// `system:admin`, producing a model needs `model:train`, anything
 /// `data:process`; and, for ordinary accounts, every file a config names
@@ -93,13 +96,22 @@ pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Re
                 continue;
             }
             if let Err(err) = access.resolve(input, state.engine.artifacts()).await {
-                problems.push(plan.diagnostic_at(&task.id, field, err.to_string()));
+                problems.push((task.id.clone(), field.clone(), err.to_string()));
             }
         }
-        problems.extend(state.config.quotas.excess(&demands).into_iter().map(|(field, message)| {
-            plan.diagnostic_at(&task.id, &field, message)
-        }));
+        problems.extend(
+            state.engine.quotas().excess(&demands).into_iter().map(|(field, message)| (task.id.clone(), field, message)),
+        );
+        // Enough to act on; a hostile spec must not buy unbounded work.
+        if problems.len() >= MAX_PROBLEMS {
+            break;
+        }
     }
-    if problems.is_empty() { Ok(()) } else { Err(invalid_pipeline(&Diagnostics::sorted(problems))) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        problems.truncate(MAX_PROBLEMS);
+        Err(invalid_pipeline(&Diagnostics::sorted(plan.diagnostics_at(problems))))
+    }
 }
 

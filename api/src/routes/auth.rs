@@ -174,17 +174,14 @@ pub async fn authenticate(state: &AppState, request: &LoginRequest, client: Anon
     if let Some(address) = client.0 {
         keys.push(format!("address:{address}"));
     }
-    let now = std::time::Instant::now();
-    if let Err(wait) = state.logins.check(&keys, now) {
+    if let Err(wait) = state.logins.attempt(&keys, std::time::Instant::now()) {
         return Err(ApiError::rate_limited(wait).with_message(format!(
             "too many failed sign-ins for this account or from this address; try again in {wait} s"
         )));
     }
     let result = check_credentials(state, request).await;
-    match &result {
-        Ok(_) => state.logins.succeeded(&keys),
-        Err(err) if err.status == axum::http::StatusCode::UNAUTHORIZED => state.logins.failed(&keys, now),
-        Err(_) => {}
+    if result.is_ok() {
+        state.logins.succeeded(&keys[0], keys.get(1).map(String::as_str));
     }
     result
 }

@@ -156,6 +156,11 @@ impl Access {
         self.roots.iter().map(|(name, path)| (path.display().to_string(), format!("{DATA_SCHEME}{name}"))).collect()
     }
 
+    /// The data roots this access may read.
+    pub fn roots(&self) -> Vec<DataRoot> {
+        self.roots.iter().map(|(name, path)| DataRoot { name: name.clone(), path: path.clone() }).collect()
+    }
+
     /// The confined account, if any.
     pub fn owner(&self) -> Option<&str> {
         match &self.scope {

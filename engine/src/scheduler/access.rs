@@ -15,7 +15,7 @@ use crate::store::Store;
 pub const TRUSTED_ROLE: &str = "admin";
 
 /// Answers the resolver's ownership questions from the database.
-struct StoreOwnership(Arc<dyn Store>);
+pub(crate) struct StoreOwnership(pub(crate) Arc<dyn Store>);
 
 #[async_trait]
 impl Ownership for StoreOwnership {
@@ -56,6 +56,24 @@ impl Engine {
         }
         let visible = roots.into_iter().filter(|r| r.role != TRUSTED_ROLE).map(to_root).collect();
         Ok(Access::confined(owner, visible, Arc::new(StoreOwnership(self.store.clone()))))
+    }
+
+    /// Refuses a confined owner's task whose resolved config asks for more
+    /// than the quotas allow (a param or schedule may have changed it since
+    /// the API looked).
+    ///
+    /// # Errors
+    /// A user error naming each field and limit.
+    pub fn check_quotas(&self, access: &Access, operator: &str, config: &serde_json::Value) -> Result<(), OperatorError> {
+        if access.is_trusted() {
+            return Ok(());
+        }
+        let Some(demands) = self.registry.get(operator).and_then(|op| op.implementation.demands_erased(config)) else {
+            return Ok(());
+        };
+        let over: Vec<String> =
+            self.quotas.excess(&demands).into_iter().map(|(field, message)| format!("{}: {message}", field.join("."))).collect();
+        if over.is_empty() { Ok(()) } else { Err(OperatorError::user(over.join("; "))) }
     }
 
     /// Refuses an operator that needs administrator rights to a confined owner.

@@ -87,6 +87,10 @@ pub struct Engine {
     pub(crate) instance: String,
     /// The database's change feed, once followed.
     pub(crate) following: Arc<Following>,
+    /// Runs attempts in child processes when set (servers and workers).
+    pub(crate) isolation: Option<Arc<crate::isolation::Isolation>>,
+    /// What confined runs' configs may ask for.
+    pub(crate) quotas: crate::quotas::Quotas,
 }
 
 /// Follows the change feed while any clone of its engine lives.
@@ -132,7 +136,29 @@ impl Engine {
             signals: Arc::new(Signals::new()),
             instance,
             following: Arc::default(),
+            isolation: None,
+            quotas: crate::quotas::Quotas::default(),
         }
+    }
+
+    /// Sets the quotas of confined runs.
+    #[must_use]
+    pub fn with_quotas(mut self, quotas: crate::quotas::Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// The quotas of confined runs.
+    pub fn quotas(&self) -> &crate::quotas::Quotas {
+        &self.quotas
+    }
+
+    /// Runs every task attempt in a child process started as `isolation`
+    /// says, so that its crash is only its own.
+    #[must_use]
+    pub fn with_isolation(mut self, isolation: crate::isolation::Isolation) -> Self {
+        self.isolation = Some(Arc::new(isolation));
+        self
     }
 
     /// Wakes this process's idle workers and coordinators when another

@@ -50,6 +50,8 @@ enum Outcome {
     TimedOut(Duration),
     Cancelled,
     LeaseLost,
+    /// Stopped because the run's owner lost the right to run it.
+    Revoked(String),
 }
 
 impl Engine {
@@ -213,6 +215,32 @@ impl Engine {
         Redactions::new(pairs)
     }
 
+    /// An attempt as its child process needs it.
+    fn job(
+        &self,
+        task: &ClaimedTask,
+        access: &Access,
+        limits: crate::isolation::Limits,
+        scratch: &std::path::Path,
+    ) -> crate::isolation::AttemptJob {
+        let lease = &task.lease;
+        crate::isolation::AttemptJob {
+            run_id: lease.run_id.clone(),
+            task_id: lease.task_id.clone(),
+            attempt: lease.attempt,
+            seed: task.seed,
+            operator: task.operator.clone(),
+            config: task.config.clone(),
+            inputs: task.inputs.clone(),
+            scratch: scratch.to_path_buf(),
+            access: crate::isolation::AccessSpec {
+                confined_to: access.owner().map(str::to_owned),
+                roots: access.roots().into_iter().map(|r| (r.name, r.path)).collect(),
+            },
+            limits,
+        }
+    }
+
     /// What this attempt may read and run: its run's owner's rights as they
     /// are now, not as they were when the run was submitted.
     async fn run_access(&self, task: &ClaimedTask) -> Result<Access, OperatorError> {
@@ -224,6 +252,7 @@ impl Engine {
             .ok_or_else(|| OperatorError::internal(format!("run {} is not in the database", task.lease.run_id)))?;
         let access = self.access_for(run.owner.as_deref()).await?;
         self.check_privileges(&access, &task.lease.task_id, &task.operator)?;
+        self.check_quotas(&access, &task.operator, &task.config)?;
         Ok(access)
     }
 
@@ -301,8 +330,16 @@ impl Engine {
                 task.operator
             ))));
         };
-        let ctx = self.context(task, access, cancel.clone(), reporter.clone(), scratch);
-        let run = operator.implementation.run_erased(task.config.clone(), ctx);
+        let run: hangar_sdk::operator::BoxRun<'_> = match &self.isolation {
+            Some(isolation) => {
+                let job = self.job(task, access, isolation.limits, scratch);
+                Box::pin(crate::isolation::run_isolated(isolation, job, reporter.clone(), cancel.clone()))
+            }
+            None => {
+                let ctx = self.context(task, access, cancel.clone(), reporter.clone(), scratch);
+                operator.implementation.run_erased(task.config.clone(), ctx)
+            }
+        };
         tokio::pin!(run);
 
         let deadline = task.timeout_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
@@ -340,6 +377,13 @@ impl Engine {
                             cancel.cancel();
                         }
                         last_renewal = now_ms();
+                        // Revocation reaches work already running: the
+                        // owner's standing is read again at every renewal.
+                        if let Err(err) = self.run_access(task).await
+                            && err.class == ErrorClass::User
+                        {
+                            return Outcome::Revoked(err.full_message());
+                        }
                     }
                     Ok(Some(Ok(LeaseState::Lost))) => return Outcome::LeaseLost,
                     Ok(Some(Err(err))) => tracing::warn!(error = %err, "Could not renew the task lease."),
@@ -400,6 +444,7 @@ impl Engine {
                 true,
             ),
             Outcome::Cancelled => Completion::Cancelled { error: "cancelled while running".to_owned() },
+            Outcome::Revoked(reason) => Completion::Failed { error: format!("stopped: {reason}") },
             Outcome::LeaseLost => Completion::Failed {
                 error: "lost the task lease (this worker was presumed dead); a newer attempt owns the task".to_owned(),
             },

@@ -136,6 +136,8 @@ pub const MAX_DEPTH: usize = 64;
 /// Nodes that aliases may copy in all, so that a few hundred bytes of
 /// nested aliases (a "billion laughs") cannot expand into gigabytes.
 pub const ALIAS_BUDGET: usize = 10_000;
+/// A scalar counts as one node per this many bytes of text.
+const SCALAR_BYTES_PER_NODE: usize = 64;
 
 /// Parses one YAML document into a positioned tree, refusing documents
 /// nested deeper than [`MAX_DEPTH`] or whose aliases copy more than
@@ -286,8 +288,11 @@ impl MarkedEventReceiver for TreeBuilder {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                // A long scalar weighs as much as the nodes its text would
+                // make, so that aliases of one huge string are bounded too.
+                let weight = 1 + text.len() / SCALAR_BYTES_PER_NODE;
                 let value = resolve_scalar(&text, style, tag.as_ref().map(|t| t.suffix.as_str()));
-                self.complete(Node::Scalar { mark, value }, anchor, 1);
+                self.complete(Node::Scalar { mark, value }, anchor, weight);
             }
             Event::SequenceStart(anchor, _) => {
                 self.stack.push(Frame::Seq { mark, anchor, items: Vec::new(), size: 1 })
@@ -309,7 +314,10 @@ impl MarkedEventReceiver for TreeBuilder {
                 if self.aliased > ALIAS_BUDGET {
                     self.stop(
                         mark,
-                        format!("aliases here copy more than {ALIAS_BUDGET} nodes in all; write the values out instead"),
+                        format!(
+                            "aliases here copy more than {ALIAS_BUDGET} nodes in all (a node per \
+                             {SCALAR_BYTES_PER_NODE} bytes of text); write the values out instead"
+                        ),
                     );
                     return;
                 }
@@ -467,6 +475,15 @@ mod tests {
         assert!(root.is_none());
         assert!(problems[0].message.contains("more than 10000 nodes"), "{problems:?}");
         assert!(problems[0].mark.line >= 3, "{problems:?}");
+    }
+
+    #[test]
+    fn aliases_of_one_long_string_are_bounded_by_its_length() {
+        let text = format!("x: &a \"{}\"\ny: [{}]\n", "A".repeat(100_000), vec!["*a"; 10].join(", "));
+        let (root, problems) = parse(&text).expect("parses");
+        assert!(root.is_none() && problems[0].message.contains("more than 10000 nodes"), "{problems:?}");
+        let fine = format!("x: &a \"{}\"\ny: [{}]\n", "A".repeat(1000), vec!["*a"; 10].join(", "));
+        assert!(parse(&fine).expect("parses").1.is_empty());
     }
 
     #[test]

@@ -249,6 +249,13 @@ impl Operator for Dedup {
         ))
     }
 
+    fn demands(&self, config: &DedupConfig) -> hangar_sdk::Demands {
+        hangar_sdk::Demands {
+            threads: config.workers.map(|w| (hangar_sdk::field(&["workers"]), w as u64)),
+            ..hangar_sdk::Demands::default()
+        }
+    }
+
     fn check(&self, c: &DedupConfig) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if c.num_perm == 0 || c.num_perm > 4096 {
@@ -256,10 +263,11 @@ impl Operator for Dedup {
         }
         if c.bands == 0 || c.rows == 0 {
             problems.push(ConfigProblem::at(&["bands"], "bands and rows must be at least 1"));
-        } else if c.bands * c.rows > c.num_perm {
+        } else if c.bands.checked_mul(c.rows).is_none_or(|product| product > c.num_perm) {
+            // Checked: a hostile pair must not wrap around to a small product.
             problems.push(ConfigProblem::at(
                 &["bands"],
-                format!("bands × rows = {} exceeds num_perm = {}", c.bands * c.rows, c.num_perm),
+                format!("bands × rows = {} × {} exceeds num_perm = {}", c.bands, c.rows, c.num_perm),
             ));
         }
         if !(c.threshold > 0.0 && c.threshold <= 1.0) {
@@ -332,7 +340,9 @@ pub fn deduplicate(
     duplicates: &mut impl LineSink,
     mut progress: impl FnMut(u64) -> Result<(), OperatorError>,
 ) -> Result<DedupStats, OperatorError> {
-    let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
+    // More hashing threads than cores only costs memory.
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    let workers = config.workers.unwrap_or(cores).min(cores);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers.max(1))
         .build()

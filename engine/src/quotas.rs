@@ -1,6 +1,7 @@
-//! What an ordinary account's configs may ask of the server, checked when a
-//! pipeline is stored, run or scheduled. Administrators are not bound by
-//! them (they can run shell commands anyway).
+//! What an ordinary account's configs may ask of the server: checked by the
+//! API when a pipeline is stored, run or scheduled, and by the engine when
+//! each attempt starts (params and schedules can change sizes after the
+//! first check). Trusted runs are not bound by them.
 
 use hangar_sdk::Demands;
 
