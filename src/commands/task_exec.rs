@@ -5,15 +5,25 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hangar_engine::isolation::{Isolation, Limits, run_child};
+use hangar_engine::isolation::{Isolation, Limits, StoreOpener, run_child};
+use hangar_engine::{SqlStore, Store};
 use hangar_sdk::ArtifactStore;
 
 use crate::home::Home;
 
 pub async fn run(home: &Home) -> Result<u8> {
-    let store = home.store().await?;
     let artifacts = ArtifactStore::open(home.artifacts.clone()).context("cannot open the artifact store")?;
-    let code = run_child(Arc::new(crate::registry()?), Arc::new(store), artifacts).await;
+    // The parent has migrated the database: the child only connects, and
+    // only when its operator needs the registry or an ownership record.
+    let url = home.database_url.clone();
+    let opener: StoreOpener = Arc::new(move || {
+        let url = url.clone();
+        Box::pin(async move {
+            let store = SqlStore::connect(&url).await.map_err(|e| e.to_string())?;
+            Ok(Arc::new(store) as Arc<dyn Store>)
+        })
+    });
+    let code = run_child(Arc::new(crate::registry()?), opener, artifacts).await;
     Ok(u8::try_from(code).unwrap_or(1))
 }
 

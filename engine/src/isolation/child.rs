@@ -10,8 +10,7 @@ use hangar_sdk::{
 };
 
 use super::{AttemptJob, MARKER, Message};
-use crate::scheduler::access::StoreOwnership;
-use crate::store::{RegistryOf, Store};
+use super::lazy::{LazyStore, StoreOpener};
 
 /// Writes protocol lines to stdout, one whole line per write.
 struct LineReporter;
@@ -41,7 +40,8 @@ fn failed(err: &OperatorError) -> Message {
 
 /// Runs the attempt described on stdin; returns the process's exit code
 /// (0 whenever an outcome was reported, failures included).
-pub async fn run_child(registry: Arc<Registry>, store: Arc<dyn Store>, artifacts: ArtifactStore) -> i32 {
+pub async fn run_child(registry: Arc<Registry>, open_store: StoreOpener, artifacts: ArtifactStore) -> i32 {
+    let store = LazyStore::new(open_store);
     // Die with the worker: a killed worker must leave nothing running.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let read = tokio::task::spawn_blocking(|| {
@@ -79,7 +79,7 @@ pub async fn run_child(registry: Arc<Registry>, store: Arc<dyn Store>, artifacts
     let roots = job.access.roots.into_iter().map(|(name, path)| DataRoot { name, path }).collect();
     let access = match &job.access.confined_to {
         None => Access::trusted(roots),
-        Some(owner) => Access::confined(owner, roots, Arc::new(StoreOwnership(store.clone()))),
+        Some(owner) => Access::confined(owner, roots, Arc::new(store.clone())),
     };
     let Some(operator) = registry.get(&job.operator) else {
         let err = OperatorError::user(format!("operator {:?} is not registered in this worker", job.operator));
@@ -94,7 +94,7 @@ pub async fn run_child(registry: Arc<Registry>, store: Arc<dyn Store>, artifacts
         cancel,
         Arc::new(LineReporter),
     )
-    .with_models(Arc::new(RegistryOf(store)))
+    .with_models(Arc::new(store))
     .with_access(access);
     let message = match operator.implementation.run_erased(job.config, ctx).await {
         Ok(outputs) => Message::Done { outputs },

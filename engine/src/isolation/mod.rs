@@ -9,6 +9,7 @@
 //! log lines instead of being mistaken for the protocol.
 
 mod child;
+mod lazy;
 mod limits;
 mod parent;
 mod verdict;
@@ -21,6 +22,7 @@ use hangar_sdk::{ArtifactRef, ErrorClass, LogStream, Progress, TaskOutputs};
 use serde::{Deserialize, Serialize};
 
 pub use child::run_child;
+pub use lazy::StoreOpener;
 pub use limits::Limits;
 pub(crate) use parent::run_isolated;
 

@@ -263,12 +263,19 @@ impl Operator for Dedup {
         }
         if c.bands == 0 || c.rows == 0 {
             problems.push(ConfigProblem::at(&["bands"], "bands and rows must be at least 1"));
-        } else if c.bands.checked_mul(c.rows).is_none_or(|product| product > c.num_perm) {
+        } else {
             // Checked: a hostile pair must not wrap around to a small product.
-            problems.push(ConfigProblem::at(
-                &["bands"],
-                format!("bands × rows = {} × {} exceeds num_perm = {}", c.bands, c.rows, c.num_perm),
-            ));
+            match c.bands.checked_mul(c.rows) {
+                Some(product) if product <= c.num_perm => {}
+                Some(product) => problems.push(ConfigProblem::at(
+                    &["bands"],
+                    format!("bands × rows = {product} exceeds num_perm = {}", c.num_perm),
+                )),
+                None => problems.push(ConfigProblem::at(
+                    &["bands"],
+                    format!("bands × rows = {} × {} exceeds num_perm = {}", c.bands, c.rows, c.num_perm),
+                )),
+            }
         }
         if !(c.threshold > 0.0 && c.threshold <= 1.0) {
             problems.push(ConfigProblem::at(&["threshold"], "threshold must be in (0, 1]"));
@@ -491,5 +498,9 @@ mod tests {
         c.bands = 40;
         let problems = Dedup.check(&c);
         assert_eq!(problems[0].message, "bands × rows = 320 exceeds num_perm = 256");
+        // A product that wraps around must not pass for a small one.
+        c.bands = 1 << 32;
+        c.rows = 1 << 32;
+        assert_eq!(Dedup.check(&c).len(), 1, "{:?}", Dedup.check(&c));
     }
 }

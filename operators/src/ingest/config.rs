@@ -82,9 +82,24 @@ pub struct IngestConfig {
     /// which a PDF document is flagged `garbled` in its metadata.
     #[serde(default = "default_garbled_ratio")]
     pub garbled_ratio: f64,
+    /// Bytes a compressed file (DOCX) may unpack to; more is a zip bomb,
+    /// and the file is rejected with the reason.
+    #[serde(default = "default_max_unpacked_bytes")]
+    pub max_unpacked_bytes: u64,
+    /// Unpacked bytes per compressed byte allowed (for parts over 1 MiB).
+    #[serde(default = "default_max_unpack_ratio")]
+    pub max_unpack_ratio: f64,
     /// Files parsed in parallel (default and at most: the number of cores).
     #[serde(default)]
     pub workers: Option<usize>,
+}
+
+fn default_max_unpacked_bytes() -> u64 {
+    256 << 20
+}
+
+fn default_max_unpack_ratio() -> f64 {
+    100.0
 }
 
 fn default_encoding() -> String {

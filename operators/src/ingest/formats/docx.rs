@@ -9,11 +9,48 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::markdown_builder::MarkdownBuilder;
 
-fn read_part(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Option<String> {
-    let mut file = archive.by_name(name).ok()?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
-    Some(text)
+/// How far a DOCX may unpack: a zip bomb of a few KiB must not become
+/// gigabytes of XML in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackLimits {
+    /// Bytes all parts read may unpack to together.
+    pub max_bytes: u64,
+    /// Unpacked bytes per compressed byte, for parts over [`RATIO_FLOOR`].
+    pub max_ratio: f64,
+}
+
+/// Parts smaller than this are not held to the ratio (tiny XML compresses very well).
+const RATIO_FLOOR: u64 = 1 << 20;
+
+/// Reads a part, within `limits` and the `budget` left of them; `Ok(None)`
+/// when the archive has no such part.
+fn read_part(
+    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    limits: &UnpackLimits,
+    budget: &mut u64,
+) -> Result<Option<String>, String> {
+    let Ok(file) = archive.by_name(name) else { return Ok(None) };
+    let compressed = file.compressed_size().max(1);
+    let mut bytes = Vec::new();
+    // Read one byte past the budget: the declared sizes may lie.
+    file.take(budget.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| format!("cannot unpack {name}: {e}"))?;
+    let unpacked = bytes.len() as u64;
+    if unpacked > *budget {
+        return Err(format!(
+            "{name} unpacks to more than {} bytes (max_unpacked_bytes); a zip bomb, or raise the limit",
+            limits.max_bytes
+        ));
+    }
+    if unpacked > RATIO_FLOOR && unpacked as f64 > compressed as f64 * limits.max_ratio {
+        return Err(format!(
+            "{name} unpacks {:.0} times its compressed size, over max_unpack_ratio {}; a zip bomb, or raise the limit",
+            unpacked as f64 / compressed as f64,
+            limits.max_ratio
+        ));
+    }
+    *budget -= unpacked;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 fn attribute(start: &BytesStart<'_>, key: &[u8]) -> Option<String> {
@@ -66,12 +103,15 @@ fn heading_styles(styles: &str) -> HashMap<String, usize> {
 ///
 /// # Errors
 /// When the file is not a DOCX (ZIP) archive or has no document part.
-pub fn to_markdown(bytes: &[u8]) -> Result<(Option<String>, String), String> {
+pub fn to_markdown(bytes: &[u8], limits: &UnpackLimits) -> Result<(Option<String>, String), String> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a DOCX (ZIP) file: {e}"))?;
-    let document = read_part(&mut archive, "word/document.xml")
+    let mut budget = limits.max_bytes;
+    let document = read_part(&mut archive, "word/document.xml", limits, &mut budget)?
         .ok_or_else(|| "the DOCX file has no word/document.xml".to_owned())?;
-    let styles = read_part(&mut archive, "word/styles.xml").map(|s| heading_styles(&s)).unwrap_or_default();
-    let title = read_part(&mut archive, "docProps/core.xml").and_then(|core| {
+    let styles = read_part(&mut archive, "word/styles.xml", limits, &mut budget)?
+        .map(|s| heading_styles(&s))
+        .unwrap_or_default();
+    let title = read_part(&mut archive, "docProps/core.xml", limits, &mut budget)?.and_then(|core| {
         let start = core.find("<dc:title>")? + "<dc:title>".len();
         let end = core[start..].find("</dc:title>")? + start;
         Some(core[start..end].trim().to_owned()).filter(|t| !t.is_empty())

@@ -122,12 +122,14 @@ pub fn extract(format: Format, bytes: &[u8], config: &IngestConfig) -> Result<Ve
             vec![Extracted::whole(pdf.title, text, metadata)]
         }
         Format::Docx => {
-            let (title, text) = docx::to_markdown(bytes)?;
+            let limits =
+                docx::UnpackLimits { max_bytes: config.max_unpacked_bytes, max_ratio: config.max_unpack_ratio };
+            let (title, text) = docx::to_markdown(bytes, &limits)?;
             vec![Extracted::whole(title, text, metadata)]
         }
         Format::Html => {
             let source = decoded(bytes, config, &mut metadata)?;
-            let (title, text) = html::to_markdown(&source);
+            let (title, text) = html::to_markdown(&source)?;
             vec![Extracted::whole(title, text, metadata)]
         }
         Format::Markdown => {
