@@ -67,6 +67,12 @@ fn a_worker_killed_mid_task_costs_one_more_attempt() {
     let run_id = cluster.newest_run();
     cluster
         .wait_for(&run_id, "the gated task to run on worker A", LONG, |d| d["tasks"]["gated"]["status"] == "running");
+    // `running` is the claim; the command starts a moment later, in the task's process.
+    let deadline = std::time::Instant::now() + LONG;
+    while ledger(&cluster.path("pids")).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the gated command never started:\n{}", cluster.all_logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let shell_pid: u32 = ledger(&cluster.path("pids"))[0].parse().expect("pid of the task's shell");
 
     cluster.signal(worker_a, "KILL");

@@ -104,6 +104,7 @@ impl Operator for Deploy {
             "deployment.json: {name, version, reference, alias, previous, artifact_key, digest, metrics}.",
         ))
         .not_cacheable()
+        .nondeterministic("each run registers the next version number")
     }
 
     fn check(&self, config: &DeployConfig) -> Vec<ConfigProblem> {

@@ -56,6 +56,7 @@ impl Operator for Fault {
         )
         .not_cacheable()
         .privileged()
+        .nondeterministic("it fails on purpose and writes nothing")
     }
 
     async fn run(&self, config: FaultConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {

@@ -40,6 +40,7 @@ impl Operator for Shell {
         )
         .not_cacheable()
         .privileged()
+        .nondeterministic("it runs whatever command it is given")
     }
 
     async fn run(&self, config: ShellConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {

@@ -26,6 +26,11 @@ pub struct OperatorInfo {
     pub cacheable: bool,
     /// Whether running it needs administrator rights (it runs arbitrary commands).
     pub privileged: bool,
+    /// Why the same inputs and seed may give other output digests; `None`
+    /// for operators that promise the same digests (the conformance suite
+    /// holds them to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nondeterministic: Option<String>,
 }
 
 impl OperatorInfo {
@@ -39,6 +44,7 @@ impl OperatorInfo {
             outputs: Vec::new(),
             cacheable: true,
             privileged: false,
+            nondeterministic: None,
         }
     }
 
@@ -59,6 +65,12 @@ impl OperatorInfo {
 
     pub fn privileged(mut self) -> Self {
         self.privileged = true;
+        self
+    }
+
+    /// Declares that outputs may differ between identical runs, and why.
+    pub fn nondeterministic(mut self, why: &str) -> Self {
+        self.nondeterministic = Some(why.to_owned());
         self
     }
 

@@ -69,7 +69,7 @@ fn run_on<B: burn::tensor::backend::AutodiffBackend>(
     let job = &export.job;
     let trained = train::<B>(job, device)?;
     save_model(&trained.model, &job.config.model, job.corpus.vocab, Some(export.eos_id), &job.scratch.join("model"))
-        .map_err(|e| TrainError::Data(e.to_string()))?;
+        .map_err(|e| TrainError::Resource(format!("cannot export the trained model: {e}")))?;
     Ok(Finished { history: trained.history, resumed_from: trained.resumed_from })
 }
 

@@ -28,7 +28,7 @@ fn operator_error(err: TrainError) -> OperatorError {
         TrainError::Cancelled { .. } => OperatorError::cancelled(),
         TrainError::Diverged { .. } => OperatorError::user(err.to_string()),
         TrainError::Data(_) => OperatorError::user(err.to_string()),
-        TrainError::Checkpoint { .. } => OperatorError::external(err.to_string()),
+        TrainError::Checkpoint { .. } | TrainError::Resource(_) => OperatorError::external(err.to_string()),
     }
 }
 
@@ -50,6 +50,7 @@ impl Operator for Train {
             "model.safetensors and config.json (Hugging Face Llama layout), tokenizer.json, training.json, metrics.jsonl, loss.svg.",
         ))
         .output(PortDecl::required("metrics", ArtifactKind::Metrics, "One JSON line per step: loss, learning rate, tokens/s, validation loss and perplexity."))
+        .nondeterministic("its metrics log and training.json record throughput (tokens/s) and timings")
     }
 
     fn demands(&self, config: &TrainConfig) -> hangar_sdk::Demands {
@@ -241,7 +242,7 @@ impl Operator for Train {
             match config.threads {
                 Some(threads) => match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
                     Ok(pool) => pool.install(run),
-                    Err(e) => Err(TrainError::Data(format!("cannot start {threads} compute threads: {e}"))),
+                    Err(e) => Err(TrainError::Resource(format!("cannot start {threads} compute threads: {e}"))),
                 },
                 None => run(),
             }
@@ -445,4 +446,19 @@ async fn write_outputs(
         ("model".to_owned(), model.finish().await?),
         ("metrics".to_owned(), metrics_file.finish(ArtifactKind::Metrics).await?),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use hangar_sdk::ErrorClass;
+
+    use super::*;
+
+    #[test]
+    fn the_machines_trouble_is_retried_and_the_datas_is_not() {
+        let export = operator_error(TrainError::Resource("cannot export the trained model: disk full".into()));
+        assert_eq!((export.class, export.retryable), (ErrorClass::External, true));
+        let data = operator_error(TrainError::Data("no tokens".into()));
+        assert_eq!((data.class, data.retryable), (ErrorClass::User, false));
+    }
 }

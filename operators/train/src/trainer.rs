@@ -31,6 +31,10 @@ pub enum TrainError {
     Diverged { step: u64, value: f64 },
     #[error("{0}")]
     Data(String),
+    /// Writing the trained model, or starting threads for it, failed: the
+    /// machine's trouble (disk, memory), not the data's; worth retrying.
+    #[error("{0}")]
+    Resource(String),
 }
 
 /// One line of the metrics log.

@@ -112,6 +112,7 @@ impl Operator for Evaluate {
         // The baseline lives in the registry, which changes between runs: a
         // cached report could claim to beat a version it never saw.
         .not_cacheable()
+        .nondeterministic("the report records latencies, and the baseline is what the registry holds then")
     }
 
     fn demands(&self, config: &EvaluateConfig) -> hangar_sdk::Demands {
