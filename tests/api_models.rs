@@ -25,11 +25,18 @@ fn version(bleu: f64) -> NewModelVersion {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_compare_promote_roll_back_and_refuse_deleting_what_is_served() {
     let api = Api::new().await;
-    let token = api.login_after_signup("ops@caac.example").await;
+    // Models registered outside any account's run are the administrators' to change.
+    let token = api.admin("ops@caac.example").await;
+    let engineer = api.login_after_signup("engineer@caac.example").await;
     let store = api.state.store();
     for bleu in [10.0, 20.0, 30.0] {
         store.register_model_version(&version(bleu), 1).await.expect("register");
     }
+    let refused = api
+        .call(Method::PUT, "/api/v1/models/airworthy/aliases/production", Some(&engineer), Some(json!({"version": 1})))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert_eq!(api.get("/api/v1/models/airworthy/versions", &engineer).await.status, StatusCode::OK, "but may read it");
 
     let models = api.get("/api/v1/models", &token).await;
     assert_eq!(models.status, StatusCode::OK);

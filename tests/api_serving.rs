@@ -66,7 +66,7 @@ fn pool(api: &Api, budget: u64) -> Arc<ModelPool> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alias_move_switches_new_requests_while_one_in_flight_finishes_on_the_old_version() {
     let api = Api::new().await;
-    let token = api.login_after_signup("ops@caac.example").await;
+    let token = api.admin("ops@caac.example").await;
     let pool = pool(&api, 1 << 30);
     let (one, two) = (register(&api, 1).await, register(&api, 2).await);
     api.state.store().set_model_alias("m", "production", one, 1).await.expect("alias");

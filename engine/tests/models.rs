@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use common::Fixture;
+use hangar_engine::RunStore;
 use hangar_engine::store::{Deletion, ModelStore, RegistryOf, Rollback, Store};
 use hangar_sdk::{ModelRef, ModelRegistry, NewModelVersion, RegistryError};
 
@@ -96,7 +97,7 @@ async fn racing_registrations_get_distinct_numbers(fixture: &Fixture) {
 }
 
 async fn operators_see_the_registry_through_the_sdk(fixture: &Fixture) {
-    let registry = RegistryOf(fixture.store.clone());
+    let registry = RegistryOf::trusted(fixture.store.clone());
     let v = registry.register(version("sdk", "a")).await.expect("register");
     let refused = registry.register(version("bad name", "a")).await.expect_err("bad name");
     assert!(matches!(refused, RegistryError::Refused(_)), "{refused}");
@@ -120,7 +121,42 @@ async fn a_task_registers_and_promotes_through_its_context(fixture: &Fixture) {
     assert_eq!(production.map(|v| v.version), Some(2));
 }
 
+async fn only_a_models_owner_changes_it(fixture: &Fixture) {
+    let store = &fixture.store;
+    let run = |id: &str, owner: &str| hangar_engine::store::NewRun {
+        id: id.to_owned(),
+        pipeline: "p".to_owned(),
+        spec_path: "p.yaml".to_owned(),
+        spec_text: "name: p".to_owned(),
+        spec_hash: "blake3:00".to_owned(),
+        params: serde_json::json!({}),
+        seed: 1,
+        owner: Some(owner.to_owned()),
+        created_at: 1,
+        max_active_runs: None,
+    };
+    store.create_run(&run("alices-run", "alice"), &[]).await.expect("run");
+    store.create_run(&run("bobs-run", "bob"), &[]).await.expect("run");
+    let alice = RegistryOf::confined(store.clone(), "alice");
+    let bob = RegistryOf::confined(store.clone(), "bob");
+    let by = |run: &str| NewModelVersion { run_id: Some(run.to_owned()), ..version("hers", "a") };
+    let first = alice.register(by("alices-run")).await.expect("alice names a new model");
+    assert_eq!(store.model_owner("hers").await.expect("owner"), Some(Some("alice".to_owned())));
+    alice.set_alias("hers", "production", first.version).await.expect("her alias");
+    for refused in [
+        bob.register(by("bobs-run")).await.map(|_| ()),
+        bob.set_alias("hers", "production", first.version).await.map(|_| ()),
+        bob.record_metrics("hers", first.version, &BTreeMap::from([("bleu".to_owned(), 0.0)])).await,
+    ] {
+        assert!(matches!(refused, Err(RegistryError::Refused(ref why)) if why.contains("another account")), "{refused:?}");
+    }
+    // Everyone reads it; the trusted change it.
+    assert!(bob.resolve(&ModelRef::parse("hers:production").expect("ref")).await.expect("read").is_some());
+    RegistryOf::trusted(store.clone()).set_alias("hers", "staging", first.version).await.expect("trusted");
+}
+
 on_both!(
+    only_a_models_owner_changes_it,
     a_task_registers_and_promotes_through_its_context,
     versions_number_themselves_and_aliases_move_and_roll_back,
     a_version_an_alias_points_at_is_not_deleted,

@@ -116,6 +116,25 @@ pub async fn versions(
     Ok(ApiJson(VersionTable { name, metrics, versions }))
 }
 
+/// Refuses a change of model `name` to anyone but its owner and
+/// administrators (models made by the machine's owner, administrators only).
+///
+/// # Errors
+/// 403 without `model:deploy` or for another account's model.
+async fn may_change(state: &AppState, user: &CurrentUser, name: &str) -> ApiResult<()> {
+    user.require(Permission::ModelDeploy)?;
+    if user.is_admin() {
+        return Ok(());
+    }
+    match state.store().model_owner(name).await? {
+        Some(Some(owner)) if owner == user.id => Ok(()),
+        None => Ok(()),
+        Some(_) => Err(ApiError::forbidden(format!(
+            "the model {name} belongs to another account; only its owner or an administrator may change it"
+        ))),
+    }
+}
+
 /// Points an alias (`production`, `staging`, …) at a version: a promotion.
 #[utoipa::path(put, path = "/models/{model}/aliases/{alias}", tag = "models", security(("bearer" = [])),
     params(("model" = String, Path, description = "Model name"), ("alias" = String, Path, description = "Alias")),
@@ -127,7 +146,7 @@ pub async fn set_alias(
     ApiPath((name, alias)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<AliasRequest>,
 ) -> ApiResult<ApiJson<AliasView>> {
-    user.require(Permission::ModelDeploy)?;
+    may_change(&state, &user, &name).await?;
     checked_name(&alias, "alias")?;
     if state.store().resolve_model(&ModelRef::Version(name.clone(), request.version)).await?.is_none() {
         return Err(ApiError::not_found(format!(
@@ -149,7 +168,7 @@ pub async fn rollback(
     user: CurrentUser,
     ApiPath((name, alias)): ApiPath<(String, String)>,
 ) -> ApiResult<ApiJson<AliasView>> {
-    user.require(Permission::ModelDeploy)?;
+    may_change(&state, &user, &name).await?;
     let current = state.store().resolve_model(&ModelRef::Alias(name.clone(), alias.clone())).await?;
     let Some(current) = current else {
         return Err(ApiError::not_found(format!("{name} has no alias {alias}")));
@@ -174,7 +193,7 @@ pub async fn delete_alias(
     user: CurrentUser,
     ApiPath((name, alias)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    user.require(Permission::ModelDeploy)?;
+    may_change(&state, &user, &name).await?;
     if state.store().delete_model_alias(&name, &alias).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -191,7 +210,7 @@ pub async fn delete_version(
     user: CurrentUser,
     ApiPath((name, version)): ApiPath<(String, u32)>,
 ) -> ApiResult<StatusCode> {
-    user.require(Permission::ModelDeploy)?;
+    may_change(&state, &user, &name).await?;
     match state.store().delete_model_version(&name, version).await? {
         Deletion::Deleted => {
             tracing::info!(model = %name, version, by = %user.id, "Model version deleted.");

@@ -41,7 +41,6 @@ fn failed(err: &OperatorError) -> Message {
 /// Runs the attempt described on stdin; returns the process's exit code
 /// (0 whenever an outcome was reported, failures included).
 pub async fn run_child(registry: Arc<Registry>, open_store: StoreOpener, artifacts: ArtifactStore) -> i32 {
-    let store = LazyStore::new(open_store);
     // Die with the worker: a killed worker must leave nothing running.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let read = tokio::task::spawn_blocking(|| {
@@ -76,6 +75,7 @@ pub async fn run_child(registry: Arc<Registry>, open_store: StoreOpener, artifac
             cancel.cancel();
         });
     }
+    let store = LazyStore::new(open_store, job.access.confined_to.clone());
     let roots = job.access.roots.into_iter().map(|(name, path)| DataRoot { name, path }).collect();
     let access = match &job.access.confined_to {
         None => Access::trusted(roots),

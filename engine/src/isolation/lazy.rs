@@ -21,11 +21,21 @@ pub type StoreOpener = Arc<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn Store>,
 pub(crate) struct LazyStore {
     opener: StoreOpener,
     store: Arc<OnceCell<Arc<dyn Store>>>,
+    /// The confined account the registry acts for; `None` when trusted.
+    confined_to: Option<String>,
 }
 
 impl LazyStore {
-    pub fn new(opener: StoreOpener) -> Self {
-        Self { opener, store: Arc::new(OnceCell::new()) }
+    pub fn new(opener: StoreOpener, confined_to: Option<String>) -> Self {
+        Self { opener, store: Arc::new(OnceCell::new()), confined_to }
+    }
+
+    async fn registry(&self) -> Result<RegistryOf, RegistryError> {
+        let store = self.get().await.map_err(RegistryError::Backend)?.clone();
+        Ok(match &self.confined_to {
+            Some(owner) => RegistryOf::confined(store, owner),
+            None => RegistryOf::trusted(store),
+        })
     }
 
     async fn get(&self) -> Result<&Arc<dyn Store>, String> {
@@ -36,15 +46,15 @@ impl LazyStore {
 #[async_trait]
 impl ModelRegistry for LazyStore {
     async fn register(&self, new: NewModelVersion) -> Result<ModelVersion, RegistryError> {
-        RegistryOf(self.get().await.map_err(RegistryError::Backend)?.clone()).register(new).await
+        self.registry().await?.register(new).await
     }
 
     async fn resolve(&self, reference: &ModelRef) -> Result<Option<ModelVersion>, RegistryError> {
-        RegistryOf(self.get().await.map_err(RegistryError::Backend)?.clone()).resolve(reference).await
+        self.registry().await?.resolve(reference).await
     }
 
     async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<Option<u32>, RegistryError> {
-        RegistryOf(self.get().await.map_err(RegistryError::Backend)?.clone()).set_alias(name, alias, version).await
+        self.registry().await?.set_alias(name, alias, version).await
     }
 
     async fn record_metrics(
@@ -53,7 +63,7 @@ impl ModelRegistry for LazyStore {
         version: u32,
         metrics: &BTreeMap<String, f64>,
     ) -> Result<(), RegistryError> {
-        RegistryOf(self.get().await.map_err(RegistryError::Backend)?.clone()).record_metrics(name, version, metrics).await
+        self.registry().await?.record_metrics(name, version, metrics).await
     }
 }
 

@@ -279,7 +279,10 @@ impl Engine {
             cancel,
             reporter,
         )
-        .with_models(Arc::new(crate::store::RegistryOf(self.store.clone())))
+        .with_models(Arc::new(match access.owner() {
+            Some(owner) => crate::store::RegistryOf::confined(self.store.clone(), owner),
+            None => crate::store::RegistryOf::trusted(self.store.clone()),
+        }))
         .with_access(access.clone())
     }
 

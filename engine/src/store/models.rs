@@ -47,6 +47,10 @@ pub trait ModelStore: Send + Sync {
     /// Stores a new version, numbered one past the newest of its name.
     async fn register_model_version(&self, new: &NewModelVersion, now: i64) -> Result<ModelVersion, StoreError>;
 
+    /// Who may change `name`: `None` when no such model; `Some(None)` when
+    /// it belongs to the machine's owner or administrators.
+    async fn model_owner(&self, name: &str) -> Result<Option<Option<String>>, StoreError>;
+
     async fn list_models(&self) -> Result<Vec<ModelSummary>, StoreError>;
 
     /// Every version of `name`, newest first.
@@ -76,8 +80,38 @@ pub trait ModelStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// The store's registry as operators see it.
-pub struct RegistryOf(pub Arc<dyn Store>);
+/// The store's registry as operators see it, acting for a run's owner:
+/// every model may be read, but only one's own may be changed (new
+/// versions, aliases, metrics), unless the run is trusted.
+pub struct RegistryOf {
+    store: Arc<dyn Store>,
+    /// The confined account acting; `None` for trusted runs.
+    confined_to: Option<String>,
+}
+
+impl RegistryOf {
+    /// For the machine's owner and administrators.
+    pub fn trusted(store: Arc<dyn Store>) -> Self {
+        Self { store, confined_to: None }
+    }
+
+    /// For a run confined to `owner`.
+    pub fn confined(store: Arc<dyn Store>, owner: &str) -> Self {
+        Self { store, confined_to: Some(owner.to_owned()) }
+    }
+
+    /// Refuses a change of `name` by an account that does not own it.
+    async fn may_change(&self, name: &str) -> Result<(), RegistryError> {
+        let Some(account) = &self.confined_to else { return Ok(()) };
+        match self.store.model_owner(name).await.map_err(backend)? {
+            None => Ok(()),
+            Some(Some(owner)) if &owner == account => Ok(()),
+            Some(_) => Err(RegistryError::Refused(format!(
+                "the model {name} belongs to another account; register under a name of your own, or ask an administrator"
+            ))),
+        }
+    }
+}
 
 fn backend(e: StoreError) -> RegistryError {
     RegistryError::Backend(e.to_string())
@@ -96,21 +130,23 @@ impl ModelRegistry for RegistryOf {
                 new.name
             )));
         }
-        self.0.register_model_version(&new, now_ms()).await.map_err(backend)
+        self.may_change(&new.name).await?;
+        self.store.register_model_version(&new, now_ms()).await.map_err(backend)
     }
 
     async fn resolve(&self, reference: &ModelRef) -> Result<Option<ModelVersion>, RegistryError> {
-        self.0.resolve_model(reference).await.map_err(backend)
+        self.store.resolve_model(reference).await.map_err(backend)
     }
 
     async fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<Option<u32>, RegistryError> {
         if !hangar_sdk::models::is_valid_model_name(alias) {
             return Err(RegistryError::Refused(format!("{alias:?} is not an alias name")));
         }
-        if self.0.resolve_model(&ModelRef::Version(name.to_owned(), version)).await.map_err(backend)?.is_none() {
+        if self.store.resolve_model(&ModelRef::Version(name.to_owned(), version)).await.map_err(backend)?.is_none() {
             return Err(RegistryError::NotFound(format!("{name}@{version}")));
         }
-        self.0.set_model_alias(name, alias, version, now_ms()).await.map_err(backend)
+        self.may_change(name).await?;
+        self.store.set_model_alias(name, alias, version, now_ms()).await.map_err(backend)
     }
 
     async fn record_metrics(
@@ -119,7 +155,8 @@ impl ModelRegistry for RegistryOf {
         version: u32,
         metrics: &BTreeMap<String, f64>,
     ) -> Result<(), RegistryError> {
-        match self.0.record_model_metrics(name, version, metrics).await.map_err(backend)? {
+        self.may_change(name).await?;
+        match self.store.record_model_metrics(name, version, metrics).await.map_err(backend)? {
             true => Ok(()),
             false => Err(RegistryError::NotFound(format!("{name}@{version}"))),
         }

@@ -65,6 +65,17 @@ impl ModelStore for SqlStore {
             .await
             .map_err(StoreError::query("number model version"))?;
         let version = newest.unwrap_or(0) + 1;
+        // The first registration of a name makes its run's owner the model's.
+        sqlx::query(
+            "INSERT INTO models (name, owner, created_at) \
+             SELECT $1, (SELECT owner FROM runs WHERE id = $2), $3 ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&new.name)
+        .bind(&new.run_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("record model owner"))?;
         sqlx::query(&format!(
             "INSERT INTO model_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8)"
         ))
@@ -92,6 +103,15 @@ impl ModelStore for SqlStore {
             aliases: Vec::new(),
             created_at: now,
         })
+    }
+
+    async fn model_owner(&self, name: &str) -> Result<Option<Option<String>>, StoreError> {
+        let row = sqlx::query("SELECT owner FROM models WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::query("read model owner"))?;
+        row.map(|row| get::<Option<String>>(&row, "owner")).transpose()
     }
 
     async fn list_models(&self) -> Result<Vec<ModelSummary>, StoreError> {

@@ -187,11 +187,19 @@ impl Operator for Evaluate {
 
         let (beats, baseline) = compare(&ctx, &config, &summary.metrics).await?;
         if let Some(version) = &version {
-            ctx.models()?
-                .record_metrics(&version.name, version.version, &summary.metrics)
-                .await
-                .map_err(|e| OperatorError::external(e.to_string()))?;
-            ctx.info(format!("recorded {} metrics on {}@{}", summary.metrics.len(), version.name, version.version));
+            match ctx.models()?.record_metrics(&version.name, version.version, &summary.metrics).await {
+                Ok(()) => ctx.info(format!(
+                    "recorded {} metrics on {}@{}",
+                    summary.metrics.len(),
+                    version.name,
+                    version.version
+                )),
+                // Another account's model: scored, but its record is not ours to change.
+                Err(hangar_sdk::RegistryError::Refused(why)) => {
+                    ctx.warn(format!("the metrics stay in the report only: {why}"))
+                }
+                Err(e) => return Err(OperatorError::external(e.to_string())),
+            }
         }
         let document = json!({
             "model": model_key,
