@@ -38,9 +38,31 @@ struct Watch {
     local: broadcast::Receiver<EngineEvent>,
     started: bool,
     done: bool,
+    /// Who is watching, and the run's owner: the reader's right to it is
+    /// read again while the stream stays open.
+    viewer: String,
+    owner: Option<String>,
+    checked_at: std::time::Instant,
 }
 
 impl Watch {
+    /// Whether the viewer may still see the run (not disabled, deleted,
+    /// or demoted from the administrator that let them see another's run).
+    async fn still_allowed(&mut self) -> bool {
+        if self.checked_at.elapsed() < Duration::from_secs(2) {
+            return true;
+        }
+        self.checked_at = std::time::Instant::now();
+        match self.state.store().user(&self.viewer).await {
+            Ok(Some(user)) if !user.disabled => {
+                user.role == hangar_engine::TRUSTED_ROLE || self.owner.as_deref() == Some(self.viewer.as_str())
+            }
+            Ok(_) => false,
+            // The database's trouble is not the reader's: keep streaming.
+            Err(_) => true,
+        }
+    }
+
     async fn wait(&mut self) {
         let deadline = tokio::time::sleep(POLL);
         tokio::pin!(deadline);
@@ -138,7 +160,7 @@ pub async fn stream_events(
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    visible_run(&state, &user, &id).await?;
+    let run = visible_run(&state, &user, &id).await?;
     let after_log = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -153,6 +175,9 @@ pub async fn stream_events(
         after_log,
         started: false,
         done: false,
+        viewer: user.id.clone(),
+        owner: run.owner,
+        checked_at: std::time::Instant::now(),
     };
     let events = stream::unfold(watch, |mut watch| async move {
         if watch.done {
@@ -160,6 +185,9 @@ pub async fn stream_events(
         }
         if watch.started {
             watch.wait().await;
+        }
+        if !watch.still_allowed().await {
+            return None;
         }
         watch.started = true;
         let events = watch.step().await;
