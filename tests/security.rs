@@ -446,6 +446,19 @@ async fn scenario(d: &mut Deployment) {
     let cookie = session.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
     let cookie = cookie.split(';').next().expect("pair").to_owned();
     let bob_id = d.get("/api/v1/users/me", &bob).await.json()["id"].as_str().expect("id").to_owned();
+    // An event stream bob opened before he is disabled ends soon after.
+    let waiting = "name: bob-wait\ntasks:\n  wait: { uses: noop, with: { wait: 60s } }\n";
+    assert_eq!(d.store(&bob, waiting).await.status, StatusCode::CREATED);
+    let long_run = d.start_run(&bob, "bob-wait", json!({})).await.json()["run_id"].as_str().expect("id").to_owned();
+    let mut stream = d
+        .client
+        .get(format!("{}/api/v1/runs/{long_run}/events", d.base))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("event stream");
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.expect("first events").is_some(), "the stream is open");
     let disabled = d
         .call(
             reqwest::Method::PATCH,
@@ -455,6 +468,16 @@ async fn scenario(d: &mut Deployment) {
         )
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(closed.is_ok(), "a disabled account's open event stream kept going");
+    // And the task it was running is stopped, with the reason.
+    let stopped = d.finished(&admin, &long_run).await;
+    assert_eq!(stopped["status"], "failed", "{stopped}");
+    let reason = stopped["tasks"][0]["error"].as_str().unwrap_or_default();
+    assert!(reason.contains("disabled"), "{reason}");
     d.refused("a disabled account's bearer token", &d.get("/api/v1/runs", &bob).await, &[StatusCode::UNAUTHORIZED]).await;
     let by_cookie = d.client.get(format!("{}/api/v1/auth/session", d.base)).header("cookie", &cookie).send().await;
     assert_eq!(by_cookie.expect("reply").status(), 401, "a disabled account's cookie session");
