@@ -60,6 +60,7 @@ tasks:
   abort: { uses: fault, with: { fault: abort } }
   stack: { uses: fault, with: { fault: stack_overflow } }
   memory: { uses: fault, with: { fault: allocate, bytes: 4294967296 } }
+  own_limit: { uses: fault, resources: { memory: 512MiB }, with: { fault: allocate, bytes: 1073741824 } }
   beside: { uses: noop, with: { wait: 2s } }
 ";
 
@@ -140,6 +141,7 @@ fn crashing_tasks_fail_alone_and_the_server_stays_up() {
         ("abort", "crashed: aborted (SIGABRT)"),
         ("stack", "crashed: stack overflow"),
         ("memory", "killed: out of memory at the 1 GiB limit"),
+        ("own_limit", "killed: out of memory at the 512 MiB limit"),
     ] {
         assert_eq!(task(id)["status"], "failed", "{id}: {detail}");
         assert!(error(id).contains(reason), "{id}: {:?} lacks {reason:?}", error(id));

@@ -41,6 +41,8 @@ pub struct PlannedTask {
     pub max_attempts: u32,
     /// Lost attempts run again without counting against `max_attempts`.
     pub max_lost_attempts: u32,
+    /// Limits of each attempt's process; unset ones fall back to the worker's.
+    pub resources: crate::isolation::Limits,
     pub retry_backoff: Duration,
     pub timeout: Option<Duration>,
     pub trigger: Trigger,
@@ -434,6 +436,7 @@ fn plan_tasks(
                 bindings,
                 max_attempts: retries.saturating_add(1),
                 max_lost_attempts: task.max_lost_attempts.unwrap_or(spec.defaults.max_lost_attempts),
+                resources: task.resources.unwrap_or_default().or(spec.defaults.resources),
                 retry_backoff: task.retry_backoff.unwrap_or(spec.defaults.retry_backoff),
                 timeout: task.timeout.or(spec.defaults.timeout),
                 trigger: task.trigger,

@@ -57,6 +57,7 @@ fn task(id: &str, position: usize) -> NewTask {
         operator: "noop".to_owned(),
         retries: 1,
         max_lost_attempts: 3,
+        resources: Default::default(),
         retry_backoff_ms: 10,
         timeout_ms: Some(60_000),
         seed: 99,

@@ -31,6 +31,37 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// These limits, with `other`'s where these have none.
+    #[must_use]
+    pub fn or(self, other: Limits) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes.or(other.memory_bytes),
+            cpu_seconds: self.cpu_seconds.or(other.cpu_seconds),
+        }
+    }
+}
+
+/// A size as people write it: `4GiB`, `512 MiB`, `2G`, `1048576`.
+///
+/// # Errors
+/// When it is not a number with an optional unit.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size; write it like 4GiB, 512MiB or 1048576"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => return Err(format!("unknown unit {other:?} in {text:?}; use KiB, MiB, GiB or TiB")),
+    };
+    value.checked_shl(shift).filter(|v| v >> shift == value).ok_or_else(|| format!("{text:?} is too large"))
+}
+
 /// Bytes in words: `4 GiB`, `512 MiB`.
 pub fn describe_bytes(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
@@ -46,6 +77,16 @@ pub fn describe_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_with_their_units() {
+        assert_eq!(parse_bytes("4GiB"), Ok(4 << 30));
+        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2G"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert!(parse_bytes("4 parsecs").is_err());
+        assert!(parse_bytes("99999999999999T").is_err());
+    }
 
     #[test]
     fn byte_counts_read_as_people_write_them() {

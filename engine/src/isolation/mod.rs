@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use child::run_child;
 pub use lazy::StoreOpener;
-pub use limits::Limits;
+pub use limits::{Limits, parse_bytes};
 pub(crate) use parent::run_isolated;
 
 /// Starts every protocol line on the child's stdout.

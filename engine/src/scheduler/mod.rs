@@ -310,6 +310,7 @@ pub fn prepare_run(plan: &Plan, owner: Option<&str>) -> (NewRun, Vec<NewTask>) {
             operator: t.operator.clone(),
             retries: t.max_attempts.saturating_sub(1),
             max_lost_attempts: t.max_lost_attempts,
+            resources: t.resources,
             retry_backoff_ms: millis(t.retry_backoff),
             timeout_ms: t.timeout.map(millis),
             seed: task_seed(plan.spec.seed, &t.id),

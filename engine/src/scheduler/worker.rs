@@ -335,7 +335,7 @@ impl Engine {
         };
         let run: hangar_sdk::operator::BoxRun<'_> = match &self.isolation {
             Some(isolation) => {
-                let job = self.job(task, access, isolation.limits, scratch);
+                let job = self.job(task, access, task.resources.or(isolation.limits), scratch);
                 Box::pin(crate::isolation::run_isolated(isolation, job, reporter.clone(), cancel.clone()))
             }
             None => {

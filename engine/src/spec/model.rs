@@ -110,11 +110,19 @@ pub struct TaskDefaults {
     pub max_lost_attempts: u32,
     pub retry_backoff: Duration,
     pub timeout: Option<Duration>,
+    /// Limits of each attempt's process (servers and workers).
+    pub resources: crate::isolation::Limits,
 }
 
 impl Default for TaskDefaults {
     fn default() -> Self {
-        Self { retries: 0, max_lost_attempts: 3, retry_backoff: Duration::from_secs(5), timeout: None }
+        Self {
+            retries: 0,
+            max_lost_attempts: 3,
+            retry_backoff: Duration::from_secs(5),
+            timeout: None,
+            resources: crate::isolation::Limits::default(),
+        }
     }
 }
 
@@ -142,6 +150,8 @@ pub struct TaskSpec {
     pub needs: Vec<String>,
     pub retries: Option<u32>,
     pub max_lost_attempts: Option<u32>,
+    /// `resources: {memory: 4GiB, cpu_time: 2h}`.
+    pub resources: Option<crate::isolation::Limits>,
     pub retry_backoff: Option<Duration>,
     pub timeout: Option<Duration>,
     pub trigger: Trigger,

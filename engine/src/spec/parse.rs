@@ -14,8 +14,8 @@ const PIPELINE_KEYS: &[&str] =
     &["name", "description", "params", "defaults", "seed", "max_active_runs", "schedule", "tasks"];
 const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "params"];
 const TASK_KEYS: &[&str] =
-    &["uses", "with", "needs", "retries", "max_lost_attempts", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache", "if"];
-const DEFAULT_KEYS: &[&str] = &["retries", "max_lost_attempts", "retry_backoff", "timeout"];
+    &["uses", "with", "needs", "retries", "max_lost_attempts", "resources", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache", "if"];
+const DEFAULT_KEYS: &[&str] = &["retries", "max_lost_attempts", "resources", "retry_backoff", "timeout"];
 const PARAM_KEYS: &[&str] = &["type", "default", "description"];
 
 /// Collects diagnostics for one file.
@@ -289,6 +289,31 @@ fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {
     out
 }
 
+/// `resources: {memory: 4GiB, cpu_time: 2h}`.
+fn resources(entry: &Entry, path: &str, c: &mut Collector<'_>) -> Option<crate::isolation::Limits> {
+    if entry.value.entries().is_none() {
+        c.report(entry.value.mark(), path, format!("expected a mapping, found {}", entry.value.type_name()));
+        return None;
+    }
+    c.unknown_keys(&entry.value, path, &["memory", "cpu_time"]);
+    let mut limits = crate::isolation::Limits::default();
+    if let Some(e) = entry.value.get("memory") {
+        let text = match &e.value {
+            Node::Scalar { value: serde_yaml::Value::String(s), .. } => s.clone(),
+            Node::Scalar { value: serde_yaml::Value::Number(n), .. } => n.to_string(),
+            other => format!("{:?}", other.type_name()),
+        };
+        match crate::isolation::parse_bytes(&text) {
+            Ok(bytes) => limits.memory_bytes = Some(bytes),
+            Err(message) => c.report(e.value.mark(), &join(path, "memory"), message),
+        }
+    }
+    if let Some(e) = entry.value.get("cpu_time") {
+        limits.cpu_seconds = c.duration(e, &join(path, "cpu_time")).map(|d| d.as_secs().max(1));
+    }
+    Some(limits)
+}
+
 fn defaults(entry: &Entry, c: &mut Collector<'_>) -> TaskDefaults {
     let mut out = TaskDefaults::default();
     if entry.value.entries().is_none() {
@@ -305,6 +330,11 @@ fn defaults(entry: &Entry, c: &mut Collector<'_>) -> TaskDefaults {
         && let Some(n) = c.value::<u32>(e, "defaults.max_lost_attempts", "a non-negative integer")
     {
         out.max_lost_attempts = n;
+    }
+    if let Some(e) = entry.value.get("resources")
+        && let Some(limits) = resources(e, "defaults.resources", c)
+    {
+        out.resources = limits;
     }
     if let Some(e) = entry.value.get("retry_backoff")
         && let Some(d) = c.duration(e, "defaults.retry_backoff")
@@ -382,6 +412,7 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
     let max_lost_attempts = node
         .get("max_lost_attempts")
         .and_then(|e| c.value::<u32>(e, &join(path, "max_lost_attempts"), "a non-negative integer"));
+    let resources = node.get("resources").and_then(|e| resources(e, &join(path, "resources"), c));
     let retry_backoff = node.get("retry_backoff").and_then(|e| c.duration(e, &join(path, "retry_backoff")));
     let timeout = node.get("timeout").and_then(|e| c.duration(e, &join(path, "timeout")));
     let runs_on = match node.get("runs_on") {
@@ -407,5 +438,5 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
             }
         }
     });
-    Some(TaskSpec { uses, with, needs, retries, max_lost_attempts, retry_backoff, timeout, trigger, runs_on, pool, cache, condition })
+    Some(TaskSpec { uses, with, needs, retries, max_lost_attempts, resources, retry_backoff, timeout, trigger, runs_on, pool, cache, condition })
 }

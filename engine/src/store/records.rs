@@ -32,6 +32,8 @@ pub struct NewTask {
     pub retries: u32,
     /// Attempts lost to dead workers that are run again for free.
     pub max_lost_attempts: u32,
+    /// Limits of each attempt's process.
+    pub resources: crate::isolation::Limits,
     pub retry_backoff_ms: i64,
     pub timeout_ms: Option<i64>,
     /// This task's seed, derived from the run's.
@@ -164,6 +166,8 @@ pub struct ClaimedTask {
     pub inputs: BTreeMap<String, ArtifactRef>,
     pub seed: u64,
     pub cache: bool,
+    /// The task's own limits (unset: the worker's defaults).
+    pub resources: crate::isolation::Limits,
 }
 
 /// The right to complete one attempt; `attempt` is the fencing token.

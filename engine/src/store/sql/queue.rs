@@ -224,7 +224,7 @@ impl TaskQueue for SqlStore {
                 "UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, lease_owner = $2, \
                    lease_expires_at = $3, progress = NULL \
                  WHERE run_id = $4 AND task_id = $5 AND status = 'queued' \
-                 RETURNING operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs, cache",
+                 RETURNING operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs, cache, resources",
             )
             .bind(now)
             .bind(worker)
@@ -259,6 +259,7 @@ impl TaskQueue for SqlStore {
                 inputs: parse_json(get(&row, "inputs")?, "task inputs", &key)?.unwrap_or_else(BTreeMap::new),
                 seed: get::<i64>(&row, "seed")? as u64,
                 cache: get::<i64>(&row, "cache")? != 0,
+                resources: parse_json(get(&row, "resources")?, "task resources", &key)?.unwrap_or_default(),
                 lease: TaskLease { run_id, task_id, attempt, worker: worker.to_owned() },
             }));
         }

@@ -11,7 +11,7 @@ use crate::store::records::*;
 use crate::store::{Change, RunStore, StoreError};
 
 /// Columns of one task row in the multi-row insert.
-const TASK_INSERT_COLUMNS: usize = 13;
+const TASK_INSERT_COLUMNS: usize = 14;
 
 #[async_trait]
 impl RunStore for SqlStore {
@@ -265,7 +265,7 @@ pub(super) async fn insert_run(
     for chunk in tasks.chunks(INSERT_BATCH) {
         let mut sql = String::from(
             "INSERT INTO task_runs (run_id, task_id, position, operator, status, retries, max_attempts, \
-             retry_backoff_ms, timeout_ms, seed, runs_on, pool, cache, max_lost_attempts) VALUES ",
+             retry_backoff_ms, timeout_ms, seed, runs_on, pool, cache, max_lost_attempts, resources) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -290,7 +290,8 @@ pub(super) async fn insert_run(
                 .bind(json_text(&task.runs_on))
                 .bind(task.pool.clone())
                 .bind(i64::from(task.cache))
-                .bind(i64::from(task.max_lost_attempts));
+                .bind(i64::from(task.max_lost_attempts))
+                .bind(json_text(&task.resources));
         }
         query.execute(&mut **tx).await.map_err(StoreError::query("insert tasks"))?;
     }
