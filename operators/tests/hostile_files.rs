@@ -74,3 +74,40 @@ fn html_nested_to_the_limit_is_read_on_a_small_stack() {
     let found = handle.join().expect("no stack overflow").expect("within the limit");
     assert!(found[0].text.contains("deep text"));
 }
+
+/// A PDF whose page tree lists itself among its kids, twice.
+fn cyclic_pdf() -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [2 0 R 2 0 R 3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        "<< /Length 0 >>\nstream\n\nendstream",
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    pdf
+}
+
+#[test]
+fn a_pdf_page_tree_that_contains_itself_ends_in_time() {
+    let pdf = cyclic_pdf();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(extract(Format::Pdf, &pdf, &config(serde_json::json!({}))).map(|d| d.len()));
+    });
+    let outcome = wait.recv_timeout(std::time::Duration::from_secs(10)).expect("the cyclic page tree ended within 10 s");
+    // Read or rejected, the reason stated: either way it ends.
+    if let Err(reason) = outcome {
+        assert!(!reason.is_empty());
+    }
+}
