@@ -44,6 +44,15 @@ def call(base, path, token=None, body=None, yaml=False, raw=False):
         return payload if raw else json.loads(payload or b"null")
 
 
+def wait_ready(base):
+    for _ in range(300):
+        try:
+            call(base, "/ready")
+            return
+        except Exception:
+            time.sleep(0.1)
+
+
 def main():
     name = f"hangar_chaos_{os.getpid()}"
     psql(f"CREATE DATABASE {name}")
@@ -73,12 +82,7 @@ def main():
         start("coordinator", "serve", "--no-workers", "--bind", f"127.0.0.1:{port}")
         for i in range(WORKERS):
             start(f"worker{i}", "worker", "--concurrency", "2")
-        for _ in range(300):
-            try:
-                call(base, "/ready")
-                break
-            except Exception:
-                time.sleep(0.1)
+        wait_ready(base)
         token = call(base, "/api/v1/auth/login", body={"email": "ops@hangar.example", "password": PASSWORD})[
             "access_token"]
         step = "echo \\\"$HANGAR_RUN_ID $HANGAR_TASK_ID $HANGAR_ATTEMPT {what}\\\" >> " + ledger
@@ -115,12 +119,7 @@ def main():
                 coordinator_killed = True
                 time.sleep(0.5)
                 start("coordinator", "serve", "--no-workers", "--bind", f"127.0.0.1:{port}")
-                for _ in range(300):
-                    try:
-                        call(base, "/ready")
-                        break
-                    except Exception:
-                        time.sleep(0.1)
+                wait_ready(base)
 
         deadline = time.monotonic() + 900
         details = {}
