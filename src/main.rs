@@ -2,7 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
-use hangar_cli::commands::{execute, exit, metrics, migrate, operators, pools, roots, runs, serve, task_exec, users, validate, worker};
+use hangar_cli::commands::{
+    execute, exit, metrics, migrate, operators, pools, roots, runs, serve, task_exec, users, validate, worker,
+};
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
 

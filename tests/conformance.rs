@@ -27,7 +27,11 @@ fn registry() -> Registry {
     hangar_cli::registry().expect("the registry")
 }
 
-fn context(store: &ArtifactStore, scratch: &Path, inputs: BTreeMap<String, ArtifactRef>) -> (TaskContext, CancellationToken) {
+fn context(
+    store: &ArtifactStore,
+    scratch: &Path,
+    inputs: BTreeMap<String, ArtifactRef>,
+) -> (TaskContext, CancellationToken) {
     let cancel = CancellationToken::new();
     let ctx = TaskContext::new(
         TaskIdentity { run_id: "conformance".into(), task_id: "t".into(), attempt: 1, seed: 7 },
@@ -59,8 +63,7 @@ fn a_bad_config_is_the_users_error() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     for operator in registry().iter() {
         let (ctx, _) = context(&store, &dir.path().join("scratch"), BTreeMap::new());
-        let result = runtime
-            .block_on(operator.implementation.run_erased(json!({"no_such_field_anywhere": true}), ctx));
+        let result = runtime.block_on(operator.implementation.run_erased(json!({"no_such_field_anywhere": true}), ctx));
         let err = result.expect_err(&operator.info.name);
         assert_eq!(err.class, ErrorClass::User, "{}: {}", operator.info.name, err.message);
         assert!(!operator.implementation.validate(&json!({"no_such_field_anywhere": true})).is_empty());
@@ -85,9 +88,15 @@ fn outputs_are_declared_and_deterministic_operators_repeat_their_digests() {
             seen.insert(name.to_owned());
             let outputs = task["outputs"].as_object().expect("outputs");
             for port in info.outputs.iter().filter(|p| p.required) {
-                let output = outputs.get(&port.name).unwrap_or_else(|| panic!("{task_id} ({name}) lacks {}", port.name));
+                let output =
+                    outputs.get(&port.name).unwrap_or_else(|| panic!("{task_id} ({name}) lacks {}", port.name));
                 let kind: ArtifactKind = serde_json::from_value(output["kind"].clone()).expect("a kind");
-                assert!(port.kind.accepts(kind), "{task_id}.{}: declared {:?}, produced {kind:?}", port.name, port.kind);
+                assert!(
+                    port.kind.accepts(kind),
+                    "{task_id}.{}: declared {:?}, produced {kind:?}",
+                    port.name,
+                    port.kind
+                );
             }
             for produced in outputs.keys() {
                 assert!(info.output_port(produced).is_some(), "{task_id} ({name}) wrote undeclared output {produced}");
@@ -133,10 +142,8 @@ fn cancelled_operators_stop_within_a_second() {
     let registry = registry();
     let plan = hangar_engine::compile("airworthiness.yaml", &text, &registry, &[]).expect("plan");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let database = runtime.block_on(hangar_engine::SqlStore::connect(&format!(
-        "sqlite://{}",
-        home.path().join("hangar.db").display()
-    )));
+    let database = runtime
+        .block_on(hangar_engine::SqlStore::connect(&format!("sqlite://{}", home.path().join("hangar.db").display())));
     let models: Arc<dyn hangar_sdk::ModelRegistry> =
         Arc::new(hangar_engine::store::RegistryOf::trusted(Arc::new(database.expect("the run's database"))));
     let hello = tempfile::tempdir().expect("tempdir");

@@ -73,7 +73,11 @@ fn crashing_tasks_fail_alone_and_the_server_stays_up() {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while client.get(format!("{}/ready", server.base)).send().await.map(|r| r.status() != 200).unwrap_or(true) {
-            assert!(Instant::now() < deadline, "never ready: {}", std::fs::read_to_string(&server.log).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "never ready: {}",
+                std::fs::read_to_string(&server.log).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let login: Value = client

@@ -395,7 +395,8 @@ async fn scenario(d: &mut Deployment) {
     }
     for (i, path) in paths.iter().enumerate() {
         let reply = d.store(&alice, &ingest(&format!("probe-{i}"), path)).await;
-        d.refused_echoing(&format!("storing ingest of {path}"), &reply, &[StatusCode::UNPROCESSABLE_ENTITY], path).await;
+        d.refused_echoing(&format!("storing ingest of {path}"), &reply, &[StatusCode::UNPROCESSABLE_ENTITY], path)
+            .await;
         assert_eq!(reply.json()["error"]["diagnostics"][0]["line"], 6, "{path}: {}", reply.text);
     }
     // The same through a param at run time, and through a schedule.
@@ -403,7 +404,8 @@ async fn scenario(d: &mut Deployment) {
     assert_eq!(d.store(&alice, templated).await.status, StatusCode::CREATED);
     for path in &paths {
         let reply = d.start_run(&alice, "by-param", json!({ "source": path })).await;
-        d.refused_echoing(&format!("running ingest of {path}"), &reply, &[StatusCode::UNPROCESSABLE_ENTITY], path).await;
+        d.refused_echoing(&format!("running ingest of {path}"), &reply, &[StatusCode::UNPROCESSABLE_ENTITY], path)
+            .await;
         let scheduled = d
             .call(
                 reqwest::Method::POST,
@@ -468,17 +470,16 @@ async fn scenario(d: &mut Deployment) {
         )
         .await;
     assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Ok(Some(_)) = stream.chunk().await {}
-    })
-    .await;
+    let closed =
+        tokio::time::timeout(Duration::from_secs(10), async { while let Ok(Some(_)) = stream.chunk().await {} }).await;
     assert!(closed.is_ok(), "a disabled account's open event stream kept going");
     // And the task it was running is stopped, with the reason.
     let stopped = d.finished(&admin, &long_run).await;
     assert_eq!(stopped["status"], "failed", "{stopped}");
     let reason = stopped["tasks"][0]["error"].as_str().unwrap_or_default();
     assert!(reason.contains("disabled"), "{reason}");
-    d.refused("a disabled account's bearer token", &d.get("/api/v1/runs", &bob).await, &[StatusCode::UNAUTHORIZED]).await;
+    d.refused("a disabled account's bearer token", &d.get("/api/v1/runs", &bob).await, &[StatusCode::UNAUTHORIZED])
+        .await;
     let by_cookie = d.client.get(format!("{}/api/v1/auth/session", d.base)).header("cookie", &cookie).send().await;
     assert_eq!(by_cookie.expect("reply").status(), 401, "a disabled account's cookie session");
 
@@ -488,7 +489,8 @@ async fn scenario(d: &mut Deployment) {
         let (d, admin, carol_id) = (&d, &admin, &carol_id);
         async move {
             let path = format!("/api/v1/users/{carol_id}");
-            let reply = d.call(reqwest::Method::PATCH, &path, Some(admin), Some(Body::Json(json!({"role": role})))).await;
+            let reply =
+                d.call(reqwest::Method::PATCH, &path, Some(admin), Some(Body::Json(json!({"role": role})))).await;
             assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         }
     };
@@ -498,7 +500,8 @@ async fn scenario(d: &mut Deployment) {
     assert_eq!(d.store(&carol_admin, shell).await.status, StatusCode::CREATED, "an administrator stores shell");
     let dave = d.register("dave@caac.example").await;
     let dave_id = d.get("/api/v1/users/me", &dave).await.json()["id"].as_str().expect("id").to_owned();
-    let ticking = "name: dave-tick\nschedule:\n  cron: \"* * * * * *\"\n  catchup: false\ntasks:\n  hello:\n    uses: noop\n";
+    let ticking =
+        "name: dave-tick\nschedule:\n  cron: \"* * * * * *\"\n  catchup: false\ntasks:\n  hello:\n    uses: noop\n";
     assert_eq!(d.store(&dave, ticking).await.status, StatusCode::CREATED);
     role("user").await;
     let disable_dave = d
@@ -522,8 +525,10 @@ async fn scenario(d: &mut Deployment) {
             .unwrap_or_else(|| panic!("no schedule of {pipeline}: {schedules}"));
         let fires = schedule["recent_fires"].as_array().cloned().unwrap_or_default();
         assert!(
-            fires.iter().take(2).all(|f| f["run_id"].is_null()
-                && f["error"].as_str().is_some_and(|e| e.contains(reason))),
+            fires
+                .iter()
+                .take(2)
+                .all(|f| f["run_id"].is_null() && f["error"].as_str().is_some_and(|e| e.contains(reason))),
             "{pipeline} fired after its owner lost the right ({:?} ago): {schedule}",
             changed_at.elapsed()
         );
@@ -534,7 +539,10 @@ async fn scenario(d: &mut Deployment) {
         let detail = d.finished(&admin, run_id).await;
         // A run queued before the demotion is checked when its task starts.
         if detail["status"] == "failed" {
-            assert!(detail["tasks"][0]["error"].as_str().is_some_and(|e| e.contains("administrator rights")), "{detail}");
+            assert!(
+                detail["tasks"][0]["error"].as_str().is_some_and(|e| e.contains("administrator rights")),
+                "{detail}"
+            );
         }
     }
 
@@ -544,7 +552,9 @@ async fn scenario(d: &mut Deployment) {
     d.refused("5,000 nested sequences", &reply, &[StatusCode::UNPROCESSABLE_ENTITY]).await;
     assert!(reply.text.contains("deeper than 64"), "{}", reply.text);
     let mut laughs = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
-    for (name, previous) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"]) {
+    for (name, previous) in
+        ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+    {
         laughs.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{previous}"); 9].join(",")));
     }
     let reply = d.store(&alice, &laughs).await;
@@ -554,7 +564,8 @@ async fn scenario(d: &mut Deployment) {
     let reply = d.store(&alice, huge).await;
     d.refused("a model of billions of parameters", &reply, &[StatusCode::UNPROCESSABLE_ENTITY]).await;
     assert!(reply.text.contains("HANGAR_MAX_MODEL_PARAMETERS"), "{}", reply.text);
-    let threads = "name: threads\ntasks:\n  read: { uses: ingest, with: { path: \"data://corpus\", workers: 100000 } }\n";
+    let threads =
+        "name: threads\ntasks:\n  read: { uses: ingest, with: { path: \"data://corpus\", workers: 100000 } }\n";
     let reply = d.store(&alice, threads).await;
     d.refused("100,000 reader threads", &reply, &[StatusCode::UNPROCESSABLE_ENTITY]).await;
     assert!(reply.text.contains("HANGAR_MAX_THREADS"), "{}", reply.text);

@@ -148,7 +148,10 @@ async fn only_a_models_owner_changes_it(fixture: &Fixture) {
         bob.set_alias("hers", "production", first.version).await.map(|_| ()),
         bob.record_metrics("hers", first.version, &BTreeMap::from([("bleu".to_owned(), 0.0)])).await,
     ] {
-        assert!(matches!(refused, Err(RegistryError::Refused(ref why)) if why.contains("another account")), "{refused:?}");
+        assert!(
+            matches!(refused, Err(RegistryError::Refused(ref why)) if why.contains("another account")),
+            "{refused:?}"
+        );
     }
     // Everyone reads it; the trusted change it.
     assert!(bob.resolve(&ModelRef::parse("hers:production").expect("ref")).await.expect("read").is_some());

@@ -241,7 +241,11 @@ async fn lost_attempts_are_run_again_without_spending_retries(f: &Fixture) {
         assert_eq!(s.reap_expired(now).await.expect("reap"), 1);
         let tasks = s.tasks("r1").await.expect("tasks");
         assert_eq!(tasks[0].status, TaskStatus::Queued, "lost attempt {i} is run again");
-        assert!(tasks[0].error.as_deref().is_some_and(|e| e.contains("not counted against retries")), "{:?}", tasks[0].error);
+        assert!(
+            tasks[0].error.as_deref().is_some_and(|e| e.contains("not counted against retries")),
+            "{:?}",
+            tasks[0].error
+        );
     }
     let third = s.claim_task("w", &[], 301, 350).await.expect("claim").expect("attempt 3");
     assert_eq!(third.max_attempts, 3, "two lost attempts added two, retries none");

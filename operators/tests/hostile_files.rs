@@ -94,7 +94,9 @@ fn cyclic_pdf() -> Vec<u8> {
     for offset in offsets {
         pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
-    pdf.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
     pdf
 }
 
@@ -105,7 +107,8 @@ fn a_pdf_page_tree_that_contains_itself_ends_in_time() {
     std::thread::spawn(move || {
         let _ = done.send(extract(Format::Pdf, &pdf, &config(serde_json::json!({}))).map(|d| d.len()));
     });
-    let outcome = wait.recv_timeout(std::time::Duration::from_secs(10)).expect("the cyclic page tree ended within 10 s");
+    let outcome =
+        wait.recv_timeout(std::time::Duration::from_secs(10)).expect("the cyclic page tree ended within 10 s");
     // Read or rejected, the reason stated: either way it ends.
     if let Err(reason) = outcome {
         assert!(!reason.is_empty());

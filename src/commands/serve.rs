@@ -139,7 +139,8 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
         config.allow_registration = boolean("HANGAR_ALLOW_REGISTRATION", &text)?;
     }
     config.login_failures_allowed =
-        u32::try_from(count_var("HANGAR_LOGIN_FAILURES", config.login_failures_allowed as usize, 0)?).unwrap_or(u32::MAX);
+        u32::try_from(count_var("HANGAR_LOGIN_FAILURES", config.login_failures_allowed as usize, 0)?)
+            .unwrap_or(u32::MAX);
     Ok(config)
 }
 

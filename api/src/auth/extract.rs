@@ -140,7 +140,8 @@ async fn current_account(state: &AppState, user_id: &str) -> Result<Account, Api
     if user.disabled {
         return Err(ApiError::unauthorized("this account is disabled; ask an administrator to enable it"));
     }
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("the account has an unknown role", &user.role))?;
+    let role =
+        Role::parse(&user.role).ok_or_else(|| ApiError::internal("the account has an unknown role", &user.role))?;
     Ok(Account { id: user.id, email: user.email, role })
 }
 

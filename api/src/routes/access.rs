@@ -100,7 +100,12 @@ pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Re
             }
         }
         problems.extend(
-            state.engine.quotas().excess(&demands).into_iter().map(|(field, message)| (task.id.clone(), field, message)),
+            state
+                .engine
+                .quotas()
+                .excess(&demands)
+                .into_iter()
+                .map(|(field, message)| (task.id.clone(), field, message)),
         );
         // Enough to act on; a hostile spec must not buy unbounded work.
         if problems.len() >= MAX_PROBLEMS {
@@ -114,4 +119,3 @@ pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Re
         Err(invalid_pipeline(&Diagnostics::sorted(plan.diagnostics_at(problems))))
     }
 }
-

@@ -204,7 +204,10 @@ impl TaskContext {
                 Ok(local.trusted_path().to_path_buf())
             }
             Resolved::Local(local) => {
-                let target = self.scratch_dir()?.join("inputs").join(blake3::hash(path.as_written().as_bytes()).to_hex().as_str());
+                let target = self
+                    .scratch_dir()?
+                    .join("inputs")
+                    .join(blake3::hash(path.as_written().as_bytes()).to_hex().as_str());
                 let copy = target.clone();
                 tokio::task::spawn_blocking(move || local.copy_to(&copy))
                     .await

@@ -69,7 +69,9 @@ pub enum InputError {
          its runs' outputs (runs/RUN/...) and the data roots an administrator declared (data://NAME/...)"
     )]
     Refused { path: String, reason: String },
-    #[error("{path:?} names data root {root:?}, which is not declared for you; list yours with GET /api/v1/roots or ask an administrator (`hangar roots add`)")]
+    #[error(
+        "{path:?} names data root {root:?}, which is not declared for you; list yours with GET /api/v1/roots or ask an administrator (`hangar roots add`)"
+    )]
     UnknownRoot { path: String, root: String },
     #[error("{path:?} does not exist; check the name, or list what you can read (uploads, runs, data roots)")]
     Missing { path: String },

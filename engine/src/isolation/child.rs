@@ -9,8 +9,8 @@ use hangar_sdk::{
     TaskIdentity, TaskReporter,
 };
 
-use super::{AttemptJob, MARKER, Message};
 use super::lazy::{LazyStore, StoreOpener};
+use super::{AttemptJob, MARKER, Message};
 
 /// Writes protocol lines to stdout, one whole line per write.
 struct LineReporter;

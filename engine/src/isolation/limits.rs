@@ -20,7 +20,8 @@ impl Limits {
     pub fn apply(&self) -> Result<(), String> {
         use nix::sys::resource::{Resource, setrlimit};
         if let Some(bytes) = self.memory_bytes {
-            setrlimit(Resource::RLIMIT_AS, bytes, bytes).map_err(|e| format!("cannot limit memory to {bytes} bytes: {e}"))?;
+            setrlimit(Resource::RLIMIT_AS, bytes, bytes)
+                .map_err(|e| format!("cannot limit memory to {bytes} bytes: {e}"))?;
         }
         if let Some(seconds) = self.cpu_seconds {
             // The soft limit sends SIGXCPU; the hard one, a second later, SIGKILL.
@@ -50,7 +51,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size; write it like 4GiB, 512MiB or 1048576"))?;
+    let value: u64 =
+        digits.parse().map_err(|_| format!("{text:?} is not a size; write it like 4GiB, 512MiB or 1048576"))?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,

@@ -38,7 +38,8 @@ pub(crate) async fn run_isolated(
         .spawn()
         .map_err(|e| OperatorError::external(format!("cannot start the task's process: {e}")))?;
     let pid = child.id().and_then(|id| i32::try_from(id).ok());
-    let job = serde_json::to_vec(&job).map_err(|e| OperatorError::internal(format!("cannot encode the attempt: {e}")))?;
+    let job =
+        serde_json::to_vec(&job).map_err(|e| OperatorError::internal(format!("cannot encode the attempt: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(&job)

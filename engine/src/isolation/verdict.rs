@@ -38,9 +38,11 @@ pub fn crash(exit: Exit, stderr_tail: &str, limits: &Limits) -> OperatorError {
             limits.cpu_seconds.unwrap_or_default()
         )),
         Exit::Signal(6) => OperatorError::internal(format!("crashed: aborted (SIGABRT){}", last_line(stderr_tail))),
-        Exit::Signal(11) | Exit::Signal(7) => {
-            OperatorError::internal(format!("crashed: invalid memory access (signal {}){}", signal_of(exit), last_line(stderr_tail)))
-        }
+        Exit::Signal(11) | Exit::Signal(7) => OperatorError::internal(format!(
+            "crashed: invalid memory access (signal {}){}",
+            signal_of(exit),
+            last_line(stderr_tail)
+        )),
         Exit::Signal(signal) => {
             OperatorError::internal(format!("crashed: killed by signal {signal}{}", last_line(stderr_tail)))
         }
@@ -80,7 +82,11 @@ mod tests {
         let oom = crash(Exit::Signal(6), "memory allocation of 17179869184 bytes failed\n", &limits);
         assert_eq!(oom.class, ErrorClass::User);
         assert!(oom.message.starts_with("killed: out of memory at the 4 GiB limit"), "{}", oom.message);
-        let stack = crash(Exit::Signal(6), "\nthread 'x' has overflowed its stack\nfatal runtime error: stack overflow\n", &limits);
+        let stack = crash(
+            Exit::Signal(6),
+            "\nthread 'x' has overflowed its stack\nfatal runtime error: stack overflow\n",
+            &limits,
+        );
         assert!(stack.message.starts_with("crashed: stack overflow"), "{}", stack.message);
         let abort = crash(Exit::Signal(6), "thread panicked at x.rs:1\nboom\n", &limits);
         assert_eq!(abort.message, "crashed: aborted (SIGABRT): boom");

@@ -64,15 +64,24 @@ impl Engine {
     ///
     /// # Errors
     /// A user error naming each field and limit.
-    pub fn check_quotas(&self, access: &Access, operator: &str, config: &serde_json::Value) -> Result<(), OperatorError> {
+    pub fn check_quotas(
+        &self,
+        access: &Access,
+        operator: &str,
+        config: &serde_json::Value,
+    ) -> Result<(), OperatorError> {
         if access.is_trusted() {
             return Ok(());
         }
         let Some(demands) = self.registry.get(operator).and_then(|op| op.implementation.demands_erased(config)) else {
             return Ok(());
         };
-        let over: Vec<String> =
-            self.quotas.excess(&demands).into_iter().map(|(field, message)| format!("{}: {message}", field.join("."))).collect();
+        let over: Vec<String> = self
+            .quotas
+            .excess(&demands)
+            .into_iter()
+            .map(|(field, message)| format!("{}: {message}", field.join(".")))
+            .collect();
         if over.is_empty() { Ok(()) } else { Err(OperatorError::user(over.join("; "))) }
     }
 

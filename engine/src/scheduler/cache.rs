@@ -106,14 +106,21 @@ mod tests {
         let a = cache_key(&info, &json!({"documents": "runs/1/x", "nfkc": true, "pii": false}), &inputs_a, None, None);
         let b = cache_key(&info, &json!({"pii": false, "nfkc": true, "documents": "runs/2/x"}), &inputs_b, None, None);
         assert_eq!(a, b);
-        let changed = cache_key(&info, &json!({"documents": "runs/1/x", "nfkc": false, "pii": false}), &inputs_a, None, None);
+        let changed =
+            cache_key(&info, &json!({"documents": "runs/1/x", "nfkc": false, "pii": false}), &inputs_a, None, None);
         assert_ne!(a, changed);
         let other_input = BTreeMap::from([("documents".to_owned(), artifact("blake3:bb", "runs/1/x"))]);
         assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &other_input, None, None));
         assert_ne!(a, cache_key(&info, &json!({"nfkc": true, "pii": false}), &inputs_a, Some("files changed"), None));
         assert_ne!(
             a,
-            cache_key(&OperatorInfo::new("clean", "2", "d"), &json!({"nfkc": true, "pii": false}), &inputs_a, None, None)
+            cache_key(
+                &OperatorInfo::new("clean", "2", "d"),
+                &json!({"nfkc": true, "pii": false}),
+                &inputs_a,
+                None,
+                None
+            )
         );
     }
 

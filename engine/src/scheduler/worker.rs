@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_sdk::{Access, CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs, TaskReporter};
+use hangar_sdk::{
+    Access, CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs, TaskReporter,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 

@@ -13,8 +13,21 @@ use crate::diagnostic::{Diagnostic, Mark};
 const PIPELINE_KEYS: &[&str] =
     &["name", "description", "params", "defaults", "seed", "max_active_runs", "schedule", "tasks"];
 const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "params"];
-const TASK_KEYS: &[&str] =
-    &["uses", "with", "needs", "retries", "max_lost_attempts", "resources", "retry_backoff", "timeout", "trigger", "runs_on", "pool", "cache", "if"];
+const TASK_KEYS: &[&str] = &[
+    "uses",
+    "with",
+    "needs",
+    "retries",
+    "max_lost_attempts",
+    "resources",
+    "retry_backoff",
+    "timeout",
+    "trigger",
+    "runs_on",
+    "pool",
+    "cache",
+    "if",
+];
 const DEFAULT_KEYS: &[&str] = &["retries", "max_lost_attempts", "resources", "retry_backoff", "timeout"];
 const PARAM_KEYS: &[&str] = &["type", "default", "description"];
 
@@ -438,5 +451,19 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
             }
         }
     });
-    Some(TaskSpec { uses, with, needs, retries, max_lost_attempts, resources, retry_backoff, timeout, trigger, runs_on, pool, cache, condition })
+    Some(TaskSpec {
+        uses,
+        with,
+        needs,
+        retries,
+        max_lost_attempts,
+        resources,
+        retry_backoff,
+        timeout,
+        trigger,
+        runs_on,
+        pool,
+        cache,
+        condition,
+    })
 }

@@ -294,9 +294,7 @@ impl MarkedEventReceiver for TreeBuilder {
                 let value = resolve_scalar(&text, style, tag.as_ref().map(|t| t.suffix.as_str()));
                 self.complete(Node::Scalar { mark, value }, anchor, weight);
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq { mark, anchor, items: Vec::new(), size: 1 })
-            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { mark, anchor, items: Vec::new(), size: 1 }),
             Event::MappingStart(anchor, _) => {
                 self.stack.push(Frame::Map { mark, anchor, entries: Vec::new(), pending_key: None, size: 1 })
             }
@@ -321,8 +319,11 @@ impl MarkedEventReceiver for TreeBuilder {
                     );
                     return;
                 }
-                let node =
-                    self.anchors.get(&id).map(|(node, _)| node.clone()).unwrap_or(Node::Scalar { mark, value: Value::Null });
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .map(|(node, _)| node.clone())
+                    .unwrap_or(Node::Scalar { mark, value: Value::Null });
                 self.complete(node, 0, size);
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}

@@ -43,9 +43,11 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     files_under(&root().join("fuzz/seeds").join(target), &mut files);
     let mut examples = Vec::new();
     files_under(&root().join("examples/corpus"), &mut examples);
-    files.extend(examples.into_iter().filter(|p| {
-        p.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions(target).contains(&e))
-    }));
+    files.extend(
+        examples
+            .into_iter()
+            .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions(target).contains(&e))),
+    );
     files.sort();
     let seeds: Vec<Vec<u8>> = files.iter().filter_map(|p| std::fs::read(p).ok()).collect();
     assert!(!seeds.is_empty(), "no seeds for {target}");

@@ -8,7 +8,8 @@ pub mod pdf;
 pub mod sources;
 
 use hangar_sdk::{
-    ArtifactKind, ConfigProblem, Demands, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
+    ArtifactKind, ConfigProblem, Demands, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext,
+    TaskOutputs,
 };
 use rayon::prelude::*;
 use serde_json::{Map, Value};

@@ -136,7 +136,12 @@ async fn list_stored(path: &InputPath, key: &str, store: &ArtifactStore) -> Resu
     if store.exists(key).await? {
         let name = key.rsplit('/').next().unwrap_or(key).to_owned();
         let bytes = store.size(key).await?;
-        return Ok(vec![SourceFile { relative: name, location: Location::Store(key.to_owned()), bytes, problem: None }]);
+        return Ok(vec![SourceFile {
+            relative: name,
+            location: Location::Store(key.to_owned()),
+            bytes,
+            problem: None,
+        }]);
     }
     Err(missing())
 }

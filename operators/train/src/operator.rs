@@ -56,8 +56,10 @@ impl Operator for Train {
     fn demands(&self, config: &TrainConfig) -> hangar_sdk::Demands {
         use hangar_sdk::field;
         // A vocabulary of 32k stands for the dataset's, unknown until it is built.
-        let parameters = (config.mode == Mode::Pretrain).then(|| (field(&["model"]), config.model.parameters(32_000) as u64));
-        let sequences = config.steps.saturating_mul(config.batch_size as u64).saturating_mul(config.grad_accumulation as u64);
+        let parameters =
+            (config.mode == Mode::Pretrain).then(|| (field(&["model"]), config.model.parameters(32_000) as u64));
+        let sequences =
+            config.steps.saturating_mul(config.batch_size as u64).saturating_mul(config.grad_accumulation as u64);
         hangar_sdk::Demands {
             threads: config.threads.map(|t| (field(&["threads"]), t as u64)),
             model_parameters: parameters,

@@ -149,9 +149,8 @@ pub fn from_file(path: &Path, shown: &str) -> Result<Vec<Question>, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, line)| {
-            let q: Question = serde_json::from_str(line).map_err(|e| {
-                format!("{shown}:{}: expected {{\"question\", \"answer\", ...}}: {e}", n + 1)
-            })?;
+            let q: Question = serde_json::from_str(line)
+                .map_err(|e| format!("{shown}:{}: expected {{\"question\", \"answer\", ...}}: {e}", n + 1))?;
             if !q.choices.is_empty() && !q.choices.contains(&q.answer) {
                 return Err(format!("{shown}:{}: the answer is not one of the choices", n + 1));
             }
