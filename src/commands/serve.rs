@@ -209,17 +209,9 @@ pub(crate) fn bytes_var(name: &str) -> Result<Option<u64>> {
     if text.is_empty() {
         return Ok(None);
     }
-    let (digits, shift) = match text.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&text[..i], 10),
-        Some((i, 'M' | 'm')) => (&text[..i], 20),
-        Some((i, 'G' | 'g')) => (&text[..i], 30),
-        _ => (text, 0),
-    };
-    let value: u64 = digits
-        .trim()
-        .parse()
-        .with_context(|| format!("{name}={text} is not a size; write it like 1048576, 512K, 64M or 2G"))?;
-    Ok(Some(value << shift))
+    hangar_engine::isolation::parse_bytes(text)
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("{name}={text} is not a size; write it like 1048576, 512K, 64M or 2G"))
 }
 
 /// `off`, `N` (requests per second, burst 2N) or `N/BURST`.

@@ -99,7 +99,7 @@ pub trait Ownership: Send + Sync {
 }
 
 /// A declared data root: a local folder that runs may read as `data://NAME/…`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataRoot {
     pub name: String,
     pub path: PathBuf,
@@ -150,12 +150,6 @@ impl Access {
 
     pub fn is_trusted(&self) -> bool {
         matches!(self.scope, Scope::Trusted)
-    }
-
-    /// Server folders as a confined account may see them named in messages:
-    /// each data root's folder as `data://NAME`.
-    pub fn root_names(&self) -> Vec<(String, String)> {
-        self.roots.iter().map(|(name, path)| (path.display().to_string(), format!("{DATA_SCHEME}{name}"))).collect()
     }
 
     /// The data roots this access may read.

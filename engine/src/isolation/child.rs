@@ -5,8 +5,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use hangar_sdk::{
-    Access, ArtifactStore, CancellationToken, DataRoot, LogStream, OperatorError, Progress, Registry, TaskContext,
-    TaskIdentity, TaskReporter,
+    Access, ArtifactStore, CancellationToken, LogStream, OperatorError, Progress, Registry, TaskContext, TaskIdentity,
+    TaskReporter,
 };
 
 use super::lazy::{LazyStore, StoreOpener};
@@ -76,7 +76,7 @@ pub async fn run_child(registry: Arc<Registry>, open_store: StoreOpener, artifac
         });
     }
     let store = LazyStore::new(open_store, job.access.confined_to.clone());
-    let roots = job.access.roots.into_iter().map(|(name, path)| DataRoot { name, path }).collect();
+    let roots = job.access.roots;
     let access = match &job.access.confined_to {
         None => Access::trusted(roots),
         Some(owner) => Access::confined(owner, roots, Arc::new(store.clone())),

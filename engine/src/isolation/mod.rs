@@ -59,8 +59,7 @@ pub struct AttemptJob {
 pub struct AccessSpec {
     /// The confined owner; `None` for trusted runs.
     pub confined_to: Option<String>,
-    /// Data roots by name.
-    pub roots: Vec<(String, PathBuf)>,
+    pub roots: Vec<hangar_sdk::DataRoot>,
 }
 
 /// One line of the child's answer.

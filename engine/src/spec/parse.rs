@@ -314,7 +314,7 @@ fn resources(entry: &Entry, path: &str, c: &mut Collector<'_>) -> Option<crate::
         let text = match &e.value {
             Node::Scalar { value: serde_yaml::Value::String(s), .. } => s.clone(),
             Node::Scalar { value: serde_yaml::Value::Number(n), .. } => n.to_string(),
-            other => format!("{:?}", other.type_name()),
+            other => format!("{} (not a size)", other.type_name()),
         };
         match crate::isolation::parse_bytes(&text) {
             Ok(bytes) => limits.memory_bytes = Some(bytes),
