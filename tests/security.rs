@@ -105,7 +105,12 @@ impl Deployment {
         let bind = self.base.trim_start_matches("http://").to_owned();
         let args = ["serve", "--bind", bind.as_str(), "--concurrency", "2"];
         // Rate limiting would throttle the attack loop itself; it has tests of its own.
-        let env = [("HANGAR_RATE_LIMIT", "off"), ("HANGAR_LEASE", "2s"), ("HANGAR_JWT_SECRET", SECRET)];
+        let env = [
+            ("HANGAR_RATE_LIMIT", "off"),
+            ("HANGAR_LEASE", "2s"),
+            ("HANGAR_JWT_SECRET", SECRET),
+            ("HANGAR_TASK_MEMORY", "8G"),
+        ];
         let mut command = self.hangar();
         match &mut self.backing {
             Backing::Embedded { log, child, .. } => {
@@ -564,6 +569,12 @@ async fn scenario(d: &mut Deployment) {
     let reply = d.store(&alice, huge).await;
     d.refused("a model of billions of parameters", &reply, &[StatusCode::UNPROCESSABLE_ENTITY]).await;
     assert!(reply.text.contains("HANGAR_MAX_MODEL_PARAMETERS"), "{}", reply.text);
+    let greedy = "name: greedy\ntasks:\n  read:\n    uses: ingest\n    resources: { memory: 1TiB }\n    with: { path: \"data://corpus\" }\n";
+    let reply = d.store(&alice, greedy).await;
+    d.refused("resources over the server's task limit", &reply, &[StatusCode::UNPROCESSABLE_ENTITY]).await;
+    assert_eq!(reply.json()["error"]["diagnostics"][0]["path"], "tasks.read.resources", "{}", reply.text);
+    let modest = greedy.replace("greedy", "modest").replace("1TiB", "512MiB");
+    assert_eq!(d.store(&alice, &modest).await.status, StatusCode::CREATED, "lowering the limit is allowed");
     let threads =
         "name: threads\ntasks:\n  read: { uses: ingest, with: { path: \"data://corpus\", workers: 100000 } }\n";
     let reply = d.store(&alice, threads).await;

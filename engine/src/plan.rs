@@ -75,8 +75,9 @@ impl Plan {
     }
 
     /// Problems found after planning (refused paths, quotas), each
-    /// `(task, field inside with, message)`, positioned at the value of
-    /// `tasks.TASK.with.FIELD…` in the spec's text (parsed once for all).
+    /// `(task, path inside the task, message)`, positioned at the value of
+    /// `tasks.TASK.PATH…` (`with.path`, `resources`) in the spec's text
+    /// (parsed once for all).
     pub fn diagnostics_at(&self, problems: Vec<(String, Vec<String>, String)>) -> Vec<crate::Diagnostic> {
         let root = match yaml::parse(&self.text) {
             Ok((Some(root), _)) => Some(root),
@@ -85,7 +86,7 @@ impl Plan {
         problems
             .into_iter()
             .map(|(task, field, message)| {
-                let mut path = vec!["tasks".to_owned(), task, "with".to_owned()];
+                let mut path = vec!["tasks".to_owned(), task];
                 path.extend(field);
                 let mark = root.as_ref().map_or_else(Mark::start, |root| root.locate_value(&path));
                 crate::Diagnostic::new(&self.file, mark, &path.join("."), message)

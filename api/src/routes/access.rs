@@ -42,6 +42,11 @@ pub fn invalid_pipeline(diagnostics: &Diagnostics) -> ApiError {
     error
 }
 
+/// A field of `with:` as a path inside its task.
+fn within_with(field: &[String]) -> Vec<String> {
+    std::iter::once("with".to_owned()).chain(field.iter().cloned()).collect()
+}
+
 /// Problems reported at most for one plan.
 const MAX_PROBLEMS: usize = 100;
 
@@ -88,6 +93,18 @@ pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Re
     let mut problems = Vec::new();
     for task in plan.tasks.values() {
         let Some(operator) = state.engine.registry().get(&task.operator) else { continue };
+        if let Some(server) = state.engine.task_limits() {
+            let asked = task.resources;
+            if asked.within(server) != asked.or(server) {
+                problems.push((
+                    task.id.clone(),
+                    vec!["resources".to_owned()],
+                    "`resources` asks for more than this server's limits of each task (HANGAR_TASK_MEMORY, \
+                     HANGAR_TASK_CPU_TIME); ask for less, or ask an administrator to run it"
+                        .to_owned(),
+                ));
+            }
+        }
         let Some(demands) = operator.implementation.demands_erased(&task.with) else { continue };
         for (field, input) in &demands.inputs {
             // An output reference is an artifact of this run, checked when it runs.
@@ -96,7 +113,7 @@ pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Re
                 continue;
             }
             if let Err(err) = access.resolve(input, state.engine.artifacts()).await {
-                problems.push((task.id.clone(), field.clone(), err.to_string()));
+                problems.push((task.id.clone(), within_with(field), err.to_string()));
             }
         }
         problems.extend(
@@ -105,7 +122,7 @@ pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Re
                 .quotas()
                 .excess(&demands)
                 .into_iter()
-                .map(|(field, message)| (task.id.clone(), field, message)),
+                .map(|(field, message)| (task.id.clone(), within_with(&field), message)),
         );
         // Enough to act on; a hostile spec must not buy unbounded work.
         if problems.len() >= MAX_PROBLEMS {

@@ -33,6 +33,20 @@ impl Limits {
 }
 
 impl Limits {
+    /// These limits, kept under `ceiling`'s where it sets one: what a
+    /// confined account asks for can lower the server's limits, never raise them.
+    #[must_use]
+    pub fn within(self, ceiling: Limits) -> Limits {
+        let lower = |own: Option<u64>, cap: Option<u64>| match (own, cap) {
+            (Some(own), Some(cap)) => Some(own.min(cap)),
+            (own, cap) => own.or(cap),
+        };
+        Limits {
+            memory_bytes: lower(self.memory_bytes, ceiling.memory_bytes),
+            cpu_seconds: lower(self.cpu_seconds, ceiling.cpu_seconds),
+        }
+    }
+
     /// These limits, with `other`'s where these have none.
     #[must_use]
     pub fn or(self, other: Limits) -> Limits {
@@ -79,6 +93,16 @@ pub fn describe_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_confined_task_can_lower_the_servers_limits_but_not_raise_them() {
+        let server = Limits { memory_bytes: Some(4 << 30), cpu_seconds: None };
+        let asks = Limits { memory_bytes: Some(1 << 40), cpu_seconds: Some(60) };
+        assert_eq!(asks.within(server), Limits { memory_bytes: Some(4 << 30), cpu_seconds: Some(60) });
+        let smaller = Limits { memory_bytes: Some(1 << 30), cpu_seconds: None };
+        assert_eq!(smaller.within(server).memory_bytes, Some(1 << 30));
+        assert_eq!(asks.or(server).memory_bytes, Some(1 << 40), "trusted runs choose freely");
+    }
 
     #[test]
     fn sizes_parse_with_their_units() {

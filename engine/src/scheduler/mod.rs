@@ -153,6 +153,11 @@ impl Engine {
         &self.quotas
     }
 
+    /// The limits of every attempt's process, when attempts run isolated.
+    pub fn task_limits(&self) -> Option<crate::isolation::Limits> {
+        self.isolation.as_ref().map(|isolation| isolation.limits)
+    }
+
     /// Runs every task attempt in a child process started as `isolation`
     /// says, so that its crash is only its own.
     #[must_use]

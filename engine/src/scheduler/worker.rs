@@ -209,7 +209,11 @@ impl Engine {
 
     /// The server folders a confined run's messages must not show.
     fn redactions(&self, access: &Access) -> Redactions {
-        let mut pairs = access.root_names();
+        let mut pairs: Vec<(String, String)> = access
+            .roots()
+            .into_iter()
+            .map(|root| (root.path.display().to_string(), format!("{}{}", hangar_sdk::input::DATA_SCHEME, root.name)))
+            .collect();
         pairs.push((self.scratch_root.display().to_string(), "<scratch>".to_owned()));
         if let Some(root) = self.artifacts.local_path("") {
             pairs.push((root.display().to_string().trim_end_matches('/').to_owned(), "<artifacts>".to_owned()));
@@ -237,7 +241,7 @@ impl Engine {
             scratch: scratch.to_path_buf(),
             access: crate::isolation::AccessSpec {
                 confined_to: access.owner().map(str::to_owned),
-                roots: access.roots().into_iter().map(|r| (r.name, r.path)).collect(),
+                roots: access.roots(),
             },
             limits,
         }
@@ -337,7 +341,13 @@ impl Engine {
         };
         let run: hangar_sdk::operator::BoxRun<'_> = match &self.isolation {
             Some(isolation) => {
-                let job = self.job(task, access, task.resources.or(isolation.limits), scratch);
+                // A confined owner's `resources:` may only lower the server's limits.
+                let limits = if access.is_trusted() {
+                    task.resources.or(isolation.limits)
+                } else {
+                    task.resources.within(isolation.limits)
+                };
+                let job = self.job(task, access, limits, scratch);
                 Box::pin(crate::isolation::run_isolated(isolation, job, reporter.clone(), cancel.clone()))
             }
             None => {
