@@ -6,6 +6,7 @@
 //! database or the HTTP layer.
 
 pub mod artifact;
+pub mod chat;
 pub mod context;
 pub mod error;
 pub mod inference;

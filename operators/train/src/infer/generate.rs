@@ -10,6 +10,8 @@ use super::InferError;
 use super::cpu::{CpuDecoder, Item, SequenceCache};
 use super::sampling::Sampler;
 use crate::export::load_model;
+use hangar_sdk::ChatMessage;
+use hangar_sdk::chat::ChatTemplate;
 use crate::model::Llama;
 
 type Cpu = burn::backend::NdArray<f32>;
@@ -67,6 +69,8 @@ pub struct LoadedModel {
     /// For generation.
     decoder: CpuDecoder,
     tokenizer: Tokenizer,
+    /// The model's own chat template (`tokenizer_config.json`), when it has one.
+    template: Option<ChatTemplate>,
     /// Tokens that end a generation (`<|end|>`, `<|endoftext|>`, the config's eos).
     end_ids: Vec<u32>,
     context: usize,
@@ -212,9 +216,13 @@ impl LoadedModel {
         if let Some(eos) = config["eos_token_id"].as_u64() {
             end_ids.push(eos as u32);
         }
+        let template = read_template(dir).map_err(fail)?;
+        if let Some(eos) = template.as_ref().and_then(|t| tokenizer.token_to_id(t.eos_token())) {
+            end_ids.push(eos);
+        }
         let weight_bytes = std::fs::metadata(dir.join("model.safetensors")).map(|m| m.len()).unwrap_or(0);
         let decoder = CpuDecoder::new(model.plain_weights(), size.heads, size.kv_heads(), size.norm_eps);
-        Ok(Self { model, decoder, tokenizer, end_ids, context: size.context, weight_bytes })
+        Ok(Self { model, decoder, tokenizer, template, end_ids, context: size.context, weight_bytes })
     }
 
     pub fn context(&self) -> usize {
@@ -236,12 +244,19 @@ impl LoadedModel {
         self.encode(text)
     }
 
-    /// A chat in the model's template (`<|role|>\n{content}<|end|>\n` per
-    /// message), ending with the assistant's turn.
+    /// A chat in the model's template, ending with the assistant's turn:
+    /// its own Jinja template when it has one, else the template of models
+    /// trained here from scratch (`<|role|>\n{content}<|end|>\n` per message).
     ///
     /// # Errors
-    /// When the tokenizer fails.
+    /// When the template or the tokenizer fails.
     pub fn chat_prompt(&self, messages: &[(String, String)]) -> Result<Vec<u32>, InferError> {
+        if let Some(template) = &self.template {
+            let chat: Vec<ChatMessage> =
+                messages.iter().map(|(role, content)| ChatMessage { role: role.clone(), content: content.clone() }).collect();
+            let text = template.render(&chat, true).map_err(|e| InferError::Tokenize(e.to_string()))?;
+            return self.encode(&text);
+        }
         let mut ids = Vec::new();
         // Encoded piece by piece, as in training, so the ids match what the model learned.
         for (role, content) in messages {
@@ -371,6 +386,21 @@ impl LoadedModel {
         text
     }
 
+    /// The logits at every position of `ids` (row-major, `ids.len()` rows of
+    /// the vocabulary), from the training model's full forward pass.
+    pub fn logits(&self, ids: &[u32]) -> Vec<f32> {
+        let ids: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
+        let n = ids.len();
+        let device = Default::default();
+        let logits = self.model.forward(Tensor::<Cpu, 1, Int>::from_ints(ids.as_slice(), &device).reshape([1, n]));
+        logits.into_data().to_vec::<f32>().unwrap_or_default()
+    }
+
+    /// The tokenizer, for callers that encode text themselves.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
     /// Mean log-probability per token of `continuation` after `prompt` (how
     /// likely the model finds an answer); the prompt is cut from the left to fit.
     pub fn continuation_logprob(&self, prompt: &[u32], continuation: &[u32]) -> f64 {
@@ -414,6 +444,15 @@ impl LoadedModel {
         }
         Some(total / starts.len() as f64)
     }
+}
+
+/// The chat template of the model folder's `tokenizer_config.json`, if any.
+fn read_template(dir: &Path) -> Result<Option<ChatTemplate>, String> {
+    let path = dir.join("tokenizer_config.json");
+    let Ok(bytes) = std::fs::read(&path) else { return Ok(None) };
+    let config: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    ChatTemplate::from_tokenizer_config(&config).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
