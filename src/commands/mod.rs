@@ -3,6 +3,7 @@
 pub mod execute;
 pub mod metrics;
 pub mod migrate;
+pub mod models;
 pub mod operators;
 pub mod pools;
 pub mod roots;

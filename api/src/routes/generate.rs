@@ -46,7 +46,7 @@ impl Stop {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct Sampling {
     /// Tokens to generate at most (default 64, at most 4096).
-    pub max_tokens: Option<usize>,
+    pub max_tokens: Option<i64>,
     /// 0 is greedy (default 1.0, at most 2).
     pub temperature: Option<f32>,
     /// Nucleus sampling mass (default 1.0).
@@ -57,14 +57,44 @@ pub struct Sampling {
     /// Send Server-Sent Events as the text is generated.
     #[serde(default)]
     pub stream: bool,
+    /// `{"include_usage": true}`: a last streamed chunk carries the token usage.
+    pub stream_options: Option<StreamOptions>,
+    /// Completions to generate for the prompt (default 1, at most 8; not with `stream`).
+    pub n: Option<i64>,
+}
+
+/// OpenAI's `stream_options`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+const MAX_CHOICES: i64 = 8;
+
+impl Sampling {
+    /// How many choices, checked; and whether usage ends a stream.
+    fn choices(&self) -> ApiResult<usize> {
+        match self.n.unwrap_or(1) {
+            1 => Ok(1),
+            n @ 2..=MAX_CHOICES if !self.stream => Ok(n as usize),
+            2..=MAX_CHOICES => Err(ApiError::invalid("n > 1 is not supported with stream: true; stream one choice per request, or drop stream")),
+            _ => Err(ApiError::invalid(format!("n must be between 1 and {MAX_CHOICES}"))),
+        }
+    }
+
+    fn include_usage(&self) -> bool {
+        self.stream_options.as_ref().is_some_and(|o| o.include_usage)
+    }
 }
 
 impl Sampling {
     fn request(self, prompt: Prompt) -> ApiResult<(InferenceRequest, bool)> {
-        let max_tokens = self.max_tokens.unwrap_or(64);
-        if max_tokens == 0 || max_tokens > MAX_TOKENS_LIMIT {
-            return Err(ApiError::invalid(format!("max_tokens must be between 1 and {MAX_TOKENS_LIMIT}")));
-        }
+        let max_tokens = match self.max_tokens.unwrap_or(64) {
+            n @ 1.. if n as u64 <= MAX_TOKENS_LIMIT as u64 => n as usize,
+            // Zero, negative and too large all get the same answer.
+            _ => return Err(ApiError::invalid(format!("max_tokens must be between 1 and {MAX_TOKENS_LIMIT}"))),
+        };
         let temperature = self.temperature.unwrap_or(1.0);
         if !(0.0..=2.0).contains(&temperature) {
             return Err(ApiError::invalid("temperature must be between 0 and 2"));
@@ -135,6 +165,35 @@ async fn collect(
     Err(ApiError::internal("generate", &"the model stopped without finishing"))
 }
 
+/// `n` generations of one request, each with its own seed (the request's,
+/// then the next ones), run side by side; their texts and ends in order.
+async fn collect_choices(
+    state: &AppState,
+    reference: &str,
+    request: InferenceRequest,
+    n: usize,
+) -> ApiResult<(String, Vec<(String, InferenceDone)>)> {
+    let mut started = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut one = request.clone();
+        one.seed = request.seed.wrapping_add(i as u64);
+        started.push(start(state, reference, one).await?);
+    }
+    let key = started.first().map(|(key, _)| key.clone()).unwrap_or_default();
+    let results = futures::future::join_all(started.into_iter().map(|(key, events)| async move {
+        collect(state, &key, events).await
+    }))
+    .await;
+    Ok((key, results.into_iter().collect::<ApiResult<Vec<_>>>()?))
+}
+
+/// Usage of several choices of one prompt: the prompt counts once.
+fn usage_of_choices(choices: &[(String, InferenceDone)]) -> Value {
+    let prompt = choices.first().map_or(0, |(_, d)| d.prompt_tokens);
+    let completion: usize = choices.iter().map(|(_, d)| d.completion_tokens).sum();
+    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
+}
+
 fn usage(done: &InferenceDone) -> Value {
     json!({
         "prompt_tokens": done.prompt_tokens,
@@ -155,11 +214,26 @@ fn sse(
     events: UnboundedReceiver<InferenceEvent>,
     render: impl Fn(Option<&str>, Option<&InferenceDone>) -> Value + Send + Sync + 'static,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    sse_with_usage(state, key, events, render, None)
+}
+
+/// A usage chunk, sent after the last text chunk when the client asked for it.
+type UsageChunk = Box<dyn Fn(&InferenceDone) -> Value + Send + Sync>;
+
+fn sse_with_usage(
+    state: AppState,
+    key: String,
+    events: UnboundedReceiver<InferenceEvent>,
+    render: impl Fn(Option<&str>, Option<&InferenceDone>) -> Value + Send + Sync + 'static,
+    usage_chunk: Option<UsageChunk>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let render = std::sync::Arc::new(render);
+    let usage_chunk = std::sync::Arc::new(usage_chunk);
     let stream = stream::unfold(Some(events), move |events| {
         let state = state.clone();
         let key = key.clone();
         let render = render.clone();
+        let usage_chunk = usage_chunk.clone();
         async move {
             let mut events = events?;
             let out = match events.recv().await {
@@ -168,8 +242,12 @@ fn sse(
                 }
                 Some(InferenceEvent::Done(done)) => {
                     state.metrics.observe_generation(&key, &done);
-                    let last = Event::default().data(render(None, Some(&done)).to_string());
-                    return Some((vec![last, Event::default().data("[DONE]")], None));
+                    let mut last = vec![Event::default().data(render(None, Some(&done)).to_string())];
+                    if let Some(chunk) = usage_chunk.as_ref() {
+                        last.push(Event::default().data(chunk(&done).to_string()));
+                    }
+                    last.push(Event::default().data("[DONE]"));
+                    return Some((last, None));
                 }
                 Some(InferenceEvent::Failed(reason)) => {
                     let error = json!({"error": {"code": "internal", "message": reason}});
@@ -275,26 +353,50 @@ pub async fn completions(
         CompletionPrompt::Many(mut texts) if texts.len() == 1 => texts.remove(0),
         CompletionPrompt::Many(_) => return Err(ApiError::invalid("give one prompt per request")),
     };
+    let n = body.sampling.choices()?;
+    let include_usage = body.sampling.include_usage();
     let (request, streaming) = body.sampling.request(Prompt::Text(prompt))?;
-    let (key, events) = start(&state, &body.model, request).await?;
     let id = format!("cmpl-{}", uuid::Uuid::now_v7().simple());
     let created = now_s();
     if streaming {
+        let (key, events) = start(&state, &body.model, request).await?;
         let model = key.clone();
-        return Ok(sse(state, key, events, move |piece, done| {
-            json!({
-                "id": id, "object": "text_completion", "created": created, "model": model,
-                "choices": [{"index": 0, "text": piece.unwrap_or_default(), "logprobs": null,
-                             "finish_reason": done.map(|d| d.finish_reason.clone())}],
-            })
-        })
+        let usage_chunk: Option<UsageChunk> = include_usage.then(|| {
+            let (id, model) = (id.clone(), model.clone());
+            Box::new(move |done: &InferenceDone| {
+                json!({"id": id, "object": "text_completion", "created": created, "model": model,
+                       "choices": [], "usage": usage(done)})
+            }) as UsageChunk
+        });
+        return Ok(sse_with_usage(
+            state,
+            key,
+            events,
+            move |piece, done| {
+                let mut chunk = json!({
+                    "id": id, "object": "text_completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "text": piece.unwrap_or_default(), "logprobs": null,
+                                 "finish_reason": done.map(|d| d.finish_reason.clone())}],
+                });
+                if include_usage {
+                    chunk["usage"] = Value::Null;
+                }
+                chunk
+            },
+            usage_chunk,
+        )
         .into_response());
     }
-    let (text, done) = collect(&state, &key, events).await?;
+    let (key, choices) = collect_choices(&state, &body.model, request, n).await?;
+    let listed: Vec<Value> = choices
+        .iter()
+        .enumerate()
+        .map(|(index, (text, done))| json!({"index": index, "text": text, "logprobs": null, "finish_reason": done.finish_reason}))
+        .collect();
     Ok(Json(json!({
         "id": id, "object": "text_completion", "created": created, "model": key,
-        "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": done.finish_reason}],
-        "usage": usage(&done),
+        "choices": listed,
+        "usage": usage_of_choices(&choices),
     }))
     .into_response())
 }
@@ -305,9 +407,61 @@ pub struct ChatRequest {
     /// NAME, NAME@VERSION or NAME:ALIAS.
     pub model: String,
     #[schema(value_type = Vec<Object>)]
-    pub messages: Vec<ChatMessage>,
+    pub messages: Vec<OpenAiMessage>,
     #[serde(flatten)]
     pub sampling: Sampling,
+}
+
+/// A chat message as OpenAI clients send it: `content` is a string, a list
+/// of parts (`{"type": "text", "text": ...}`) or null.
+#[derive(Debug, Deserialize)]
+pub struct OpenAiMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<MessageContent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl OpenAiMessage {
+    /// The message with its text parts joined by newlines.
+    fn into_chat(self, index: usize) -> ApiResult<ChatMessage> {
+        let content = match self.content {
+            None => String::new(),
+            Some(MessageContent::Text(text)) => text,
+            Some(MessageContent::Parts(parts)) => {
+                let mut texts = Vec::with_capacity(parts.len());
+                for part in parts {
+                    match (part.kind.as_str(), part.text) {
+                        ("text", Some(text)) => texts.push(text),
+                        ("text", None) => {
+                            return Err(ApiError::invalid(format!("messages[{index}]: a text part needs \"text\"")));
+                        }
+                        (other, _) => {
+                            return Err(ApiError::invalid(format!(
+                                "messages[{index}]: content parts of type {other:?} are not supported; these models read text parts only"
+                            )));
+                        }
+                    }
+                }
+                texts.join("\n")
+            }
+        };
+        Ok(ChatMessage { role: self.role, content })
+    }
 }
 
 /// OpenAI-compatible chat completion.
@@ -323,14 +477,25 @@ pub async fn chat_completions(
     if body.messages.is_empty() {
         return Err(ApiError::invalid("messages is empty; send at least one {\"role\": \"user\", \"content\": ...}"));
     }
-    let (request, streaming) = body.sampling.request(Prompt::Chat(body.messages))?;
-    let (key, events) = start(&state, &body.model, request).await?;
+    let messages =
+        body.messages.into_iter().enumerate().map(|(i, m)| m.into_chat(i)).collect::<ApiResult<Vec<_>>>()?;
+    let n = body.sampling.choices()?;
+    let include_usage = body.sampling.include_usage();
+    let (request, streaming) = body.sampling.request(Prompt::Chat(messages))?;
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = now_s();
     if streaming {
+        let (key, events) = start(&state, &body.model, request).await?;
         let model = key.clone();
         let first = std::sync::atomic::AtomicBool::new(true);
-        return Ok(sse(state, key, events, move |piece, done| {
+        let usage_chunk: Option<UsageChunk> = include_usage.then(|| {
+            let (id, model) = (id.clone(), model.clone());
+            Box::new(move |done: &InferenceDone| {
+                json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [], "usage": usage(done)})
+            }) as UsageChunk
+        });
+        return Ok(sse_with_usage(state, key, events, move |piece, done| {
             let mut delta = serde_json::Map::new();
             if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 delta.insert("role".into(), "assistant".into());
@@ -338,18 +503,62 @@ pub async fn chat_completions(
             if let Some(text) = piece {
                 delta.insert("content".into(), text.into());
             }
-            json!({
+            let mut chunk = json!({
                 "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": done.map(|d| d.finish_reason.clone())}],
-            })
-        })
+            });
+            if include_usage {
+                chunk["usage"] = Value::Null;
+            }
+            chunk
+        }, usage_chunk)
         .into_response());
     }
-    let (text, done) = collect(&state, &key, events).await?;
+    let (key, choices) = collect_choices(&state, &body.model, request, n).await?;
+    let listed: Vec<Value> = choices
+        .iter()
+        .enumerate()
+        .map(|(index, (text, done))| {
+            json!({"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": done.finish_reason})
+        })
+        .collect();
     Ok(Json(json!({
         "id": id, "object": "chat.completion", "created": created, "model": key,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": done.finish_reason}],
-        "usage": usage(&done),
+        "choices": listed,
+        "usage": usage_of_choices(&choices),
     }))
     .into_response())
+}
+
+/// One model as OpenAI's models API lists it.
+fn model_object(id: &str, created_ms: i64) -> Value {
+    json!({"id": id, "object": "model", "created": created_ms / 1000, "owned_by": "hangar"})
+}
+
+/// OpenAI-compatible model list: every registered model by name, and by
+/// `name:alias` for each alias (the ids the generation routes accept).
+#[utoipa::path(get, path = "/v1/models", tag = "models", security(("bearer" = [])),
+    responses((status = 200, body = Object)))]
+pub async fn list_models(State(state): State<AppState>, _user: CurrentUser) -> ApiResult<Response> {
+    let mut data = Vec::new();
+    for model in state.store().list_models().await? {
+        data.push(model_object(&model.name, model.created_at));
+        for alias in model.aliases.keys() {
+            data.push(model_object(&format!("{}:{alias}", model.name), model.updated_at));
+        }
+    }
+    Ok(Json(json!({"object": "list", "data": data})).into_response())
+}
+
+/// OpenAI-compatible model lookup: NAME, NAME@VERSION or NAME:ALIAS.
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "models", security(("bearer" = [])),
+    params(("model" = String, Path, description = "NAME, NAME@VERSION or NAME:ALIAS")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn retrieve_model(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    ApiPath(model): ApiPath<String>,
+) -> ApiResult<Response> {
+    let version = resolve(&state, &model).await?;
+    Ok(Json(model_object(&model, version.created_at)).into_response())
 }

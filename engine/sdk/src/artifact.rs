@@ -94,12 +94,22 @@ pub struct PortDecl {
     pub description: String,
     /// Whether the operator always produces (output) or needs (input) it.
     pub required: bool,
+    /// An input that may also name a registered model (`NAME`, `NAME@V`,
+    /// `NAME:ALIAS`) instead of an upstream task's artifact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registered_model: bool,
 }
 
 impl PortDecl {
     /// A required port.
     pub fn required(name: &str, kind: ArtifactKind, description: &str) -> Self {
-        Self { name: name.to_owned(), kind, description: description.to_owned(), required: true }
+        Self { name: name.to_owned(), kind, description: description.to_owned(), required: true, registered_model: false }
+    }
+
+    /// An input that also takes a registered model's name in place of an artifact.
+    pub fn or_registered_model(mut self) -> Self {
+        self.registered_model = true;
+        self
     }
 
     /// An optional port.

@@ -61,6 +61,11 @@ pub struct DatasetConfig {
     /// A tokenizer to reuse instead of training one: `${{ tasks.ID.outputs.tokenizer }}`.
     #[serde(default)]
     pub tokenizer: Option<String>,
+    /// A base model to fine-tune later: `${{ tasks.ID.outputs.model }}`. Its
+    /// tokenizer (and chat template) is used instead of training one, so the
+    /// shards and SFT chats are in the base model's tokens.
+    #[serde(default)]
+    pub base: Option<String>,
     /// A `tokenizer.json` to load instead of training one: a local file for
     /// the machine's owner, else an upload, a run's output or `data://NAME/…`.
     #[serde(default)]
@@ -209,6 +214,7 @@ impl Operator for Dataset {
         )
         .input(PortDecl::required("documents", ArtifactKind::Documents, "Documents to build the dataset from."))
         .input(PortDecl::optional("tokenizer", ArtifactKind::Tokenizer, "A tokenizer to reuse instead of training one."))
+        .input(PortDecl::optional("base", ArtifactKind::Model, "A base model whose tokenizer and chat template to use."))
         .output(PortDecl::required(
             "dataset",
             ArtifactKind::Dataset,
@@ -237,9 +243,9 @@ impl Operator for Dataset {
         if !(0.0..1.0).contains(&(c.validation + c.test)) || c.validation < 0.0 || c.test < 0.0 {
             problems.push(ConfigProblem::at(&["validation"], "validation and test shares must be ≥ 0 and sum below 1"));
         }
-        if c.tokenizer.is_some() && c.tokenizer_file.is_some() {
+        if usize::from(c.tokenizer.is_some()) + usize::from(c.tokenizer_file.is_some()) + usize::from(c.base.is_some()) > 1 {
             problems
-                .push(ConfigProblem::at(&["tokenizer_file"], "give either `tokenizer` or `tokenizer_file`, not both"));
+                .push(ConfigProblem::at(&["tokenizer_file"], "give one of `base`, `tokenizer` and `tokenizer_file`"));
         }
         problems
     }
@@ -252,7 +258,18 @@ impl Operator for Dataset {
         let input = ctx.input("documents")?.clone();
         let reader = open_input(&ctx, &input).await?;
         let scratch = ctx.scratch_dir()?.to_path_buf();
+        let mut base_config = None;
         let given = match (ctx.optional_input("tokenizer"), &config.tokenizer_file) {
+            _ if ctx.optional_input("base").is_some() => {
+                let base = ctx.input("base")?.key.trim_end_matches('/').to_owned();
+                let config_path =
+                    ctx.artifacts().fetch_local(&format!("{base}/tokenizer_config.json"), &scratch.join("base")).await?;
+                let bytes = std::fs::read(&config_path).map_err(io_error("cannot read the base's tokenizer_config.json"))?;
+                base_config = Some(serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+                    OperatorError::user(format!("the base model's tokenizer_config.json is not JSON: {e}"))
+                })?);
+                Some(ctx.artifacts().fetch_local(&format!("{base}/tokenizer.json"), &scratch.join("base")).await?)
+            }
             (Some(artifact), _) => {
                 let key = format!("{}/tokenizer.json", artifact.key.trim_end_matches('/'));
                 Some(ctx.artifacts().fetch_local(&key, &scratch).await?)
@@ -264,7 +281,8 @@ impl Operator for Dataset {
         let task = ctx.clone();
         let build_dir = out_dir.clone();
         let stats =
-            blocking(move || build(&config, &input.uri, reader, given.as_deref(), &scratch, &build_dir, &task)).await?;
+            blocking(move || build(&config, &input.uri, reader, given.as_deref(), base_config, &scratch, &build_dir, &task))
+                .await?;
         ctx.info(format!(
             "{} sections from {} documents; pretraining samples {}; SFT samples {}; tokens {}",
             stats["sections"], stats["documents"], stats["pretrain"], stats["sft"], stats["tokens"]
@@ -310,6 +328,7 @@ fn build(
     input_name: &str,
     reader: impl std::io::BufRead,
     given_tokenizer: Option<&Path>,
+    base_config: Option<serde_json::Value>,
     scratch: &Path,
     out: &Path,
     ctx: &TaskContext,
@@ -375,15 +394,28 @@ fn build(
     };
     ctx.check_cancelled()?;
     ctx.progress(Progress::of(2, 4, "stages").message("tokenizer ready"));
-    let eos = vocab::special_id(&tokenizer, vocab::END_OF_TEXT).map_err(OperatorError::user)?;
+    // A base model ends texts with its own end token.
+    let base_eos = base_config
+        .as_ref()
+        .and_then(|c| c.get("eos_token"))
+        .and_then(|t| t.as_str().or_else(|| t.get("content").and_then(serde_json::Value::as_str)))
+        .and_then(|t| tokenizer.token_to_id(t));
+    let eos = match base_eos {
+        Some(id) => id,
+        None => vocab::special_id(&tokenizer, vocab::END_OF_TEXT).map_err(OperatorError::user)?,
+    };
     let vocab_size = tokenizer.get_vocab_size(true);
     let wide = vocab_size > u16::MAX as usize;
     std::fs::write(out.join("tokenizer/tokenizer.json"), vocab::to_json(&tokenizer).map_err(OperatorError::internal)?)
         .map_err(io_error("cannot write tokenizer.json"))?;
-    let tokenizer_config = vocab::TokenizerConfig::for_tokenizer(&tokenizer);
+    // A base model's tokenizer keeps its own config (special tokens, chat template).
+    let tokenizer_config = match &base_config {
+        Some(config) => serde_json::to_vec_pretty(config),
+        None => serde_json::to_vec_pretty(&vocab::TokenizerConfig::for_tokenizer(&tokenizer)),
+    };
     std::fs::write(
         out.join("tokenizer/tokenizer_config.json"),
-        serde_json::to_vec_pretty(&tokenizer_config).map_err(|e| OperatorError::internal(e.to_string()))?,
+        tokenizer_config.map_err(|e| OperatorError::internal(e.to_string()))?,
     )
     .map_err(io_error("cannot write tokenizer_config.json"))?;
 

@@ -50,7 +50,8 @@ pub struct TrainConfig {
     /// `pretrain` (the default) or `finetune`.
     #[serde(default = "default_mode")]
     pub mode: Mode,
-    /// For `finetune`: the model to start from, `${{ tasks.ID.outputs.model }}`.
+    /// For `finetune`: the model to start from, `${{ tasks.ID.outputs.model }}`,
+    /// or a registered model: `NAME`, `NAME@VERSION` or `NAME:ALIAS`.
     #[serde(default)]
     pub base: Option<String>,
     /// For `finetune`: a Hugging Face Llama-style checkpoint folder

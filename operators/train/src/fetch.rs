@@ -3,7 +3,27 @@
 
 use std::path::{Path, PathBuf};
 
-use hangar_sdk::{ArtifactStore, OperatorError};
+use hangar_sdk::{ArtifactStore, ModelRef, OperatorError, RegistryError, TaskContext};
+
+/// The store key of a model input that may be an upstream artifact or a
+/// registered model (`NAME`, `NAME@V`, `NAME:ALIAS`) written in the config.
+pub(crate) async fn model_key(ctx: &TaskContext, port: &str, written: &str) -> Result<String, OperatorError> {
+    if let Some(artifact) = ctx.optional_input(port) {
+        return Ok(artifact.key.clone());
+    }
+    let reference = ModelRef::parse(written).map_err(|e| OperatorError::user(format!("`{port}`: {e}")))?;
+    match ctx.models()?.resolve(&reference).await {
+        Ok(Some(version)) => {
+            ctx.info(format!("{port}: {reference} is {}@{}", version.name, version.version));
+            Ok(version.artifact_key)
+        }
+        Ok(None) => Err(OperatorError::user(format!(
+            "`{port}`: no registered model {reference}; import one with `hangar models import FILE --name NAME`"
+        ))),
+        Err(e @ RegistryError::Backend(_)) => Err(OperatorError::external(e.to_string())),
+        Err(e) => Err(OperatorError::user(e.to_string())),
+    }
+}
 
 /// Downloads a folder artifact (or uses it in place on the local store).
 pub(crate) async fn fetch_folder(store: &ArtifactStore, key: &str, into: &Path) -> Result<PathBuf, OperatorError> {

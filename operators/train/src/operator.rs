@@ -14,7 +14,7 @@ use crate::backend::{Export, Finished, choose_backend};
 use crate::config::{Device, Mode, Precision, TrainConfig};
 use crate::data::{ShardMeta, TokenStream};
 use crate::export::read_hf_config;
-use crate::fetch::{fetch_dataset, fetch_folder};
+use crate::fetch::{fetch_dataset, fetch_folder, model_key};
 use crate::plot::loss_svg;
 use crate::sft::{CHAT_TEMPLATE, ChatSet};
 use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, Job, MetricRow, StepReport, TrainError, read_state};
@@ -43,7 +43,10 @@ impl Operator for Train {
         )
         .input(PortDecl::required("dataset", ArtifactKind::Dataset, "The dataset with its token shards."))
         .input(PortDecl::required("tokenizer", ArtifactKind::Tokenizer, "The tokenizer of the shards."))
-        .input(PortDecl::optional("base", ArtifactKind::Model, "The model to fine-tune (mode: finetune)."))
+        .input(
+            PortDecl::optional("base", ArtifactKind::Model, "The model to fine-tune (mode: finetune): an artifact or a registered model.")
+                .or_registered_model(),
+        )
         .output(PortDecl::required(
             "model",
             ArtifactKind::Model,
@@ -145,9 +148,9 @@ impl Operator for Train {
             }
             Mode::Finetune => {
                 let base_dir = match (&config.base, &config.base_path) {
-                    (Some(_), _) => {
-                        let base = ctx.input("base")?.clone();
-                        fetch_folder(&store, &base.key, &scratch.join("base")).await?
+                    (Some(written), _) => {
+                        let key = model_key(&ctx, "base", written).await?;
+                        fetch_folder(&store, &key, &scratch.join("base")).await?
                     }
                     (None, Some(path)) => ctx.fetch_input(path).await?,
                     (None, None) => return Err(OperatorError::user("finetune needs `base` or `base_path`")),
@@ -318,15 +321,39 @@ fn chat_data(
             tokenizer.get_vocab_size(true)
         )));
     }
-    let train =
-        ChatSet::load(&dataset_dir.join("sft/train.jsonl"), &tokenizer, context).map_err(OperatorError::user)?;
-    let validation =
-        ChatSet::load(&dataset_dir.join("sft/validation.jsonl"), &tokenizer, context).map_err(OperatorError::user)?;
+    let template = own_template(&tokenizer_json.with_file_name("tokenizer_config.json"))?;
+    let train = ChatSet::load(&dataset_dir.join("sft/train.jsonl"), &tokenizer, context, template.as_ref())
+        .map_err(OperatorError::user)?;
+    let validation = ChatSet::load(&dataset_dir.join("sft/validation.jsonl"), &tokenizer, context, template.as_ref())
+        .map_err(OperatorError::user)?;
     if train.chats.is_empty() {
         return Err(OperatorError::user("the dataset has no SFT chats in sft/train.jsonl; build it with `sft: true`"));
     }
-    let eos = tokenizer.token_to_id("<|endoftext|>").unwrap_or(0);
+    tracing::info!(
+        chats = train.chats.len(),
+        truncated = train.truncated + validation.truncated,
+        template = if template.is_some() { "the base model's" } else { "Hangar's own" },
+        "SFT chats rendered; {} of them were longer than the context of {context} tokens and cut there",
+        train.truncated + validation.truncated
+    );
+    let eos = template
+        .as_ref()
+        .and_then(|t| tokenizer.token_to_id(t.eos_token()))
+        .or_else(|| tokenizer.token_to_id("<|endoftext|>"))
+        .unwrap_or(0);
     Ok((Corpus { train: Box::new(train), validation: Box::new(validation), vocab }, eos))
+}
+
+/// A base model's own chat template from the tokenizer's
+/// `tokenizer_config.json`; `None` for Hangar's own template (models trained
+/// here from scratch keep their piece-by-piece rendering).
+fn own_template(path: &Path) -> Result<Option<hangar_sdk::chat::ChatTemplate>, OperatorError> {
+    let Ok(bytes) = std::fs::read(path) else { return Ok(None) };
+    let config: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| OperatorError::user(format!("{} is not JSON: {e}", path.display())))?;
+    let template = hangar_sdk::chat::ChatTemplate::from_tokenizer_config(&config)
+        .map_err(|e| OperatorError::user(e.to_string()))?;
+    Ok(template.filter(|t| t.source() != CHAT_TEMPLATE))
 }
 
 /// This task's newest checkpoint, downloaded, when it was written by the

@@ -1,11 +1,15 @@
-//! Supervised fine-tuning samples: chats rendered with the tokenizer's chat
-//! template (`<|role|>\n{content}<|end|>\n` per message), with the loss on
-//! the assistant's tokens only.
+//! Supervised fine-tuning samples: chats rendered with the model's own chat
+//! template (a base model's Jinja template, or `<|role|>\n{content}<|end|>\n`
+//! per message for models trained here from scratch), with the loss on the
+//! assistant's tokens only.
 
 use std::path::Path;
 
 use serde::Deserialize;
 use tokenizers::Tokenizer;
+
+use hangar_sdk::ChatMessage;
+use hangar_sdk::chat::ChatTemplate;
 
 use crate::data::{Batch, Batches, SplitMix};
 
@@ -37,6 +41,8 @@ pub struct Chat {
 pub struct ChatSet {
     pub chats: Vec<Chat>,
     pub pad_id: u32,
+    /// Chats longer than the context, cut at it.
+    pub truncated: usize,
 }
 
 impl ChatSet {
@@ -44,20 +50,43 @@ impl ChatSet {
     ///
     /// # Errors
     /// An unreadable file, a malformed line, or a tokenizer failure.
-    pub fn load(path: &Path, tokenizer: &Tokenizer, context: usize) -> Result<Self, String> {
+    pub fn load(
+        path: &Path,
+        tokenizer: &Tokenizer,
+        context: usize,
+        template: Option<&ChatTemplate>,
+    ) -> Result<Self, String> {
         let pad_id = tokenizer.token_to_id("<|pad|>").unwrap_or(0);
         let Ok(text) = std::fs::read_to_string(path) else {
-            return Ok(Self { chats: Vec::new(), pad_id });
+            return Ok(Self { chats: Vec::new(), pad_id, truncated: 0 });
         };
         let encode = |text: &str| -> Result<Vec<u32>, String> {
             tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| e.to_string())
         };
         let mut chats = Vec::new();
+        let mut truncated = 0;
         for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let sample: Sample = serde_json::from_str(line)
                 .map_err(|e| format!("{}:{}: not an SFT sample: {e}", path.display(), n + 1))?;
             let mut chat = Chat { ids: Vec::new(), learn: Vec::new() };
-            for message in &sample.messages {
+            if let Some(template) = template {
+                // The model's own template: everything up to the assistant's
+                // turn is context, the answer and its end token are learned.
+                let messages: Vec<ChatMessage> = sample
+                    .messages
+                    .iter()
+                    .map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() })
+                    .collect();
+                let (prompt, answer) = template
+                    .split_for_training(&messages)
+                    .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+                let prompt = encode(&prompt)?;
+                let answer = encode(&answer)?;
+                chat.learn.extend(std::iter::repeat_n(false, prompt.len()));
+                chat.learn.extend(std::iter::repeat_n(true, answer.len()));
+                chat.ids.extend(prompt.into_iter().chain(answer));
+            }
+            for message in sample.messages.iter().filter(|_| template.is_none()) {
                 let head = encode(&format!("<|{}|>\n", message.role))?;
                 let body = encode(&format!("{}<|end|>", message.content))?;
                 let tail = encode("\n")?;
@@ -67,13 +96,14 @@ impl ChatSet {
                 chat.learn.extend(std::iter::repeat_n(false, tail.len()));
                 chat.ids.extend(head.into_iter().chain(body).chain(tail));
             }
+            truncated += usize::from(chat.ids.len() > context + 1);
             chat.ids.truncate(context + 1);
             chat.learn.truncate(context + 1);
             if chat.learn.iter().skip(1).any(|l| *l) {
                 chats.push(chat);
             }
         }
-        Ok(Self { chats, pad_id })
+        Ok(Self { chats, pad_id, truncated })
     }
 }
 

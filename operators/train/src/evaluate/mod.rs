@@ -35,6 +35,11 @@ pub struct EvaluateConfig {
     /// version gets the metrics.
     #[serde(default)]
     pub registered: Option<String>,
+    /// The base model the evaluated one was fine-tuned from, scored on the
+    /// same questions side by side: `${{ tasks.ID.outputs.model }}` or a
+    /// registered model. With it, the gate also asks that the model beat its base.
+    #[serde(default)]
+    pub base: Option<String>,
     /// The dataset whose test split is scored: `${{ tasks.ID.outputs.dataset }}`.
     pub dataset: String,
     /// A JSONL question set (`{"question", "answer", "kind"?, "choices"?}` per
@@ -103,6 +108,10 @@ impl Operator for Evaluate {
             "Scores a model on questions from the test split (or a JSONL file) with BLEU, ROUGE, exact match and multiple-choice accuracy, and on the test split's perplexity; compares with a registered baseline.",
         )
         .input(PortDecl::optional("model", ArtifactKind::Model, "The model folder to evaluate."))
+        .input(
+            PortDecl::optional("base", ArtifactKind::Model, "The base model, scored side by side: an artifact or a registered model.")
+                .or_registered_model(),
+        )
         .input(PortDecl::required("dataset", ArtifactKind::Dataset, "The dataset with its test split."))
         .output(PortDecl::required(
             "report",
@@ -175,17 +184,38 @@ impl Operator for Evaluate {
         }
         ctx.info(format!("evaluating {model_key} on {} questions", questions.len()));
 
+        let base = match &config.base {
+            Some(written) => {
+                let key = crate::fetch::model_key(&ctx, "base", written).await?;
+                Some((fetch_folder(&store, &key, &scratch.join("base")).await?, key))
+            }
+            None => None,
+        };
+
         let work_ctx = ctx.clone();
         let work_config = config.clone();
-        let summary = tokio::task::spawn_blocking(move || -> Result<Summary, OperatorError> {
-            let model = LoadedModel::load(&model_dir).map_err(|e| OperatorError::user(e.to_string()))?;
-            let test_tokens = test_tokens(&dataset_dir)?;
-            score::evaluate(&model, &questions, &test_tokens, &work_config, &work_ctx)
-        })
-        .await
-        .map_err(|e| OperatorError::internal(format!("the evaluation thread failed: {e}")))??;
+        let base_dir = base.as_ref().map(|(dir, _)| dir.clone());
+        let (summary, base_summary) =
+            tokio::task::spawn_blocking(move || -> Result<(Summary, Option<Summary>), OperatorError> {
+                let test_tokens = test_tokens(&dataset_dir)?;
+                let model = LoadedModel::load(&model_dir).map_err(|e| OperatorError::user(e.to_string()))?;
+                let summary = score::evaluate(&model, &questions, &test_tokens, &work_config, &work_ctx)?;
+                drop(model);
+                let base_summary = match base_dir {
+                    Some(dir) => {
+                        work_ctx.info("scoring the base model on the same questions");
+                        let base = LoadedModel::load(&dir).map_err(|e| OperatorError::user(e.to_string()))?;
+                        Some(score::evaluate(&base, &questions, &test_tokens, &work_config, &work_ctx)?)
+                    }
+                    None => None,
+                };
+                Ok((summary, base_summary))
+            })
+            .await
+            .map_err(|e| OperatorError::internal(format!("the evaluation thread failed: {e}")))??;
 
-        let (beats, baseline) = compare(&ctx, &config, &summary.metrics).await?;
+        let gate = gate(&ctx, &config, &summary.metrics, base_summary.as_ref().map(|b| &b.metrics)).await?;
+        let beats = gate.passes;
         if let Some(version) = &version {
             match ctx.models()?.record_metrics(&version.name, version.version, &summary.metrics).await {
                 Ok(()) => ctx.info(format!(
@@ -201,19 +231,35 @@ impl Operator for Evaluate {
                 Err(e) => return Err(OperatorError::external(e.to_string())),
             }
         }
+        let mut items = serde_json::to_value(&summary.items).unwrap_or_default();
+        if let (Some(base), Some(items)) = (&base_summary, items.as_array_mut()) {
+            for (item, theirs) in items.iter_mut().zip(&base.items) {
+                item["base_answer"] = json!(theirs.answer);
+                item["base_score"] = json!(theirs.score);
+            }
+        }
         let document = json!({
             "model": model_key,
             "registered": version.as_ref().map(|v| format!("{}@{}", v.name, v.version)),
             "dataset_digest": dataset.digest,
             "metrics": summary.metrics,
             "by_kind": summary.by_kind,
+            "base": base_summary.as_ref().zip(base.as_ref()).map(|(b, (_, key))| json!({
+                "model": config.base.as_deref().filter(|w| !w.contains("${{")).unwrap_or(key),
+                "metrics": b.metrics,
+                "by_kind": b.by_kind,
+            })),
             "gate": {
                 "metric": config.gate_metric,
                 "value": summary.metrics.get(&config.gate_metric),
-                "baseline": baseline,
+                "base_value": gate.base_value,
+                "beats_base": gate.beats_base,
+                "baseline": gate.production_value,
+                "beats_production": gate.beats_production,
                 "beats_baseline": beats,
+                "verdict": gate.verdict,
             },
-            "items": summary.items,
+            "items": items,
         });
         let mut out = ctx.output_dir("report", ArtifactKind::Report);
         out.put("report.json", serde_json::to_string_pretty(&document).unwrap_or_default().as_bytes()).await?;
@@ -224,7 +270,7 @@ impl Operator for Evaluate {
             artifact.values.insert(config.gate_metric.clone(), json!(value));
         }
         let line = summary.metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ");
-        ctx.info(format!("metrics: {line}; beats the baseline: {beats}"));
+        ctx.info(format!("metrics: {line}; {}", gate.verdict));
         Ok(TaskOutputs::from([("report".to_owned(), artifact)]))
     }
 }
@@ -237,29 +283,118 @@ fn test_tokens(dataset_dir: &std::path::Path) -> Result<Vec<u32>, OperatorError>
     Ok(TokenStream::load(dataset_dir, &meta, "test").map_err(|e| OperatorError::user(e.to_string()))?.tokens)
 }
 
-/// Whether the gate metric beats the baseline's (true when there is no
-/// baseline, or it never recorded that metric: nothing to beat), and the
-/// baseline's value.
-async fn compare(
+/// What the gate decided, and why in words.
+#[derive(Debug, Clone, PartialEq)]
+struct Gate {
+    passes: bool,
+    base_value: Option<f64>,
+    /// `None` when no base was given.
+    beats_base: Option<bool>,
+    production_value: Option<f64>,
+    /// `None` when there is no production version (or it has no value) to beat.
+    beats_production: Option<bool>,
+    verdict: String,
+}
+
+fn better(metric: &str, ours: f64, theirs: f64) -> bool {
+    if metric == "perplexity" { ours < theirs } else { ours > theirs }
+}
+
+/// The gate: the model must beat its base (when one is given) and the
+/// current production version (when there is one) on the gate metric.
+async fn gate(
     ctx: &TaskContext,
     config: &EvaluateConfig,
     metrics: &BTreeMap<String, f64>,
-) -> Result<(bool, Option<f64>), OperatorError> {
-    let Some(reference) = &config.baseline else { return Ok((true, None)) };
-    let reference = ModelRef::parse(reference).map_err(|e| OperatorError::user(e.to_string()))?;
-    let baseline = ctx.models()?.resolve(&reference).await.map_err(|e| OperatorError::external(e.to_string()))?;
-    let Some(ours) = metrics.get(&config.gate_metric).copied() else {
-        ctx.warn(format!("{} was not measured (no questions of that kind); the gate stays closed", config.gate_metric));
-        return Ok((false, None));
-    };
-    let theirs = baseline.as_ref().and_then(|v| v.metrics.get(&config.gate_metric).copied());
-    let beats = match theirs {
-        None => {
-            ctx.info(format!("{reference} has no {} yet: nothing to beat", config.gate_metric));
-            true
+    base: Option<&BTreeMap<String, f64>>,
+) -> Result<Gate, OperatorError> {
+    let metric = config.gate_metric.as_str();
+    let production = match &config.baseline {
+        Some(reference) => {
+            let reference = ModelRef::parse(reference).map_err(|e| OperatorError::user(e.to_string()))?;
+            let found = ctx.models()?.resolve(&reference).await.map_err(|e| OperatorError::external(e.to_string()))?;
+            Some((reference, found.and_then(|v| v.metrics.get(metric).copied())))
         }
-        Some(theirs) if config.gate_metric == "perplexity" => ours < theirs,
-        Some(theirs) => ours > theirs,
+        None => None,
     };
-    Ok((beats, theirs))
+    Ok(decide(metric, metrics.get(metric).copied(), base.map(|b| b.get(metric).copied()), production))
+}
+
+fn decide(
+    metric: &str,
+    ours: Option<f64>,
+    base: Option<Option<f64>>,
+    production: Option<(ModelRef, Option<f64>)>,
+) -> Gate {
+    let base_value = base.flatten();
+    let production_value = production.as_ref().and_then(|(_, v)| *v);
+    let Some(ours) = ours else {
+        return Gate {
+            passes: false,
+            base_value,
+            beats_base: base.map(|_| false),
+            production_value,
+            beats_production: production_value.map(|_| false),
+            verdict: format!("{metric} was not measured (no questions of that kind): the gate stays closed"),
+        };
+    };
+    let beats_base = base.map(|b| b.is_some_and(|theirs| better(metric, ours, theirs)));
+    let beats_production = production_value.map(|theirs| better(metric, ours, theirs));
+    let mut words = Vec::new();
+    match (base_value, beats_base) {
+        (Some(theirs), Some(true)) => words.push(format!("beats the base ({metric} {ours:.4} vs {theirs:.4})")),
+        (Some(theirs), _) => words.push(format!("does not beat the base ({metric} {ours:.4} vs {theirs:.4})")),
+        (None, Some(_)) => words.push(format!("the base has no {metric}")),
+        (None, None) => {}
+    }
+    match (&production, production_value, beats_production) {
+        (None, ..) => {}
+        (Some((reference, _)), None, _) => words.push(format!("no production version yet ({reference} has no {metric})")),
+        (Some((reference, _)), Some(theirs), Some(true)) => {
+            words.push(format!("beats {reference} ({metric} {ours:.4} vs {theirs:.4})"))
+        }
+        (Some((reference, _)), Some(theirs), _) => {
+            words.push(format!("does not beat {reference} ({metric} {ours:.4} vs {theirs:.4})"))
+        }
+    }
+    if words.is_empty() {
+        words.push("nothing to compare with: no base and no production".to_owned());
+    }
+    let passes = beats_base != Some(false) && beats_production != Some(false);
+    Gate { passes, base_value, beats_base, production_value, beats_production, verdict: words.join("; ") }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    fn production(value: Option<f64>) -> Option<(ModelRef, Option<f64>)> {
+        Some((ModelRef::Alias("airworthy".into(), "production".into()), value))
+    }
+
+    #[test]
+    fn with_no_production_the_gate_says_so_and_only_the_base_decides() {
+        let gate = decide("rougeL", Some(0.3), Some(Some(0.1)), production(None));
+        assert!(gate.passes);
+        assert_eq!(gate.beats_production, None);
+        assert!(gate.verdict.contains("no production version yet"), "{}", gate.verdict);
+        assert!(!gate.verdict.contains("beats the baseline"), "{}", gate.verdict);
+        let worse = decide("rougeL", Some(0.05), Some(Some(0.1)), production(None));
+        assert!(!worse.passes, "{}", worse.verdict);
+    }
+
+    #[test]
+    fn the_model_must_beat_both_base_and_production() {
+        assert!(decide("rougeL", Some(0.3), Some(Some(0.1)), production(Some(0.2))).passes);
+        assert!(!decide("rougeL", Some(0.3), Some(Some(0.1)), production(Some(0.4))).passes);
+        assert!(!decide("rougeL", Some(0.3), Some(Some(0.35)), production(Some(0.2))).passes);
+        // Perplexity: lower is better.
+        assert!(decide("perplexity", Some(8.0), Some(Some(20.0)), None).passes);
+        assert!(!decide("perplexity", Some(25.0), Some(Some(20.0)), None).passes);
+    }
+
+    #[test]
+    fn an_unmeasured_metric_keeps_the_gate_closed() {
+        assert!(!decide("multiple_choice", None, Some(Some(0.5)), None).passes);
+    }
 }

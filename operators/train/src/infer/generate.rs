@@ -452,7 +452,10 @@ fn read_template(dir: &Path) -> Result<Option<ChatTemplate>, String> {
     let Ok(bytes) = std::fs::read(&path) else { return Ok(None) };
     let config: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    ChatTemplate::from_tokenizer_config(&config).map_err(|e| e.to_string())
+    // Hangar's own template keeps its piece-by-piece rendering below.
+    Ok(ChatTemplate::from_tokenizer_config(&config)
+        .map_err(|e| e.to_string())?
+        .filter(|t| t.source() != crate::sft::CHAT_TEMPLATE))
 }
 
 #[cfg(test)]
