@@ -439,6 +439,7 @@ fn build(
         });
     }
     let mut counts = [[0u64; 3]; 2];
+    let mut sft_samples = Vec::new();
     let stride = config.max_tokens - config.overlap;
     for (n, section) in all.iter().enumerate() {
         let split = split_of(&section.split_key(), &config.split_salt, config.validation, config.test);
@@ -497,16 +498,24 @@ fn build(
                 text: section.text.clone(),
                 span: section.span,
             };
-            for sample in sft::samples(&as_section, &doc, split, config.max_answer_chars) {
-                serde_json::to_writer(&mut chats[s], &sample).map_err(|e| OperatorError::internal(e.to_string()))?;
-                chats[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
-                counts[1][s] += 1;
-            }
+            sft_samples.extend(sft::samples(&as_section, &doc, split, config.max_answer_chars));
         }
         if n % 256 == 0 {
             ctx.check_cancelled()?;
             ctx.progress(Progress::of(n as u64, all.len() as u64, "sections").message("writing samples"));
         }
+    }
+    let (sft_samples, ambiguous) = sft::without_leaks(sft_samples);
+    if ambiguous > 0 {
+        ctx.info(format!(
+            "dropped {ambiguous} SFT questions that are ambiguous (the same text in several places with different answers) or ask about a placeholder title"
+        ));
+    }
+    for sample in &sft_samples {
+        let s = SPLITS.iter().position(|x| *x == sample.split).unwrap_or(0);
+        serde_json::to_writer(&mut chats[s], sample).map_err(|e| OperatorError::internal(e.to_string()))?;
+        chats[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
+        counts[1][s] += 1;
     }
     for writer in pretrain.iter_mut().chain(chats.iter_mut()) {
         writer.flush().map_err(io_error("cannot write samples"))?;
@@ -536,6 +545,7 @@ fn build(
         "sections": section_count,
         "pretrain": per_split(&counts[0]),
         "sft": per_split(&counts[1]),
+        "sft_dropped_ambiguous": ambiguous,
         "tokens": tokens,
         "vocab_size": vocab_size,
         "max_tokens": config.max_tokens,

@@ -47,9 +47,13 @@ pub struct DocInfo<'a> {
     pub lang: &'a str,
 }
 
+/// A paragraph line: one or more designations, e.g. `(b)`, `(b)(3)`, `(iv)`, `(A)`, then its text.
 static PARAGRAPH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\(([a-z]|[0-9]{1,2})\)\s*(.+)$").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+    Regex::new(r"^((?:\((?:[a-z]{1,4}|[0-9]{1,2}|[A-Z])\))+)\s*(.+)$")
+        .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
 });
+static MARK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\(([a-zA-Z0-9]+)\)").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}")));
 
 fn chat(question: String, answer: String) -> Vec<Message> {
     vec![
@@ -129,17 +133,21 @@ pub fn samples(section: &Section, doc: &DocInfo<'_>, split: &str, max_answer_cha
         push("title_to_citation", chat(question, answer), name, section.span);
     }
 
-    // Lettered paragraphs: "(a) ...", "(1) ...", in the body's own order.
+    // Paragraphs: "(a) ...", "(1) ...", "(i) ...", "(A) ...", cited by their
+    // whole path, (b)(3) and not (3), in the body's own order.
     let mut offset = 0usize;
+    let mut path = ParagraphPath::default();
     for line in section.text.split_inclusive('\n') {
         let line_chars = line.chars().count();
         if let Some(c) = PARAGRAPH.captures(line.trim()) {
-            let mark = &c[1];
+            for mark in MARK.captures_iter(&c[1]) {
+                path.enter(&mark[1]);
+            }
             let body = line.trim().to_owned();
-            let cited = format!("{citation}({mark})");
+            let cited = format!("{citation}{}", path.designation());
             let span = (section.span.0 + offset, section.span.0 + offset + line_chars);
             let (q1, q2) = if zh {
-                (format!("{citation}第({mark})项规定了什么？"), format!("“{}”出自哪一条款？", opening(&c[2], true)))
+                (format!("{cited}规定了什么？"), format!("“{}”出自哪一条款？", opening(&c[2], true)))
             } else {
                 (format!("What does {cited} state?"), format!("Which provision states: \"{}\"?", opening(&c[2], false)))
             };
@@ -149,6 +157,108 @@ pub fn samples(section: &Section, doc: &DocInfo<'_>, split: &str, max_answer_cha
         offset += line_chars;
     }
     out
+}
+
+/// The levels of a paragraph designation, as the CFR nests them: (a), then
+/// (1), then (i), then (A). The CAAC's 款 and 项 use the same marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Letter,
+    Number,
+    Roman,
+    Capital,
+}
+
+/// The designations from the section down to the current paragraph.
+#[derive(Debug, Default)]
+struct ParagraphPath {
+    marks: Vec<(Level, String)>,
+}
+
+fn roman_value(mark: &str) -> Option<u32> {
+    let digit = |c| match c {
+        'i' => Some(1),
+        'v' => Some(5),
+        'x' => Some(10),
+        'l' => Some(50),
+        _ => None,
+    };
+    let values: Vec<u32> = mark.chars().map(digit).collect::<Option<_>>()?;
+    let mut total = 0;
+    for (i, v) in values.iter().enumerate() {
+        if values.get(i + 1).is_some_and(|next| next > v) {
+            total -= *v as i64;
+        } else {
+            total += *v as i64;
+        }
+    }
+    u32::try_from(total).ok().filter(|t| *t > 0)
+}
+
+impl ParagraphPath {
+    fn level_of(&self, mark: &str) -> Level {
+        if mark.chars().all(|c| c.is_ascii_digit()) {
+            return Level::Number;
+        }
+        if mark.chars().all(|c| c.is_ascii_uppercase()) {
+            return Level::Capital;
+        }
+        // (i), (v), (x) are letters at the top and roman numerals below a (1):
+        // a roman numeral starts at (i) or continues the one before.
+        let under_number = self.marks.iter().any(|(l, _)| *l >= Level::Number);
+        if under_number && let Some(value) = roman_value(mark) {
+            let previous = self.marks.iter().find(|(l, _)| *l == Level::Roman).and_then(|(_, m)| roman_value(m));
+            if value == 1 || previous.is_some_and(|p| p + 1 == value) {
+                return Level::Roman;
+            }
+        }
+        Level::Letter
+    }
+
+    fn enter(&mut self, mark: &str) {
+        let level = self.level_of(mark);
+        while self.marks.last().is_some_and(|(l, _)| *l >= level) {
+            self.marks.pop();
+        }
+        self.marks.push((level, mark.to_owned()));
+    }
+
+    /// `(b)(3)(ii)`.
+    fn designation(&self) -> String {
+        self.marks.iter().map(|(_, m)| format!("({m})")).collect()
+    }
+}
+
+/// The chats of every section, made fit for training: a question whose
+/// text stands in several places with different answers (a short paragraph
+/// like "(1) Before starting engines;" in many sections) is ambiguous and
+/// dropped everywhere; a question asked twice with the same answer keeps
+/// one copy, in the first split it appeared in; questions about a
+/// placeholder title (《标题》) are dropped. No test question is then asked
+/// in train. Returns the kept samples and how many were dropped as ambiguous.
+pub fn without_leaks(samples: Vec<SftSample>) -> (Vec<SftSample>, usize) {
+    use std::collections::{HashMap, HashSet};
+    let question = |s: &SftSample| s.messages.iter().find(|m| m.role == "user").map(|m| m.content.clone());
+    let answer = |s: &SftSample| s.messages.iter().rev().find(|m| m.role == "assistant").map(|m| m.content.clone());
+    let mut answers: HashMap<String, HashSet<Option<String>>> = HashMap::new();
+    for sample in &samples {
+        if let Some(q) = question(sample) {
+            answers.entry(q).or_default().insert(answer(sample));
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut dropped = 0;
+    let kept = samples
+        .into_iter()
+        .filter(|sample| {
+            let Some(q) = question(sample) else { return false };
+            let placeholder = q.contains("《标题》") || q.contains("“标题”");
+            let ambiguous = answers.get(&q).is_some_and(|a| a.len() > 1);
+            dropped += usize::from(ambiguous || placeholder);
+            !ambiguous && !placeholder && seen.insert(q)
+        })
+        .collect();
+    (kept, dropped)
 }
 
 #[cfg(test)]
@@ -201,7 +311,7 @@ mod tests {
         let doc = DocInfo { id: "d2", source: "CCAR-23.pdf", title: "CCAR-23", lang: "zh" };
         let all = samples(&s, &doc, "test", 2000);
         assert_eq!(all[0].messages[0].content, "《CCAR-23》第23.2005条（正常类飞机审定）规定了什么？");
-        assert_eq!(all[2].messages[0].content, "第23.2005条第(a)项规定了什么？");
+        assert_eq!(all[2].messages[0].content, "第23.2005条(a)规定了什么？");
         assert!(all.iter().all(|s| s.split == "test"));
     }
 
@@ -219,6 +329,72 @@ mod tests {
         let all = samples(&s, &doc, "train", 2000);
         assert_eq!(all[0].messages[0].content, "UMR.2265（特殊安全系数）规定了什么？");
         assert_eq!(all.iter().filter(|x| x.kind == "title_to_citation").count(), 0);
+    }
+
+    #[test]
+    fn paragraphs_are_cited_by_their_whole_path() {
+        let s = Section {
+            citation: Some("§ 91.501".to_owned()),
+            number: Some("91.501".to_owned()),
+            title: "Applicability.".to_owned(),
+            text: "(a) This subpart applies.\n(b) Operations that may be conducted:\n(1) Ferry flights;\n(2) Training;\n(3) Flights for aircraft demonstration;\n(i) First item;\n(ii) Second item;\n(A) Capital;\n(4) Fourth;\n(c) Last.\n(h) Eighth.\n(i) Ninth letter.".to_owned(),
+            span: (0, 400),
+        };
+        let doc = DocInfo { id: "d", source: "FAR-0091.md", title: "Part 91", lang: "en" };
+        let cited: Vec<String> = samples(&s, &doc, "train", 2000)
+            .into_iter()
+            .filter(|x| x.kind == "text_to_citation")
+            .map(|x| x.messages[1].content.clone())
+            .collect();
+        assert_eq!(
+            cited,
+            [
+                "§ 91.501(a)",
+                "§ 91.501(b)",
+                "§ 91.501(b)(1)",
+                "§ 91.501(b)(2)",
+                "§ 91.501(b)(3)",
+                "§ 91.501(b)(3)(i)",
+                "§ 91.501(b)(3)(ii)",
+                "§ 91.501(b)(3)(ii)(A)",
+                "§ 91.501(b)(4)",
+                "§ 91.501(c)",
+                "§ 91.501(h)",
+                "§ 91.501(i)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_with_several_designations_enters_each() {
+        let mut path = ParagraphPath::default();
+        for mark in ["b", "3", "i"] {
+            path.enter(mark);
+        }
+        assert_eq!(path.designation(), "(b)(3)(i)");
+        path.enter("v");
+        assert_eq!(path.designation(), "(v)", "(v) after (i) is the letter v");
+    }
+
+    #[test]
+    fn ambiguous_and_repeated_questions_do_not_leak_across_splits() {
+        let sample = |q: &str, a: &str, split: &str| SftSample {
+            messages: chat(q.to_owned(), a.to_owned()),
+            kind: "text_to_citation".to_owned(),
+            lang: "en".to_owned(),
+            split: split.to_owned(),
+            provenance: Provenance { doc_id: "d".into(), source: "s".into(), section: a.into(), span: [0, 1] },
+        };
+        let (kept, dropped) = without_leaks(vec![
+            sample("Which provision states: \"Before starting engines;\"?", "§ 91.1(b)(1)", "train"),
+            sample("Which provision states: \"Before starting engines;\"?", "§ 135.2(c)(1)", "test"),
+            sample("What does § 1.1 state?", "x", "train"),
+            sample("What does § 1.1 state?", "x", "test"),
+            sample("《标题》中标题为“x”的是哪一条？", "第1条 x", "test"),
+        ]);
+        assert_eq!(dropped, 3);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].split, "train");
     }
 
     #[test]

@@ -227,18 +227,36 @@ impl DuplicateIndex {
     /// The verdict of every document, in input order: a duplicate points at
     /// the earliest document of its cluster, which is kept.
     pub fn verdicts(&mut self) -> Vec<Verdict> {
-        (0..self.clusters.len() as u32)
+        self.verdicts_keeping(&[])
+    }
+
+    /// The verdicts when each cluster keeps its document of highest
+    /// `scores` (equal scores: the earliest); a document without a score
+    /// scores lowest.
+    pub fn verdicts_keeping(&mut self, scores: &[[u64; 3]]) -> Vec<Verdict> {
+        let count = self.clusters.len() as u32;
+        let score = |doc: u32| scores.get(doc as usize).copied().unwrap_or_default();
+        let roots: Vec<u32> = (0..count).map(|doc| self.clusters.find(doc)).collect();
+        // Root → the member that stays.
+        let mut keeper: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+        for doc in 0..count {
+            let entry = keeper.entry(roots[doc as usize]).or_insert(doc);
+            if score(doc) > score(*entry) {
+                *entry = doc;
+            }
+        }
+        (0..count)
             .map(|doc| {
-                let root = self.clusters.find(doc);
-                if root == doc {
+                let kept = keeper[&roots[doc as usize]];
+                if kept == doc {
                     return Verdict::Unique;
                 }
-                let hashes = (self.exact_hashes[doc as usize], self.exact_hashes[root as usize]);
+                let hashes = (self.exact_hashes[doc as usize], self.exact_hashes[kept as usize]);
                 let same_text = matches!(hashes, (Some(a), Some(b)) if a == b);
                 if same_text {
-                    Verdict::Exact { of: root }
+                    Verdict::Exact { of: kept }
                 } else {
-                    Verdict::Near { of: root, similarity: similarity(self.signature(doc), self.signature(root)) }
+                    Verdict::Near { of: kept, similarity: similarity(self.signature(doc), self.signature(kept)) }
                 }
             })
             .collect()
@@ -251,6 +269,18 @@ mod tests {
 
     fn banding() -> Banding {
         Banding { bands: 4, rows: 2, threshold: 0.5, max_candidates: 16 }
+    }
+
+    #[test]
+    fn a_cluster_keeps_its_highest_scoring_member() {
+        let mut index = DuplicateIndex::new(banding(), 8);
+        let a = [1, 2, 3, 4, 5, 6, 7, 8];
+        let near = [1, 2, 3, 4, 5, 6, 9, 9];
+        index.push(Some([1; 16]), Some(&a));
+        index.push(Some([3; 16]), Some(&near));
+        let verdicts = index.verdicts_keeping(&[[0, 0, 0], [1, 0, 0]]);
+        assert!(matches!(verdicts[0], Verdict::Near { of: 1, .. }), "{verdicts:?}");
+        assert_eq!(verdicts[1], Verdict::Unique);
     }
 
     #[test]

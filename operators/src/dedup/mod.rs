@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod minhash;
 pub mod synthetic;
+mod version;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -20,6 +21,7 @@ use serde_json::{Map, Value};
 use crate::document::Document;
 use crate::io::{JsonlSink, LineSink, blocking, for_each_line, open_input};
 use cluster::{Banding, DuplicateIndex, Verdict};
+pub use version::Keep;
 use minhash::{ShingleKind, Signer, auto_kind, sequence_hash, shingles_of, tokenize};
 
 /// How documents are cut into shingles.
@@ -114,6 +116,11 @@ pub struct DedupConfig {
     /// Threads computing signatures (default: all cores).
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Which document of a duplicate cluster stays: `newest` (default: the
+    /// highest revision, latest effective date or amendment, so a revised
+    /// AD replaces the original), `first` (input order) or `longest`.
+    #[serde(default)]
+    pub keep: Keep,
 }
 
 /// The part of a document line dedup needs.
@@ -121,6 +128,8 @@ pub struct DedupConfig {
 struct Light<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    title: Option<Cow<'a, str>>,
     #[serde(borrow)]
     text: Cow<'a, str>,
     #[serde(default, borrow)]
@@ -238,7 +247,7 @@ impl Operator for Dedup {
         OperatorInfo::new(
             "dedup",
             "1",
-            "Removes exact and near-duplicate documents (MinHash-LSH with word or CJK character shingles, union-find clusters, the first document of each cluster kept) and optionally repeated boilerplate paragraphs.",
+            "Removes exact and near-duplicate documents (MinHash-LSH with word or CJK character shingles, union-find clusters; each cluster keeps its newest version, its first or its longest document) and optionally repeated boilerplate paragraphs.",
         )
         .input(PortDecl::required("documents", ArtifactKind::Documents, "Documents to deduplicate."))
         .output(PortDecl::required("documents", ArtifactKind::Documents, "The kept documents, in input order."))
@@ -357,24 +366,37 @@ pub fn deduplicate(
     let fingerprinter = Fingerprinter::new(config);
     let mut index = DuplicateIndex::new(banding(config), config.num_perm);
     let mut ids: Seen = Vec::new();
+    let mut scores: Vec<[u64; 3]> = Vec::new();
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(512);
-    let mut add_batch =
-        |batch: &mut Vec<Vec<u8>>, index: &mut DuplicateIndex, ids: &mut Seen| -> Result<(), OperatorError> {
-            let fingerprint_line = |line: &Vec<u8>| -> Result<(String, Option<String>, Fingerprint), String> {
-                let doc: Light<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-                Ok((doc.id.into_owned(), doc.source.map(Cow::into_owned), fingerprinter.fingerprint(&doc.text)))
-            };
+    let mut add_batch = |batch: &mut Vec<Vec<u8>>,
+                         index: &mut DuplicateIndex,
+                         ids: &mut Seen,
+                         scores: &mut Vec<[u64; 3]>|
+     -> Result<(), OperatorError> {
+            let fingerprint_line =
+                |line: &Vec<u8>| -> Result<(String, Option<String>, Fingerprint, [u64; 3]), String> {
+                    let doc: Light<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+                    let name = format!(
+                        "{} {} {}",
+                        doc.source.as_deref().unwrap_or_default(),
+                        doc.title.as_deref().unwrap_or_default(),
+                        doc.id
+                    );
+                    let score = version::score(config.keep, &name, &doc.text);
+                    Ok((doc.id.into_owned(), doc.source.map(Cow::into_owned), fingerprinter.fingerprint(&doc.text), score))
+                };
             let parsed: Vec<_> = if workers > 1 {
                 pool.install(|| batch.par_iter().map(fingerprint_line).collect())
             } else {
                 batch.iter().map(fingerprint_line).collect()
             };
             for item in parsed {
-                let (id, source, fp) = item.map_err(|e| {
+                let (id, source, fp, score) = item.map_err(|e| {
                     OperatorError::user(format!("{input_name} line {} is not a document: {e}", ids.len() + 1))
                 })?;
                 index.push(fp.exact, fp.signature.as_deref());
                 ids.push((id, source));
+                scores.push(score);
             }
             batch.clear();
             progress(ids.len() as u64)
@@ -382,12 +404,12 @@ pub fn deduplicate(
     for_each_line(first_pass, |line, _| {
         batch.push(line.to_vec());
         if batch.len() >= 512 {
-            add_batch(&mut batch, &mut index, &mut ids)?;
+            add_batch(&mut batch, &mut index, &mut ids, &mut scores)?;
         }
         Ok(())
     })?;
-    add_batch(&mut batch, &mut index, &mut ids)?;
-    let verdicts = index.verdicts();
+    add_batch(&mut batch, &mut index, &mut ids, &mut scores)?;
+    let verdicts = index.verdicts_keeping(&scores);
 
     let mut stats = DedupStats {
         documents: ids.len(),

@@ -66,6 +66,12 @@ pub struct TrainConfig {
     /// (merged into the weights of the exported model).
     #[serde(default)]
     pub lora: Option<LoraConfig>,
+    /// Tokens per training sequence. Default: the model's context when
+    /// pretraining; for fine-tuning, the base's context but at most 512
+    /// (SFT chats are short, and a base like SmolLM2 has a context of 8192).
+    /// The exported model keeps its full context either way.
+    #[serde(default)]
+    pub seq: Option<usize>,
     /// Optimizer steps.
     #[serde(default = "default_steps")]
     pub steps: u64,
@@ -115,6 +121,17 @@ pub struct TrainConfig {
     /// Log a line every this many steps (progress is reported every step).
     #[serde(default = "default_log_every")]
     pub log_every: u64,
+}
+
+impl TrainConfig {
+    /// Tokens per training sequence (see `seq`).
+    pub fn sequence_length(&self) -> usize {
+        let default = match self.mode {
+            Mode::Pretrain => self.model.context,
+            Mode::Finetune => self.model.context.min(512),
+        };
+        self.seq.unwrap_or(default).clamp(1, self.model.context.max(1))
+    }
 }
 
 fn default_precision() -> Precision {

@@ -165,7 +165,7 @@ impl Operator for Train {
                     config.base_path.as_ref().map_or("the base model artifact", hangar_sdk::InputPath::as_written)
                 ));
                 config.model = size;
-                let (corpus, eos) = chat_data(&dataset_dir, &tokenizer_json, config.model.context, vocab)?;
+                let (corpus, eos) = chat_data(&dataset_dir, &tokenizer_json, config.sequence_length(), vocab)?;
                 (corpus, Some(base_dir), eos)
             }
         };
@@ -180,7 +180,7 @@ impl Operator for Train {
             corpus.vocab,
             config.steps,
             config.batch_size * config.grad_accumulation.max(1),
-            config.model.context
+            config.sequence_length()
         ));
 
         let checkpoints = format!("checkpoints/{}/{}", ctx.run_id(), ctx.task_id());

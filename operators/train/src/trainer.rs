@@ -198,7 +198,7 @@ pub fn train<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<Tr
     }
     let resumed_from = start;
 
-    let (batch, context) = (config.batch_size, size.context);
+    let (batch, context) = (config.batch_size, config.sequence_length().min(size.context));
     let accum = config.grad_accumulation.max(1);
     let started = Instant::now();
     for step in start..config.steps {
