@@ -31,6 +31,11 @@ fi
 # scale-out suites run against them as well as against the embedded default.
 . scripts/services.sh
 
+# The independent reference (llama.cpp's gguf package, transformers, the
+# openai client) and the real test model, SmolLM2-135M-Instruct, fetched
+# once into ~/.cache/hangar/reference: never into the repository.
+. scripts/reference/setup.sh
+
 echo "== building"
 cargo build --workspace --all-targets --locked
 

@@ -21,7 +21,10 @@ use hangar_sdk::{
 use serde_json::{Value, json};
 
 /// Operators the shipped pipelines do not run, and where they are checked instead.
-const EXERCISED_ELSEWHERE: &[(&str, &str)] = &[("fault", "tests/isolation.rs: it fails on purpose")];
+const EXERCISED_ELSEWHERE: &[(&str, &str)] = &[
+    ("fault", "tests/isolation.rs: it fails on purpose"),
+    ("import", "tests/golden_pipelines.rs and tests/flagship.rs run the flagship with the 98 MB SmolLM2 GGUF"),
+];
 
 fn registry() -> Registry {
     hangar_cli::registry().expect("the registry")
@@ -73,7 +76,7 @@ fn a_bad_config_is_the_users_error() {
 #[test]
 fn outputs_are_declared_and_deterministic_operators_repeat_their_digests() {
     let registry = registry();
-    let runs: Vec<(Value, Value)> = ["pipelines/airworthiness.yaml", "examples/hello.yaml"]
+    let runs: Vec<(Value, Value)> = ["pipelines/airworthiness-scratch.yaml", "examples/hello.yaml"]
         .iter()
         .map(|pipeline| {
             let (a, b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
@@ -135,12 +138,12 @@ fn long_config(operator: &str, with: &mut Value) {
 #[test]
 fn cancelled_operators_stop_within_a_second() {
     let home = tempfile::tempdir().expect("tempdir");
-    let first = run_pipeline("pipelines/airworthiness.yaml", home.path());
+    let first = run_pipeline("pipelines/airworthiness-scratch.yaml", home.path());
     let store = ArtifactStore::local(home.path().join("artifacts")).expect("store");
     let base = store.uri("");
-    let text = std::fs::read_to_string("pipelines/airworthiness.yaml").expect("pipeline");
+    let text = std::fs::read_to_string("pipelines/airworthiness-scratch.yaml").expect("pipeline");
     let registry = registry();
-    let plan = hangar_engine::compile("airworthiness.yaml", &text, &registry, &[]).expect("plan");
+    let plan = hangar_engine::compile("airworthiness-scratch.yaml", &text, &registry, &[]).expect("plan");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let database = runtime
         .block_on(hangar_engine::SqlStore::connect(&format!("sqlite://{}", home.path().join("hangar.db").display())));

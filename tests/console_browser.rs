@@ -520,7 +520,7 @@ async fn wait_green(console: &Console, within: Duration) {
 /// accounts page.
 async fn models_and_evaluations(console: &Console) {
     console.sign_in(ADMIN, "/pipelines/new").await;
-    let flagship = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/airworthiness.yaml"))
+    let flagship = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/airworthiness-scratch.yaml"))
         .expect("the flagship pipeline");
     console.find("#yaml").await;
     console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(flagship)]).await;
@@ -643,7 +643,7 @@ async fn models_and_evaluations(console: &Console) {
     let items = console.script("return document.querySelectorAll('table.items tbody tr').length", vec![]).await;
     assert!(items.as_u64() >= Some(1), "per-item examples: {items}");
     console.shot("evaluation").await;
-    console.open("/pipelines/airworthiness").await;
+    console.open("/pipelines/airworthiness-scratch").await;
     console.fill("#param-steps", "30").await;
     console.fill("#param-max_questions", "12").await;
     console.find("form[action$='/run'] button[type=submit]").await.click().await.expect("start again");

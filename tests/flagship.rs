@@ -1,8 +1,9 @@
 //! The flagship pipeline end to end on the production stack (PostgreSQL
-//! and S3): raw documents → … → train → evaluate → deploy, then the
-//! deployed model answers over `/v1/chat/completions` (streamed and not,
-//! one request and eight at once) from a `hangar serve` process, and the
-//! report and the registry say what happened.
+//! and S3): raw documents and the SmolLM2 base → … → LoRA fine-tune →
+//! evaluate against the base → deploy when the gate opens, then
+//! `airworthy:production` answers over `/v1/chat/completions` (streamed and
+//! not, one request and eight at once) from a `hangar serve` process, and
+//! the report and the registry say what happened.
 
 mod support;
 
@@ -28,20 +29,36 @@ async fn json(reply: reqwest::Response) -> Value {
 
 #[test]
 fn documents_become_a_deployed_model_that_answers_chats() {
+    let gguf = std::env::var("HANGAR_TEST_GGUF")
+        .expect("HANGAR_TEST_GGUF is not set: run `. scripts/reference/setup.sh` first (scripts/test.sh does)");
     let mut cluster = Cluster::new(true);
     let run = cluster
         .hangar("ops")
-        .args(["run", "pipelines/airworthiness.yaml", "--json", "-q", "-p", "max_questions=12"])
+        .args(["run", "pipelines/airworthiness.yaml", "--json", "-q"])
+        .args(["-p", &format!("base_model={gguf}"), "-p", "steps=4", "-p", "max_questions=6"])
         .output()
         .expect("hangar run");
     assert!(run.status.success(), "the flagship failed:\n{}", String::from_utf8_lossy(&run.stderr));
     let summary = json_of(&run);
     assert_eq!(summary["status"], "succeeded");
-    assert_eq!(summary["tasks"]["evaluate"]["status"], "succeeded");
-    assert_eq!(summary["tasks"]["deploy"]["status"], "succeeded", "a first model has no production to beat");
+    for task in ["base", "dataset", "finetune", "evaluate"] {
+        assert_eq!(summary["tasks"][task]["status"], "succeeded", "{task}");
+    }
     let report = &summary["tasks"]["evaluate"]["outputs"]["report"];
-    assert_eq!(report["values"]["beats_baseline"], true, "{report}");
+    let beats = report["values"]["beats_baseline"].as_bool().expect("the gate's verdict");
+    // The gate: deploy runs exactly when the tuned model beat its base (no production yet).
+    let deployed = summary["tasks"]["deploy"]["status"] == "succeeded";
+    assert_eq!(deployed, beats, "{}", summary["tasks"]["deploy"]);
 
+    if !deployed {
+        // The serving half below needs an `airworthy:production`: the imported base stands in.
+        let imported = cluster
+            .hangar("ops")
+            .args(["models", "import", &gguf, "--name", "airworthy", "--alias", "production"])
+            .output()
+            .expect("models import");
+        assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    }
     let made = cluster
         .hangar("ops")
         .args(["users", "create", "--email", "ops@caac.example", "--password", PASSWORD, "--admin"])
@@ -52,10 +69,10 @@ fn documents_become_a_deployed_model_that_answers_chats() {
     cluster.spawn_with("server", &["serve", "--bind", &bind, "--no-workers"], &[("HANGAR_JWT_SECRET", SECRET)]);
     let base = format!("http://{bind}");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    runtime.block_on(ask(&cluster, &base));
+    runtime.block_on(ask(&cluster, &base, deployed));
 }
 
-async fn ask(cluster: &Cluster, base: &str) {
+async fn ask(cluster: &Cluster, base: &str, deployed: bool) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !client.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
@@ -86,7 +103,10 @@ async fn ask(cluster: &Cluster, base: &str) {
     let version = &versions["versions"][0];
     assert_eq!(version["version"], 1);
     assert_eq!(version["aliases"], json!(["production"]));
-    for metric in ["rougeL", "bleu", "perplexity", "train.validation_loss"] {
+    // A deployed version carries its training and evaluation metrics.
+    let metrics: &[&str] =
+        if deployed { &["rougeL", "bleu", "perplexity", "train.validation_loss"] } else { &["parameters"] };
+    for metric in metrics {
         assert!(version["metrics"][metric].is_number(), "{metric} missing: {version}");
     }
 

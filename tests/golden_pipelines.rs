@@ -1,6 +1,9 @@
 //! Every shipped pipeline runs on the example corpus and its summary (task
 //! states, record counts, files and digests of every output) matches the
 //! golden file in `tests/golden/`. Same inputs and seed, same digests.
+//! Trained weights are compared by the digest of `model.safetensors`: CPU
+//! training is deterministic. A pipeline may have `tests/golden/NAME.params`
+//! (one `key=value` per line, `$VAR` read from the environment) to run small.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test --test golden_pipelines`.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,15 @@ fn summarise(run: &Value) -> Value {
                 let files: Vec<Value> =
                     manifest["files"].as_array().expect("files").iter().map(|f| f["path"].clone()).collect();
                 entry.insert("files".into(), Value::Array(files));
+                if output["kind"] == "model" {
+                    let weights = manifest["files"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|f| f["path"] == "model.safetensors")
+                        .map(|f| f["digest"].clone());
+                    entry.insert("weights_digest".into(), weights.unwrap_or(Value::Null));
+                }
                 if let Ok(training) = std::fs::read(path.join("training.json")) {
                     let training: Value = serde_json::from_slice(&training).expect("training.json");
                     entry.insert("parameters".into(), training["parameters"].clone());
@@ -54,11 +66,32 @@ fn summarise(run: &Value) -> Value {
     json!({"pipeline": run["pipeline"], "status": run["status"], "tasks": tasks})
 }
 
+/// `-p key=value` arguments from the pipeline's `.params` file, if any.
+fn params(name: &str) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(format!("tests/golden/{name}.params")) else { return Vec::new() };
+    let mut args = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let value = match line.split_once("=$") {
+            Some((key, var)) => format!(
+                "{key}={}",
+                std::env::var(var).unwrap_or_else(|_| panic!(
+                    "{var} is not set: run `. scripts/reference/setup.sh` first (scripts/test.sh does)"
+                ))
+            ),
+            None => line.to_owned(),
+        };
+        args.extend(["-p".to_owned(), value]);
+    }
+    args
+}
+
 fn run(pipeline: &Path) -> Value {
     let home = tempfile::tempdir().expect("tempdir");
+    let name = pipeline.file_stem().expect("stem").to_string_lossy().into_owned();
     let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
         .arg("run")
         .arg(pipeline)
+        .args(params(&name))
         .args(["--json", "-q", "--home"])
         .arg(home.path())
         .env_remove("HANGAR_DATABASE_URL")
