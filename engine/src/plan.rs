@@ -387,7 +387,11 @@ fn plan_tasks(
                     }
                     if port.registered_model && !value.contains("${{") {
                         if let Err(e) = hangar_sdk::ModelRef::parse(value) {
-                            c.report(root.locate_value(&field_path), &format!("tasks.{id}.with.{}", port.name), e.to_string());
+                            c.report(
+                                root.locate_value(&field_path),
+                                &format!("tasks.{id}.with.{}", port.name),
+                                e.to_string(),
+                            );
                         }
                         continue;
                     }

@@ -23,7 +23,9 @@ pub async fn run(command: Option<&ModelsCommand>, home: &Home, json: bool) -> Re
             if json {
                 println!("{}", serde_json::to_string_pretty(&models)?);
             } else if models.is_empty() {
-                eprintln!("no models yet; import one with `hangar models import FILE.gguf --name NAME`, or deploy one from a pipeline");
+                eprintln!(
+                    "no models yet; import one with `hangar models import FILE.gguf --name NAME`, or deploy one from a pipeline"
+                );
             } else {
                 println!("{:<28}  {:>8}  ALIASES", "MODEL", "LATEST");
                 for model in &models {

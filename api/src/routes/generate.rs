@@ -78,7 +78,9 @@ impl Sampling {
         match self.n.unwrap_or(1) {
             1 => Ok(1),
             n @ 2..=MAX_CHOICES if !self.stream => Ok(n as usize),
-            2..=MAX_CHOICES => Err(ApiError::invalid("n > 1 is not supported with stream: true; stream one choice per request, or drop stream")),
+            2..=MAX_CHOICES => Err(ApiError::invalid(
+                "n > 1 is not supported with stream: true; stream one choice per request, or drop stream",
+            )),
             _ => Err(ApiError::invalid(format!("n must be between 1 and {MAX_CHOICES}"))),
         }
     }
@@ -180,9 +182,9 @@ async fn collect_choices(
         started.push(start(state, reference, one).await?);
     }
     let key = started.first().map(|(key, _)| key.clone()).unwrap_or_default();
-    let results = futures::future::join_all(started.into_iter().map(|(key, events)| async move {
-        collect(state, &key, events).await
-    }))
+    let results = futures::future::join_all(
+        started.into_iter().map(|(key, events)| async move { collect(state, &key, events).await }),
+    )
     .await;
     Ok((key, results.into_iter().collect::<ApiResult<Vec<_>>>()?))
 }
@@ -477,8 +479,7 @@ pub async fn chat_completions(
     if body.messages.is_empty() {
         return Err(ApiError::invalid("messages is empty; send at least one {\"role\": \"user\", \"content\": ...}"));
     }
-    let messages =
-        body.messages.into_iter().enumerate().map(|(i, m)| m.into_chat(i)).collect::<ApiResult<Vec<_>>>()?;
+    let messages = body.messages.into_iter().enumerate().map(|(i, m)| m.into_chat(i)).collect::<ApiResult<Vec<_>>>()?;
     let n = body.sampling.choices()?;
     let include_usage = body.sampling.include_usage();
     let (request, streaming) = body.sampling.request(Prompt::Chat(messages))?;
@@ -495,23 +496,29 @@ pub async fn chat_completions(
                        "choices": [], "usage": usage(done)})
             }) as UsageChunk
         });
-        return Ok(sse_with_usage(state, key, events, move |piece, done| {
-            let mut delta = serde_json::Map::new();
-            if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                delta.insert("role".into(), "assistant".into());
-            }
-            if let Some(text) = piece {
-                delta.insert("content".into(), text.into());
-            }
-            let mut chunk = json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": done.map(|d| d.finish_reason.clone())}],
-            });
-            if include_usage {
-                chunk["usage"] = Value::Null;
-            }
-            chunk
-        }, usage_chunk)
+        return Ok(sse_with_usage(
+            state,
+            key,
+            events,
+            move |piece, done| {
+                let mut delta = serde_json::Map::new();
+                if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    delta.insert("role".into(), "assistant".into());
+                }
+                if let Some(text) = piece {
+                    delta.insert("content".into(), text.into());
+                }
+                let mut chunk = json!({
+                    "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": done.map(|d| d.finish_reason.clone())}],
+                });
+                if include_usage {
+                    chunk["usage"] = Value::Null;
+                }
+                chunk
+            },
+            usage_chunk,
+        )
         .into_response());
     }
     let (key, choices) = collect_choices(&state, &body.model, request, n).await?;

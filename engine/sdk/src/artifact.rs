@@ -103,7 +103,13 @@ pub struct PortDecl {
 impl PortDecl {
     /// A required port.
     pub fn required(name: &str, kind: ArtifactKind, description: &str) -> Self {
-        Self { name: name.to_owned(), kind, description: description.to_owned(), required: true, registered_model: false }
+        Self {
+            name: name.to_owned(),
+            kind,
+            description: description.to_owned(),
+            required: true,
+            registered_model: false,
+        }
     }
 
     /// An input that also takes a registered model's name in place of an artifact.

@@ -22,13 +22,16 @@ pub fn import_folder(source: &Path, out: &Path) -> Result<Imported, ImportError>
         let bytes = std::fs::read(&path).map_err(|e| ImportError::read(&path, e))?;
         serde_json::from_slice(&bytes).map(Some).map_err(|e| ImportError::read(&path, e))
     };
-    let config = read_json(CONFIG)?.ok_or_else(|| unsupported("no config.json: not a Hugging Face model folder".to_owned()))?;
+    let config =
+        read_json(CONFIG)?.ok_or_else(|| unsupported("no config.json: not a Hugging Face model folder".to_owned()))?;
     let model_type = config.get("model_type").and_then(Value::as_str).unwrap_or_default().to_owned();
     if !matches!(model_type.as_str(), "llama" | "qwen2") {
         return Err(unsupported(format!("model_type {model_type:?} is not supported; llama and qwen2 models import")));
     }
     if !source.join(TOKENIZER).exists() {
-        return Err(unsupported("no tokenizer.json; save the tokenizer with transformers' save_pretrained first".to_owned()));
+        return Err(unsupported(
+            "no tokenizer.json; save the tokenizer with transformers' save_pretrained first".to_owned(),
+        ));
     }
     let mut weights = 0;
     for entry in std::fs::read_dir(source).map_err(|e| ImportError::read(source, e))? {
@@ -41,7 +44,10 @@ pub fn import_folder(source: &Path, out: &Path) -> Result<Imported, ImportError>
         }
     }
     if weights == 0 {
-        return Err(unsupported("no *.safetensors weights; convert PyTorch .bin weights with save_pretrained(safe_serialization=True)".to_owned()));
+        return Err(unsupported(
+            "no *.safetensors weights; convert PyTorch .bin weights with save_pretrained(safe_serialization=True)"
+                .to_owned(),
+        ));
     }
     // Newer checkpoints keep the template beside the config in its own file.
     let mut tokenizer_config = read_json(TOKENIZER_CONFIG)?.unwrap_or_else(|| serde_json::json!({}));

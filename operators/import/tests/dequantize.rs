@@ -34,8 +34,7 @@ fn every_supported_type_matches_the_gguf_package() {
         let (dims, ours) = dequantize(&path, &content, &mut reader, name).expect(name);
         assert_eq!(dims, vec![4, 512], "{name}");
         let bytes = std::fs::read(dir.path().join(format!("{name}.f32"))).expect("reference values");
-        let theirs: Vec<f32> =
-            bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let theirs: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         assert_eq!(ours.len(), theirs.len(), "{name}");
         let scale = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
         let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

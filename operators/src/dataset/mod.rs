@@ -243,7 +243,9 @@ impl Operator for Dataset {
         if !(0.0..1.0).contains(&(c.validation + c.test)) || c.validation < 0.0 || c.test < 0.0 {
             problems.push(ConfigProblem::at(&["validation"], "validation and test shares must be ≥ 0 and sum below 1"));
         }
-        if usize::from(c.tokenizer.is_some()) + usize::from(c.tokenizer_file.is_some()) + usize::from(c.base.is_some()) > 1 {
+        if usize::from(c.tokenizer.is_some()) + usize::from(c.tokenizer_file.is_some()) + usize::from(c.base.is_some())
+            > 1
+        {
             problems
                 .push(ConfigProblem::at(&["tokenizer_file"], "give one of `base`, `tokenizer` and `tokenizer_file`"));
         }
@@ -262,9 +264,12 @@ impl Operator for Dataset {
         let given = match (ctx.optional_input("tokenizer"), &config.tokenizer_file) {
             _ if ctx.optional_input("base").is_some() => {
                 let base = ctx.input("base")?.key.trim_end_matches('/').to_owned();
-                let config_path =
-                    ctx.artifacts().fetch_local(&format!("{base}/tokenizer_config.json"), &scratch.join("base")).await?;
-                let bytes = std::fs::read(&config_path).map_err(io_error("cannot read the base's tokenizer_config.json"))?;
+                let config_path = ctx
+                    .artifacts()
+                    .fetch_local(&format!("{base}/tokenizer_config.json"), &scratch.join("base"))
+                    .await?;
+                let bytes =
+                    std::fs::read(&config_path).map_err(io_error("cannot read the base's tokenizer_config.json"))?;
                 base_config = Some(serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
                     OperatorError::user(format!("the base model's tokenizer_config.json is not JSON: {e}"))
                 })?);
@@ -280,9 +285,10 @@ impl Operator for Dataset {
         let out_dir = scratch.join("out");
         let task = ctx.clone();
         let build_dir = out_dir.clone();
-        let stats =
-            blocking(move || build(&config, &input.uri, reader, given.as_deref(), base_config, &scratch, &build_dir, &task))
-                .await?;
+        let stats = blocking(move || {
+            build(&config, &input.uri, reader, given.as_deref(), base_config, &scratch, &build_dir, &task)
+        })
+        .await?;
         ctx.info(format!(
             "{} sections from {} documents; pretraining samples {}; SFT samples {}; tokens {}",
             stats["sections"], stats["documents"], stats["pretrain"], stats["sft"], stats["tokens"]

@@ -21,8 +21,8 @@ use serde_json::{Map, Value};
 use crate::document::Document;
 use crate::io::{JsonlSink, LineSink, blocking, for_each_line, open_input};
 use cluster::{Banding, DuplicateIndex, Verdict};
-pub use version::Keep;
 use minhash::{ShingleKind, Signer, auto_kind, sequence_hash, shingles_of, tokenize};
+pub use version::Keep;
 
 /// How documents are cut into shingles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -373,34 +373,33 @@ pub fn deduplicate(
                          ids: &mut Seen,
                          scores: &mut Vec<[u64; 3]>|
      -> Result<(), OperatorError> {
-            let fingerprint_line =
-                |line: &Vec<u8>| -> Result<(String, Option<String>, Fingerprint, [u64; 3]), String> {
-                    let doc: Light<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-                    let name = format!(
-                        "{} {} {}",
-                        doc.source.as_deref().unwrap_or_default(),
-                        doc.title.as_deref().unwrap_or_default(),
-                        doc.id
-                    );
-                    let score = version::score(config.keep, &name, &doc.text);
-                    Ok((doc.id.into_owned(), doc.source.map(Cow::into_owned), fingerprinter.fingerprint(&doc.text), score))
-                };
-            let parsed: Vec<_> = if workers > 1 {
-                pool.install(|| batch.par_iter().map(fingerprint_line).collect())
-            } else {
-                batch.iter().map(fingerprint_line).collect()
-            };
-            for item in parsed {
-                let (id, source, fp, score) = item.map_err(|e| {
-                    OperatorError::user(format!("{input_name} line {} is not a document: {e}", ids.len() + 1))
-                })?;
-                index.push(fp.exact, fp.signature.as_deref());
-                ids.push((id, source));
-                scores.push(score);
-            }
-            batch.clear();
-            progress(ids.len() as u64)
+        let fingerprint_line = |line: &Vec<u8>| -> Result<(String, Option<String>, Fingerprint, [u64; 3]), String> {
+            let doc: Light<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+            let name = format!(
+                "{} {} {}",
+                doc.source.as_deref().unwrap_or_default(),
+                doc.title.as_deref().unwrap_or_default(),
+                doc.id
+            );
+            let score = version::score(config.keep, &name, &doc.text);
+            Ok((doc.id.into_owned(), doc.source.map(Cow::into_owned), fingerprinter.fingerprint(&doc.text), score))
         };
+        let parsed: Vec<_> = if workers > 1 {
+            pool.install(|| batch.par_iter().map(fingerprint_line).collect())
+        } else {
+            batch.iter().map(fingerprint_line).collect()
+        };
+        for item in parsed {
+            let (id, source, fp, score) = item.map_err(|e| {
+                OperatorError::user(format!("{input_name} line {} is not a document: {e}", ids.len() + 1))
+            })?;
+            index.push(fp.exact, fp.signature.as_deref());
+            ids.push((id, source));
+            scores.push(score);
+        }
+        batch.clear();
+        progress(ids.len() as u64)
+    };
     for_each_line(first_pass, |line, _| {
         batch.push(line.to_vec());
         if batch.len() >= 512 {

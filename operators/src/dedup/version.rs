@@ -28,15 +28,17 @@ fn pattern(source: &str) -> Regex {
     Regex::new(source).unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
 }
 
-/// `2025-0254R1`, `2023-05-12 R2`, `Revision 3`.
-static REVISION: LazyLock<Regex> =
-    LazyLock::new(|| pattern(r"(?:\d{2,4}-\d{2,4}(?:-\d{2})?\s?R(\d{1,2})(?:\D|$)|\bRevision\s+(\d{1,2})\b|\bRev\.\s*(\d{1,2})\b)"));
+/// `2025-0254R1`, `2023-05-12 R2`: a revision in a directive's name. (Texts
+/// mention revisions of everything they cite, service bulletins included,
+/// so only names are read for it.)
+static REVISION: LazyLock<Regex> = LazyLock::new(|| pattern(r"\d{2,4}-\d{2,4}(?:-\d{2})?\s?R(\d{1,2})(?:\D|$)"));
 /// `Amdt. 91-364`, `Amendment 25-150`.
-static AMENDMENT: LazyLock<Regex> = LazyLock::new(|| pattern(r"\b(?:Amdt\.?|Amendment)\s*(?:No\.\s*)?\d{1,3}-(\d{1,4})\b"));
+static AMENDMENT: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"\b(?:Amdt\.?|Amendment)\s*(?:No\.\s*)?\d{1,3}-(\d{1,4})\b"));
 /// `Effective Date: 2025-11-27`, `effective 27 November 2025`, `Effective Date: November 27, 2025`.
 static EFFECTIVE: LazyLock<Regex> = LazyLock::new(|| {
     pattern(
-        r"(?i)effective(?:\s+date)?\s*:?\s*(?:(\d{4})-(\d{2})-(\d{2})|(\d{1,2})\s+([A-Za-z]+)\s+(\d{4})|([A-Za-z]+)\s+(\d{1,2}),\s*(\d{4}))",
+        r"(?i)effective(?:\s+date)?\s*:?\s*(?:revision\s+\d+\s*:\s*)?(?:(\d{4})-(\d{2})-(\d{2})|(\d{1,2})\s+([A-Za-z]+)\s+(\d{4})|([A-Za-z]+)\s+(\d{1,2}),\s*(\d{4}))",
     )
 });
 
@@ -54,12 +56,14 @@ fn effective_date(text: &str) -> u32 {
             let number = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
             let (y, m, d) = if let (Some(y), Some(m), Some(d)) = (number(1), number(2), number(3)) {
                 (y, m, d)
-            } else if let (Some(d), Some(m), Some(y)) = (number(4), c.get(5).and_then(|m| month(m.as_str())), number(6)) {
+            } else if let (Some(d), Some(m), Some(y)) = (number(4), c.get(5).and_then(|m| month(m.as_str())), number(6))
+            {
                 (y, m, d)
             } else {
                 (number(9)?, c.get(7).and_then(|m| month(m.as_str()))?, number(8)?)
             };
-            ((1900..2200).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some(y * 10_000 + m * 100 + d)
+            ((1900..2200).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d))
+                .then_some(y * 10_000 + m * 100 + d)
         })
         .max()
         .unwrap_or(0)
@@ -74,11 +78,11 @@ fn highest(pattern: &Regex, text: &str) -> u32 {
 }
 
 /// How new a document looks: (revision, effective date, amendment).
-/// Its name (source, title) is read first: a revision in the file name
-/// outranks one merely mentioned in the text.
+/// The revision comes from its name (source, title), the dates and
+/// amendments from its text.
 pub fn version_key(name: &str, text: &str) -> (u32, u32, u32) {
     let head: String = text.chars().take(4000).collect();
-    let revision = highest(&REVISION, name).max(highest(&REVISION, &head));
+    let revision = highest(&REVISION, name);
     (revision, effective_date(&head), highest(&AMENDMENT, text))
 }
 
@@ -103,7 +107,8 @@ mod tests {
     fn a_revision_outranks_the_original_directive() {
         assert!(version_key("EASA_AD_2025-0254R1_1.pdf", "") > version_key("EASA_AD_2025-0254_1.pdf", ""));
         assert_eq!(version_key("AD 2023-05-12 R2", "").0, 2);
-        assert_eq!(version_key("doc", "This is Revision 3 of the AD.").0, 3);
+        // A revision of a cited bulletin is not the document's own.
+        assert_eq!(version_key("EASA_AD_2025-0254_1.pdf", "Airbus SB A320-57-1234 Revision 04").0, 0);
     }
 
     #[test]
@@ -111,6 +116,7 @@ mod tests {
         assert_eq!(effective_date("Effective Date: 2025-11-27"), 20251127);
         assert_eq!(effective_date("effective 5 April 2024 and Effective Date: 27 November 2025"), 20251127);
         assert_eq!(effective_date("Effective Date: November 27, 2025"), 20251127);
+        assert_eq!(effective_date("Effective Date: Revision 01: 08 December 2025"), 20251208);
         assert_eq!(version_key("", "[Doc. No. 1, Amdt. 91-280, 55 FR 1] ... Amdt. 91-364").2, 364);
     }
 

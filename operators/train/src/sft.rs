@@ -77,9 +77,8 @@ impl ChatSet {
                     .iter()
                     .map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() })
                     .collect();
-                let (prompt, answer) = template
-                    .split_for_training(&messages)
-                    .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+                let (prompt, answer) =
+                    template.split_for_training(&messages).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
                 let prompt = encode(&prompt)?;
                 let answer = encode(&answer)?;
                 chat.learn.extend(std::iter::repeat_n(false, prompt.len()));

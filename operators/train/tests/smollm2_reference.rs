@@ -30,7 +30,10 @@ fn corpus_lines(dir: &Path, count: usize) -> Vec<String> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|x| ["md", "csv", "txt", "json", "xml"].contains(&x.to_str().unwrap_or(""))) {
+            } else if path
+                .extension()
+                .is_some_and(|x| ["md", "csv", "txt", "json", "xml"].contains(&x.to_str().unwrap_or("")))
+            {
                 files.push(path);
             }
         }
@@ -84,7 +87,14 @@ fn smollm2_imported_from_gguf_matches_transformers() {
         let logits = model.logits(&ids);
         let bytes: Vec<u8> = logits.iter().flat_map(|x| x.to_le_bytes()).collect();
         std::fs::write(case.path().join(format!("logits_{index}.f32")), bytes).expect("writes logits");
-        let request = GenerationRequest { prompt: ids.clone(), max_tokens: 32, temperature: 0.0, top_p: 1.0, seed: 0, stop: Vec::new() };
+        let request = GenerationRequest {
+            prompt: ids.clone(),
+            max_tokens: 32,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            stop: Vec::new(),
+        };
         let finish = model.generate(&[request], |_| {}).expect("generates").remove(0);
         let mut prompt = json!({"text": text, "ids": ids, "greedy": finish.text, "end_ids": end_ids});
         if index == texts.len() {

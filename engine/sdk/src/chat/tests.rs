@@ -23,15 +23,15 @@ fn chatml_adds_its_default_system_prompt_and_the_generation_prompt() {
 #[test]
 fn a_training_pair_splits_at_the_generation_prompt() {
     let template = ChatTemplate::new(CHATML, "", "<|im_end|>").expect("compiles");
-    let (prompt, answer) =
-        template.split_for_training(&chat(&[("user", "Q?"), ("assistant", "A.")])).expect("splits");
+    let (prompt, answer) = template.split_for_training(&chat(&[("user", "Q?"), ("assistant", "A.")])).expect("splits");
     assert!(prompt.ends_with("<|im_start|>assistant\n"), "{prompt}");
     assert_eq!(answer, "A.<|im_end|>\n");
 }
 
 #[test]
 fn blocks_are_trimmed_as_transformers_does() {
-    let source = "{% for m in messages %}\n  {% if m.role == 'user' %}\nU: {{ m.content | trim }}\n  {% endif %}\n{% endfor %}";
+    let source =
+        "{% for m in messages %}\n  {% if m.role == 'user' %}\nU: {{ m.content | trim }}\n  {% endif %}\n{% endfor %}";
     let template = ChatTemplate::new(source, "", "").expect("compiles");
     assert_eq!(template.render(&chat(&[("user", "  hi ")]), false).expect("renders"), "U: hi\n");
 }

@@ -37,7 +37,8 @@ pub fn is_gguf(path: &Path) -> Result<bool, ImportError> {
 /// The file is not a readable GGUF file.
 pub fn read_content(path: &Path) -> Result<(Content, BufReader<File>), ImportError> {
     let mut reader = BufReader::new(File::open(path).map_err(|e| ImportError::read(path, e))?);
-    let content = Content::read(&mut reader).map_err(|e| ImportError::read(path, format!("not a valid GGUF file: {e}")))?;
+    let content =
+        Content::read(&mut reader).map_err(|e| ImportError::read(path, format!("not a valid GGUF file: {e}")))?;
     Ok((content, reader))
 }
 
@@ -108,7 +109,10 @@ fn hf_config(
     {
         return Err(ImportError::Unsupported {
             path: meta.path().display().to_string(),
-            what: format!("partial rotary embeddings ({dims} of {} dimensions) are not supported", hidden / heads.max(1)),
+            what: format!(
+                "partial rotary embeddings ({dims} of {} dimensions) are not supported",
+                hidden / heads.max(1)
+            ),
         });
     }
     let (architecture, model_type) =
@@ -144,7 +148,12 @@ fn tokenizer_config(tokenizer: &tokenizer::Built, template: Option<&str>, config
         "add_eos_token": false,
         "clean_up_tokenization_spaces": false,
     });
-    for (key, id) in [("bos_token", tokenizer.bos_id), ("eos_token", tokenizer.eos_id), ("pad_token", tokenizer.pad_id), ("unk_token", tokenizer.unk_id)] {
+    for (key, id) in [
+        ("bos_token", tokenizer.bos_id),
+        ("eos_token", tokenizer.eos_id),
+        ("pad_token", tokenizer.pad_id),
+        ("unk_token", tokenizer.unk_id),
+    ] {
         if let Some(token) = id.and_then(|id| tokenizer.tokens.get(id as usize)) {
             out[key] = json!(token);
         }

@@ -82,7 +82,8 @@ pub fn dequantize(
     reader: &mut BufReader<File>,
     name: &str,
 ) -> Result<(Vec<usize>, Vec<f32>), ImportError> {
-    let fail = |reason: String| ImportError::Tensor { path: path.display().to_string(), tensor: name.to_owned(), reason };
+    let fail =
+        |reason: String| ImportError::Tensor { path: path.display().to_string(), tensor: name.to_owned(), reason };
     let quantized = content.tensor(reader, name, &Device::Cpu).map_err(|e| fail(e.to_string()))?;
     let tensor = quantized.dequantize(&Device::Cpu).map_err(|e| fail(format!("cannot dequantize: {e}")))?;
     let dims = tensor.dims().to_vec();
@@ -103,11 +104,8 @@ pub fn write_safetensors(
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(names.len());
     let mut parameters = 0u64;
     for name in names {
-        let fail = |reason: String| ImportError::Tensor {
-            path: path.display().to_string(),
-            tensor: name.clone(),
-            reason,
-        };
+        let fail =
+            |reason: String| ImportError::Tensor { path: path.display().to_string(), tensor: name.clone(), reason };
         // llama 3's precomputed rope factors have no place in this model.
         if name == "rope_freqs.weight" {
             return Err(fail("llama 3 rope frequency factors are not supported".to_owned()));

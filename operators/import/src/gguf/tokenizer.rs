@@ -29,7 +29,8 @@ pub struct Built {
 /// Llama 3's split (numbers in groups of up to three).
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Qwen2's split (digits one by one).
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Builds the tokenizer from the `tokenizer.ggml.*` keys.
 ///
@@ -62,8 +63,7 @@ pub fn build(meta: &Metadata<'_>) -> Result<Built, ImportError> {
                    "normalized": *t == USER_DEFINED, "special": *t == CONTROL})
         })
         .collect();
-    let vocab: serde_json::Map<String, Value> =
-        tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
+    let vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
     let (add_bos, body) = match model.as_str() {
         "gpt2" => {
             let merges = meta
@@ -141,12 +141,8 @@ pub fn build(meta: &Metadata<'_>) -> Result<Built, ImportError> {
 
 /// The pre-tokenizer that llama.cpp's `pre` name stands for.
 fn byte_level_pre_tokenizer(pre: &str) -> Option<Value> {
-    let split = |pattern: &str| {
-        json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false})
-    };
-    let byte_level = |use_regex: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-    };
+    let split = |pattern: &str| json!({"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false});
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
     let steps = match pre {
         "default" | "gpt-2" | "gpt2" => vec![byte_level(true)],
         // Digits one at a time, then GPT-2's split.

@@ -349,7 +349,9 @@ fn decide(
     }
     match (&production, production_value, beats_production) {
         (None, ..) => {}
-        (Some((reference, _)), None, _) => words.push(format!("no production version yet ({reference} has no {metric})")),
+        (Some((reference, _)), None, _) => {
+            words.push(format!("no production version yet ({reference} has no {metric})"))
+        }
         (Some((reference, _)), Some(theirs), Some(true)) => {
             words.push(format!("beats {reference} ({metric} {ours:.4} vs {theirs:.4})"))
         }

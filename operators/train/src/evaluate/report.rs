@@ -67,7 +67,8 @@ pub fn markdown(report: &Value, examples: usize) -> String {
             "\n## Examples\n\n| kind | question | reference | base answer | tuned answer | base | tuned |\n|---|---|---|---|---|---|---|"
         );
     } else {
-        let _ = writeln!(out, "\n## Examples\n\n| kind | question | reference | answer | score |\n|---|---|---|---|---|");
+        let _ =
+            writeln!(out, "\n## Examples\n\n| kind | question | reference | answer | score |\n|---|---|---|---|---|");
     }
     for item in report["items"].as_array().into_iter().flatten().take(examples) {
         let text = |key: &str| cell(item[key].as_str().unwrap_or_default(), 120);

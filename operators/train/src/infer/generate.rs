@@ -10,9 +10,9 @@ use super::InferError;
 use super::cpu::{CpuDecoder, Item, SequenceCache};
 use super::sampling::Sampler;
 use crate::export::load_model;
+use crate::model::Llama;
 use hangar_sdk::ChatMessage;
 use hangar_sdk::chat::ChatTemplate;
-use crate::model::Llama;
 
 type Cpu = burn::backend::NdArray<f32>;
 
@@ -252,8 +252,10 @@ impl LoadedModel {
     /// When the template or the tokenizer fails.
     pub fn chat_prompt(&self, messages: &[(String, String)]) -> Result<Vec<u32>, InferError> {
         if let Some(template) = &self.template {
-            let chat: Vec<ChatMessage> =
-                messages.iter().map(|(role, content)| ChatMessage { role: role.clone(), content: content.clone() }).collect();
+            let chat: Vec<ChatMessage> = messages
+                .iter()
+                .map(|(role, content)| ChatMessage { role: role.clone(), content: content.clone() })
+                .collect();
             let text = template.render(&chat, true).map_err(|e| InferError::Tokenize(e.to_string()))?;
             return self.encode(&text);
         }
@@ -450,8 +452,7 @@ impl LoadedModel {
 fn read_template(dir: &Path) -> Result<Option<ChatTemplate>, String> {
     let path = dir.join("tokenizer_config.json");
     let Ok(bytes) = std::fs::read(&path) else { return Ok(None) };
-    let config: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     // Hangar's own template keeps its piece-by-piece rendering below.
     Ok(ChatTemplate::from_tokenizer_config(&config)
         .map_err(|e| e.to_string())?
