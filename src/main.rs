@@ -8,9 +8,6 @@ use hangar_cli::commands::{
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.command);

@@ -36,6 +36,9 @@ fn documents_become_a_deployed_model_that_answers_chats() {
         .hangar("ops")
         .args(["run", "pipelines/airworthiness.yaml", "--json", "-q"])
         .args(["-p", &format!("base_model={gguf}"), "-p", "steps=4", "-p", "max_questions=6"])
+        // The cluster's 2 s leases are for the kill tests; a 135M-parameter fine-tune
+        // keeps both cores busy, and its heartbeats get the default lease's slack.
+        .env("HANGAR_LEASE", "30s")
         .output()
         .expect("hangar run");
     assert!(run.status.success(), "the flagship failed:\n{}", String::from_utf8_lossy(&run.stderr));

@@ -99,18 +99,28 @@ pub async fn report(
         let items = report["items"].as_array().map(Vec::as_slice).unwrap_or_default();
         let shown = items.iter().skip((page - 1) * ITEMS_PER_PAGE).take(ITEMS_PER_PAGE);
         let here = format!("/runs/{run}/tasks/{task}/report");
+        // A report with the base model scored beside the tuned one.
+        let has_base = report["base"].is_object();
         html! {
             nav.crumbs { a href="/evaluations" { (lang.t("evaluations")) } " › " a href={ "/runs/" (run) } { code { (run) } } " › " (task) }
             h1 { (lang.t("report")) " " code { (report["registered"].as_str().or(report["model"].as_str()).unwrap_or_default()) } }
             (gate(lang, &report["gate"]))
             div.columns {
-                section.card { h2 { (lang.t("metrics")) } (metric_table(lang, &report["metrics"])) }
+                section.card { h2 { (lang.t("metrics")) } (metric_table(lang, &report["metrics"], &report["base"]["metrics"])) }
                 @if let Some(kinds) = report["by_kind"].as_object() {
                     section.card {
                         h2 { (lang.t("by_kind")) }
                         table.records {
-                            thead { tr { th scope="col" { (lang.t("kind")) } th scope="col" { (lang.t("questions")) } th scope="col" { (lang.t("score")) } } }
-                            tbody { @for (kind, v) in kinds { tr { th scope="row" { (kind) } td.num { (v["count"]) } td.num { (number(v["score"].as_f64().unwrap_or(f64::NAN))) } } } }
+                            thead { tr {
+                                th scope="col" { (lang.t("kind")) } th scope="col" { (lang.t("questions")) }
+                                @if has_base { th scope="col" { (lang.t("base")) } }
+                                th scope="col" { (lang.t("score")) }
+                            } }
+                            tbody { @for (kind, v) in kinds { tr {
+                                th scope="row" { (kind) } td.num { (v["count"]) }
+                                @if has_base { td.num { (number(report["base"]["by_kind"][kind]["score"].as_f64().unwrap_or(f64::NAN))) } }
+                                td.num { (number(v["score"].as_f64().unwrap_or(f64::NAN))) }
+                            } } }
                         }
                     }
                 }
@@ -120,7 +130,9 @@ pub async fn report(
                 table.records.items {
                     thead { tr {
                         th scope="col" { (lang.t("kind")) } th scope="col" { (lang.t("question")) }
-                        th scope="col" { (lang.t("reference")) } th scope="col" { (lang.t("answer")) } th scope="col" { (lang.t("score")) }
+                        th scope="col" { (lang.t("reference")) }
+                        @if has_base { th scope="col" { (lang.t("base_answer")) } th scope="col" { (lang.t("base")) } }
+                        th scope="col" { (lang.t("answer")) } th scope="col" { (lang.t("score")) }
                     } }
                     tbody {
                         @for item in shown {
@@ -128,6 +140,10 @@ pub async fn report(
                                 td { (item["kind"].as_str().unwrap_or_default()) }
                                 td { (item["question"].as_str().unwrap_or_default()) }
                                 td { (item["reference"].as_str().unwrap_or_default()) }
+                                @if has_base {
+                                    td { (item["base_answer"].as_str().unwrap_or_default()) }
+                                    td.num { (number(item["base_score"].as_f64().unwrap_or(f64::NAN))) }
+                                }
                                 td { (item["answer"].as_str().unwrap_or_default()) }
                                 td.num { (number(item["score"].as_f64().unwrap_or(f64::NAN))) }
                             }
@@ -154,16 +170,27 @@ fn gate(lang: Lang, gate: &Value) -> Markup {
             " · " (lang.t("baseline")) " "
             (gate["baseline"].as_f64().map(|v| number(v).into_string()).unwrap_or_else(|| "—".to_owned()))
             " · " @if beats { span.status.succeeded { (lang.t("beats_baseline")) } } @else { span.status.failed { (lang.t("does_not_beat")) } }
+            @if let Some(verdict) = gate["verdict"].as_str() { br; span.muted { (verdict) } }
         }
     }
 }
 
-fn metric_table(lang: Lang, metrics: &Value) -> Markup {
+/// The metrics, with the base model's beside them when it was scored.
+fn metric_table(lang: Lang, metrics: &Value, base: &Value) -> Markup {
+    let has_base = base.is_object();
     html! {
         table.records {
-            thead { tr { th scope="col" { (lang.t("metric")) } th scope="col" { (lang.t("value")) } } }
+            thead { tr {
+                th scope="col" { (lang.t("metric")) }
+                @if has_base { th scope="col" { (lang.t("base")) } }
+                th scope="col" { (lang.t("value")) }
+            } }
             tbody { @for (name, value) in metrics.as_object().into_iter().flatten() {
-                tr { th scope="row" { (name) } td.num { (number(value.as_f64().unwrap_or(f64::NAN))) } }
+                tr {
+                    th scope="row" { (name) }
+                    @if has_base { td.num { (number(base[name].as_f64().unwrap_or(f64::NAN))) } }
+                    td.num { (number(value.as_f64().unwrap_or(f64::NAN))) }
+                }
             } }
         }
     }

@@ -50,11 +50,14 @@ async fn fetch_parts(store: &ArtifactStore, key: &str, parts: &[&str], into: &Pa
             let relative = file.strip_prefix(&format!("{key}/")).unwrap_or(&file);
             let target = into.join(relative);
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
+                tokio::fs::create_dir_all(parent)
+                    .await
                     .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", parent.display())))?;
             }
             let bytes = store.read(&file).await?;
-            std::fs::write(&target, bytes)
+            // A base model's weights are hundreds of MiB: written off the async threads.
+            tokio::fs::write(&target, bytes)
+                .await
                 .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", target.display())))?;
         }
     }
