@@ -442,7 +442,8 @@ async fn scenario(d: &mut Deployment) {
     for (name, source) in sources {
         let yaml = format!("name: {name}\ntasks:\n  base: {{ uses: import, with: {{ source: {source:?} }} }}\n");
         let reply = d.store(&alice, &yaml).await;
-        d.refused_echoing(&format!("import source {source}"), &reply, &[StatusCode::UNPROCESSABLE_ENTITY], &source).await;
+        d.refused_echoing(&format!("import source {source}"), &reply, &[StatusCode::UNPROCESSABLE_ENTITY], &source)
+            .await;
         let diagnostics = reply.json()["error"]["diagnostics"].as_array().cloned().unwrap_or_default();
         let paths: Vec<&str> = diagnostics.iter().filter_map(|d| d["path"].as_str()).collect();
         assert_eq!(paths, ["tasks.base.with.source"], "{}", reply.text);

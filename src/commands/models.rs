@@ -72,7 +72,7 @@ pub async fn run(command: Option<&ModelsCommand>, home: &Home, json: bool) -> Re
             eprintln!("importing {} …", local.display());
             let imported = tokio::task::spawn_blocking(move || hangar_import::import(&from, &target)).await??;
             let artifacts = ArtifactStore::open(home.artifacts.clone()).context("cannot open the artifact store")?;
-            let prefix = format!("models/{name}/imports/{}", uuid_like());
+            let prefix = format!("models/{name}/imports/{}", uuid::Uuid::now_v7().simple());
             let mut writer = artifacts.dir_writer(&prefix, ArtifactKind::Model);
             let mut summary = imported.to_json();
             summary["source"] = serde_json::Value::String(source.clone());
@@ -124,10 +124,4 @@ pub async fn run(command: Option<&ModelsCommand>, home: &Home, json: bool) -> Re
             Ok(exit::OK)
         }
     }
-}
-
-/// A unique folder name for one import: time and process.
-fn uuid_like() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{}-{}", now.as_millis(), std::process::id())
 }

@@ -219,23 +219,26 @@ fn sse(
     sse_with_usage(state, key, events, render, None)
 }
 
-/// A usage chunk, sent after the last text chunk when the client asked for it.
-type UsageChunk = Box<dyn Fn(&InferenceDone) -> Value + Send + Sync>;
+/// With `stream_options.include_usage`: the `id`, `object`, `created` and
+/// `model` of the stream's chunks, for a last chunk that carries the usage.
+fn usage_header(include: bool, id: &str, object: &str, created: u64, model: &str) -> Option<Value> {
+    include.then(|| json!({"id": id, "object": object, "created": created, "model": model}))
+}
 
 fn sse_with_usage(
     state: AppState,
     key: String,
     events: UnboundedReceiver<InferenceEvent>,
     render: impl Fn(Option<&str>, Option<&InferenceDone>) -> Value + Send + Sync + 'static,
-    usage_chunk: Option<UsageChunk>,
+    usage_header: Option<Value>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let render = std::sync::Arc::new(render);
-    let usage_chunk = std::sync::Arc::new(usage_chunk);
+    let usage_header = std::sync::Arc::new(usage_header);
     let stream = stream::unfold(Some(events), move |events| {
         let state = state.clone();
         let key = key.clone();
         let render = render.clone();
-        let usage_chunk = usage_chunk.clone();
+        let usage_header = usage_header.clone();
         async move {
             let mut events = events?;
             let out = match events.recv().await {
@@ -245,8 +248,11 @@ fn sse_with_usage(
                 Some(InferenceEvent::Done(done)) => {
                     state.metrics.observe_generation(&key, &done);
                     let mut last = vec![Event::default().data(render(None, Some(&done)).to_string())];
-                    if let Some(chunk) = usage_chunk.as_ref() {
-                        last.push(Event::default().data(chunk(&done).to_string()));
+                    if let Some(header) = usage_header.as_ref() {
+                        let mut chunk = header.clone();
+                        chunk["choices"] = json!([]);
+                        chunk["usage"] = usage(&done);
+                        last.push(Event::default().data(chunk.to_string()));
                     }
                     last.push(Event::default().data("[DONE]"));
                     return Some((last, None));
@@ -363,13 +369,7 @@ pub async fn completions(
     if streaming {
         let (key, events) = start(&state, &body.model, request).await?;
         let model = key.clone();
-        let usage_chunk: Option<UsageChunk> = include_usage.then(|| {
-            let (id, model) = (id.clone(), model.clone());
-            Box::new(move |done: &InferenceDone| {
-                json!({"id": id, "object": "text_completion", "created": created, "model": model,
-                       "choices": [], "usage": usage(done)})
-            }) as UsageChunk
-        });
+        let usage_chunk = usage_header(include_usage, &id, "text_completion", created, &model);
         return Ok(sse_with_usage(
             state,
             key,
@@ -489,13 +489,7 @@ pub async fn chat_completions(
         let (key, events) = start(&state, &body.model, request).await?;
         let model = key.clone();
         let first = std::sync::atomic::AtomicBool::new(true);
-        let usage_chunk: Option<UsageChunk> = include_usage.then(|| {
-            let (id, model) = (id.clone(), model.clone());
-            Box::new(move |done: &InferenceDone| {
-                json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [], "usage": usage(done)})
-            }) as UsageChunk
-        });
+        let usage_chunk = usage_header(include_usage, &id, "chat.completion.chunk", created, &model);
         return Ok(sse_with_usage(
             state,
             key,

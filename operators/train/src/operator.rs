@@ -321,7 +321,8 @@ fn chat_data(
             tokenizer.get_vocab_size(true)
         )));
     }
-    let template = own_template(&tokenizer_json.with_file_name("tokenizer_config.json"))?;
+    let template = crate::sft::own_template(&tokenizer_json.with_file_name("tokenizer_config.json"))
+        .map_err(OperatorError::user)?;
     let train = ChatSet::load(&dataset_dir.join("sft/train.jsonl"), &tokenizer, context, template.as_ref())
         .map_err(OperatorError::user)?;
     let validation = ChatSet::load(&dataset_dir.join("sft/validation.jsonl"), &tokenizer, context, template.as_ref())
@@ -342,18 +343,6 @@ fn chat_data(
         .or_else(|| tokenizer.token_to_id("<|endoftext|>"))
         .unwrap_or(0);
     Ok((Corpus { train: Box::new(train), validation: Box::new(validation), vocab }, eos))
-}
-
-/// A base model's own chat template from the tokenizer's
-/// `tokenizer_config.json`; `None` for Hangar's own template (models trained
-/// here from scratch keep their piece-by-piece rendering).
-fn own_template(path: &Path) -> Result<Option<hangar_sdk::chat::ChatTemplate>, OperatorError> {
-    let Ok(bytes) = std::fs::read(path) else { return Ok(None) };
-    let config: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| OperatorError::user(format!("{} is not JSON: {e}", path.display())))?;
-    let template = hangar_sdk::chat::ChatTemplate::from_tokenizer_config(&config)
-        .map_err(|e| OperatorError::user(e.to_string()))?;
-    Ok(template.filter(|t| t.source() != CHAT_TEMPLATE))
 }
 
 /// This task's newest checkpoint, downloaded, when it was written by the

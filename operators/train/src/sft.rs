@@ -17,6 +17,20 @@ use crate::data::{Batch, Batches, SplitMix};
 /// Face's `tokenizer_config.json`).
 pub const CHAT_TEMPLATE: &str = "{% for message in messages %}<|{{ message.role }}|>\n{{ message.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
 
+/// The model's own chat template from a `tokenizer_config.json` beside its
+/// tokenizer; `None` when there is none or it is Hangar's own template
+/// (models trained here from scratch keep their piece-by-piece rendering).
+///
+/// # Errors
+/// A config that is not JSON, or a template that does not compile.
+pub fn own_template(tokenizer_config: &Path) -> Result<Option<ChatTemplate>, String> {
+    let Ok(bytes) = std::fs::read(tokenizer_config) else { return Ok(None) };
+    let config: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{} is not JSON: {e}", tokenizer_config.display()))?;
+    let template = ChatTemplate::from_tokenizer_config(&config).map_err(|e| e.to_string())?;
+    Ok(template.filter(|t| t.source() != CHAT_TEMPLATE))
+}
+
 #[derive(Debug, Deserialize)]
 struct Sample {
     messages: Vec<Message>,

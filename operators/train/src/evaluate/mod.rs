@@ -187,7 +187,9 @@ impl Operator for Evaluate {
         let base = match &config.base {
             Some(written) => {
                 let key = crate::fetch::model_key(&ctx, "base", written).await?;
-                Some((fetch_folder(&store, &key, &scratch.join("base")).await?, key))
+                // An upstream artifact is named by its key, a registered model as written.
+                let name = if ctx.optional_input("base").is_some() { key.clone() } else { written.clone() };
+                Some((fetch_folder(&store, &key, &scratch.join("base")).await?, name))
             }
             None => None,
         };
@@ -244,8 +246,8 @@ impl Operator for Evaluate {
             "dataset_digest": dataset.digest,
             "metrics": summary.metrics,
             "by_kind": summary.by_kind,
-            "base": base_summary.as_ref().zip(base.as_ref()).map(|(b, (_, key))| json!({
-                "model": config.base.as_deref().filter(|w| !w.contains("${{")).unwrap_or(key),
+            "base": base_summary.as_ref().zip(base.as_ref()).map(|(b, (_, name))| json!({
+                "model": name,
                 "metrics": b.metrics,
                 "by_kind": b.by_kind,
             })),

@@ -216,7 +216,7 @@ impl LoadedModel {
         if let Some(eos) = config["eos_token_id"].as_u64() {
             end_ids.push(eos as u32);
         }
-        let template = read_template(dir).map_err(fail)?;
+        let template = crate::sft::own_template(&dir.join("tokenizer_config.json")).map_err(fail)?;
         if let Some(eos) = template.as_ref().and_then(|t| tokenizer.token_to_id(t.eos_token())) {
             end_ids.push(eos);
         }
@@ -446,17 +446,6 @@ impl LoadedModel {
         }
         Some(total / starts.len() as f64)
     }
-}
-
-/// The chat template of the model folder's `tokenizer_config.json`, if any.
-fn read_template(dir: &Path) -> Result<Option<ChatTemplate>, String> {
-    let path = dir.join("tokenizer_config.json");
-    let Ok(bytes) = std::fs::read(&path) else { return Ok(None) };
-    let config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    // Hangar's own template keeps its piece-by-piece rendering below.
-    Ok(ChatTemplate::from_tokenizer_config(&config)
-        .map_err(|e| e.to_string())?
-        .filter(|t| t.source() != crate::sft::CHAT_TEMPLATE))
 }
 
 #[cfg(test)]
