@@ -5,22 +5,31 @@
 # ROUNDS rounds of RUNS runs each, so that the machine's drift falls on
 # both; the table shows the median over rounds of each round's median.
 #   bench/generation.sh
+#   SMOLLM2=1 bench/generation.sh     (SmolLM2-135M-Instruct, imported from the reference GGUF)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hangar/target}"
-VENV="${VENV:-$HOME/.cache/hangar/torch-venv}"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, transformers" 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet torch numpy transformers
-fi
+# The reference venv (pinned torch and transformers), made once by the test set-up.
+. scripts/reference/setup.sh
+PYTHON="$HANGAR_REFERENCE_PYTHON"
 DIR="$(mktemp -d)"
 trap 'rm -rf "$DIR"' EXIT
+MODEL_DIR="$DIR/model"
+if [ "${SMOLLM2:-}" = 1 ]; then
+  # The real 135M model: imported once by Hangar into a scratch home; both
+  # engines read the same Hugging Face folder.
+  cargo build --release --bin hangar -q
+  "$CARGO_TARGET_DIR/release/hangar" --home "$DIR/home" models import "$HANGAR_TEST_GGUF" --name smollm2 >/dev/null
+  key="$("$CARGO_TARGET_DIR/release/hangar" --home "$DIR/home" models show smollm2 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["artifact_key"])')"
+  MODEL_DIR="$DIR/home/artifacts/$key"
+  export HANGAR_GENERATION_MODEL="$MODEL_DIR"
+fi
 RUNS="${RUNS:-3}"
 ROUNDS="${ROUNDS:-3}"
 cargo bench -q -p hangar-train --bench generation --no-run 2>/dev/null
 for _ in $(seq "$ROUNDS"); do
   cargo bench -q -p hangar-train --bench generation -- "$DIR/model" "$RUNS" 2>/dev/null | tee -a "$DIR/hangar.jsonl"
-  "$VENV/bin/python" bench/generation_torch.py "$DIR/model" "$RUNS" "$(nproc)" 2>/dev/null | tee -a "$DIR/torch.jsonl"
+  "$PYTHON" bench/generation_torch.py "$MODEL_DIR" "$RUNS" "$(nproc)" 2>/dev/null | tee -a "$DIR/torch.jsonl"
 done
 python3 - "$DIR" <<'PY'
 import json, statistics, sys

@@ -142,6 +142,7 @@ pub struct ServeArgs {
 pub enum UsersCommand {
     /// Create an account (`--admin` for an administrator).
     Create {
+        /// The account's e-mail address: its sign-in name.
         #[arg(long, value_name = "EMAIL")]
         email: String,
         /// At least 12 characters, not the e-mail address.
@@ -150,6 +151,7 @@ pub enum UsersCommand {
         /// Give the account the admin role.
         #[arg(long)]
         admin: bool,
+        /// The name shown in the console (default: the e-mail address).
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
     },
@@ -157,10 +159,13 @@ pub enum UsersCommand {
     List,
     /// Change an account's role, or disable it.
     SetRole {
+        /// The e-mail address of the account to change.
         #[arg(long, value_name = "EMAIL")]
         email: String,
+        /// The role to give it.
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// Disable the account: it can no longer sign in, and its sessions end.
         #[arg(long)]
         disabled: bool,
     },
@@ -246,6 +251,7 @@ pub enum RootsCommand {
     },
     /// Withdraw a root; runs that name it are refused from then on.
     Remove {
+        /// The root's name.
         #[arg(value_name = "NAME")]
         name: String,
     },
@@ -257,13 +263,16 @@ pub enum PoolsCommand {
     List,
     /// Create or resize a pool. The pool `*` limits all tasks together.
     Set {
+        /// The pool's name (tasks name it with `pool:`).
         #[arg(value_name = "NAME")]
         name: String,
+        /// Tasks of the pool that may run at once.
         #[arg(value_name = "SLOTS")]
         slots: u32,
     },
     /// Remove a pool; its tasks then run without that limit.
     Delete {
+        /// The pool's name.
         #[arg(value_name = "NAME")]
         name: String,
     },
@@ -300,7 +309,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The run to continue.
+    /// The run to continue: its id, or a prefix of it that only one run has.
     #[arg(value_name = "RUN_ID")]
     pub run_id: String,
 
@@ -331,6 +340,7 @@ pub struct RunsArgs {
 pub enum RunsCommand {
     /// Show one run: tasks, attempts, errors and the tail of the logs.
     Show {
+        /// The run: its id, or a prefix of it that only one run has.
         #[arg(value_name = "RUN_ID")]
         run_id: String,
         /// Log lines to show per task.
@@ -378,6 +388,26 @@ mod tests {
     fn no_workers_excludes_a_concurrency() {
         assert!(Cli::try_parse_from(["hangar", "run", "p.yaml", "--no-workers", "--concurrency", "2"]).is_err());
         assert!(Cli::try_parse_from(["hangar", "run", "p.yaml", "--no-workers"]).is_ok());
+    }
+
+    #[test]
+    fn every_argument_of_every_command_says_what_it_is() {
+        use clap::CommandFactory;
+        fn missing(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    out.push(format!("{path}: {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                missing(sub, &path, out);
+            }
+        }
+        let mut out = Vec::new();
+        missing(&Cli::command(), "", &mut out);
+        assert!(out.is_empty(), "arguments without help text:\n{}", out.join("\n"));
     }
 
     #[test]

@@ -25,10 +25,13 @@ impl Home {
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("HANGAR_HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(".hangar"));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create the Hangar home {}; pass a writable --home", dir.display()))?;
-        let dir =
-            std::fs::canonicalize(&dir).with_context(|| format!("cannot resolve the Hangar home {}", dir.display()))?;
+        // Resolved without creating it: commands that only read must not
+        // leave a home behind (`store` creates it for those that write).
+        let dir = match std::fs::canonicalize(&dir) {
+            Ok(dir) => dir,
+            Err(_) => std::path::absolute(&dir)
+                .with_context(|| format!("cannot resolve the Hangar home {}", dir.display()))?,
+        };
         let database_url = match std::env::var("HANGAR_DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => format!("sqlite://{}?mode=rwc", dir.join("hangar.db").display()),
@@ -49,9 +52,12 @@ impl Home {
         self.database_url.starts_with("sqlite:")
     }
 
-    /// Opens the store; the embedded SQLite database is created and migrated
-    /// on the spot, PostgreSQL must already be migrated (`hangar migrate`).
+    /// Opens the store; the embedded SQLite database (and the home around
+    /// it) is created and migrated on the spot, PostgreSQL must already be
+    /// migrated (`hangar migrate`).
     pub async fn store(&self) -> Result<SqlStore> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create the Hangar home {}; pass a writable --home", self.dir.display()))?;
         if self.is_embedded_database() {
             return SqlStore::connect_and_migrate(&self.database_url)
                 .await
@@ -60,6 +66,33 @@ impl Home {
         let store = SqlStore::connect(&self.database_url).await?;
         store.check_schema().await?;
         Ok(store)
+    }
+
+    /// The store for a command that only reads: `None` when this home has no
+    /// embedded database yet (nothing has run here), so reading creates nothing.
+    pub async fn existing_store(&self) -> Result<Option<SqlStore>> {
+        if let Some(file) = self.sqlite_file()
+            && !file.exists()
+        {
+            return Ok(None);
+        }
+        self.store().await.map(Some)
+    }
+
+    /// The SQLite database's file, for a `sqlite:` URL naming one.
+    fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let path = rest.trim_start_matches("//").split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+
+    /// What a read-only command says when [`Home::existing_store`] found nothing.
+    pub fn nothing_here(&self) -> String {
+        format!(
+            "there is no Hangar home at {} yet, so nothing has run here; start a run with \
+             `hangar run pipelines/FILE.yaml`, or pass --home (or HANGAR_HOME) to read another",
+            self.dir.display()
+        )
     }
 
     /// The engine over this home with the given operators.

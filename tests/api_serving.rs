@@ -151,3 +151,50 @@ async fn a_model_with_a_full_queue_turns_requests_away_with_503() {
     assert_eq!(busy.json()["error"]["code"], "busy");
     assert!(busy.text().contains("try again"), "{}", busy.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_longer_than_the_context_loses_its_oldest_turns_when_asked() {
+    let api = Api::new().await;
+    let token = api.admin("ops@caac.example").await;
+    pool(&api, 1 << 30);
+    register(&api, 3).await;
+    // Eight turns of about 100 tokens each against a 512-token context.
+    let turn = (0..100).map(|i| format!("w{}", 1 + i % 39)).collect::<Vec<_>>().join(" ");
+    let messages: Vec<serde_json::Value> = (0..8)
+        .map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": turn.clone()}))
+        .chain(std::iter::once(json!({"role": "user", "content": "w5 w6"})))
+        .collect();
+    let ask = |truncation: Option<&str>, stream: bool| {
+        let mut body =
+            json!({"model": "m", "messages": messages.clone(), "max_tokens": 4, "temperature": 0, "stream": stream});
+        if let Some(t) = truncation {
+            body["truncation"] = t.into();
+        }
+        api.call(Method::POST, "/v1/chat/completions", Some(&token), Some(body))
+    };
+    let refused = ask(None, false).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text());
+    assert!(refused.text().contains("truncation"), "the refusal names the way out: {}", refused.text());
+
+    let answered = ask(Some("auto"), false).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.text());
+    let reply = answered.json();
+    let dropped = reply["dropped_messages"].as_u64().expect("how many turns were left out");
+    assert!((4..=8).contains(&dropped), "{reply}");
+    assert!(reply["usage"]["prompt_tokens"].as_u64() < Some(512 - 4), "room for the answer: {reply}");
+
+    // Streamed, the last chunk says it.
+    let streamed = ask(Some("auto"), true).await;
+    let text = streamed.text();
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .find(|c| c["choices"][0]["finish_reason"].is_string())
+        .expect("a last chunk");
+    assert_eq!(last["dropped_messages"].as_u64(), Some(dropped), "{last}");
+
+    let unknown = ask(Some("middle"), false).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -55,10 +55,72 @@ fn run_json_follows_the_documented_contract() {
     assert_eq!(runs[0]["status"], "succeeded");
     assert!(runs[0]["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
 
-    let shown = hangar(dir.path()).args(["runs", "show", run_id]).output().expect("show");
+    // A unique start of the id is enough, as with git.
+    let shown = hangar(dir.path()).args(["runs", "show", &run_id[..13]]).output().expect("show");
     let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(text.contains(&format!("run       {run_id}")), "{text}");
     assert!(text.contains("pipeline  hello"), "{text}");
     assert!(text.contains("stdout hello 3"), "the log tail is shown: {text}");
+}
+
+#[test]
+fn runs_show_says_where_each_output_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/corpus/en/part99-subparts-a-b.md");
+    let spec = write_pipeline(
+        dir.path(),
+        "one.yaml",
+        &format!("name: one\ntasks:\n  ingest: {{ uses: ingest, with: {{ path: \"{}\" }} }}\n", corpus.display()),
+    );
+    let output = hangar(dir.path()).arg("run").arg(&spec).arg("--json").output().expect("run");
+    let summary = json_of(&output);
+    let run_id = summary["run_id"].as_str().expect("run_id");
+    let documents = &summary["tasks"]["ingest"]["outputs"]["documents"];
+    let path = documents["uri"].as_str().expect("uri").trim_start_matches("file://");
+    let shown = hangar(dir.path()).args(["runs", "show", run_id]).output().expect("show");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains(&format!("ingest.documents  {path}  (documents, ")), "the output's path is listed: {text}");
+    assert!(Path::new(path).exists(), "{path}");
+}
+
+#[test]
+fn run_ids_may_be_shortened_while_they_stay_unique() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let output = hangar(dir.path()).args(["run", "examples/hello.yaml", "--json"]).output().expect("run");
+        ids.push(json_of(&output)["run_id"].as_str().expect("run_id").to_owned());
+    }
+    let shared = ids[0].chars().zip(ids[1].chars()).take_while(|(a, b)| a == b).count();
+    assert!(shared >= 1, "runs made one after the other share the start of their time-ordered ids: {ids:?}");
+    let ambiguous = hangar(dir.path()).args(["runs", "show", &ids[0][..shared]]).output().expect("show");
+    assert!(!ambiguous.status.success());
+    let said = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(said.contains("is the start of 2 runs") && said.contains("type more of the id"), "{said}");
+    let unknown = hangar(dir.path()).args(["runs", "show", "zzzz"]).output().expect("show");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("run zzzz not found"), "unknown prefix");
+    let resumed = hangar(dir.path()).args(["resume", &ids[1][..shared + 1]]).output().expect("resume");
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr).contains(&format!("run {} already succeeded", ids[1])),
+        "resume takes a prefix too: {}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+}
+
+#[test]
+fn reading_an_empty_place_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("nothing-yet");
+    let listed = hangar(&home).arg("runs").output().expect("runs");
+    assert!(listed.status.success());
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(said.contains("no runs") && said.contains("hangar run pipelines/FILE.yaml"), "{said}");
+    assert_eq!(json_of(&hangar(&home).args(["runs", "--json"]).output().expect("runs")), serde_json::json!([]));
+    let shown = hangar(&home).args(["runs", "show", "0192"]).output().expect("show");
+    assert!(!shown.status.success());
+    assert!(hangar(&home).args(["models"]).output().expect("models").status.success());
+    assert!(!home.exists(), "read-only commands left {} behind", home.display());
 }
 
 #[test]

@@ -6,8 +6,11 @@
 //! to see the diagnostics at their lines), starts it from the run form,
 //! watches the run page turn green from the event stream without a reload,
 //! opens a task's log, the documents, the rejected files and the duplicate
-//! clusters; the other account cannot open that run. Screenshots of the
-//! pages go to `docs/screenshots/` (`HANGAR_SCREENSHOTS` elsewhere).
+//! clusters; the other account cannot open that run. No page may log a
+//! JavaScript error: the browser's log is read on every page and any
+//! `SEVERE` entry fails the test. Screenshots of the pages go to a
+//! temporary folder, or to `HANGAR_SCREENSHOTS` when set (e.g.
+//! `HANGAR_SCREENSHOTS=docs/screenshots` to refresh the README's).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -115,12 +118,31 @@ fn wait_for_port(port: u16, what: &str, log: &Path) {
     }
 }
 
-fn screenshots_dir() -> PathBuf {
-    let dir = std::env::var_os("HANGAR_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+/// Where the screenshots go: `HANGAR_SCREENSHOTS` (relative to the
+/// repository) when asked, else `scratch`, so a test run leaves the
+/// repository as it was.
+fn screenshots_dir(scratch: &Path) -> PathBuf {
+    let dir = match std::env::var_os("HANGAR_SCREENSHOTS") {
+        Some(dir) => Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+        None => scratch.join("screenshots"),
+    };
     std::fs::create_dir_all(&dir).expect("screenshot folder");
     dir
+}
+
+/// chromedriver's log of the browser console (`goog:loggingPrefs`), read
+/// and emptied: `POST /session/{id}/se/log`.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (axum::http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
 }
 
 /// The documents to upload: examples of every kind, a mirror copy of one
@@ -154,7 +176,45 @@ struct Console {
 
 impl Console {
     async fn open(&self, path: &str) {
+        self.assert_no_errors().await;
         self.client.goto(&format!("{}{path}", self.base)).await.unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    /// Opens a page the server is meant to refuse (403, 404): its own
+    /// failed load is the one error allowed.
+    async fn open_refused(&self, path: &str) {
+        self.open(path).await;
+        self.find("main h1").await;
+        self.refused_here(path).await;
+    }
+
+    /// Reads the browser log after the server refused `path` on purpose (a
+    /// 4xx page, a form sent back with its problems): that load may be logged
+    /// as failed, nothing else may be.
+    async fn refused_here(&self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        let unexpected: Vec<Value> = self
+            .severe_entries()
+            .await
+            .into_iter()
+            .filter(|e| {
+                let message = e["message"].as_str().unwrap_or_default();
+                !(e["source"] == "network" && message.starts_with(&url) && message.contains("status of 4"))
+            })
+            .collect();
+        assert!(unexpected.is_empty(), "{path}: the browser logged errors: {unexpected:#?}");
+    }
+
+    /// The browser log's `SEVERE` entries since it was last read.
+    async fn severe_entries(&self) -> Vec<Value> {
+        let log = self.client.issue_cmd(BrowserLog).await.unwrap_or_else(|e| panic!("read the browser log: {e}"));
+        log.as_array().into_iter().flatten().filter(|e| e["level"] == "SEVERE").cloned().collect()
+    }
+
+    /// Fails on any JavaScript error (or failed load) the page logged.
+    async fn assert_no_errors(&self) {
+        let errors = self.severe_entries().await;
+        assert!(errors.is_empty(), "{}: the browser logged errors: {errors:#?}", self.url().await);
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
@@ -198,6 +258,7 @@ impl Console {
     /// Saves a screenshot of the page, after checking that nothing sticks
     /// out sideways at a laptop's width (wide tables scroll in their box).
     async fn shot(&self, name: &str) {
+        self.assert_no_errors().await;
         let wide = self
             .script(
                 "const root = document.documentElement; const w = root.clientWidth; \
@@ -242,6 +303,12 @@ fn the_console_in_a_browser() {
         let made = create.output().expect("hangar users create");
         assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     }
+    // A pipeline run from the command line by the machine's owner, before
+    // the server starts: administrators find it in the console.
+    let cli_run = hangar(&home).args(["run", "examples/hello.yaml", "--json", "--quiet"]).output().expect("hangar run");
+    assert!(cli_run.status.success(), "{}", String::from_utf8_lossy(&cli_run.stderr));
+    let cli_run: Value = serde_json::from_slice(&cli_run.stdout).expect("the run's JSON summary");
+    let cli_run = cli_run["run_id"].as_str().expect("run_id").to_owned();
     let (server_port, driver_port) = (free_port(), free_port());
     let server_log = dir.path().join("server.log");
     let log = std::fs::File::create(&server_log).expect("log");
@@ -282,6 +349,7 @@ fn the_console_in_a_browser() {
                 "prefs": { "intl.accept_languages": "en-US,en" },
             }),
         );
+        capabilities.insert("goog:loggingPrefs".to_owned(), json!({ "browser": "ALL" }));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
@@ -293,11 +361,13 @@ fn the_console_in_a_browser() {
                     std::fs::read_to_string(&driver_log).unwrap_or_default()
                 )
             });
-        let console = Console { base: format!("http://127.0.0.1:{server_port}"), client, shots: screenshots_dir() };
+        let console =
+            Console { base: format!("http://127.0.0.1:{server_port}"), client, shots: screenshots_dir(dir.path()) };
         // The browser is closed whatever happens, then a failure is reported.
         let outcome = std::panic::AssertUnwindSafe(async {
             walk_through(&console, &files).await;
-            models_and_evaluations(&console).await;
+            models_and_evaluations(&console, &cli_run).await;
+            console.assert_no_errors().await;
         })
         .catch_unwind()
         .await;
@@ -360,6 +430,7 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     console.find("button[value=check]").await.click().await.expect("check");
     let note = console.text(".listing .diagnostic").await;
     assert!(note.contains("tasks.clean.with") && note.contains("fold_widht"), "{note}");
+    console.refused_here("/pipelines/save").await;
     console.shot("pipeline-diagnostics").await;
     console.script("document.getElementById('yaml').value = arguments[0]", vec![json!(PIPELINE)]).await;
     console.find("button[value=save]").await.click().await.expect("save");
@@ -489,15 +560,22 @@ async fn walk_through(console: &Console, files: &[PathBuf]) {
     console.sign_out().await;
     console.sign_in(OTHER, "/runs").await;
     assert!(!console.text("main").await.contains(&run_id), "another user's run is not listed");
-    console.open(&format!("/runs/{run_id}")).await;
+    console.open_refused(&format!("/runs/{run_id}")).await;
     assert_eq!(console.text("main h1").await, "404");
+    let words = console.text("main").await;
+    assert!(!words.contains("/api/v1"), "the console speaks in its own terms: {words}");
+    assert_eq!(
+        console.script("return document.querySelector('main a[href=\"/runs\"]') !== null", vec![]).await,
+        json!(true),
+        "a link to the runs page instead: {words}"
+    );
     assert_eq!(
         console.script("return document.querySelector('section[data-run]') === null", vec![]).await,
         json!(true)
     );
-    console.open(&format!("/runs/{run_id}/tasks/dedup/view/duplicates")).await;
+    console.open_refused(&format!("/runs/{run_id}/tasks/dedup/view/duplicates")).await;
     assert_eq!(console.text("main h1").await, "404", "nor its data");
-    console.open("/admin/users").await;
+    console.open_refused("/admin/users").await;
     assert_eq!(console.text("main h1").await, "403", "the administrators' page is refused to users");
     console.sign_out().await;
 }
@@ -518,8 +596,16 @@ async fn wait_green(console: &Console, within: Duration) {
 /// training curves, the registry (promotion, rollback), the playground's
 /// streamed answer, the evaluation report, two reports compared, and the
 /// accounts page.
-async fn models_and_evaluations(console: &Console) {
-    console.sign_in(ADMIN, "/pipelines/new").await;
+async fn models_and_evaluations(console: &Console, cli_run: &str) {
+    // The run made at the command line: its pipeline is listed, and the run
+    // page's link to it leads there.
+    console.sign_in(ADMIN, "/pipelines").await;
+    assert!(console.text("table.runs").await.contains("hello"), "the CLI's pipeline is listed");
+    console.open(&format!("/runs/{cli_run}")).await;
+    console.find("a[href='/pipelines/hello']").await.click().await.expect("open the run's pipeline");
+    console.find("svg.dag").await;
+    assert!(console.url().await.ends_with("/pipelines/hello"), "{}", console.url().await);
+    console.open("/pipelines/new").await;
     let flagship =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/airworthiness-scratch.yaml"))
             .expect("the flagship pipeline");
@@ -566,6 +652,18 @@ async fn models_and_evaluations(console: &Console) {
     assert_eq!(console.script("return window.hangarNoReload === true", vec![]).await, json!(true), "the page reloaded");
     console.open(&format!("/runs/{first_run}")).await;
     wait_green(console, Duration::from_secs(300)).await;
+    // The flagship's graph fits the page's width: no sideways scrolling.
+    let fits = console
+        .script(
+            "const box = document.querySelector('svg.dag').parentElement; \
+             return [box.scrollWidth, box.clientWidth, document.querySelectorAll('svg.dag g.node').length]",
+            vec![],
+        )
+        .await;
+    assert!(fits[0].as_u64() <= fits[1].as_u64() && fits[2].as_u64() >= Some(9), "graph width vs its box: {fits}");
+    let ticks = console.script("return document.querySelectorAll('svg.gantt text.tick').length", vec![]).await;
+    assert!(ticks.as_u64() >= Some(2), "the timeline has a time axis: {ticks}");
+    console.shot("run-flagship").await;
 
     // Training: the curves of the pretraining task, from its metrics.
     console.open("/training").await;
@@ -593,16 +691,30 @@ async fn models_and_evaluations(console: &Console) {
     console.find("a[href='/models/airworthy']").await.click().await.expect("open the model");
     let header = console.text("table.versions thead").await;
     assert!(header.contains("rougeL"), "{header}");
+    // Promote is in reach without scrolling the metrics sideways.
+    let reach = console
+        .script(
+            "const box = document.querySelector('table.versions').parentElement.getBoundingClientRect(); \
+             const button = document.querySelector(\"tr[data-version='1'] button[type=submit]\").getBoundingClientRect(); \
+             return button.right <= box.right && button.left >= box.left",
+            vec![],
+        )
+        .await;
+    assert_eq!(reach, json!(true), "the promote button is visible in the versions table");
     console.fill("#alias-1", "staging").await;
     console.find("tr[data-version='1'] button[type=submit]").await.click().await.expect("promote");
     assert!(console.text("p.ok").await.contains("airworthy:staging → 1"));
-    console
-        .find("form[action='/models/airworthy/rollback'] input[value='staging'] ~ button")
-        .await
-        .click()
-        .await
-        .expect("roll back");
-    assert!(console.text("p.error").await.contains("no earlier version"), "nothing to roll back to");
+    // A new alias has nowhere to go back to: no rollback is offered.
+    assert_eq!(
+        console
+            .script(
+                "return document.querySelector(\"form[action='/models/airworthy/rollback'] input[value='staging']\") === null",
+                vec![]
+            )
+            .await,
+        json!(true),
+        "no rollback for an alias that was never moved"
+    );
     console.shot("model").await;
 
     // The playground: an answer streamed in, chunk by chunk.
@@ -629,6 +741,28 @@ async fn models_and_evaluations(console: &Console) {
     assert_eq!(console.text("#chat-error").await, "", "no error");
     let chunks = console.script("return window.hangarChunks", vec![]).await;
     assert!(chunks.as_u64() >= Some(3), "the question, the answer's bubble and at least one streamed chunk: {chunks}");
+    // The model reads 64 tokens: the next question goes past that, and the
+    // conversation goes on without its oldest turns, saying so.
+    console
+        .find("#chat-input")
+        .await
+        .send_keys("Which records must an operator keep, for how long, and who may inspect them?")
+        .await
+        .expect("type");
+    console.find("#chat button[type=submit]").await.click().await.expect("send again");
+    console
+        .until(
+            "the second answer finished",
+            Duration::from_secs(60),
+            "return document.querySelectorAll('.bubble.assistant').length === 2 \
+             && !document.querySelector('#chat button').disabled",
+        )
+        .await;
+    assert_eq!(console.text("#chat-error").await, "", "no error past the context");
+    let note = console.text("#chat-log .note").await;
+    assert!(note.contains("oldest messages were left out"), "{note}");
+    let faded = console.script("return document.querySelectorAll('.bubble.left-out').length", vec![]).await;
+    assert!(faded.as_u64() >= Some(1), "the turns left out are marked: {faded}");
     console.shot("playground").await;
 
     // The evaluation report, then a second run to compare with.
@@ -641,6 +775,17 @@ async fn models_and_evaluations(console: &Console) {
         .expect("open the report");
     console.find("table.items").await;
     assert!(console.text("main").await.contains("rougeL"));
+    let title = console.text("main h1").await;
+    assert!(title.contains("airworthy@1"), "the report is titled by the model it scored: {title}");
+    let gate = console.text("p.gate").await;
+    assert!(!gate.contains('<') && !gate.contains("baseline"), "{gate}");
+    let counts = console
+        .script("return [...document.querySelectorAll('table.records td.num')].map(t => t.textContent)", vec![])
+        .await;
+    assert!(
+        counts.as_array().is_some_and(|c| c.iter().all(|t| !t.as_str().unwrap_or_default().ends_with(".0"))),
+        "counts are whole numbers: {counts}"
+    );
     let items = console.script("return document.querySelectorAll('table.items tbody tr').length", vec![]).await;
     assert!(items.as_u64() >= Some(1), "per-item examples: {items}");
     console.shot("evaluation").await;

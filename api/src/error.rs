@@ -17,6 +17,17 @@ pub struct ApiError {
     pub details: Option<Box<serde_json::Value>>,
     /// Seconds to wait, for 429.
     pub retry_after: Option<u64>,
+    /// How the console says it: the message speaks of API calls, a console
+    /// reader is pointed to a page instead.
+    pub console: Option<Box<ConsoleHint>>,
+}
+
+/// An error's words for a console reader: what failed, and a page to go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleHint {
+    pub message: String,
+    /// `(path, link text)`.
+    pub link: Option<(String, String)>,
 }
 
 /// The JSON body of an error.
@@ -42,7 +53,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, retry_after: None }
+        Self { status, code, message: message.into(), details: None, retry_after: None, console: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -95,6 +106,19 @@ impl ApiError {
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();
         self
+    }
+
+    /// What the console shows instead of the API's message: `message`, and
+    /// a link to `path` reading `label`.
+    #[must_use]
+    pub fn in_console(mut self, message: impl Into<String>, path: impl Into<String>, label: impl Into<String>) -> Self {
+        self.console = Some(Box::new(ConsoleHint { message: message.into(), link: Some((path.into(), label.into())) }));
+        self
+    }
+
+    /// The message for a console reader.
+    pub fn console_message(&self) -> &str {
+        self.console.as_ref().map_or(&self.message, |hint| &hint.message)
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {

@@ -2,7 +2,8 @@
 //! until it ends, showing it live.
 
 use anyhow::{Context, Result};
-use hangar_engine::{Engine, EngineError, RunStatus, WorkerOptions};
+use hangar_engine::store::catalog::{NewPipelineVersion, SYSTEM_OWNER, SavedPipeline};
+use hangar_engine::{Engine, EngineError, Plan, RunStatus, WorkerOptions};
 use hangar_sdk::CancellationToken;
 
 use super::exit;
@@ -23,16 +24,47 @@ pub async fn run(args: &RunArgs, home: &Home, json: bool) -> Result<u8> {
         }
     };
     let engine = home.engine(registry).await?;
+    record_pipeline(&engine, &plan).await;
     let run_id = engine.submit(&plan, None).await?;
     drive(&engine, &run_id, plan.tasks.len(), &args.exec, json).await
 }
 
+/// A pipeline run from the command line is kept as one saved in the
+/// console is, as a version of its name owned by the machine's owner, so
+/// administrators find it, its versions and its runs on the Pipelines page.
+/// The run goes ahead whatever happens here.
+async fn record_pipeline(engine: &Engine, plan: &Plan) {
+    let version = NewPipelineVersion {
+        name: plan.spec.name.clone(),
+        owner: SYSTEM_OWNER.to_owned(),
+        hash: plan.hash.clone(),
+        spec_text: plan.text.clone(),
+        now: hangar_engine::clock::now_ms(),
+    };
+    match engine.store().save_pipeline(&version).await {
+        Ok(SavedPipeline::Taken { owner }) => eprintln!(
+            "note: the pipeline name {} belongs to account {owner} in the console; this run is listed under Runs only \
+             (rename the pipeline to keep it apart)",
+            plan.spec.name
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("note: the pipeline was not recorded for the console ({err}); the run goes ahead"),
+    }
+}
+
 pub async fn resume(args: &ResumeArgs, home: &Home, json: bool) -> Result<u8> {
     let engine = home.engine(crate::registry()?).await?;
-    match engine.prepare_resume(&args.run_id).await {
+    let run_id = match super::runs::unique_run(engine.store().as_ref(), &args.run_id).await {
+        Ok(run_id) => run_id,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(exit::INVALID);
+        }
+    };
+    match engine.prepare_resume(&run_id).await {
         Ok(RunStatus::Succeeded) => {
-            eprintln!("run {} already succeeded; nothing to resume", args.run_id);
-            return finish(&engine, &args.run_id, RunStatus::Succeeded, json).await;
+            eprintln!("run {run_id} already succeeded; nothing to resume");
+            return finish(&engine, &run_id, RunStatus::Succeeded, json).await;
         }
         Ok(_) => {}
         Err(err @ (EngineError::RunNotFound { .. } | EngineError::RunBusy { .. })) => {
@@ -41,8 +73,8 @@ pub async fn resume(args: &ResumeArgs, home: &Home, json: bool) -> Result<u8> {
         }
         Err(err) => return Err(err.into()),
     }
-    let total = engine.store().tasks(&args.run_id).await?.len();
-    drive(&engine, &args.run_id, total, &args.exec, json).await
+    let total = engine.store().tasks(&run_id).await?.len();
+    drive(&engine, &run_id, total, &args.exec, json).await
 }
 
 /// Runs the coordinator of `run_id`, and embedded workers unless told not

@@ -16,6 +16,16 @@ use crate::cli::ModelsCommand;
 use crate::home::Home;
 
 pub async fn run(command: Option<&ModelsCommand>, home: &Home, json: bool) -> Result<u8> {
+    if let Some(ModelsCommand::Import { .. }) = command {
+    } else if home.existing_store().await?.is_none() {
+        // Reading an empty place creates nothing.
+        if json && !matches!(command, Some(ModelsCommand::Show { .. })) {
+            println!("[]");
+            return Ok(exit::OK);
+        }
+        eprintln!("no models: {}", home.nothing_here());
+        return Ok(if matches!(command, Some(ModelsCommand::Show { .. })) { exit::INVALID } else { exit::OK });
+    }
     let store = home.store().await?;
     match command {
         None | Some(ModelsCommand::List) => {

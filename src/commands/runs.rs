@@ -11,10 +11,48 @@ use crate::home::Home;
 use crate::summary::{rfc3339, run_summary, task_table};
 
 pub async fn run(args: &RunsArgs, home: &Home, json: bool) -> Result<u8> {
-    let store = home.store().await?;
+    let Some(store) = home.existing_store().await? else {
+        // Reading an empty place creates nothing.
+        return match &args.command {
+            Some(RunsCommand::Show { run_id, .. }) => bail!("no run {run_id}: {}", home.nothing_here()),
+            None if json => {
+                println!("[]");
+                Ok(exit::OK)
+            }
+            None => {
+                eprintln!("no runs: {}", home.nothing_here());
+                Ok(exit::OK)
+            }
+        };
+    };
     match &args.command {
-        Some(RunsCommand::Show { run_id, tail }) => show(&store, run_id, *tail, json).await,
+        Some(RunsCommand::Show { run_id, tail }) => {
+            let run_id = unique_run(&store, run_id).await?;
+            show(&store, &run_id, *tail, json).await
+        }
         None => list(&store, args, json).await,
+    }
+}
+
+/// The one run whose id is `given` or starts with it, as git finds a commit
+/// by a prefix of its hash.
+pub async fn unique_run(store: &(impl RunStore + ?Sized), given: &str) -> Result<String> {
+    let given = given.trim();
+    if given.is_empty() {
+        bail!("give a run id (or the start of one); list runs with `hangar runs`");
+    }
+    if store.run(given).await?.is_some() {
+        return Ok(given.to_owned());
+    }
+    let matches = store.run_ids_starting_with(given, 6).await?;
+    match matches.as_slice() {
+        [] => bail!("run {given} not found; list runs with `hangar runs`"),
+        [one] => Ok(one.clone()),
+        many => bail!(
+            "{given} is the start of {} runs ({}); type more of the id",
+            if many.len() > 5 { "more than 5".to_owned() } else { many.len().to_string() },
+            many.iter().take(5).map(String::as_str).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -88,6 +126,7 @@ async fn show(store: &SqlStore, run_id: &str, tail: usize, json: bool) -> Result
     }
     println!();
     print!("{}", task_table(&summary));
+    print!("{}", output_paths(&summary));
     for task in &tasks {
         let attempts = store.attempts(run_id, &task.task_id).await?;
         let logs = last_lines(store, run_id, &task.task_id, tail).await?;
@@ -109,6 +148,30 @@ async fn show(store: &SqlStore, run_id: &str, tail: usize, json: bool) -> Result
         }
     }
     Ok(exit::OK)
+}
+
+/// Where each task's outputs are: a path for the local artifact store, the
+/// URI elsewhere; a report folder's `report.md` named on its own line.
+fn output_paths(summary: &crate::summary::RunSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (task, detail) in &summary.tasks {
+        for (name, output) in &detail.outputs {
+            if out.is_empty() {
+                out.push_str("\noutputs\n");
+            }
+            let place = output.uri.strip_prefix("file://").unwrap_or(&output.uri);
+            let size = hangar_sdk::artifact::human_size(output.size);
+            let _ = writeln!(out, "  {task}.{name}  {place}  ({}, {size})", output.kind);
+            if output.kind == "report" {
+                let report = std::path::Path::new(place).join("report.md");
+                if report.exists() {
+                    let _ = writeln!(out, "  {task}.{name}  {}", report.display());
+                }
+            }
+        }
+    }
+    out
 }
 
 async fn last_lines(store: &SqlStore, run_id: &str, task_id: &str, tail: usize) -> Result<Vec<String>> {

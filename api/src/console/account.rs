@@ -68,7 +68,7 @@ pub async fn register(
     };
     let user = match register_account(&state, request).await {
         Ok(user) => user,
-        Err(err) => return register_page(lang, Some(&err.message), err.status),
+        Err(err) => return register_page(lang, Some(err.console_message()), err.status),
     };
     match open(&state, user) {
         Ok((cookie, _)) => ([(header::SET_COOKIE, cookie)], Redirect::to("/data")).into_response(),

@@ -52,8 +52,8 @@ pub fn line_chart(title: &str, x_label: &str, series: &[Series<'_>]) -> Markup {
                     line.grid x1=(LEFT) x2=(W - RIGHT) y1=(format!("{:.1}", sy(*y))) y2=(format!("{:.1}", sy(*y))) {}
                     text.tick x=(LEFT - 6.0) y=(format!("{:.1}", sy(*y) + 4.0)) text-anchor="end" { (tick(*y)) }
                 }
-                text.tick x=(LEFT) y=(H - 12.0) { (tick(x0)) }
-                text.tick x=(W - RIGHT) y=(H - 12.0) text-anchor="end" { (tick(x1)) }
+                text.tick x=(LEFT) y=(H - 12.0) { (x_tick(x0)) }
+                text.tick x=(W - RIGHT) y=(H - 12.0) text-anchor="end" { (x_tick(x1)) }
                 text.tick x=((LEFT + W - RIGHT) / 2.0) y=(H - 4.0) text-anchor="middle" { (x_label) }
                 (PreEscaped(lines))
             }
@@ -85,6 +85,11 @@ fn tick(value: f64) -> String {
     }
 }
 
+/// An x tick: steps are whole numbers and read as such (60, not 60.000).
+fn x_tick(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 { format!("{value:.0}") } else { tick(value) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +111,7 @@ mod tests {
         assert_eq!(tick(1234.0), "1234");
         assert_eq!(range(std::iter::empty()), (0.0, 1.0));
         assert_eq!(range([2.0, 2.0].into_iter()), (1.5, 2.5));
+        assert_eq!(x_tick(60.0), "60");
+        assert_eq!(x_tick(1.5), "1.500");
     }
 }

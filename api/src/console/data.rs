@@ -78,7 +78,7 @@ async fn overview_body(state: &AppState, lang: Lang, user: &CurrentUser) -> ApiR
                             td { a href={ "/runs/" (run) } { code { (run) } } }
                             td { (pipeline) }
                             td { (task) }
-                            td { @for (name, size) in names {
+                            td.outputs { @for (name, size) in names {
                                 a href={ "/runs/" (run) "/tasks/" (task) "/view/" (name) } { (view_label(lang, name)) }
                                 " " span.muted { (human_size(*size)) } " "
                             } }

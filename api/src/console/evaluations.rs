@@ -77,10 +77,55 @@ async fn report_of(state: &AppState, user: &CurrentUser, run: &str, task: &str) 
         .as_ref()
         .and_then(|o| o.get("report"))
         .ok_or_else(|| ApiError::not_found(format!("task {task} of run {run} has no report")))?;
-    let key = if report.dir { format!("{}/report.json", report.key.trim_end_matches('/')) } else { report.key.clone() };
-    let bytes =
-        state.engine.artifacts().read(&key).await.map_err(|_| ApiError::not_found("the report is no longer stored"))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::internal("the stored report is not JSON", &e))
+    read_json(state, report).await.ok_or_else(|| ApiError::not_found("the report is no longer stored"))
+}
+
+/// The JSON document of a report artifact (a file, or the `report.json` or
+/// `deployment.json` of a folder).
+async fn read_json(state: &AppState, artifact: &hangar_sdk::ArtifactRef) -> Option<Value> {
+    let key = if artifact.dir {
+        let names = ["report.json", "deployment.json"];
+        let mut found = None;
+        for name in names {
+            let key = format!("{}/{name}", artifact.key.trim_end_matches('/'));
+            if state.engine.artifacts().exists(&key).await.unwrap_or(false) {
+                found = Some(key);
+                break;
+            }
+        }
+        found?
+    } else {
+        artifact.key.clone()
+    };
+    let bytes = state.engine.artifacts().read(&key).await.ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// What a report is about, as people name it: the registered version
+/// (`airworthy@3`, when the report says so or a deploy task of the same run
+/// registered that model), else the task that trained it.
+async fn model_title(state: &AppState, run: &str, report: &Value) -> String {
+    if let Some(registered) = report["registered"].as_str() {
+        return registered.to_owned();
+    }
+    let key = report["model"].as_str().unwrap_or_default();
+    let tasks = state.store().tasks(run).await.unwrap_or_default();
+    for task in tasks.iter().filter(|t| t.operator == "deploy") {
+        let Some(deployment) = task.outputs.as_ref().and_then(|o| o.get("deployment")) else { continue };
+        let Some(document) = read_json(state, deployment).await else { continue };
+        if document["artifact_key"].as_str() == Some(key) {
+            let (name, version) = (document["name"].as_str().unwrap_or_default(), &document["version"]);
+            return format!("{name}@{version}");
+        }
+    }
+    producer_of(key).map_or_else(|| key.to_owned(), str::to_owned)
+}
+
+/// The task that wrote an artifact, from its key (`runs/RUN/TASK/aN/NAME`).
+fn producer_of(key: &str) -> Option<&str> {
+    let mut parts = key.split('/');
+    (parts.next() == Some("runs")).then_some(())?;
+    parts.nth(1)
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,7 +140,11 @@ pub async fn report(
     Query(query): Query<PageQuery>,
 ) -> Response {
     let page = query.page.unwrap_or(1).max(1);
-    let body = report_of(&state, &user, &run, &task).await.map(|report| {
+    let found = match report_of(&state, &user, &run, &task).await {
+        Ok(report) => Ok((model_title(&state, &run, &report).await, report)),
+        Err(e) => Err(e),
+    };
+    let body = found.map(|(title, report)| {
         let items = report["items"].as_array().map(Vec::as_slice).unwrap_or_default();
         let shown = items.iter().skip((page - 1) * ITEMS_PER_PAGE).take(ITEMS_PER_PAGE);
         let here = format!("/runs/{run}/tasks/{task}/report");
@@ -103,7 +152,8 @@ pub async fn report(
         let has_base = report["base"].is_object();
         html! {
             nav.crumbs { a href="/evaluations" { (lang.t("evaluations")) } " › " a href={ "/runs/" (run) } { code { (run) } } " › " (task) }
-            h1 { (lang.t("report")) " " code { (report["registered"].as_str().or(report["model"].as_str()).unwrap_or_default()) } }
+            h1 { (lang.t("report")) ": " (title) }
+            @if let Some(key) = report["model"].as_str() { p.muted.small { (lang.t("model")) " " code.key title=(key) { (key) } } }
             (gate(lang, &report["gate"]))
             div.columns {
                 section.card { h2 { (lang.t("metrics")) } (metric_table(lang, &report["metrics"], &report["base"]["metrics"])) }
@@ -117,7 +167,7 @@ pub async fn report(
                                 th scope="col" { (lang.t("score")) }
                             } }
                             tbody { @for (kind, v) in kinds { tr {
-                                th scope="row" { (kind) } td.num { (v["count"]) }
+                                th scope="row" { (kind) } td.num { (number(v["count"].as_f64().unwrap_or(f64::NAN))) }
                                 @if has_base { td.num { (number(report["base"]["by_kind"][kind]["score"].as_f64().unwrap_or(f64::NAN))) } }
                                 td.num { (number(v["score"].as_f64().unwrap_or(f64::NAN))) }
                             } } }
@@ -161,15 +211,29 @@ pub async fn report(
     render(lang, &user, "/evaluations", lang.t("report"), body)
 }
 
+/// The gate: the gate metric's value, what it was compared with (the base,
+/// the production version) and the decision, in words.
 fn gate(lang: Lang, gate: &Value) -> Markup {
-    let beats = gate["beats_baseline"].as_bool() == Some(true);
+    let passes = gate["beats_baseline"].as_bool() == Some(true);
+    let figure = |value: &Value| value.as_f64().map(number);
+    let mark = |beats: &Value| match beats.as_bool() {
+        Some(true) => " ✓",
+        Some(false) => " ✗",
+        None => "",
+    };
+    // Reports older than base-aware gates have only `baseline`.
+    let production = figure(&gate["baseline"]);
     html! {
         p.gate {
             (lang.t("gate")) ": " strong { (gate["metric"].as_str().unwrap_or("?")) } " = "
-            (gate["value"].as_f64().map(|v| number(v).into_string()).unwrap_or_else(|| "—".to_owned()))
-            " · " (lang.t("baseline")) " "
-            (gate["baseline"].as_f64().map(|v| number(v).into_string()).unwrap_or_else(|| "—".to_owned()))
-            " · " @if beats { span.status.succeeded { (lang.t("beats_baseline")) } } @else { span.status.failed { (lang.t("does_not_beat")) } }
+            @if let Some(value) = figure(&gate["value"]) { (value) } @else { "—" }
+            @if let Some(base) = figure(&gate["base_value"]) {
+                " · " (lang.t("base")) " " (base) (mark(&gate["beats_base"]))
+            }
+            @if let Some(production) = production {
+                " · " (lang.t("production")) " " (production) (mark(&gate["beats_production"]))
+            }
+            " · " @if passes { span.status.succeeded { (lang.t("beats_baseline")) } } @else { span.status.failed { (lang.t("does_not_beat")) } }
             @if let Some(verdict) = gate["verdict"].as_str() { br; span.muted { (verdict) } }
         }
     }
@@ -278,5 +342,60 @@ fn comparison(lang: Lang, (name_a, a): (&str, &Value), (name_b, b): (&str, &Valu
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rendered(value: Value) -> String {
+        gate(Lang::En, &value).into_string()
+    }
+
+    #[test]
+    fn a_gate_with_nothing_to_compare_names_no_baseline() {
+        let html = rendered(json!({
+            "metric": "rougeL", "value": 0.0342, "base_value": null, "beats_base": null,
+            "baseline": null, "beats_production": null, "beats_baseline": true,
+            "verdict": "nothing to compare with: no base and no production",
+        }));
+        assert!(!html.contains("&lt;"), "numbers are markup, not escaped text: {html}");
+        assert!(html.contains("data-num=\"0.0342\""), "{html}");
+        assert!(!html.contains("Production") && !html.contains("Base "), "{html}");
+        assert!(!html.contains("beats the baseline"), "{html}");
+        assert!(html.contains("nothing to compare with"), "{html}");
+    }
+
+    #[test]
+    fn a_gate_it_passes_shows_what_it_beat() {
+        let html = rendered(json!({
+            "metric": "rougeL", "value": 0.183, "base_value": 0.119, "beats_base": true,
+            "baseline": 0.15, "beats_production": true, "beats_baseline": true,
+            "verdict": "beats the base (rougeL 0.1830 vs 0.1190); beats airworthy:production (rougeL 0.1830 vs 0.1500)",
+        }));
+        assert!(!html.contains("&lt;"), "{html}");
+        assert!(html.contains("Base <span data-num=\"0.119\">0.1190</span> ✓"), "{html}");
+        assert!(html.contains("Production <span data-num=\"0.15\">0.1500</span> ✓"), "{html}");
+        assert!(html.contains("status succeeded") && html.contains("passes the gate: deploy"), "{html}");
+    }
+
+    #[test]
+    fn a_gate_it_fails_says_which_comparison_it_lost() {
+        let html = rendered(json!({
+            "metric": "rougeL", "value": 0.1, "base_value": 0.119, "beats_base": false,
+            "baseline": null, "beats_production": null, "beats_baseline": false,
+            "verdict": "does not beat the base (rougeL 0.1000 vs 0.1190); no production version yet (airworthy:production has no rougeL)",
+        }));
+        assert!(html.contains("Base <span data-num=\"0.119\">0.1190</span> ✗"), "{html}");
+        assert!(html.contains("status failed") && html.contains("does not pass the gate"), "{html}");
+        assert!(html.contains("no production version yet"), "{html}");
+    }
+
+    #[test]
+    fn the_producing_task_is_read_from_an_artifact_key() {
+        assert_eq!(producer_of("runs/0192abc/finetune/a1/model"), Some("finetune"));
+        assert_eq!(producer_of("uploads/upl_1/model"), None);
     }
 }

@@ -252,6 +252,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("does_not_beat", "does not pass the gate", "未通过门槛"),
     ("base", "Base", "基座"),
     ("base_answer", "Base answer", "基座回答"),
+    ("production", "Production", "生产版本"),
+    (
+        "dropped_turns",
+        "The conversation outgrew the model's context: its {n} oldest messages were left out of this answer and the next.",
+        "对话超出了模型的上下文长度：最早的 {n} 条消息未纳入本次及之后的回答。",
+    ),
     ("value", "Value", "值"),
     ("register", "Create an account", "注册账号"),
     ("password_policy", "(at least 12 characters, not your e-mail)", "（至少 12 个字符，不能是电子邮箱）"),

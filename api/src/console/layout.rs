@@ -84,17 +84,7 @@ pub fn status_badge(lang: Lang, status: &str) -> Markup {
     html! { span class={ "status " (status) } { (lang.status(status)) } }
 }
 
-/// Bytes in KiB, MiB, GiB.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
+pub use hangar_sdk::artifact::human_size;
 
 /// A number as the server writes it, regrouped in the reader's language by
 /// the page script.
@@ -106,16 +96,4 @@ pub fn number(value: f64) -> Markup {
 /// A table's header row: one column per text key.
 pub fn head(lang: Lang, keys: &[&'static str]) -> Markup {
     html! { thead { tr { @for key in keys { th scope="col" { (lang.t(key)) } } } } }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn sizes_read_in_binary_units() {
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 << 30), "5.0 GiB");
-    }
 }

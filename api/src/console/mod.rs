@@ -141,7 +141,13 @@ fn render(
 /// A page that says what went wrong, with the error's status (a missing
 /// and a foreign run read the same).
 fn problem(lang: i18n::Lang, user: &CurrentUser, current: &str, err: &ApiError) -> Response {
-    let body = maud::html! { section.card { h1 { (err.status.as_u16()) } p { (err.message) } } };
+    let body = maud::html! { section.card {
+        h1 { (err.status.as_u16()) }
+        p { (err.console_message()) }
+        @if let Some((path, label)) = err.console.as_ref().and_then(|hint| hint.link.as_ref()) {
+            p { a href=(path) { (label) } }
+        }
+    } };
     (err.status, Html(layout::page(lang, "Hangar", Some(user), current, body).into_string())).into_response()
 }
 

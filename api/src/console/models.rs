@@ -80,6 +80,12 @@ async fn model_body(
         }
         _ => None,
     };
+    let mut aliases: Vec<(&String, u32, Option<u32>)> = Vec::new();
+    for v in &table.versions {
+        for alias in &v.aliases {
+            aliases.push((alias, v.version, state.store().rollback_target(name, alias).await?));
+        }
+    }
     Ok(html! {
         div.head-row {
             h1 { (lang.t("model")) " " code { (name) } }
@@ -93,22 +99,18 @@ async fn model_body(
                 thead { tr {
                     th scope="col" { (lang.t("version")) }
                     th scope="col" { (lang.t("aliases")) }
+                    // Actions first: a wide metrics table must not hide them.
+                    th scope="col" { (lang.t("promote")) }
+                    th scope="col" { span.visually-hidden { (lang.t("delete")) } }
                     @for metric in &table.metrics { th scope="col" { (metric) } }
                     th scope="col" { (lang.t("run")) }
                     th scope="col" { (lang.t("created")) }
-                    th scope="col" { (lang.t("promote")) }
-                    th scope="col" { span.visually-hidden { (lang.t("delete")) } }
                 } }
                 tbody {
                     @for v in &table.versions {
                         tr data-version=(v.version) {
                             th scope="row" { (v.version) }
                             td { @for alias in &v.aliases { span.tag { (alias) } " " } }
-                            @for metric in &table.metrics {
-                                td.num { @if let Some(value) = v.metrics.get(metric) { (number(*value)) } }
-                            }
-                            td { @if let Some(run) = &v.run_id { a href={ "/runs/" (run) } { code { (run.get(..12).unwrap_or(run)) } } } }
-                            td { (moment(v.created_at)) }
                             td {
                                 form.inline-form method="post" action={ "/models/" (name) "/promote" } {
                                     input type="hidden" name="csrf" value=(csrf);
@@ -129,24 +131,33 @@ async fn model_body(
                                     }
                                 }
                             }
+                            @for metric in &table.metrics {
+                                td.num { @if let Some(value) = v.metrics.get(metric) { (number(*value)) } }
+                            }
+                            td { @if let Some(run) = &v.run_id { a href={ "/runs/" (run) } { code { (run.get(..12).unwrap_or(run)) } } } }
+                            td { (moment(v.created_at)) }
                         }
                     }
                 }
             }
         }
         h2 { (lang.t("aliases")) }
-        @let aliases: Vec<(&String, u32)> = table.versions.iter().flat_map(|v| v.aliases.iter().map(move |a| (a, v.version))).collect();
         @if aliases.is_empty() { p.muted { (lang.t("no_aliases")) } }
         ul.plain {
-            @for (alias, version) in &aliases {
+            @for (alias, version, back_to) in &aliases {
                 li {
                     span.tag { (alias) } " → " (version) " "
-                    form.inline method="post" action={ "/models/" (name) "/rollback" } {
-                        input type="hidden" name="csrf" value=(csrf);
-                        input type="hidden" name="alias" value=(alias);
-                        button type="submit" .secondary { (lang.t("roll_back")) }
+                    // Offered only where there is an earlier version to go back to.
+                    @if let Some(back_to) = back_to {
+                        form.inline method="post" action={ "/models/" (name) "/rollback" } {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="alias" value=(alias);
+                            button type="submit" .secondary aria-label={ (lang.t("roll_back")) " " (alias) " → " (back_to) } {
+                                (lang.t("roll_back")) " → " (back_to)
+                            }
+                        }
+                        " "
                     }
-                    " "
                     form.inline method="post" action={ "/models/" (name) "/aliases/" (alias) "/delete" }
                         data-confirm={ (lang.t("confirm_delete")) " " (name) ":" (alias) "?" } {
                         input type="hidden" name="csrf" value=(csrf);
@@ -275,7 +286,7 @@ pub async fn delete_alias(
 fn back(name: &str, outcome: ApiResult<String>) -> Response {
     let (key, text) = match outcome {
         Ok(done) => ("done", done),
-        Err(err) => ("failed", err.message),
+        Err(err) => ("failed", err.console_message().to_owned()),
     };
     let to = format!("/models/{}?{key}={}", super::percent_encode(name), super::percent_encode(&text));
     Redirect::to(&to).into_response()
@@ -291,7 +302,7 @@ pub async fn playground(
         html! {
             nav.crumbs { a href="/models" { (lang.t("models")) } " › " a href={ "/models/" (name) } { (name) } }
             h1 { (lang.t("playground")) " " code { (name) } }
-            form #chat.stack data-chat="/v1/chat/completions" {
+            form #chat.stack data-chat="/v1/chat/completions" data-dropped-note=(lang.t("dropped_turns")) {
                 label for="chat-model" { (lang.t("model")) }
                 select #chat-model name="model" {
                     @for alias in detail.aliases.keys() { option value={ (name) ":" (alias) } { (name) ":" (alias) } }

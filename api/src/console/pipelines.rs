@@ -274,7 +274,7 @@ pub async fn save(
     let query = ApiQuery(CreateQuery { file: Some("pipeline.yaml".to_owned()) });
     match pipelines::create(State(state), user.clone(), query, Bytes::from(text.clone())).await {
         Ok(_) => Redirect::to(&format!("/pipelines/{}", super::percent_encode(&plan.spec.name))).into_response(),
-        Err(err) => editor(lang, &user, &text, Some(Verdict::Refused(err.message)), err.status),
+        Err(err) => editor(lang, &user, &text, Some(Verdict::Refused(err.console_message().to_owned())), err.status),
     }
 }
 
@@ -296,7 +296,8 @@ pub async fn start_run(
             Redirect::to(&format!("/runs/{}", super::percent_encode(&created.run_id))).into_response()
         }
         Err(err) => {
-            let mut page = pipeline_page(&state, lang, &user, &name, Feedback::RunRefused(err.message)).await;
+            let mut page =
+                pipeline_page(&state, lang, &user, &name, Feedback::RunRefused(err.console_message().to_owned())).await;
             *page.status_mut() = err.status;
             page
         }

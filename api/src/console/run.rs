@@ -154,19 +154,29 @@ fn task_row(lang: Lang, run: &str, task: &TaskView) -> Markup {
 const GANTT_W: f64 = 720.0;
 const ROW_H: usize = 22;
 const LABEL_W: f64 = 150.0;
+/// Room above the bars for the time axis.
+const AXIS_H: usize = 20;
 
-/// Each task's time from start to end (or now, while it runs) on one scale.
+/// Each task's time from start to end (or now, while it runs) on one
+/// scale, under an axis of elapsed time since the run started.
 fn gantt(detail: &RunDetail) -> Markup {
     let now = now_ms();
     let start = detail.run.started_at.or_else(|| detail.tasks.iter().filter_map(|t| t.started_at).min()).unwrap_or(now);
     let end = detail.run.finished_at.unwrap_or(now).max(start + 1);
-    let scale = (GANTT_W - LABEL_W) / (end - start) as f64;
-    let height = detail.tasks.len().max(1) * ROW_H + 4;
+    let scale = (GANTT_W - LABEL_W - 10.0) / (end - start) as f64;
+    let height = AXIS_H + detail.tasks.len().max(1) * ROW_H + 4;
+    let step = tick_step(end - start);
+    let ticks = (0..).map(|i| i * step).take_while(|t| *t <= end - start);
     html! {
         svg.gantt xmlns="http://www.w3.org/2000/svg" role="img" aria-label="timeline"
             width=(GANTT_W) height=(height) viewBox={ "0 0 " (GANTT_W) " " (height) } {
+            @for tick in ticks {
+                @let x = format!("{:.1}", LABEL_W + tick as f64 * scale);
+                line.tick x1=(x) x2=(x) y1=(AXIS_H - 4) y2=(height) {}
+                text.tick x=(x) y="12" text-anchor="middle" { (elapsed(tick, step)) }
+            }
             @for (row, task) in detail.tasks.iter().enumerate() {
-                @let y = row * ROW_H + 2;
+                @let y = AXIS_H + row * ROW_H + 2;
                 text x="0" y=(y + 15) { (task.task_id) }
                 @if let Some(began) = task.started_at {
                     @let x = LABEL_W + (began - start).max(0) as f64 * scale;
@@ -177,5 +187,47 @@ fn gantt(detail: &RunDetail) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// The axis step, in milliseconds, for a run of `span_ms`: a round
+/// interval giving at most eight ticks.
+fn tick_step(span_ms: i64) -> i64 {
+    const STEPS_S: [i64; 16] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200];
+    STEPS_S.iter().map(|s| s * 1000).find(|step| span_ms / step <= 8).unwrap_or(86_400_000)
+}
+
+/// A tick's label: seconds for short runs, then m:ss and h:mm:ss.
+fn elapsed(ms: i64, step: i64) -> String {
+    let seconds = ms / 1000;
+    if step < 60_000 && seconds < 60 {
+        format!("{seconds} s")
+    } else if seconds < 3600 {
+        format!("{}:{:02}", seconds / 60, seconds % 60)
+    } else {
+        format!("{}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_axis_has_round_steps_and_at_most_eight_ticks() {
+        assert_eq!(tick_step(3_000), 1_000);
+        assert_eq!(tick_step(40_000), 5_000);
+        assert_eq!(tick_step(9 * 60_000 + 39_000), 120_000);
+        for span in [1, 999, 61_000, 3_600_000, 50 * 3_600_000] {
+            assert!(span / tick_step(span) <= 8 || tick_step(span) == 86_400_000, "{span}");
+        }
+    }
+
+    #[test]
+    fn ticks_read_as_elapsed_time() {
+        assert_eq!(elapsed(30_000, 10_000), "30 s");
+        assert_eq!(elapsed(120_000, 120_000), "2:00");
+        assert_eq!(elapsed(90_000, 30_000), "1:30");
+        assert_eq!(elapsed(3_900_000, 900_000), "1:05:00");
     }
 }

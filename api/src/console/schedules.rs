@@ -155,7 +155,7 @@ pub async fn add(
             };
             schedules::create(State(state.clone()), user.clone(), ApiJson(request))
                 .await
-                .map_err(|e| (e.status, e.message))
+                .map_err(|e| (e.status, e.console_message().to_owned()))
         }
         Err(refused) => Err(refused),
     };

@@ -110,7 +110,7 @@ impl Sampling {
             return Err(ApiError::invalid("give at most 4 stop sequences"));
         }
         let seed = self.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
-        Ok((InferenceRequest { prompt, max_tokens, temperature, top_p, stop, seed }, self.stream))
+        Ok((InferenceRequest { prompt, max_tokens, temperature, top_p, stop, seed, fit_context: false }, self.stream))
     }
 }
 
@@ -118,7 +118,11 @@ impl Sampling {
 async fn resolve(state: &AppState, reference: &str) -> ApiResult<ModelVersion> {
     let parsed = ModelRef::parse(reference).map_err(|e| ApiError::invalid(e.to_string()))?;
     state.store().resolve_model(&parsed).await?.ok_or_else(|| {
-        ApiError::not_found(format!("no model {parsed}; list the registered ones with GET /api/v1/models"))
+        ApiError::not_found(format!("no model {parsed}; list the registered ones with GET /api/v1/models")).in_console(
+            format!("There is no model {parsed}."),
+            "/models",
+            "See the registered models",
+        )
     })
 }
 
@@ -383,6 +387,9 @@ pub async fn completions(
                 if include_usage {
                     chunk["usage"] = Value::Null;
                 }
+                if let Some(done) = done.filter(|d| d.dropped_messages > 0) {
+                    chunk["dropped_messages"] = done.dropped_messages.into();
+                }
                 chunk
             },
             usage_chunk,
@@ -410,6 +417,11 @@ pub struct ChatRequest {
     pub model: String,
     #[schema(value_type = Vec<Object>)]
     pub messages: Vec<OpenAiMessage>,
+    /// Hangar's extension, as OpenAI's Responses API spells it: `"auto"`
+    /// leaves out the oldest turns of a chat longer than the model's context
+    /// (the reply says how many in `dropped_messages`); `"disabled"`, the
+    /// default, refuses it.
+    pub truncation: Option<String>,
     #[serde(flatten)]
     pub sampling: Sampling,
 }
@@ -482,7 +494,15 @@ pub async fn chat_completions(
     let messages = body.messages.into_iter().enumerate().map(|(i, m)| m.into_chat(i)).collect::<ApiResult<Vec<_>>>()?;
     let n = body.sampling.choices()?;
     let include_usage = body.sampling.include_usage();
-    let (request, streaming) = body.sampling.request(Prompt::Chat(messages))?;
+    let fit_context = match body.truncation.as_deref() {
+        None | Some("disabled") => false,
+        Some("auto") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!("truncation must be \"auto\" or \"disabled\", not {other:?}")));
+        }
+    };
+    let (mut request, streaming) = body.sampling.request(Prompt::Chat(messages))?;
+    request.fit_context = fit_context;
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     let created = now_s();
     if streaming {
@@ -509,6 +529,9 @@ pub async fn chat_completions(
                 if include_usage {
                     chunk["usage"] = Value::Null;
                 }
+                if let Some(done) = done.filter(|d| d.dropped_messages > 0) {
+                    chunk["dropped_messages"] = done.dropped_messages.into();
+                }
                 chunk
             },
             usage_chunk,
@@ -523,12 +546,15 @@ pub async fn chat_completions(
             json!({"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": done.finish_reason})
         })
         .collect();
-    Ok(Json(json!({
+    let mut reply = json!({
         "id": id, "object": "chat.completion", "created": created, "model": key,
         "choices": listed,
         "usage": usage_of_choices(&choices),
-    }))
-    .into_response())
+    });
+    if let Some(dropped) = choices.first().map(|(_, done)| done.dropped_messages).filter(|n| *n > 0) {
+        reply["dropped_messages"] = dropped.into();
+    }
+    Ok(Json(reply).into_response())
 }
 
 /// One model as OpenAI's models API lists it.

@@ -61,7 +61,11 @@ pub struct AliasView {
 }
 
 fn no_model(name: &str) -> ApiError {
-    ApiError::not_found(format!("no model {name}; list the registered ones with GET /api/v1/models"))
+    ApiError::not_found(format!("no model {name}; list the registered ones with GET /api/v1/models")).in_console(
+        format!("There is no model named {name}."),
+        "/models",
+        "See the registered models",
+    )
 }
 
 fn checked_name(name: &str, what: &str) -> ApiResult<()> {
@@ -152,7 +156,12 @@ pub async fn set_alias(
         return Err(ApiError::not_found(format!(
             "no version {} of {name}; list them with GET /api/v1/models/{name}/versions",
             request.version
-        )));
+        ))
+        .in_console(
+            format!("{name} has no version {}.", request.version),
+            format!("/models/{name}"),
+            format!("See the versions of {name}"),
+        ));
     }
     let previous = state.store().set_model_alias(&name, &alias, request.version, now_ms()).await?;
     tracing::info!(model = %name, %alias, version = request.version, ?previous, by = %user.id, "Model alias moved.");
@@ -180,7 +189,12 @@ pub async fn rollback(
         }
         Rollback::NothingToRollBack => Err(ApiError::conflict(format!(
             "{name}:{alias} has no earlier version to go back to; point it with PUT /api/v1/models/{name}/aliases/{alias}"
-        ))),
+        ))
+        .in_console(
+            format!("{name}:{alias} has no earlier version to go back to; promote the version you want to {alias} instead."),
+            format!("/models/{name}"),
+            format!("See the versions of {name}"),
+        )),
     }
 }
 

@@ -215,7 +215,8 @@ pub(crate) async fn visible_pipeline(
     match state.store().pipeline(name).await? {
         Some(record) if user.can_see(Some(&record.owner)) => Ok(record),
         // Someone else's pipeline is as invisible as a missing one.
-        _ => Err(ApiError::not_found(format!("no pipeline named {name}; list yours with GET /api/v1/pipelines"))),
+        _ => Err(ApiError::not_found(format!("no pipeline named {name}; list yours with GET /api/v1/pipelines"))
+            .in_console(format!("There is no pipeline named {name}."), "/pipelines", "See your pipelines")),
     }
 }
 

@@ -302,7 +302,11 @@ pub async fn run_page(state: &AppState, user: &CurrentUser, query: RunQuery) -> 
 pub async fn visible_run(state: &AppState, user: &CurrentUser, run_id: &str) -> ApiResult<RunRecord> {
     match state.store().run(run_id).await? {
         Some(run) if user.can_see(run.owner.as_deref()) => Ok(run),
-        _ => Err(ApiError::not_found(format!("no run {run_id}; list yours with GET /api/v1/runs"))),
+        _ => Err(ApiError::not_found(format!("no run {run_id}; list yours with GET /api/v1/runs")).in_console(
+            format!("There is no run {run_id}."),
+            "/runs",
+            "See your runs",
+        )),
     }
 }
 

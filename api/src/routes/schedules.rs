@@ -220,5 +220,9 @@ async fn visible_schedule(state: &AppState, user: &CurrentUser, id: &str) -> Api
 }
 
 fn no_schedule(id: &str) -> ApiError {
-    ApiError::not_found(format!("no schedule {id}; list yours with GET /api/v1/schedules"))
+    ApiError::not_found(format!("no schedule {id}; list yours with GET /api/v1/schedules")).in_console(
+        format!("There is no schedule {id}."),
+        "/pipelines",
+        "See your pipelines and their schedules",
+    )
 }

@@ -252,7 +252,10 @@ pub async fn download(
 ) -> ApiResult<Response> {
     let upload = match state.store().upload(&id).await? {
         Some(upload) if user.can_see(Some(&upload.owner)) => upload,
-        _ => return Err(ApiError::not_found(format!("no artifact {id}; list yours with GET /api/v1/uploads"))),
+        _ => {
+            return Err(ApiError::not_found(format!("no artifact {id}; list yours with GET /api/v1/uploads"))
+                .in_console(format!("There is no upload {id}."), "/data", "See your uploads"));
+        }
     };
     let file = match &query.file {
         Some(name) => upload.files.iter().find(|f| &f.name == name),

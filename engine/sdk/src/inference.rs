@@ -35,6 +35,9 @@ pub struct InferenceRequest {
     /// Generation ends before the first of these.
     pub stop: Vec<String>,
     pub seed: u64,
+    /// A chat longer than the model's context loses its oldest turns (system
+    /// messages and the last message stay) instead of being refused.
+    pub fit_context: bool,
 }
 
 /// How a generation ended.
@@ -48,6 +51,8 @@ pub struct InferenceDone {
     pub first_token_s: Option<f64>,
     /// From arrival to the end, seconds.
     pub total_s: f64,
+    /// Messages of the chat left out to fit the context (with `fit_context`).
+    pub dropped_messages: usize,
 }
 
 /// What a running generation reports, in order: text pieces, then one end.

@@ -78,6 +78,10 @@ pub struct PipelineVersion {
     pub created_at: i64,
 }
 
+/// The owner of pipelines run from the command line by the machine's
+/// owner: no account, so administrators (who see everything) find them.
+pub const SYSTEM_OWNER: &str = "system";
+
 /// A pipeline text to store.
 #[derive(Debug, Clone)]
 pub struct NewPipelineVersion {

@@ -75,6 +75,9 @@ pub trait RunStore: Send + Sync {
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
     /// Runs, newest first.
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+    /// Up to `limit` ids of runs whose id starts with `prefix`, for commands
+    /// that take a unique prefix of a run id.
+    async fn run_ids_starting_with(&self, prefix: &str, limit: i64) -> Result<Vec<String>, StoreError>;
     /// The tasks of a run in file order.
     async fn tasks(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
     async fn attempts(&self, run_id: &str, task_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;

@@ -62,6 +62,10 @@ pub trait ModelStore: Send + Sync {
     async fn set_model_alias(&self, name: &str, alias: &str, version: u32, now: i64)
     -> Result<Option<u32>, StoreError>;
 
+    /// The version a rollback of `alias` would go back to, if there is one
+    /// (the alias was moved here from a version that still exists).
+    async fn rollback_target(&self, name: &str, alias: &str) -> Result<Option<u32>, StoreError>;
+
     /// Moves `alias` back to where it pointed before its last move.
     async fn rollback_model_alias(&self, name: &str, alias: &str, now: i64) -> Result<Rollback, StoreError>;
 

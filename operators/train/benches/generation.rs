@@ -6,7 +6,10 @@
 //!   cargo bench -p hangar-train --bench generation -- DIR [RUNS]
 //!   cargo bench -p hangar-train --bench generation -- DIR [RUNS] late
 //!
-//! DIR receives the model (safetensors + config.json) for the Python side.
+//! DIR receives the model (safetensors + config.json) for the Python side;
+//! with `HANGAR_GENERATION_MODEL=FOLDER` (a Hugging Face-layout model, such
+//! as an imported SmolLM2-135M-Instruct) that model is measured instead and
+//! DIR is not written.
 //! `late` measures instead what continuous batching buys a request that
 //! arrives while seven others are a quarter into their generation: its time
 //! to first token and when all eight are done, joining at the next step
@@ -48,16 +51,31 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let dir = std::path::PathBuf::from(args.first().map_or("/tmp/hangar-generation-model", String::as_str));
     let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(5);
-    let device = Default::default();
-    <Cpu as Backend>::seed(&device, 5);
-    let model = Llama::<Cpu>::new(&size(), VOCAB, &device);
-    let _ = model.forward(Tensor::<Cpu, 2, Int>::zeros([1, 2], &device));
-    hangar_train::export::save_model(&model, &size(), VOCAB, None, &dir).expect("save the model");
-    std::fs::write(dir.join("tokenizer.json"), tokenizer_json()).expect("tokenizer");
-    let loaded = LoadedModel::load(&dir).expect("load");
-    let parameters = size().parameters(VOCAB);
+    let (dir, parameters, vocab) = match std::env::var_os("HANGAR_GENERATION_MODEL") {
+        Some(folder) => {
+            let folder = std::path::PathBuf::from(folder);
+            let config: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(folder.join("config.json")).expect("config.json"))
+                    .expect("config.json is JSON");
+            let vocab = config["vocab_size"].as_u64().expect("vocab_size") as usize;
+            (folder, 0, vocab)
+        }
+        None => {
+            let device = Default::default();
+            <Cpu as Backend>::seed(&device, 5);
+            let model = Llama::<Cpu>::new(&size(), VOCAB, &device);
+            let _ = model.forward(Tensor::<Cpu, 2, Int>::zeros([1, 2], &device));
+            hangar_train::export::save_model(&model, &size(), VOCAB, None, &dir).expect("save the model");
+            std::fs::write(dir.join("tokenizer.json"), tokenizer_json()).expect("tokenizer");
+            (dir, size().parameters(VOCAB), VOCAB)
+        }
+    };
+    let mut loaded = LoadedModel::load(&dir).expect("load");
+    loaded.never_stop_early();
+    // An imported model's count, from its fp32 weights file.
+    let parameters = if parameters == 0 { (loaded.weight_bytes / 4) as usize } else { parameters };
 
-    let prompt = |i: usize| -> Vec<u32> { (0..16).map(|k| ((i * 131 + k * 17) % VOCAB) as u32).collect() };
+    let prompt = |i: usize| -> Vec<u32> { (0..16).map(|k| ((i * 131 + k * 17) % vocab) as u32).collect() };
     let request = |i: usize| GenerationRequest {
         prompt: prompt(i),
         max_tokens: NEW_TOKENS,

@@ -110,6 +110,41 @@ fn loss_of<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>, weights
     }
 }
 
+/// The loss of one micro-batch. With per-target weights (chats, where only
+/// the answers count), only the positions of a non-zero weight go through
+/// the output head and the cross-entropy: the same loss as weighting every
+/// position, without the logits of the prompts and padding.
+fn batch_loss<B: Backend>(
+    model: &Llama<B>,
+    data: &crate::data::Batch,
+    (batch, context): (usize, usize),
+    device: &B::Device,
+) -> Tensor<B, 1> {
+    let inputs = Tensor::<B, 1, Int>::from_ints(data.inputs.as_slice(), device).reshape([batch, context]);
+    let hidden = model.hidden(inputs);
+    let counted: Vec<(i64, i64, f32)> = match &data.weights {
+        Some(weights) => (0..data.targets.len())
+            .filter(|&i| weights.get(i).is_some_and(|w| *w != 0.0))
+            .map(|i| (i as i64, data.targets[i], weights[i]))
+            .collect(),
+        None => Vec::new(),
+    };
+    match &data.weights {
+        Some(_) if !counted.is_empty() => {
+            let rows =
+                Tensor::<B, 1, Int>::from_ints(counted.iter().map(|c| c.0).collect::<Vec<_>>().as_slice(), device);
+            let targets =
+                Tensor::<B, 1, Int>::from_ints(counted.iter().map(|c| c.1).collect::<Vec<_>>().as_slice(), device);
+            let weights: Vec<f32> = counted.iter().map(|c| c.2).collect();
+            loss_of(model.head(hidden.select(0, rows)), targets, Some(&weights))
+        }
+        weights => {
+            let targets = Tensor::<B, 1, Int>::from_ints(data.targets.as_slice(), device);
+            loss_of(model.head(hidden), targets, weights.as_deref())
+        }
+    }
+}
+
 /// A finished run.
 pub struct Trained<B: AutodiffBackend> {
     pub model: Llama<B::InnerBackend>,
@@ -212,10 +247,7 @@ pub fn train<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<Tr
         for micro in 0..accum {
             let index = step * accum as u64 + micro as u64;
             let data = corpus.train.batch(index, seed, batch, context);
-            let inputs = Tensor::<B, 1, Int>::from_ints(data.inputs.as_slice(), device).reshape([batch, context]);
-            let targets = Tensor::<B, 1, Int>::from_ints(data.targets.as_slice(), device);
-            let logits = model.forward(inputs).reshape([batch * context, corpus.vocab]);
-            let loss = loss_of(logits, targets, data.weights.as_deref());
+            let loss = batch_loss(&model, &data, (batch, context), device);
             let value: f64 = loss.clone().into_scalar().elem();
             if !value.is_finite() {
                 return Err(TrainError::Diverged { step, value });
@@ -280,10 +312,7 @@ fn evaluate<B: Backend>(
     for i in 0..batches {
         // Fixed windows: every evaluation scores the same text.
         let data = corpus.validation.batch(u64::MAX - i as u64, seed, batch, context);
-        let inputs = Tensor::<B, 1, Int>::from_ints(data.inputs.as_slice(), &device).reshape([batch, context]);
-        let targets = Tensor::<B, 1, Int>::from_ints(data.targets.as_slice(), &device);
-        let logits = model.forward(inputs).reshape([batch * context, corpus.vocab]);
-        let value: f64 = loss_of(logits, targets, data.weights.as_deref()).into_scalar().elem();
+        let value: f64 = batch_loss(model, &data, (batch, context), &device).into_scalar().elem();
         total += value;
     }
     Some(total / batches as f64)
@@ -336,5 +365,29 @@ mod tests {
         let only_middle: f32 =
             loss_of(logits.slice([1..2, 0..3]), Tensor::<Cpu, 1, Int>::from_ints([2], &device), None).into_scalar();
         assert!((middle - only_middle).abs() < 1e-6, "{middle} vs {only_middle}");
+    }
+
+    #[test]
+    fn only_the_counted_positions_reach_the_head_and_the_loss_is_the_same() {
+        let device = Default::default();
+        <Cpu as Backend>::seed(&device, 7);
+        let size = crate::ModelSize { layers: 1, d_model: 16, heads: 2, context: 8, ..crate::ModelSize::default() };
+        let model = Llama::<Cpu>::new(&size, 12, &device);
+        let (batch, context) = (2, 4);
+        let inputs = vec![1, 2, 3, 4, 5, 6, 7, 8];
+        let targets = vec![2, 3, 4, 5, 6, 7, 8, 9];
+        let weights = vec![0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let data =
+            crate::data::Batch { inputs: inputs.clone(), targets: targets.clone(), weights: Some(weights.clone()) };
+        let picked: f32 = batch_loss(&model, &data, (batch, context), &device).into_scalar();
+        // Every position through the head, weighted: the loss as it was computed before.
+        let tokens = Tensor::<Cpu, 1, Int>::from_ints(inputs.as_slice(), &device).reshape([batch, context]);
+        let logits = model.forward(tokens).reshape([batch * context, 12]);
+        let all: f32 = loss_of(logits, Tensor::<Cpu, 1, Int>::from_ints(targets.as_slice(), &device), Some(&weights))
+            .into_scalar();
+        assert!((picked - all).abs() < 1e-5, "{picked} vs {all}");
+        let none = crate::data::Batch { inputs, targets, weights: Some(vec![0.0; 8]) };
+        let zero: f32 = batch_loss(&model, &none, (batch, context), &device).into_scalar();
+        assert_eq!(zero, 0.0, "nothing counted, nothing learned");
     }
 }

@@ -191,6 +191,18 @@ function chat(form) {
     log.append(p);
     return p;
   };
+  // The server left out the `count` oldest messages to fit the context:
+  // they leave the history too, their bubbles fade, and a note says so.
+  const leftOut = (count) => {
+    history.splice(0, count);
+    const kept = [...log.querySelectorAll(".bubble:not(.left-out)")];
+    kept.slice(0, count).forEach((b) => b.classList.add("left-out"));
+    const note = document.createElement("p");
+    note.className = "note muted small";
+    note.setAttribute("role", "status");
+    note.textContent = form.dataset.droppedNote.replace("{n}", String(count));
+    log.append(note);
+  };
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const content = input.value.trim();
@@ -213,12 +225,16 @@ function chat(form) {
           max_tokens: Number(document.getElementById("chat-max").value) || 64,
           temperature: Number(document.getElementById("chat-temperature").value),
           stream: true,
+          // A conversation longer than the model's context keeps going:
+          // the server leaves out the oldest turns and says how many.
+          truncation: "auto",
         }),
       });
       if (!reply.ok) {
         const body = await reply.json().catch(() => ({}));
         throw new Error(body.error?.message ?? `${reply.status} ${reply.statusText}`);
       }
+      let dropped = 0;
       const reader = reply.body.getReader();
       const decoder = new TextDecoder();
       let buffered = "";
@@ -236,10 +252,12 @@ function chat(form) {
             if (data === "[DONE]") continue;
             const chunk = JSON.parse(data);
             answer.textContent += chunk.choices?.[0]?.delta?.content ?? "";
+            if (chunk.dropped_messages > 0) dropped = chunk.dropped_messages;
           }
         }
       }
       history.push({ role: "assistant", content: answer.textContent });
+      if (dropped > 0) leftOut(dropped);
     } catch (failure) {
       answer.remove();
       history.pop();
@@ -282,7 +300,7 @@ const training = document.getElementById("training");
 if (training) followTraining(training);
 const chatForm = document.getElementById("chat");
 if (chatForm) chat(chatForm);
-const run = document.querySelector("section[data-run]");
+const run = document.querySelector("section.run[data-run]");
 if (run) followRun(run);
 const zone = document.getElementById("dropzone");
 if (zone) uploadZone(zone);

@@ -227,7 +227,7 @@ impl ModelStore for SqlStore {
         Ok(previous.map(as_u32))
     }
 
-    async fn rollback_model_alias(&self, name: &str, alias: &str, now: i64) -> Result<Rollback, StoreError> {
+    async fn rollback_target(&self, name: &str, alias: &str) -> Result<Option<u32>, StoreError> {
         // The newest move that reached the current version says where the alias was before.
         let row = sqlx::query(
             "SELECT m.previous FROM model_alias_moves m JOIN model_aliases a ON a.name = m.name AND a.alias = m.alias \
@@ -242,11 +242,13 @@ impl ModelStore for SqlStore {
             Some(row) => get(&row, "previous")?,
             None => None,
         };
-        let Some(previous) = previous.map(as_u32) else { return Ok(Rollback::NothingToRollBack) };
+        let Some(previous) = previous.map(as_u32) else { return Ok(None) };
         let exists = self.resolve_model(&ModelRef::Version(name.to_owned(), previous)).await?.is_some();
-        if !exists {
-            return Ok(Rollback::NothingToRollBack);
-        }
+        Ok(exists.then_some(previous))
+    }
+
+    async fn rollback_model_alias(&self, name: &str, alias: &str, now: i64) -> Result<Rollback, StoreError> {
+        let Some(previous) = self.rollback_target(name, alias).await? else { return Ok(Rollback::NothingToRollBack) };
         self.set_model_alias(name, alias, previous, now).await?;
         Ok(Rollback::To(previous))
     }

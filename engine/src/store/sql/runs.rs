@@ -52,6 +52,18 @@ impl RunStore for SqlStore {
         rows.iter().map(run_from_row).collect()
     }
 
+    async fn run_ids_starting_with(&self, prefix: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+        // A comparison of the id's start, not LIKE: `%` and `_` in what was typed stay literal.
+        let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        sqlx::query_scalar("SELECT id FROM runs WHERE substr(id, 1, CAST($1 AS INTEGER)) = $2 ORDER BY id LIMIT $3")
+            .bind(length)
+            .bind(prefix)
+            .bind(limit.max(1))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("find runs by id prefix"))
+    }
+
     async fn tasks(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM task_runs WHERE run_id = $1 ORDER BY position"))
             .bind(run_id)

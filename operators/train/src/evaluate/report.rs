@@ -53,11 +53,13 @@ pub fn markdown(report: &Value, examples: usize) -> String {
         }
         for (kind, v) in kinds {
             let ours = v["score"].as_f64().unwrap_or(0.0);
+            // Counts are whole numbers, stored as JSON numbers like 10.0.
+            let count = v["count"].as_f64().unwrap_or(0.0) as u64;
             if has_base {
                 let theirs = base["by_kind"][kind]["score"].as_f64().unwrap_or(0.0);
-                let _ = writeln!(out, "| {kind} | {} | {theirs:.3} | {ours:.3} |", v["count"]);
+                let _ = writeln!(out, "| {kind} | {count} | {theirs:.3} | {ours:.3} |");
             } else {
-                let _ = writeln!(out, "| {kind} | {} | {ours:.3} |", v["count"]);
+                let _ = writeln!(out, "| {kind} | {count} | {ours:.3} |");
             }
         }
     }

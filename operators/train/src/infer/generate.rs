@@ -229,6 +229,12 @@ impl LoadedModel {
         self.context
     }
 
+    /// Generation that runs to `max_tokens` whatever comes: benchmarks that
+    /// compare engines at a fixed number of new tokens need it.
+    pub fn never_stop_early(&mut self) {
+        self.end_ids.clear();
+    }
+
     fn encode(&self, text: &str) -> Result<Vec<u32>, InferError> {
         self.tokenizer
             .encode(text, false)

@@ -25,6 +25,7 @@ struct Job {
     request: GenerationRequest,
     arrived: Instant,
     events: UnboundedSender<InferenceEvent>,
+    dropped_messages: usize,
 }
 
 /// A loaded version and the queue of its decoding thread.
@@ -150,6 +151,7 @@ struct Running {
     events: UnboundedSender<InferenceEvent>,
     arrived: Instant,
     first_text_s: Option<f64>,
+    dropped_messages: usize,
 }
 
 /// The decoding thread of one model: continuous batching. Between any two
@@ -159,7 +161,12 @@ fn decode_loop(model: &LoadedModel, jobs: &Receiver<Job>, waiting: &AtomicUsize,
     let mut batch: Batch<Running> = Batch::default();
     let admit = |batch: &mut Batch<Running>, job: Job| {
         waiting.fetch_sub(1, Ordering::SeqCst);
-        let running = Running { events: job.events, arrived: job.arrived, first_text_s: None };
+        let running = Running {
+            events: job.events,
+            arrived: job.arrived,
+            first_text_s: None,
+            dropped_messages: job.dropped_messages,
+        };
         if let Err((err, running)) = model.admit(batch, job.request, running) {
             let _ = running.events.send(InferenceEvent::Failed(err.to_string()));
         }
@@ -196,9 +203,17 @@ fn decode_loop(model: &LoadedModel, jobs: &Receiver<Job>, waiting: &AtomicUsize,
                 completion_tokens: finish.completion_tokens,
                 first_token_s: running.first_text_s,
                 total_s: running.arrived.elapsed().as_secs_f64(),
+                dropped_messages: running.dropped_messages,
             }));
         }
     }
+}
+
+/// The oldest message a chat can lose to fit the context: not a system
+/// message, and never the last one (what is being answered).
+fn oldest_droppable(chat: &[(String, String)]) -> Option<usize> {
+    let last = chat.len().checked_sub(1)?;
+    chat.iter().take(last).position(|(role, _)| role != "system")
 }
 
 #[async_trait]
@@ -209,17 +224,37 @@ impl Inference for ModelPool {
         request: InferenceRequest,
     ) -> Result<UnboundedReceiver<InferenceEvent>, InferenceError> {
         let served = self.serve(model).await?;
-        let prompt = match &request.prompt {
-            Prompt::Text(text) => served.model.text_prompt(text),
-            Prompt::Chat(messages) => served
-                .model
-                .chat_prompt(&messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect::<Vec<_>>()),
-        }
-        .map_err(|e| InferenceError::Invalid(e.to_string()))?;
         let context = served.model.context();
+        let (prompt, dropped_messages) = match &request.prompt {
+            Prompt::Text(text) => (served.model.text_prompt(text), 0),
+            Prompt::Chat(messages) => {
+                let mut chat: Vec<(String, String)> =
+                    messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect();
+                // Room for the answer too, when the oldest turns must go anyway.
+                let room = context.saturating_sub(request.max_tokens.min(context / 2));
+                let mut dropped = 0;
+                loop {
+                    let prompt = served.model.chat_prompt(&chat);
+                    let fits = prompt.as_ref().map_or(true, |p| p.len() < room.max(1));
+                    match oldest_droppable(&chat) {
+                        Some(at) if request.fit_context && !fits => {
+                            chat.remove(at);
+                            dropped += 1;
+                        }
+                        _ => break (prompt, dropped),
+                    }
+                }
+            }
+        };
+        let prompt = prompt.map_err(|e| InferenceError::Invalid(e.to_string()))?;
         if prompt.len() >= context {
+            let hint = if request.fit_context {
+                "even its last message alone is too long; shorten it"
+            } else {
+                "shorten it, or send \"truncation\": \"auto\" to leave out the oldest turns"
+            };
             return Err(InferenceError::Invalid(format!(
-                "the prompt has {} tokens but {} takes at most {}; shorten it",
+                "the prompt has {} tokens but {} takes at most {}; {hint}",
                 prompt.len(),
                 served.key,
                 context - 1
@@ -241,11 +276,30 @@ impl Inference for ModelPool {
             },
             arrived: Instant::now(),
             events,
+            dropped_messages,
         };
         served.queue.lock().unwrap_or_else(PoisonError::into_inner).send(job).map_err(|_| InferenceError::Load {
             model: served.key.clone(),
             reason: "its decoding thread stopped".into(),
         })?;
         Ok(receiver)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::oldest_droppable;
+
+    fn chat(roles: &[&str]) -> Vec<(String, String)> {
+        roles.iter().map(|r| ((*r).to_owned(), String::new())).collect()
+    }
+
+    #[test]
+    fn the_oldest_turn_goes_first_but_never_the_system_prompt_or_the_question() {
+        assert_eq!(oldest_droppable(&chat(&["system", "user", "assistant", "user"])), Some(1));
+        assert_eq!(oldest_droppable(&chat(&["user", "assistant", "user"])), Some(0));
+        assert_eq!(oldest_droppable(&chat(&["system", "user"])), None);
+        assert_eq!(oldest_droppable(&chat(&["user"])), None);
+        assert_eq!(oldest_droppable(&[]), None);
     }
 }

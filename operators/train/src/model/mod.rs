@@ -380,6 +380,15 @@ impl<B: Backend> Llama<B> {
 
     /// Logits `[batch, seq, vocab]` for tokens `[batch, seq]`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [b, s] = tokens.dims();
+        let logits = self.head(self.hidden(tokens));
+        let vocab = logits.dims()[1];
+        logits.reshape([b, s, vocab])
+    }
+
+    /// The last hidden states `[batch·seq, d_model]` (after the final norm)
+    /// for tokens `[batch, seq]`: what the output head reads.
+    pub fn hidden(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         let [_, seq] = tokens.dims();
         let pass =
             Pass { rope: Rope::new(self.head_dim, seq, self.rope_theta, &tokens.device()), dtype: self.matmul_dtype };
@@ -389,8 +398,13 @@ impl<B: Backend> Llama<B> {
         }
         let x = self.norm.forward(x);
         let [b, s, d] = x.dims();
-        let logits = matmul(x.reshape([b * s, d]), self.head_weight(), pass.dtype);
-        let vocab = logits.dims()[1];
-        logits.reshape([b, s, vocab])
+        x.reshape([b * s, d])
+    }
+
+    /// Logits `[rows, vocab]` of hidden states `[rows, d_model]`. Training
+    /// gives it only the positions whose loss counts: with a 49k vocabulary
+    /// the head and its cross-entropy are a large part of a step.
+    pub fn head(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        matmul(hidden, self.head_weight(), self.matmul_dtype)
     }
 }
