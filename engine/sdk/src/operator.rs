@@ -31,6 +31,11 @@ pub struct OperatorInfo {
     /// holds them to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nondeterministic: Option<String>,
+    /// Whether its outputs depend on the task's seed (initialisation,
+    /// sampling): the seed is then part of its cache key, so a run with
+    /// another seed does not reuse them.
+    #[serde(default)]
+    pub seeded: bool,
 }
 
 impl OperatorInfo {
@@ -45,6 +50,7 @@ impl OperatorInfo {
             cacheable: true,
             privileged: false,
             nondeterministic: None,
+            seeded: false,
         }
     }
 
@@ -65,6 +71,12 @@ impl OperatorInfo {
 
     pub fn privileged(mut self) -> Self {
         self.privileged = true;
+        self
+    }
+
+    /// Declares that outputs depend on the task's seed.
+    pub fn seeded(mut self) -> Self {
+        self.seeded = true;
         self
     }
 

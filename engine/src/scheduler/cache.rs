@@ -79,6 +79,15 @@ pub fn cache_key(
     format!("blake3:{}", hasher.finalize().to_hex())
 }
 
+/// What besides config and inputs decides a task's outputs: the operator's
+/// fingerprint (files it reads), and for a seeded operator the task's seed.
+pub fn fingerprint_with_seed(fingerprint: Option<String>, info: &OperatorInfo, seed: u64) -> Option<String> {
+    if !info.seeded {
+        return fingerprint;
+    }
+    Some(format!("{}\u{0}seed:{seed}", fingerprint.unwrap_or_default()))
+}
+
 #[cfg(test)]
 mod tests {
     use hangar_sdk::ArtifactKind;
@@ -134,5 +143,19 @@ mod tests {
         assert_ne!(alice, bob);
         assert_ne!(alice, trusted);
         assert_eq!(alice, cache_key(&info, &config, &BTreeMap::new(), Some("files"), Some("alice")));
+    }
+
+    #[test]
+    fn a_seeded_operator_is_cached_per_seed_and_others_are_not() {
+        let config = json!({"steps": 50});
+        let inputs = BTreeMap::new();
+        let key = |info: &OperatorInfo, seed: u64| {
+            cache_key(info, &config, &inputs, fingerprint_with_seed(None, info, seed).as_deref(), None)
+        };
+        let train = OperatorInfo::new("train", "1", "d").seeded();
+        assert_ne!(key(&train, 1), key(&train, 2), "another seed trains another model");
+        assert_eq!(key(&train, 1), key(&train, 1));
+        let clean = OperatorInfo::new("clean", "1", "d");
+        assert_eq!(key(&clean, 1), key(&clean, 2), "an operator that draws nothing ignores the seed");
     }
 }

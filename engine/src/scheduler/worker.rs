@@ -11,7 +11,7 @@ use hangar_sdk::{
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::cache::cache_key;
+use super::cache::{cache_key, fingerprint_with_seed};
 use super::reporter::{AttemptReporter, Redactions};
 use super::{Engine, EngineEvent};
 use crate::clock::{millis, now_ms};
@@ -306,6 +306,7 @@ impl Engine {
         };
         let ctx = self.context(task, access, cancel.clone(), reporter.clone(), scratch);
         let fingerprint = operator.implementation.fingerprint_erased(task.config.clone(), ctx).await?;
+        let fingerprint = fingerprint_with_seed(fingerprint, &operator.info, task.seed);
         // A confined owner's outputs are cached for that owner alone: what
         // the task read was visible to them, not necessarily to others.
         let key = cache_key(&operator.info, &task.config, &task.inputs, fingerprint.as_deref(), access.owner());

@@ -54,6 +54,8 @@ impl Operator for Train {
         ))
         .output(PortDecl::required("metrics", ArtifactKind::Metrics, "One JSON line per step: loss, learning rate, tokens/s, validation loss and perplexity."))
         .nondeterministic("its metrics log and training.json record throughput (tokens/s) and timings")
+        // Initialisation, adapters and batch order come from the task's seed.
+        .seeded()
     }
 
     fn demands(&self, config: &TrainConfig) -> hangar_sdk::Demands {
