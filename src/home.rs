@@ -71,19 +71,12 @@ impl Home {
     /// The store for a command that only reads: `None` when this home has no
     /// embedded database yet (nothing has run here), so reading creates nothing.
     pub async fn existing_store(&self) -> Result<Option<SqlStore>> {
-        if let Some(file) = self.sqlite_file()
+        if let Some(file) = hangar_engine::store::sqlite_file(&self.database_url)
             && !file.exists()
         {
             return Ok(None);
         }
         self.store().await.map(Some)
-    }
-
-    /// The SQLite database's file, for a `sqlite:` URL naming one.
-    fn sqlite_file(&self) -> Option<PathBuf> {
-        let rest = self.database_url.strip_prefix("sqlite:")?;
-        let path = rest.trim_start_matches("//").split('?').next().unwrap_or_default();
-        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
     }
 
     /// What a read-only command says when [`Home::existing_store`] found nothing.

@@ -16,17 +16,25 @@ use crate::cli::ModelsCommand;
 use crate::home::Home;
 
 pub async fn run(command: Option<&ModelsCommand>, home: &Home, json: bool) -> Result<u8> {
-    if let Some(ModelsCommand::Import { .. }) = command {
-    } else if home.existing_store().await?.is_none() {
+    let store = match command {
+        Some(ModelsCommand::Import { .. }) => home.store().await?,
         // Reading an empty place creates nothing.
-        if json && !matches!(command, Some(ModelsCommand::Show { .. })) {
-            println!("[]");
-            return Ok(exit::OK);
-        }
-        eprintln!("no models: {}", home.nothing_here());
-        return Ok(if matches!(command, Some(ModelsCommand::Show { .. })) { exit::INVALID } else { exit::OK });
-    }
-    let store = home.store().await?;
+        _ => match home.existing_store().await? {
+            Some(store) => store,
+            None if matches!(command, Some(ModelsCommand::Show { .. })) => {
+                eprintln!("no models: {}", home.nothing_here());
+                return Ok(exit::INVALID);
+            }
+            None if json => {
+                println!("[]");
+                return Ok(exit::OK);
+            }
+            None => {
+                eprintln!("no models: {}", home.nothing_here());
+                return Ok(exit::OK);
+            }
+        },
+    };
     match command {
         None | Some(ModelsCommand::List) => {
             let models = store.list_models().await?;

@@ -77,26 +77,14 @@ async fn report_of(state: &AppState, user: &CurrentUser, run: &str, task: &str) 
         .as_ref()
         .and_then(|o| o.get("report"))
         .ok_or_else(|| ApiError::not_found(format!("task {task} of run {run} has no report")))?;
-    read_json(state, report).await.ok_or_else(|| ApiError::not_found("the report is no longer stored"))
+    read_json(state, report, "report.json").await.ok_or_else(|| ApiError::not_found("the report is no longer stored"))
 }
 
-/// The JSON document of a report artifact (a file, or the `report.json` or
-/// `deployment.json` of a folder).
-async fn read_json(state: &AppState, artifact: &hangar_sdk::ArtifactRef) -> Option<Value> {
-    let key = if artifact.dir {
-        let names = ["report.json", "deployment.json"];
-        let mut found = None;
-        for name in names {
-            let key = format!("{}/{name}", artifact.key.trim_end_matches('/'));
-            if state.engine.artifacts().exists(&key).await.unwrap_or(false) {
-                found = Some(key);
-                break;
-            }
-        }
-        found?
-    } else {
-        artifact.key.clone()
-    };
+/// The JSON document of a report artifact: the artifact itself, or its
+/// file `name` when it is a folder.
+async fn read_json(state: &AppState, artifact: &hangar_sdk::ArtifactRef, name: &str) -> Option<Value> {
+    let key =
+        if artifact.dir { format!("{}/{name}", artifact.key.trim_end_matches('/')) } else { artifact.key.clone() };
     let bytes = state.engine.artifacts().read(&key).await.ok()?;
     serde_json::from_slice(&bytes).ok()
 }
@@ -112,7 +100,7 @@ async fn model_title(state: &AppState, run: &str, report: &Value) -> String {
     let tasks = state.store().tasks(run).await.unwrap_or_default();
     for task in tasks.iter().filter(|t| t.operator == "deploy") {
         let Some(deployment) = task.outputs.as_ref().and_then(|o| o.get("deployment")) else { continue };
-        let Some(document) = read_json(state, deployment).await else { continue };
+        let Some(document) = read_json(state, deployment, "deployment.json").await else { continue };
         if document["artifact_key"].as_str() == Some(key) {
             let (name, version) = (document["name"].as_str().unwrap_or_default(), &document["version"]);
             return format!("{name}@{version}");

@@ -387,9 +387,6 @@ pub async fn completions(
                 if include_usage {
                     chunk["usage"] = Value::Null;
                 }
-                if let Some(done) = done.filter(|d| d.dropped_messages > 0) {
-                    chunk["dropped_messages"] = done.dropped_messages.into();
-                }
                 chunk
             },
             usage_chunk,

@@ -19,7 +19,7 @@ pub use records::{
     Acquired, Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, Pool,
     QueueTask, RunFilter, RunRecord, Settle, TaskLease, TaskRecord,
 };
-pub use sql::{Backend, SqlStore};
+pub use sql::{Backend, SqlStore, sqlite_file};
 
 use crate::status::RunStatus;
 use hangar_sdk::TaskOutputs;

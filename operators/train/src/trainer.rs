@@ -122,20 +122,16 @@ fn batch_loss<B: Backend>(
 ) -> Tensor<B, 1> {
     let inputs = Tensor::<B, 1, Int>::from_ints(data.inputs.as_slice(), device).reshape([batch, context]);
     let hidden = model.hidden(inputs);
-    let counted: Vec<(i64, i64, f32)> = match &data.weights {
-        Some(weights) => (0..data.targets.len())
-            .filter(|&i| weights.get(i).is_some_and(|w| *w != 0.0))
-            .map(|i| (i as i64, data.targets[i], weights[i]))
-            .collect(),
+    let counted: Vec<usize> = match &data.weights {
+        Some(weights) => (0..data.targets.len()).filter(|&i| weights.get(i).is_some_and(|w| *w != 0.0)).collect(),
         None => Vec::new(),
     };
     match &data.weights {
-        Some(_) if !counted.is_empty() => {
-            let rows =
-                Tensor::<B, 1, Int>::from_ints(counted.iter().map(|c| c.0).collect::<Vec<_>>().as_slice(), device);
-            let targets =
-                Tensor::<B, 1, Int>::from_ints(counted.iter().map(|c| c.1).collect::<Vec<_>>().as_slice(), device);
-            let weights: Vec<f32> = counted.iter().map(|c| c.2).collect();
+        Some(weights) if !counted.is_empty() => {
+            let pick = |values: Vec<i64>| Tensor::<B, 1, Int>::from_ints(values.as_slice(), device);
+            let rows = pick(counted.iter().map(|&i| i as i64).collect());
+            let targets = pick(counted.iter().map(|&i| data.targets[i]).collect());
+            let weights: Vec<f32> = counted.iter().map(|&i| weights[i]).collect();
             loss_of(model.head(hidden.select(0, rows)), targets, Some(&weights))
         }
         weights => {
