@@ -71,6 +71,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Personal API keys of the accounts (the machine owner's view: any account's).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Score hypotheses against references (BLEU as sacrebleu, ROUGE as rouge-score); prints JSON.
     Metrics {
         #[command(subcommand)]
@@ -168,6 +173,38 @@ pub enum UsersCommand {
         /// Disable the account: it can no longer sign in, and its sessions end.
         #[arg(long)]
         disabled: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for an account; prints the key once (it is stored only as a hash).
+    Create {
+        /// The e-mail address of the account the key acts for.
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        /// What the key is for, e.g. `nightly-eval`.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// A scope (repeat for more): runs:read, runs:write, data:read, data:write, models:read,
+        /// models:write, models:infer, schedules:read, schedules:write, account:read, users:manage, audit:read.
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+        /// Days until the key stops working (default: until revoked).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List an account's keys, revoked ones too.
+    List {
+        /// The e-mail address of the account.
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+    },
+    /// Revoke a key by its id (`key_...`, from `hangar keys list`).
+    Revoke {
+        /// The key's id.
+        #[arg(value_name = "ID")]
+        id: String,
     },
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use hangar_accounts::Accounts;
 use hangar_engine::{Engine, EngineSettings, SqlStore};
 use hangar_sdk::{ArtifactStore, Registry, StoreLocation};
 
@@ -59,13 +60,20 @@ impl Home {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create the Hangar home {}; pass a writable --home", self.dir.display()))?;
         if self.is_embedded_database() {
-            return SqlStore::connect_and_migrate(&self.database_url)
-                .await
-                .context("cannot open the embedded database");
+            let store =
+                SqlStore::connect_and_migrate(&self.database_url).await.context("cannot open the embedded database")?;
+            self.accounts(&store).migrate().await.context("cannot open the embedded database's accounts")?;
+            return Ok(store);
         }
         let store = SqlStore::connect(&self.database_url).await?;
         store.check_schema().await?;
+        self.accounts(&store).check_schema().await?;
         Ok(store)
+    }
+
+    /// The accounts, in the store's database over the store's connections.
+    pub fn accounts(&self, store: &SqlStore) -> Accounts {
+        Accounts::new(store.pool().clone(), &self.database_url)
     }
 
     /// The store for a command that only reads: `None` when this home has no
@@ -92,7 +100,9 @@ impl Home {
     pub async fn engine(&self, registry: Registry) -> Result<Engine> {
         let store = self.store().await?;
         let artifacts = ArtifactStore::open(self.artifacts.clone()).context("cannot open the artifact store")?;
-        Ok(Engine::new(Arc::new(store), artifacts, Arc::new(registry), self.scratch(), settings_from_env()?))
+        let owners = Arc::new(crate::owners::AccountOwners(self.accounts(&store)));
+        Ok(Engine::new(Arc::new(store), artifacts, Arc::new(registry), self.scratch(), settings_from_env()?)
+            .with_owners(owners))
     }
 }
 

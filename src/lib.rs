@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod display;
 pub mod home;
+pub mod owners;
 pub mod summary;
 
 use anyhow::Result;

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
 use hangar_cli::commands::{
-    execute, exit, metrics, migrate, models, operators, pools, roots, runs, serve, task_exec, users, validate, worker,
+    execute, exit, keys, metrics, migrate, models, operators, pools, roots, runs, serve, task_exec, users, validate,
+    worker,
 };
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
@@ -51,6 +52,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::TaskExec => task_exec::run(&Home::resolve(cli.home.as_deref())?).await,
         Command::Serve(args) => serve::run(args, &Home::resolve(cli.home.as_deref())?).await,
         Command::Users { command } => users::run(command, &Home::resolve(cli.home.as_deref())?, cli.json).await,
+        Command::Keys { command } => keys::run(command, &Home::resolve(cli.home.as_deref())?, cli.json).await,
         Command::Metrics { command } => metrics::run(command),
     }
 }

@@ -150,6 +150,12 @@ impl From<hangar_engine::StoreError> for ApiError {
     }
 }
 
+impl From<hangar_accounts::AccountError> for ApiError {
+    fn from(error: hangar_accounts::AccountError) -> Self {
+        ApiError::internal("the account store failed", &error)
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
         let status = rejection.status();

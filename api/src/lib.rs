@@ -4,6 +4,7 @@
 //! document generated from the handlers. The binary builds an
 //! [`AppState`] around an engine and serves [`router`].
 
+pub mod audit;
 pub mod auth;
 pub mod console;
 pub mod error;
@@ -26,11 +27,15 @@ pub use auth::tokens::{Claims, TokenKeys, random_secret};
 pub use auth::{Permission, Role};
 pub use error::ApiError;
 pub use routes::auth::new_user;
+pub use routes::keys::{KeyRequest, validate as validate_key};
 pub use state::{ApiConfig, AppState, RateLimit};
 
 /// The routes under `/api/v1`, with their OpenAPI description.
 fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
-    use routes::{auth, events, generate, models, pipelines, roots, runs, schedules, session, uploads, users};
+    use routes::{
+        audit, auth, events, generate, keys, models, pipelines, roots, runs, schedules, session, two_factor, uploads,
+        users,
+    };
     let upload_limit = usize::try_from(state.config.upload_limit).unwrap_or(usize::MAX).saturating_add(1 << 20);
     OpenApiRouter::new()
         .routes(routes!(auth::register))
@@ -41,6 +46,13 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(users::me, users::update_me))
         .routes(routes!(users::list))
         .routes(routes!(users::update))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(two_factor::status, two_factor::enrol, two_factor::remove))
+        .routes(routes!(two_factor::confirm))
+        .routes(routes!(two_factor::reset))
+        .routes(routes!(two_factor::required_roles, two_factor::set_required_roles))
+        .routes(routes!(audit::list))
         .routes(routes!(pipelines::create, pipelines::list))
         .routes(routes!(pipelines::detail, pipelines::delete))
         .routes(routes!(runs::create))

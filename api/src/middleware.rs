@@ -26,7 +26,14 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let span = tracing::info_span!("request", %method, %route, request_id = %request_id);
-    let response = next.run(request).instrument(span.clone()).await;
+    let context = crate::audit::RequestContext {
+        address: request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(address)| address.ip().to_string()),
+        request_id: (!request_id.is_empty()).then(|| request_id.clone()),
+    };
+    let response = crate::audit::within(context, next.run(request).instrument(span.clone())).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state.metrics.observe_request(

@@ -1,9 +1,10 @@
-//! What every handler shares: the engine, the configuration, the signing
-//! keys, the rate limiter and the metrics.
+//! What every handler shares: the engine, the accounts, the configuration,
+//! the signing keys, the rate limiter and the metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use hangar_accounts::Accounts;
 use hangar_engine::{Engine, Store};
 
 use crate::auth::tokens::TokenKeys;
@@ -42,6 +43,8 @@ pub struct ApiConfig {
     /// Failed sign-ins allowed per account and per address before each
     /// further attempt waits (doubling up to a quarter of an hour).
     pub login_failures_allowed: u32,
+    /// How long audit rows are kept; `None` keeps them for ever.
+    pub audit_retention: Option<Duration>,
 }
 
 impl ApiConfig {
@@ -60,6 +63,7 @@ impl ApiConfig {
             cors_origins: Vec::new(),
             allow_registration: true,
             login_failures_allowed: 5,
+            audit_retention: Some(Duration::from_secs(365 * 24 * 3600)),
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub engine: Engine,
+    /// Accounts, keys, two-factor sign-in and the audit log.
+    pub accounts: Accounts,
     pub config: ApiConfig,
     pub tokens: TokenKeys,
     pub limiter: Option<RateLimiter>,
@@ -88,13 +94,14 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(engine: Engine, config: ApiConfig) -> Self {
+    pub fn new(engine: Engine, accounts: Accounts, config: ApiConfig) -> Self {
         let tokens = TokenKeys::new(&config.jwt_secret, config.access_ttl, config.refresh_ttl);
         let limiter = config.rate_limit.map(RateLimiter::new);
         let logins = crate::auth::throttle::LoginThrottle::new(config.login_failures_allowed);
         Self(Arc::new(Inner {
             logins,
             engine,
+            accounts,
             config,
             tokens,
             limiter,

@@ -17,7 +17,7 @@ pub mod store;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Mark};
 pub use plan::{Binding, Plan, PlannedTask, compile, compile_template, spec_hash};
-pub use scheduler::access::TRUSTED_ROLE;
+pub use scheduler::access::{Owners, Standing, TRUSTED_ROLE};
 pub use scheduler::{Engine, EngineError, EngineEvent, EngineSettings, FiredRun, WorkerOptions, prepare_run};
 pub use status::{RunStatus, TaskStatus};
 pub use store::{LogStore, PoolStore, RunStore, SqlStore, Store, StoreError, TaskQueue};

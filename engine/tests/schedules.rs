@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Fixture, Harness};
 use hangar_engine::clock::ManualClock;
-use hangar_engine::store::catalog::{NewPipelineVersion, ScheduleRecord, UserRecord};
+use hangar_engine::store::catalog::{NewPipelineVersion, ScheduleRecord};
 use hangar_engine::{Engine, FiredRun, spec_hash};
 use hangar_sdk::CancellationToken;
 use serde_json::json;
@@ -27,7 +27,7 @@ const HOUR: i64 = 60 * MINUTE;
 async fn harness(fixture: &Fixture) -> Harness {
     let harness = Harness::with_store(fixture.store.clone(), tempfile::tempdir().expect("tempdir"));
     let store = harness.engine.store();
-    assert!(store.create_user(&user("usr_ops", false)).await.expect("create the owner"));
+    harness.owners.set("usr_ops", "user", false);
     store
         .save_pipeline(&NewPipelineVersion {
             name: "nightly".to_owned(),
@@ -39,22 +39,6 @@ async fn harness(fixture: &Fixture) -> Harness {
         .await
         .expect("save pipeline");
     harness
-}
-
-/// An ordinary account.
-fn user(id: &str, disabled: bool) -> UserRecord {
-    UserRecord {
-        id: id.to_owned(),
-        email: format!("{id}@hangar.example"),
-        password_hash: String::new(),
-        role: "user".to_owned(),
-        name: None,
-        organization: None,
-        position: None,
-        disabled,
-        created_at: T0,
-        updated_at: T0,
-    }
 }
 
 fn schedule(id: &str, cron: &str, catchup: bool) -> ScheduleRecord {
@@ -129,7 +113,7 @@ async fn a_schedule_whose_owner_lost_the_right_starts_nothing_and_says_why(fixtu
     store.put_schedule(&schedule("hourly", "0 * * * *", false)).await.expect("put");
     let fired = h.engine.fire_due_schedules(T0 + HOUR + MINUTE).await.expect("fire");
     assert!(fired[0].run_id.is_some(), "an enabled owner's schedule starts a run: {fired:?}");
-    assert!(store.set_role("usr_ops", "user", true, T0 + HOUR).await.expect("disable"));
+    h.owners.set("usr_ops", "user", true);
     let fired = h.engine.fire_due_schedules(T0 + 2 * HOUR + MINUTE).await.expect("fire");
     assert_eq!(fired.len(), 1);
     assert!(fired[0].run_id.is_none(), "{fired:?}");

@@ -10,6 +10,10 @@ pub async fn run(home: &Home, json: bool) -> Result<u8> {
     let store = SqlStore::connect(&home.database_url).await?;
     let (before, _) = store.schema_version().await?;
     store.migrate().await.context("migration failed; the database is left at its last complete version")?;
+    home.accounts(&store)
+        .migrate()
+        .await
+        .context("migrating the account tables failed; the database is left at its last complete version")?;
     let (after, expected) = store.schema_version().await?;
     let backend = hangar_engine::Store::backend(&store).as_str();
     if json {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod execute;
+pub mod keys;
 pub mod metrics;
 pub mod migrate;
 pub mod models;

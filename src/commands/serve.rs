@@ -44,7 +44,8 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
         .await
         .with_context(|| format!("cannot listen on {}; choose another address with --bind", args.bind))?;
     let address = listener.local_addr().context("cannot read the listening address")?;
-    let state = AppState::new(engine.clone(), config);
+    let accounts = home.accounts(&home.store().await?);
+    let state = AppState::new(engine.clone(), accounts, config);
     let pool = hangar_train::infer::ModelPool::new(
         engine.artifacts().clone(),
         home.dir.join("models"),
@@ -54,7 +55,7 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
     )
     .with_max_waiting(count_var("HANGAR_MAX_QUEUE", 256, 0)?);
     state.set_inference(std::sync::Arc::new(pool));
-    let app = hangar_api::router(state);
+    let app = hangar_api::router(state.clone());
 
     let shutdown = CancellationToken::new();
     let mut background = tokio::task::JoinSet::new();
@@ -69,6 +70,10 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
     {
         let (engine, shutdown) = (engine.clone(), shutdown.clone());
         background.spawn(async move { engine.adopt_orphans(shutdown).await });
+    }
+    {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        background.spawn(async move { hangar_api::audit::prune_periodically(state, shutdown).await });
     }
     if !args.no_scheduler {
         let (engine, shutdown) = (engine.clone(), shutdown.clone());
@@ -134,6 +139,21 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
     }
     if let Ok(text) = std::env::var("HANGAR_CORS_ORIGINS") {
         config.cors_origins = text.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+    }
+    // How long audit rows are kept: a duration (400d), or `forever`.
+    match std::env::var("HANGAR_AUDIT_RETENTION").map(|t| t.trim().to_owned()) {
+        Ok(text) if text == "forever" => config.audit_retention = None,
+        Ok(text) if !text.is_empty() => {
+            let retention = humantime::parse_duration(&text).with_context(|| {
+                format!("HANGAR_AUDIT_RETENTION={text} is not a duration; write it like 400d, or `forever`")
+            })?;
+            anyhow::ensure!(
+                retention >= std::time::Duration::from_secs(86_400),
+                "HANGAR_AUDIT_RETENTION={text} is under a day; keep the audit log at least 1d"
+            );
+            config.audit_retention = Some(retention);
+        }
+        _ => {}
     }
     if let Ok(text) = std::env::var("HANGAR_ALLOW_REGISTRATION") {
         config.allow_registration = boolean("HANGAR_ALLOW_REGISTRATION", &text)?;

@@ -9,8 +9,7 @@ use crate::cli::UsersCommand;
 use crate::home::Home;
 
 pub async fn run(command: &UsersCommand, home: &Home, json: bool) -> Result<u8> {
-    let store = home.store().await?;
-    use hangar_engine::store::UserStore as _;
+    let store = home.accounts(&home.store().await?);
     match command {
         UsersCommand::Create { email, password, admin, name } => {
             let role = if *admin { Role::Admin } else { Role::User };
@@ -55,6 +54,14 @@ pub async fn run(command: &UsersCommand, home: &Home, json: bool) -> Result<u8> 
                 bail!("no account with the e-mail {email}; list them with `hangar users list`");
             };
             store.set_role(&user.id, role.as_str(), *disabled, hangar_engine::clock::now_ms()).await?;
+            let action = match (user.disabled, *disabled) {
+                (false, true) => "account.disable",
+                (true, false) => "account.enable",
+                _ => "account.role",
+            };
+            let change =
+                format!("role {} → {}; {}", user.role, role.as_str(), if *disabled { "disabled" } else { "enabled" });
+            store.record(&super::keys::by_system(action, &user.id, Some(change))).await?;
             eprintln!("{email} is now {}{}", role.as_str(), if *disabled { " (disabled)" } else { "" });
             Ok(exit::OK)
         }

@@ -59,6 +59,8 @@ impl Api {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("hangar.db").display());
         let store = SqlStore::connect_and_migrate(&url).await.expect("store");
+        let accounts = hangar_accounts::Accounts::new(store.pool().clone(), &url);
+        accounts.migrate().await.expect("account tables");
         let artifacts = ArtifactStore::local(dir.path().join("artifacts")).expect("artifacts");
         let settings = EngineSettings {
             poll: Duration::from_millis(20),
@@ -71,11 +73,12 @@ impl Api {
             Arc::new(hangar_cli::registry().expect("registry")),
             dir.path().join("scratch"),
             settings,
-        );
+        )
+        .with_owners(Arc::new(hangar_cli::owners::AccountOwners(accounts.clone())));
         let mut config = ApiConfig::with_secret(SECRET.to_vec());
         config.rate_limit = None;
         adjust(&mut config);
-        let state = AppState::new(engine.clone(), config);
+        let state = AppState::new(engine.clone(), accounts, config);
         let shutdown = CancellationToken::new();
         {
             let shutdown = shutdown.clone();
@@ -161,7 +164,7 @@ impl Api {
     /// as `hangar users create --admin` does).
     pub async fn admin(&self, email: &str) -> String {
         let user = hangar_api::new_user(email, PASSWORD, hangar_api::Role::Admin).await.expect("admin");
-        assert!(self.state.store().create_user(&user).await.expect("create admin"));
+        assert!(self.state.accounts.create_user(&user).await.expect("create admin"));
         self.login(email).await["access_token"].as_str().expect("token").to_owned()
     }
 

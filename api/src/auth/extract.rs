@@ -2,11 +2,14 @@
 //! console's session cookie (with its CSRF check), with the per-user rate
 //! limit applied on the way in.
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::header;
 use axum::http::request::Parts;
+use hangar_accounts::keys::KEY_PREFIX;
+use hangar_engine::clock::now_ms;
 
 use super::roles::{Permission, Role};
+use super::scopes;
 use super::session::{CSRF_HEADER, cookie_token, is_safe};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,6 +23,15 @@ pub struct CurrentUser {
     /// The CSRF token of the session, when the request came with the
     /// session cookie rather than a bearer token.
     pub csrf: Option<String>,
+    /// The API key the request came with, if it came with one.
+    pub key: Option<KeyUse>,
+}
+
+/// The API key behind a request.
+#[derive(Debug, Clone)]
+pub struct KeyUse {
+    pub id: String,
+    pub scopes: Vec<String>,
 }
 
 impl CurrentUser {
@@ -90,13 +102,17 @@ async fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<C
         None => (
             cookie_token(&parts.headers).ok_or_else(|| {
                 ApiError::unauthorized(
-                    "sign in first: send `Authorization: Bearer TOKEN` with a token from POST /api/v1/auth/login, \
-                     or sign in on the console",
+                    "sign in first: send `Authorization: Bearer TOKEN` with a token from POST /api/v1/auth/login \
+                     or an API key, or sign in on the console",
                 )
             })?,
             true,
         ),
     };
+    let path = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path(), |OriginalUri(uri)| uri.path());
+    if token.starts_with(KEY_PREFIX) && !by_cookie {
+        return identify_key(parts, state, token, path).await;
+    }
     let claims = state.tokens.verify(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
     let csrf = by_cookie.then(|| state.tokens.csrf_for(token));
     if let Some(expected) = &csrf
@@ -118,13 +134,78 @@ async fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<C
     // The account as it is now, not as the token remembers it: disabling,
     // deleting or demoting an account takes effect on its next request.
     let account = current_account(state, &claims.sub).await?;
+    check_enrolment(state, &account, path).await?;
     Ok(CurrentUser {
         id: account.id,
         email: account.email,
         role: account.role,
         csrf: csrf.map(|hash| hash.to_hex().to_string()),
+        key: None,
     })
 }
+
+/// A request made with an API key: live, of an enabled owner, and with the
+/// scope this part of the API needs.
+async fn identify_key(parts: &Parts, state: &AppState, secret: &str, path: &str) -> Result<CurrentUser, ApiError> {
+    let key = state.accounts.use_key(secret, now_ms()).await?.ok_or_else(|| {
+        ApiError::unauthorized(
+            "this API key is unknown, revoked or expired; create a new one on the console's account page or \
+             with POST /api/v1/keys",
+        )
+    })?;
+    if let Some(limiter) = &state.limiter {
+        limiter.check(&format!("user:{}", key.user_id)).map_err(ApiError::rate_limited)?;
+    }
+    let account = current_account(state, &key.user_id).await?;
+    check_enrolment(state, &account, path).await?;
+    let Some(needed) = scopes::required(&parts.method, path) else {
+        return Err(ApiError::forbidden(
+            "API keys cannot do this (keys, sign-in and two-factor settings need the person): sign in instead",
+        ));
+    };
+    if !key.scopes.iter().any(|scope| scope == needed.as_str()) {
+        return Err(ApiError::forbidden(format!(
+            "this API key lacks the {} scope; create a key with it",
+            needed.as_str()
+        )));
+    }
+    Ok(CurrentUser {
+        id: account.id,
+        email: account.email,
+        role: account.role,
+        csrf: None,
+        key: Some(KeyUse { id: key.id, scopes: key.scopes }),
+    })
+}
+
+/// Paths an account that must enrol in two-factor sign-in may still reach.
+fn enrolment_path(path: &str) -> bool {
+    path.starts_with("/api/v1/account/two-factor")
+        || path.starts_with("/account")
+        || matches!(path, "/api/v1/auth/session" | "/api/v1/users/me" | "/logout")
+}
+
+/// Sends an account whose role requires two-factor sign-in, and which has
+/// none yet, to enrolment: nothing else answers until it enrols.
+async fn check_enrolment(state: &AppState, account: &Account, path: &str) -> Result<(), ApiError> {
+    if enrolment_path(path) {
+        return Ok(());
+    }
+    let required = state.accounts.two_factor_roles().await?;
+    if required.iter().any(|role| role == account.role.as_str()) && !state.accounts.has_two_factor(&account.id).await? {
+        let mut error = ApiError::forbidden(format!(
+            "the {} role must sign in with a second factor: set it up on the console's account page \
+             (/account/two-factor) or with POST /api/v1/account/two-factor",
+            account.role.as_str()
+        ));
+        error.code = ENROLMENT_REQUIRED;
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// The error code of a request refused until the account enrols in two-factor sign-in.
+pub const ENROLMENT_REQUIRED: &str = "two_factor_enrolment_required";
 
 /// An account's standing as the database has it.
 struct Account {
@@ -134,7 +215,7 @@ struct Account {
 }
 
 async fn current_account(state: &AppState, user_id: &str) -> Result<Account, ApiError> {
-    let user = state.store().user(user_id).await?.ok_or_else(|| {
+    let user = state.accounts.user(user_id).await?.ok_or_else(|| {
         ApiError::unauthorized("this account no longer exists; sign in with another one or ask an administrator")
     })?;
     if user.disabled {

@@ -3,6 +3,7 @@
 pub mod extract;
 pub mod password;
 pub mod roles;
+pub mod scopes;
 pub mod session;
 pub mod throttle;
 pub mod tokens;

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::roles::Role;
 
 const ISSUER: &str = "hangar";
+/// How long the console waits for the second factor after the password.
+const CHALLENGE_SECONDS: i64 = 300;
 
 /// What an access token says about its bearer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +42,9 @@ pub struct TokenKeys {
     validation: Validation,
     /// Derived from the signing secret: binds a CSRF token to each session token.
     csrf_key: [u8; 32],
+    /// Derived from the signing secret: signs the console's "password
+    /// checked, code next" step of a two-factor sign-in.
+    challenge_key: [u8; 32],
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
@@ -61,6 +66,7 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             csrf_key: blake3::derive_key("hangar console session csrf v1", secret),
+            challenge_key: blake3::derive_key("hangar two-factor challenge v1", secret),
             access_ttl,
             refresh_ttl,
         }
@@ -71,6 +77,25 @@ impl TokenKeys {
     /// page cannot read and so cannot send.
     pub fn csrf_for(&self, token: &str) -> blake3::Hash {
         blake3::keyed_hash(&self.csrf_key, token.as_bytes())
+    }
+
+    /// A token saying that `user_id` gave the right password at `now_s`:
+    /// the console's second sign-in step takes it for five minutes instead
+    /// of the password.
+    pub fn challenge_for(&self, user_id: &str, now_s: i64) -> String {
+        let until = now_s + CHALLENGE_SECONDS;
+        let mac = blake3::keyed_hash(&self.challenge_key, format!("{user_id}.{until}").as_bytes());
+        format!("{user_id}.{until}.{}", mac.to_hex())
+    }
+
+    /// The account of a challenge that is ours and still fresh at `now_s`.
+    pub fn challenge_user(&self, challenge: &str, now_s: i64) -> Option<String> {
+        let mut parts = challenge.trim().rsplitn(3, '.');
+        let (mac, until, user_id) = (parts.next()?, parts.next()?, parts.next()?);
+        let expected = blake3::keyed_hash(&self.challenge_key, format!("{user_id}.{until}").as_bytes());
+        // blake3's Hash compares in constant time.
+        let fresh = until.parse::<i64>().is_ok_and(|until| until > now_s);
+        (blake3::Hash::from_hex(mac).ok()? == expected && fresh).then(|| user_id.to_owned())
     }
 
     /// A signed access token for the user, valid from `now_s` for the access lifetime.
@@ -162,6 +187,18 @@ mod tests {
         let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
         assert_eq!(keys_a.verify(&tampered).map(|c| c.sub), Err(TokenError::Invalid));
         assert_eq!(keys_a.verify("not.a.jwt").map(|c| c.sub), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn challenges_name_their_account_until_they_expire_and_cannot_be_forged() {
+        let keys = keys(b"0123456789abcdef0123456789abcdef");
+        let challenge = keys.challenge_for("usr_1", 1000);
+        assert_eq!(keys.challenge_user(&challenge, 1299).as_deref(), Some("usr_1"));
+        assert_eq!(keys.challenge_user(&challenge, 1300), None);
+        let forged = challenge.replacen("usr_1", "usr_2", 1);
+        assert_eq!(keys.challenge_user(&forged, 1000), None);
+        let other = TokenKeys::new(b"fedcba9876543210fedcba9876543210", Duration::ZERO, Duration::ZERO);
+        assert_eq!(other.challenge_user(&challenge, 1000), None);
     }
 
     #[test]

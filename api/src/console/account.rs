@@ -99,6 +99,8 @@ pub async fn profile(
                         div { dt { (lang.t("created")) } dd { (moment(me.created_at)) } }
                     }
                     p { (lang.t("permissions")) ": " @for p in &me.permissions { span.tag { (p) } " " } }
+                    p { a #two-factor-link href="/account/two-factor" { (lang.t("two_factor")) } " · "
+                        a #keys-link href="/account/keys" { (lang.t("api_keys")) } }
                 }
                 section.card {
                     form.stack method="post" action="/account" {
@@ -145,10 +147,20 @@ pub async fn save_profile(
 /// holders of `user:manage`, a 403 page for anyone else.
 pub async fn users_page(State(state): State<AppState>, Reader { lang, user }: Reader) -> Response {
     let csrf = user.csrf.clone().unwrap_or_default();
-    let listed = users::list(State(state), user.clone()).await;
+    let listed = users::list(State(state.clone()), user.clone()).await;
+    let required = state.accounts.two_factor_roles().await.unwrap_or_default();
+    let mut with_two_factor = std::collections::HashSet::new();
+    if let Ok(ApiJson(list)) = &listed {
+        for account in &list.users {
+            if state.accounts.has_two_factor(&account.id).await.unwrap_or(false) {
+                with_two_factor.insert(account.id.clone());
+            }
+        }
+    }
     let body = listed.map(|ApiJson(list)| {
         html! {
             h1 { (lang.t("users")) }
+            (super::two_factor::required_roles_form(lang, &user, &required))
             table.runs.users {
                 (head(lang, &["email", "name", "created", "role"]))
                 tbody {
@@ -167,6 +179,12 @@ pub async fn users_page(State(state): State<AppState>, Reader { lang, user }: Re
                                     label for={ "disabled-" (account.id) } { (lang.t("disabled")) }
                                     input id={ "disabled-" (account.id) } type="checkbox" name="disabled" value="true" checked[account.disabled];
                                     button type="submit" { (lang.t("save")) }
+                                }
+                                @if with_two_factor.contains(&account.id) {
+                                    form.inline method="post" action={ "/admin/users/" (account.id) "/two-factor/reset" } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button type="submit" { (lang.t("reset_two_factor")) }
+                                    }
                                 }
                             }
                         }

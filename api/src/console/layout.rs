@@ -50,10 +50,12 @@ pub fn page(lang: Lang, title: &str, user: Option<&CurrentUser>, current: &str, 
                             }
                         }
                         @if user.is_admin() {
-                            @if current == "/admin/users" {
-                                a.admin href="/admin/users" aria-current="page" { (lang.t("users")) }
-                            } @else {
-                                a.admin href="/admin/users" { (lang.t("users")) }
+                            @for (path, key) in [("/admin/users", "users"), ("/admin/audit", "audit_log")] {
+                                @if current == path {
+                                    a.admin href=(path) aria-current="page" { (lang.t(key)) }
+                                } @else {
+                                    a.admin href=(path) { (lang.t(key)) }
+                                }
                             }
                         }
                         a.who href="/account" { (user.email) }

@@ -10,11 +10,14 @@ use serde::Deserialize;
 use super::i18n::Lang;
 use super::layout;
 use super::local;
+use crate::audit::Actor;
 use crate::auth::extract::PageUser;
 use crate::error::ApiError;
-use crate::routes::auth::{LoginRequest, authenticate};
+use crate::routes::auth::{LoginRequest, authenticate, second_factor};
 use crate::routes::session::{closing_cookie, cookie_header, open};
 use crate::state::AppState;
+use hangar_accounts::Outcome;
+use hangar_engine::clock::now_ms;
 
 #[derive(Debug, Deserialize)]
 pub struct Next {
@@ -43,6 +46,28 @@ fn page_for(lang: Lang, next: &str, failed: bool) -> Html<String> {
     Html(layout::page(lang, lang.t("sign_in"), None, "/login", body).into_string())
 }
 
+/// The second step of a two-factor sign-in: the code, with the signed
+/// challenge that stands for the password already checked.
+fn code_page(lang: Lang, challenge: &str, next: &str, failed: Option<&str>) -> Html<String> {
+    let body = html! {
+        section.card.narrow {
+            h1 { (lang.t("two_factor")) }
+            @if let Some(failed) = failed {
+                p.error role="alert" { (failed) }
+            }
+            p { (lang.t("enter_code")) }
+            form method="post" action="/login/two-factor" {
+                input type="hidden" name="challenge" value=(challenge);
+                input type="hidden" name="next" value=(next);
+                label for="code" { (lang.t("code")) }
+                input #code type="text" name="code" autocomplete="one-time-code" inputmode="numeric" required autofocus;
+                button type="submit" { (lang.t("sign_in")) }
+            }
+        }
+    };
+    Html(layout::page(lang, lang.t("two_factor"), None, "/login", body).into_string())
+}
+
 pub async fn form(headers: HeaderMap, Query(query): Query<Next>) -> Html<String> {
     page_for(Lang::of(&headers), &local(query.next.as_deref()), query.failed.is_some())
 }
@@ -54,23 +79,75 @@ pub struct SignIn {
     next: Option<String>,
 }
 
-/// Checks the form's credentials, sets the session cookie and goes on.
+/// Checks the form's credentials; then asks for the second factor where the
+/// account has one, else sets the session cookie and goes on.
 pub async fn submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     client: crate::auth::extract::Anonymous,
     axum::Form(form): axum::Form<SignIn>,
 ) -> Response {
     let next = local(form.next.as_deref());
-    let request = LoginRequest { email: form.email, password: form.password };
+    let request = LoginRequest { email: form.email, password: form.password, code: None };
     let user = match authenticate(&state, &request, client).await {
         Ok(user) => user,
         Err(_) => {
             return Redirect::to(&format!("/login?failed=1&next={}", super::percent_encode(&next))).into_response();
         }
     };
-    match open(&state, user) {
-        Ok((cookie, _)) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
+    match state.accounts.has_two_factor(&user.id).await {
+        Ok(false) => {}
+        Ok(true) => {
+            let challenge = state.tokens.challenge_for(&user.id, now_ms() / 1000);
+            return code_page(Lang::of(&headers), &challenge, &next, None).into_response();
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    }
+    signed_in(&state, user, &next).await
+}
+
+/// Records the sign-in and opens the session.
+async fn signed_in(state: &AppState, user: hangar_accounts::UserRecord, next: &str) -> Response {
+    let actor = Actor::Account { id: &user.id, email: &user.email };
+    state.audit(actor, "auth.sign_in", None, Outcome::Allowed, None).await;
+    match open(state, user) {
+        Ok((cookie, _)) => ([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response(),
         Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SecondStep {
+    challenge: String,
+    code: String,
+    next: Option<String>,
+}
+
+/// Checks the code of a two-factor sign-in whose password was right.
+pub async fn submit_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: crate::auth::extract::Anonymous,
+    axum::Form(form): axum::Form<SecondStep>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let next = local(form.next.as_deref());
+    let again = || Redirect::to(&format!("/login?failed=1&next={}", super::percent_encode(&next))).into_response();
+    let Some(user_id) = state.tokens.challenge_user(&form.challenge, now_ms() / 1000) else {
+        return again();
+    };
+    let user = match state.accounts.user(&user_id).await {
+        Ok(Some(user)) if !user.disabled => user,
+        Ok(_) => return again(),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    match second_factor(&state, &user, &form.code, client).await {
+        Ok(()) => signed_in(&state, user, &next).await,
+        Err(err) => {
+            let mut page = code_page(lang, &form.challenge, &next, Some(err.console_message())).into_response();
+            *page.status_mut() = err.status;
+            page
+        }
     }
 }
 
@@ -92,6 +169,7 @@ pub async fn logout(
     if !user.csrf_matches(&form.csrf) {
         return ApiError::forbidden("the sign-out form is stale; reload the page and try again").into_response();
     }
+    state.audit_signed_out(&user).await;
     match closing_cookie(&state) {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response(),
         Err(err) => err.into_response(),

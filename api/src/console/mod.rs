@@ -4,11 +4,13 @@
 //! change something carry its CSRF token. Assets are compiled in.
 
 mod account;
+mod audit;
 mod chart;
 mod dag;
 mod data;
 mod evaluations;
 mod i18n;
+mod keys;
 mod layout;
 mod login;
 mod markdown;
@@ -20,6 +22,7 @@ mod run;
 mod runs;
 mod schedules;
 mod training;
+mod two_factor;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -37,6 +40,15 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/two-factor", axum::routing::post(login::submit_code))
+        .route("/account/two-factor", get(two_factor::page).post(two_factor::start))
+        .route("/account/two-factor/confirm", axum::routing::post(two_factor::confirm))
+        .route("/account/two-factor/remove", axum::routing::post(two_factor::remove))
+        .route("/account/keys", get(keys::page).post(keys::create))
+        .route("/account/keys/{id}/revoke", axum::routing::post(keys::revoke))
+        .route("/admin/audit", get(audit::page))
+        .route("/admin/two-factor", axum::routing::post(two_factor::set_required))
+        .route("/admin/users/{id}/two-factor/reset", axum::routing::post(two_factor::reset))
         .route("/logout", axum::routing::post(login::logout))
         .route("/lang", get(login::language))
         .route("/pipelines", get(pipelines::list))
@@ -119,6 +131,9 @@ impl axum::extract::FromRequestParts<AppState> for Reader {
         let lang = i18n::Lang::of(&parts.headers);
         match PageUser::from_request_parts(parts, state).await {
             Ok(PageUser(user)) => Ok(Self { lang, user }),
+            Err(err) if err.code == crate::auth::extract::ENROLMENT_REQUIRED => {
+                Err(Redirect::to("/account/two-factor?required=1"))
+            }
             Err(_) => Err(to_login(&parts.uri.to_string())),
         }
     }

@@ -68,6 +68,11 @@ pub(super) fn typed(fields: &[(String, String)], declared: &HashMap<String, Para
 }
 
 /// The value of the first field called `name`.
+/// Every value a form sent under `key` (checkboxes send one per ticked box).
+pub(super) fn values<'a>(fields: &'a [(String, String)], key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    fields.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
 pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }

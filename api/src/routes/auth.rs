@@ -4,12 +4,13 @@ use std::sync::LazyLock;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use hangar_accounts::{NewRefreshToken, Outcome, Rotation, UserRecord};
 use hangar_engine::clock::now_ms;
-use hangar_engine::store::catalog::{NewRefreshToken, Rotation, UserRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::users::UserView;
+use crate::audit::Actor;
 use crate::auth::extract::Anonymous;
 use crate::auth::tokens::{new_refresh_token, refresh_hash};
 use crate::auth::{Role, password};
@@ -34,6 +35,10 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// For accounts with two-factor sign-in: the 6-digit code from the
+    /// authenticator app, or one of the recovery codes.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// A refresh token to use or revoke.
@@ -101,7 +106,7 @@ pub async fn register_account(state: &AppState, request: RegisterRequest) -> Api
         position: request.position.filter(|s| !s.trim().is_empty()),
         ..user
     };
-    if !state.store().create_user(&user).await? {
+    if !state.accounts.create_user(&user).await? {
         return Err(ApiError::conflict(format!("an account with the e-mail {} exists; sign in instead", user.email)));
     }
     tracing::info!(user = %user.id, "Account registered.");
@@ -146,11 +151,11 @@ pub async fn login(
     client: Anonymous,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
-    let user = authenticate(&state, &request, client).await?;
+    let user = sign_in(&state, &request, client).await?;
     let (refresh_token, hash) = new_refresh_token();
     let now = now_ms();
     state
-        .store()
+        .accounts
         .add_refresh_token(&NewRefreshToken {
             token_hash: hash,
             user_id: user.id.clone(),
@@ -161,6 +166,63 @@ pub async fn login(
         .await?;
     tracing::info!(user = %user.id, "Signed in.");
     Ok(ApiJson(tokens_for(&state, &user, refresh_token)?))
+}
+
+/// A whole sign-in: the password, then the second factor where the account
+/// has one; recorded in the audit log either way.
+///
+/// # Errors
+/// As [`authenticate`], and 401 with the code `two_factor_required` when
+/// the account needs a code and none came.
+pub async fn sign_in(state: &AppState, request: &LoginRequest, client: Anonymous) -> ApiResult<UserRecord> {
+    let user = authenticate(state, request, client).await?;
+    if state.accounts.has_two_factor(&user.id).await? {
+        let Some(code) = request.code.as_deref().filter(|c| !c.trim().is_empty()) else {
+            let mut error = ApiError::unauthorized(
+                "this account signs in with a second factor: send the 6-digit code from the authenticator app \
+                 (or a recovery code) as `code` with the e-mail and password",
+            );
+            error.code = TWO_FACTOR_REQUIRED;
+            return Err(error);
+        };
+        second_factor(state, &user, code, client).await?;
+    }
+    state
+        .audit(Actor::Account { id: &user.id, email: &user.email }, "auth.sign_in", None, Outcome::Allowed, None)
+        .await;
+    Ok(user)
+}
+
+/// The error code of a sign-in that needs its second factor.
+pub const TWO_FACTOR_REQUIRED: &str = "two_factor_required";
+
+/// Checks the second factor of an account whose password matched, counting
+/// a wrong code as a failed sign-in (so codes cannot be guessed quickly).
+///
+/// # Errors
+/// 401 for a wrong or reused code (recorded in the audit log), 429 while
+/// failed attempts must wait.
+pub async fn second_factor(state: &AppState, user: &UserRecord, code: &str, client: Anonymous) -> ApiResult<()> {
+    let mut keys = vec![format!("account:{}", user.email)];
+    if let Some(address) = client.0 {
+        keys.push(format!("address:{address}"));
+    }
+    if let Err(wait) = state.logins.attempt(&keys, std::time::Instant::now()) {
+        return Err(ApiError::rate_limited(wait).with_message(format!(
+            "too many failed sign-ins for this account or from this address; try again in {wait} s"
+        )));
+    }
+    if state.accounts.verify_second_factor(&user.id, code, now_ms()).await? {
+        state.logins.succeeded(&keys[0], keys.get(1).map(String::as_str));
+        return Ok(());
+    }
+    let reason = "wrong, expired or already used second-factor code";
+    let actor = Actor::Account { id: &user.id, email: &user.email };
+    state.audit(actor, "auth.sign_in", None, Outcome::Refused, Some(reason)).await;
+    Err(ApiError::unauthorized(
+        "the code is wrong, expired or already used; enter the current code from the authenticator app, or a \
+         recovery code",
+    ))
 }
 
 /// The account behind the credentials, if they match and it is enabled.
@@ -180,14 +242,18 @@ pub async fn authenticate(state: &AppState, request: &LoginRequest, client: Anon
         )));
     }
     let result = check_credentials(state, request).await;
-    if result.is_ok() {
-        state.logins.succeeded(&keys[0], keys.get(1).map(String::as_str));
+    match &result {
+        Ok(_) => state.logins.succeeded(&keys[0], keys.get(1).map(String::as_str)),
+        Err(error) => {
+            let actor = Actor::Anonymous(Some(&request.email));
+            state.audit(actor, "auth.sign_in", None, Outcome::Refused, Some(&error.message)).await;
+        }
     }
     result
 }
 
 async fn check_credentials(state: &AppState, request: &LoginRequest) -> ApiResult<UserRecord> {
-    let user = state.store().user_by_email(request.email.trim()).await?;
+    let user = state.accounts.user_by_email(request.email.trim()).await?;
     let stored = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let password = request.password.clone();
     let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
@@ -237,10 +303,10 @@ pub async fn refresh(
         expires_at: now + refresh_ttl_ms(&state),
     };
     let presented = refresh_hash(request.refresh_token.trim());
-    match state.store().rotate_refresh_token(&presented, &next, now).await? {
+    match state.accounts.rotate_refresh_token(&presented, &next, now).await? {
         Rotation::Rotated { user_id } => {
             let user =
-                state.store().user(&user_id).await?.ok_or_else(|| ApiError::unauthorized("the account is gone"))?;
+                state.accounts.user(&user_id).await?.ok_or_else(|| ApiError::unauthorized("the account is gone"))?;
             if user.disabled {
                 return Err(ApiError::forbidden("this account is disabled; ask an administrator"));
             }
@@ -265,7 +331,13 @@ pub async fn logout(
     _: Anonymous,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
-    if state.store().revoke_refresh_token(&refresh_hash(request.refresh_token.trim()), now_ms()).await? {
+    let presented = refresh_hash(request.refresh_token.trim());
+    if let Some(user_id) = state.accounts.refresh_token_owner(&presented).await?
+        && state.accounts.revoke_refresh_token(&presented, now_ms()).await?
+    {
+        let user = state.accounts.user(&user_id).await?;
+        let email = user.as_ref().map_or("", |u| u.email.as_str());
+        state.audit(Actor::Account { id: &user_id, email }, "auth.sign_out", None, Outcome::Allowed, None).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::unauthorized("unknown refresh token"))

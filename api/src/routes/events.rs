@@ -53,7 +53,7 @@ impl Watch {
             return true;
         }
         self.checked_at = std::time::Instant::now();
-        match self.state.store().user(&self.viewer).await {
+        match self.state.accounts.user(&self.viewer).await {
             Ok(Some(user)) if !user.disabled => {
                 user.role == hangar_engine::TRUSTED_ROLE || self.owner.as_deref() == Some(self.viewer.as_str())
             }

@@ -1,10 +1,12 @@
 //! The handlers, one file per resource.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod download;
 pub mod events;
 pub mod generate;
+pub mod keys;
 pub mod models;
 pub mod ops;
 pub mod pipelines;
@@ -12,5 +14,6 @@ pub mod roots;
 pub mod runs;
 pub mod schedules;
 pub mod session;
+pub mod two_factor;
 pub mod uploads;
 pub mod users;

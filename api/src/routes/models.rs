@@ -133,9 +133,12 @@ async fn may_change(state: &AppState, user: &CurrentUser, name: &str) -> ApiResu
     match state.store().model_owner(name).await? {
         Some(Some(owner)) if owner == user.id => Ok(()),
         None => Ok(()),
-        Some(_) => Err(ApiError::forbidden(format!(
-            "the model {name} belongs to another account; only its owner or an administrator may change it"
-        ))),
+        Some(_) => {
+            state.audit_refused(user, "model.change", name, "owned by another account").await;
+            Err(ApiError::forbidden(format!(
+                "the model {name} belongs to another account; only its owner or an administrator may change it"
+            )))
+        }
     }
 }
 
@@ -165,6 +168,7 @@ pub async fn set_alias(
     }
     let previous = state.store().set_model_alias(&name, &alias, request.version, now_ms()).await?;
     tracing::info!(model = %name, %alias, version = request.version, ?previous, by = %user.id, "Model alias moved.");
+    state.audit_done(&user, "model.promote", &format!("{name}@{} as {alias}", request.version)).await;
     Ok(ApiJson(AliasView { name, alias, version: request.version, previous }))
 }
 
@@ -185,6 +189,7 @@ pub async fn rollback(
     match state.store().rollback_model_alias(&name, &alias, now_ms()).await? {
         Rollback::To(version) => {
             tracing::info!(model = %name, %alias, version, by = %user.id, "Model alias rolled back.");
+            state.audit_done(&user, "model.rollback", &format!("{name}:{alias} to {version}")).await;
             Ok(ApiJson(AliasView { name, alias, version, previous: Some(current.version) }))
         }
         Rollback::NothingToRollBack => Err(ApiError::conflict(format!(
@@ -209,6 +214,7 @@ pub async fn delete_alias(
 ) -> ApiResult<StatusCode> {
     may_change(&state, &user, &name).await?;
     if state.store().delete_model_alias(&name, &alias).await? {
+        state.audit_done(&user, "model.delete_alias", &format!("{name}:{alias}")).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("{name} has no alias {alias}")))
@@ -228,6 +234,7 @@ pub async fn delete_version(
     match state.store().delete_model_version(&name, version).await? {
         Deletion::Deleted => {
             tracing::info!(model = %name, version, by = %user.id, "Model version deleted.");
+            state.audit_done(&user, "model.delete", &format!("{name}@{version}")).await;
             Ok(StatusCode::NO_CONTENT)
         }
         Deletion::Missing => Err(no_model(&format!("{name}@{version}"))),

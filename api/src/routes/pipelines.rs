@@ -105,6 +105,7 @@ pub async fn create(
     let owner = match state.store().pipeline(&name).await? {
         Some(existing) if user.can_see(Some(&existing.owner)) => existing.owner,
         Some(_) => {
+            state.audit_refused(&user, "pipeline.save", &name, "owned by another account").await;
             return Err(ApiError::conflict(format!(
                 "another account owns a pipeline named {name}; choose another name"
             )));
@@ -134,6 +135,9 @@ pub async fn create(
     };
     sync_spec_schedule(&state, &plan, &owner, now).await?;
     tracing::info!(pipeline = %name, version = %plan.hash, outcome, user = %user.id, "Pipeline stored.");
+    if outcome != "unchanged" {
+        state.audit_done(&user, "pipeline.save", &format!("{name}@{}", plan.hash)).await;
+    }
     Ok((status, ApiJson(SavedView { name, version: plan.hash.clone(), outcome, tasks: plan.tasks.len() })))
 }
 
@@ -215,9 +219,21 @@ pub(crate) async fn visible_pipeline(
     match state.store().pipeline(name).await? {
         Some(record) if user.can_see(Some(&record.owner)) => Ok(record),
         // Someone else's pipeline is as invisible as a missing one.
-        _ => Err(ApiError::not_found(format!("no pipeline named {name}; list yours with GET /api/v1/pipelines"))
-            .in_console(format!("There is no pipeline named {name}."), "/pipelines", "See your pipelines")),
+        found => {
+            if found.is_some() {
+                state.audit_refused(user, "pipeline.read", name, "owned by another account").await;
+            }
+            Err(missing_pipeline(name))
+        }
     }
+}
+
+fn missing_pipeline(name: &str) -> ApiError {
+    ApiError::not_found(format!("no pipeline named {name}; list yours with GET /api/v1/pipelines")).in_console(
+        format!("There is no pipeline named {name}."),
+        "/pipelines",
+        "See your pipelines",
+    )
 }
 
 /// A pipeline: its current text, versions and schedules.
@@ -283,5 +299,6 @@ pub async fn delete(
     visible_pipeline(&state, &user, &name).await?;
     state.store().delete_pipeline(&name).await?;
     tracing::info!(pipeline = %name, user = %user.id, "Pipeline deleted.");
+    state.audit_done(&user, "pipeline.delete", &name).await;
     Ok(StatusCode::NO_CONTENT)
 }

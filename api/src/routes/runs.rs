@@ -241,6 +241,7 @@ pub async fn create(
         .map_err(|e| ApiError::internal("could not record the run", &e))?;
     state.launch(&run_id);
     tracing::info!(run = %run_id, pipeline = %name, user = %user.id, "Run started over the API.");
+    state.audit_done(&user, "run.start", &run_id).await;
     Ok((
         StatusCode::CREATED,
         ApiJson(RunCreated {
@@ -302,12 +303,21 @@ pub async fn run_page(state: &AppState, user: &CurrentUser, query: RunQuery) -> 
 pub async fn visible_run(state: &AppState, user: &CurrentUser, run_id: &str) -> ApiResult<RunRecord> {
     match state.store().run(run_id).await? {
         Some(run) if user.can_see(run.owner.as_deref()) => Ok(run),
-        _ => Err(ApiError::not_found(format!("no run {run_id}; list yours with GET /api/v1/runs")).in_console(
-            format!("There is no run {run_id}."),
-            "/runs",
-            "See your runs",
-        )),
+        found => {
+            if found.is_some() {
+                state.audit_refused(user, "run.read", run_id, "owned by another account").await;
+            }
+            Err(missing_run(run_id))
+        }
     }
+}
+
+fn missing_run(run_id: &str) -> ApiError {
+    ApiError::not_found(format!("no run {run_id}; list yours with GET /api/v1/runs")).in_console(
+        format!("There is no run {run_id}."),
+        "/runs",
+        "See your runs",
+    )
 }
 
 fn task_view(run_id: &str, task: &TaskRecord, attempts: &[AttemptRecord]) -> TaskView {
@@ -392,6 +402,7 @@ pub async fn cancel(
     }
     state.engine.cancel(&id).await.map_err(|e| ApiError::internal("could not cancel the run", &e))?;
     tracing::info!(run = %id, user = %user.id, "Run cancellation requested.");
+    state.audit_done(&user, "run.cancel", &id).await;
     Ok((StatusCode::ACCEPTED, ApiJson(RunAction { run_id: id, status: "cancelling".to_owned() })))
 }
 
@@ -425,6 +436,7 @@ pub async fn retry(
     }
     state.launch(&id);
     tracing::info!(run = %id, user = %user.id, "Run retried.");
+    state.audit_done(&user, "run.retry", &id).await;
     Ok((StatusCode::ACCEPTED, ApiJson(RunAction { run_id: id, status: RunStatus::Pending.to_string() })))
 }
 

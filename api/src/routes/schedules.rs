@@ -149,6 +149,7 @@ pub async fn create(
     };
     state.store().put_schedule(&schedule).await?;
     tracing::info!(schedule = %schedule.id, pipeline = %schedule.pipeline, cron = %schedule.cron, "Schedule created.");
+    state.audit_done(&user, "schedule.create", &schedule.id).await;
     Ok((StatusCode::CREATED, ApiJson(schedule_view(&schedule, now, 3))))
 }
 
@@ -164,6 +165,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     visible_schedule(&state, &user, &id).await?;
     state.store().delete_schedule(&id).await?;
+    state.audit_done(&user, "schedule.delete", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,6 +210,7 @@ pub async fn pause_or_resume(state: &AppState, user: &CurrentUser, id: &str, ena
     schedule.enabled = enabled;
     let verb = if enabled { "resumed" } else { "paused" };
     tracing::info!(schedule = %id, by = %user.id, "Schedule {verb}.");
+    state.audit_done(user, if enabled { "schedule.resume" } else { "schedule.pause" }, id).await;
     Ok(schedule_view(&schedule, now, 3))
 }
 
@@ -215,7 +218,11 @@ pub async fn pause_or_resume(state: &AppState, user: &CurrentUser, id: &str, ena
 async fn visible_schedule(state: &AppState, user: &CurrentUser, id: &str) -> ApiResult<ScheduleRecord> {
     match state.store().schedule(id).await? {
         Some(s) if user.can_see(Some(&s.owner)) => Ok(s),
-        _ => Err(no_schedule(id)),
+        Some(_) => {
+            state.audit_refused(user, "schedule.read", id, "owned by another account").await;
+            Err(no_schedule(id))
+        }
+        None => Err(no_schedule(id)),
     }
 }
 

@@ -4,12 +4,12 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hangar_accounts::UserRecord;
 use hangar_engine::clock::now_ms;
-use hangar_engine::store::catalog::UserRecord;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::{LoginRequest, authenticate};
+use super::auth::{LoginRequest, sign_in};
 use crate::auth::extract::Anonymous;
 use crate::auth::session::{clear_cookie, set_cookie};
 use crate::auth::{CurrentUser, Role};
@@ -65,7 +65,7 @@ pub async fn start(
     client: Anonymous,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let user = authenticate(&state, &request, client).await?;
+    let user = sign_in(&state, &request, client).await?;
     let (cookie, view) = open(&state, user)?;
     Ok(([(header::SET_COOKIE, cookie)], ApiJson(view)).into_response())
 }
@@ -82,7 +82,14 @@ pub async fn current(user: CurrentUser) -> ApiResult<ApiJson<SessionView>> {
 
 /// Ends the browser session (clears the cookie).
 #[utoipa::path(delete, path = "/auth/session", tag = "auth", responses((status = 204)))]
-pub async fn end(State(state): State<AppState>, _: Anonymous) -> ApiResult<Response> {
+pub async fn end(
+    State(state): State<AppState>,
+    _: Anonymous,
+    user: Result<CurrentUser, ApiError>,
+) -> ApiResult<Response> {
     let cookie = closing_cookie(&state)?;
+    if let Ok(user) = user {
+        state.audit_signed_out(&user).await;
+    }
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }

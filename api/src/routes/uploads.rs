@@ -144,6 +144,7 @@ pub async fn create(
     };
     state.store().add_upload(&upload).await?;
     tracing::info!(upload = %upload.id, user = %user.id, files = upload.files.len(), bytes = upload.size, "Upload stored.");
+    state.audit_done(&user, "upload.create", &upload.id).await;
     Ok((StatusCode::CREATED, ApiJson(UploadView::new(&upload, &state))))
 }
 
@@ -252,6 +253,10 @@ pub async fn download(
 ) -> ApiResult<Response> {
     let upload = match state.store().upload(&id).await? {
         Some(upload) if user.can_see(Some(&upload.owner)) => upload,
+        Some(_) => {
+            state.audit_refused(&user, "upload.read", &id, "owned by another account").await;
+            return Err(ApiError::not_found(format!("no artifact {id}; list yours with GET /api/v1/uploads")));
+        }
         _ => {
             return Err(ApiError::not_found(format!("no artifact {id}; list yours with GET /api/v1/uploads"))
                 .in_console(format!("There is no upload {id}."), "/data", "See your uploads"));

@@ -1,8 +1,10 @@
 //! Profiles, and account management for administrators.
 
 use axum::extract::State;
+use hangar_accounts::{Outcome, Profile, UserRecord};
 use hangar_engine::clock::now_ms;
-use hangar_engine::store::catalog::{Profile, UserRecord};
+
+use crate::audit::Actor;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -81,7 +83,7 @@ fn field(value: Option<String>, name: &str) -> ApiResult<Option<String>> {
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<ApiJson<UserView>> {
-    let record = state.store().user(&user.id).await?.ok_or_else(|| ApiError::not_found("your account is gone"))?;
+    let record = state.accounts.user(&user.id).await?.ok_or_else(|| ApiError::not_found("your account is gone"))?;
     Ok(ApiJson(UserView::from(&record)))
 }
 
@@ -98,7 +100,7 @@ pub async fn update_me(
         organization: field(update.organization, "organization")?,
         position: field(update.position, "position")?,
     };
-    if !state.store().update_profile(&user.id, &profile, now_ms()).await? {
+    if !state.accounts.update_profile(&user.id, &profile, now_ms()).await? {
         return Err(ApiError::not_found("your account is gone"));
     }
     me(State(state), user).await
@@ -109,7 +111,7 @@ pub async fn update_me(
     responses((status = 200, body = UserList), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<ApiJson<UserList>> {
     user.require(Permission::UserManage)?;
-    let users = state.store().users().await?;
+    let users = state.accounts.users().await?;
     Ok(ApiJson(UserList { users: users.iter().map(UserView::from).collect() }))
 }
 
@@ -125,14 +127,21 @@ pub async fn update(
     ApiJson(update): ApiJson<AccountUpdate>,
 ) -> ApiResult<ApiJson<UserView>> {
     user.require(Permission::UserManage)?;
-    let target = state.store().user(&id).await?.ok_or_else(|| ApiError::not_found(format!("no account {id}")))?;
+    let target = state.accounts.user(&id).await?.ok_or_else(|| ApiError::not_found(format!("no account {id}")))?;
     let role = update.role.map_or(target.role.clone(), |r| r.as_str().to_owned());
     let disabled = update.disabled.unwrap_or(target.disabled);
     if id == user.id && (role != "admin" || disabled) {
         return Err(ApiError::conflict("you cannot demote or disable yourself; ask another administrator"));
     }
-    state.store().set_role(&id, &role, disabled, now_ms()).await?;
-    let record = state.store().user(&id).await?.ok_or_else(|| ApiError::not_found(format!("no account {id}")))?;
+    state.accounts.set_role(&id, &role, disabled, now_ms()).await?;
+    let record = state.accounts.user(&id).await?.ok_or_else(|| ApiError::not_found(format!("no account {id}")))?;
+    let action = match (target.disabled, disabled) {
+        (false, true) => "account.disable",
+        (true, false) => "account.enable",
+        _ => "account.role",
+    };
+    let change = format!("role {} → {role}; {}", target.role, if disabled { "disabled" } else { "enabled" });
+    state.audit(Actor::User(&user), action, Some(&id), Outcome::Allowed, Some(&change)).await;
     tracing::info!(admin = %user.id, account = %id, role = %role, disabled, "Account changed.");
     Ok(ApiJson(UserView::from(&record)))
 }

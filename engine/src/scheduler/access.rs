@@ -14,6 +14,22 @@ use crate::store::Store;
 /// The role whose runs are trusted (it may already run shell commands).
 pub const TRUSTED_ROLE: &str = "admin";
 
+/// An account's standing as the account store has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+}
+
+/// Where the engine asks about the accounts that own work: it keeps no
+/// accounts itself, the binary wires the account store in.
+#[async_trait]
+pub trait Owners: Send + Sync {
+    /// The account's standing; `None` when it does not exist.
+    async fn standing(&self, owner: &str) -> Result<Option<Standing>, String>;
+}
+
 /// Answers the resolver's ownership questions from the database.
 pub(crate) struct StoreOwnership(pub(crate) Arc<dyn Store>);
 
@@ -40,7 +56,13 @@ impl Engine {
         let Some(owner) = owner else {
             return Ok(Access::trusted(roots.into_iter().map(to_root).collect()));
         };
-        let user = self.store.user(owner).await.map_err(store_error)?.ok_or_else(|| {
+        let Some(owners) = &self.owners else {
+            return Err(OperatorError::user(format!(
+                "this process cannot look up the account {owner} that owns this work; start it with the \
+                 account store (hangar serve or hangar worker)"
+            )));
+        };
+        let user = owners.standing(owner).await.map_err(OperatorError::external)?.ok_or_else(|| {
             OperatorError::user(format!(
                 "the account {owner} that owns this work no longer exists; an administrator can run it instead"
             ))

@@ -91,6 +91,8 @@ pub struct Engine {
     pub(crate) isolation: Option<Arc<crate::isolation::Isolation>>,
     /// What confined runs' configs may ask for.
     pub(crate) quotas: crate::quotas::Quotas,
+    /// Who owns work: asked before running an account's task.
+    pub(crate) owners: Option<Arc<dyn access::Owners>>,
 }
 
 /// Follows the change feed while any clone of its engine lives.
@@ -138,7 +140,16 @@ impl Engine {
             following: Arc::default(),
             isolation: None,
             quotas: crate::quotas::Quotas::default(),
+            owners: None,
         }
+    }
+
+    /// Answers "may this account's work run, and confined how?" from `owners`;
+    /// without it only the machine owner's work runs.
+    #[must_use]
+    pub fn with_owners(mut self, owners: Arc<dyn access::Owners>) -> Self {
+        self.owners = Some(owners);
+        self
     }
 
     /// Sets the quotas of confined runs.

@@ -1,4 +1,4 @@
-//! What the server keeps besides runs: accounts, stored pipelines, uploads,
+//! What the server keeps besides runs: stored pipelines, uploads,
 //! schedules, and the counts behind its metrics. The engine stores these
 //! without interpreting roles or permissions; the API gives them meaning.
 
@@ -7,54 +7,6 @@ use serde::Serialize;
 
 use super::StoreError;
 use super::records::{NewRun, NewTask, RunFilter};
-
-/// An account.
-#[derive(Debug, Clone, Serialize)]
-pub struct UserRecord {
-    pub id: String,
-    /// Lower-cased.
-    pub email: String,
-    #[serde(skip)]
-    pub password_hash: String,
-    pub role: String,
-    pub name: Option<String>,
-    pub organization: Option<String>,
-    pub position: Option<String>,
-    pub disabled: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// The editable part of an account.
-#[derive(Debug, Clone, Default)]
-pub struct Profile {
-    pub name: Option<String>,
-    pub organization: Option<String>,
-    pub position: Option<String>,
-}
-
-/// A refresh token to store (by hash).
-#[derive(Debug, Clone)]
-pub struct NewRefreshToken {
-    pub token_hash: String,
-    pub user_id: String,
-    /// The login this token descends from.
-    pub family: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-/// What presenting a refresh token did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
-    /// The token was valid and is now used; its successor is stored.
-    Rotated { user_id: String },
-    /// The token had already been used: someone replayed it, so its whole
-    /// family is revoked.
-    Replayed,
-    /// Unknown, expired or revoked.
-    Invalid,
-}
 
 /// A stored pipeline, with its current version.
 #[derive(Debug, Clone, Serialize)]
@@ -194,31 +146,6 @@ pub struct FinishedTask {
     pub status: String,
     pub started_at: i64,
     pub finished_at: i64,
-}
-
-/// Accounts and refresh tokens.
-#[async_trait]
-pub trait UserStore: Send + Sync {
-    /// Creates an account; false when the e-mail is taken.
-    async fn create_user(&self, user: &UserRecord) -> Result<bool, StoreError>;
-    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
-    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
-    async fn count_users(&self) -> Result<u64, StoreError>;
-    /// False when the account does not exist.
-    async fn update_profile(&self, id: &str, profile: &Profile, now: i64) -> Result<bool, StoreError>;
-    /// False when the account does not exist.
-    async fn set_role(&self, id: &str, role: &str, disabled: bool, now: i64) -> Result<bool, StoreError>;
-    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
-    /// Uses `presented` (a hash) once, storing `next` in its family.
-    async fn rotate_refresh_token(
-        &self,
-        presented: &str,
-        next: &NewRefreshToken,
-        now: i64,
-    ) -> Result<Rotation, StoreError>;
-    /// Revokes the family of `presented`; false when it is unknown.
-    async fn revoke_refresh_token(&self, presented: &str, now: i64) -> Result<bool, StoreError>;
 }
 
 /// Stored pipelines and their versions.

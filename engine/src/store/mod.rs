@@ -13,7 +13,7 @@ mod sql;
 
 use async_trait::async_trait;
 
-pub use catalog::{DataRootRecord, DataRootStore, PipelineStore, ScheduleStore, StatsStore, UploadStore, UserStore};
+pub use catalog::{DataRootRecord, DataRootStore, PipelineStore, ScheduleStore, StatsStore, UploadStore};
 pub use models::{Deletion, ModelStore, ModelSummary, RegistryOf, Rollback};
 pub use records::{
     Acquired, Advance, AttemptRecord, ClaimedTask, Completion, LeaseState, LogEntry, NewLog, NewRun, NewTask, Pool,
@@ -178,7 +178,6 @@ pub trait Store:
     + TaskQueue
     + LogStore
     + PoolStore
-    + UserStore
     + PipelineStore
     + UploadStore
     + ScheduleStore

@@ -238,7 +238,28 @@ pub fn fast_settings() -> EngineSettings {
 pub struct Harness {
     pub engine: Engine,
     pub probe: Arc<Probe>,
+    pub owners: Arc<Directory>,
     pub dir: tempfile::TempDir,
+}
+
+/// The accounts that own work, as the engine's tests declare them (the
+/// account store itself lives outside the engine and is tested there).
+#[derive(Default)]
+pub struct Directory(std::sync::Mutex<std::collections::HashMap<String, hangar_engine::Standing>>);
+
+impl Directory {
+    pub fn set(&self, id: &str, role: &str, disabled: bool) {
+        let standing =
+            hangar_engine::Standing { email: format!("{id}@hangar.example"), role: role.to_owned(), disabled };
+        self.0.lock().expect("directory").insert(id.to_owned(), standing);
+    }
+}
+
+#[async_trait::async_trait]
+impl hangar_engine::Owners for Directory {
+    async fn standing(&self, owner: &str) -> Result<Option<hangar_engine::Standing>, String> {
+        Ok(self.0.lock().map_err(|e| e.to_string())?.get(owner).cloned())
+    }
 }
 
 impl Harness {
@@ -251,6 +272,7 @@ impl Harness {
 
     pub fn with_store(store: Arc<dyn hangar_engine::Store>, dir: tempfile::TempDir) -> Self {
         let probe = Arc::new(Probe::default());
+        let owners = Arc::new(Directory::default());
         let artifacts = ArtifactStore::local(dir.path().join("artifacts")).expect("artifacts");
         let engine = Engine::new(
             store,
@@ -258,8 +280,9 @@ impl Harness {
             Arc::new(registry(probe.clone())),
             dir.path().join("scratch"),
             fast_settings(),
-        );
-        Self { engine, probe, dir }
+        )
+        .with_owners(owners.clone());
+        Self { engine, probe, owners, dir }
     }
 
     pub async fn submit(&self, yaml: &str) -> String {

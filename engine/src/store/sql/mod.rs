@@ -12,7 +12,6 @@ mod roots;
 mod rows;
 mod runs;
 mod schedules;
-mod users;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
@@ -20,8 +19,9 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::{Change, Store, StoreError};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+/// Versions from here on belong to other parts (the accounts) that share
+/// sqlx's migration table.
+const OTHERS_MIGRATIONS: i64 = 1000;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +80,14 @@ impl Backend {
         }
     }
 
-    fn migrator(self) -> &'static Migrator {
-        match self {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        }
+    fn migrator(self) -> Migrator {
+        let mut migrator = match self {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        // The accounts' migrations share the table: they are not ours to know.
+        migrator.set_ignore_missing(true);
+        migrator
     }
 }
 
@@ -187,7 +190,8 @@ impl SqlStore {
     /// When the migrations table cannot be read.
     pub async fn schema_version(&self) -> Result<(i64, i64), StoreError> {
         let expected = self.backend.migrator().iter().map(|m| m.version).max().unwrap_or(0);
-        let found = match sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
+        let found = match sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success AND version < $1")
+            .bind(OTHERS_MIGRATIONS)
             .fetch_one(&self.pool)
             .await
         {

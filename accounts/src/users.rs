@@ -1,17 +1,63 @@
-//! Accounts and refresh tokens.
+//! Accounts and their sign-in sessions (refresh tokens, rotated on use).
 
-use async_trait::async_trait;
+use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
-use super::rows::get;
-use crate::store::StoreError;
-use crate::store::catalog::{NewRefreshToken, Profile, Rotation, UserRecord, UserStore};
+use crate::rows::get;
+use crate::{AccountError, Accounts};
+
+/// An account.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRecord {
+    pub id: String,
+    /// Lower-cased.
+    pub email: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub role: String,
+    pub name: Option<String>,
+    pub organization: Option<String>,
+    pub position: Option<String>,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The editable part of an account.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub organization: Option<String>,
+    pub position: Option<String>,
+}
+
+/// A refresh token to store (by hash).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub user_id: String,
+    /// The login this token descends from.
+    pub family: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid and is now used; its successor is stored.
+    Rotated { user_id: String },
+    /// The token had already been used: someone replayed it, so its whole
+    /// family is revoked.
+    Replayed,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
 
 const USER_COLUMNS: &str =
     "id, email, password_hash, role, name, organization, position, disabled, created_at, updated_at";
 
-fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, AccountError> {
     Ok(UserRecord {
         id: get(row, "id")?,
         email: get(row, "email")?,
@@ -26,9 +72,9 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     })
 }
 
-#[async_trait]
-impl UserStore for SqlStore {
-    async fn create_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+impl Accounts {
+    /// Creates an account; false when the e-mail is taken.
+    pub async fn create_user(&self, user: &UserRecord) -> Result<bool, AccountError> {
         let done = sqlx::query(&format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (email) DO NOTHING"
@@ -45,45 +91,46 @@ impl UserStore for SqlStore {
         .bind(user.updated_at)
         .execute(&self.pool)
         .await
-        .map_err(StoreError::query("create user"))?;
+        .map_err(AccountError::query("create user"))?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, AccountError> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(StoreError::query("read user"))?;
+            .map_err(AccountError::query("read user"))?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AccountError> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
             .bind(email.to_lowercase())
             .fetch_optional(&self.pool)
             .await
-            .map_err(StoreError::query("read user"))?;
+            .map_err(AccountError::query("read user"))?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+    pub async fn users(&self) -> Result<Vec<UserRecord>, AccountError> {
         let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"))
             .fetch_all(&self.pool)
             .await
-            .map_err(StoreError::query("list users"))?;
+            .map_err(AccountError::query("list users"))?;
         rows.iter().map(user_from_row).collect()
     }
 
-    async fn count_users(&self) -> Result<u64, StoreError> {
+    pub async fn count_users(&self) -> Result<u64, AccountError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(&self.pool)
             .await
-            .map_err(StoreError::query("count users"))?;
+            .map_err(AccountError::query("count users"))?;
         Ok(get::<i64>(&row, "n")?.max(0) as u64)
     }
 
-    async fn update_profile(&self, id: &str, profile: &Profile, now: i64) -> Result<bool, StoreError> {
+    /// False when the account does not exist.
+    pub async fn update_profile(&self, id: &str, profile: &Profile, now: i64) -> Result<bool, AccountError> {
         let done =
             sqlx::query("UPDATE users SET name = $1, organization = $2, position = $3, updated_at = $4 WHERE id = $5")
                 .bind(profile.name.clone())
@@ -93,11 +140,13 @@ impl UserStore for SqlStore {
                 .bind(id)
                 .execute(&self.pool)
                 .await
-                .map_err(StoreError::query("update profile"))?;
+                .map_err(AccountError::query("update profile"))?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_role(&self, id: &str, role: &str, disabled: bool, now: i64) -> Result<bool, StoreError> {
+    /// Sets the role and whether the account is disabled (which revokes
+    /// its sign-ins); false when the account does not exist.
+    pub async fn set_role(&self, id: &str, role: &str, disabled: bool, now: i64) -> Result<bool, AccountError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE users SET role = $1, disabled = $2, updated_at = $3 WHERE id = $4")
             .bind(role)
@@ -106,7 +155,7 @@ impl UserStore for SqlStore {
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(StoreError::query("update role"))?;
+            .map_err(AccountError::query("update role"))?;
         if disabled {
             // A disabled account keeps no way to mint new access tokens.
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
@@ -114,31 +163,32 @@ impl UserStore for SqlStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(StoreError::query("revoke refresh tokens"))?;
+                .map_err(AccountError::query("revoke refresh tokens"))?;
         }
-        tx.commit().await.map_err(StoreError::query("commit role"))?;
+        tx.commit().await.map_err(AccountError::query("commit role"))?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
+    pub async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<(), AccountError> {
         insert_token(&self.pool, token).await
     }
 
-    async fn rotate_refresh_token(
+    /// Uses `presented` (a hash) once, storing `next` in its family.
+    pub async fn rotate_refresh_token(
         &self,
         presented: &str,
         next: &NewRefreshToken,
         now: i64,
-    ) -> Result<Rotation, StoreError> {
+    ) -> Result<Rotation, AccountError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "SELECT user_id, family, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1{}",
-            self.backend.for_update()
+            self.for_update()
         ))
         .bind(presented)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(StoreError::query("read refresh token"))?;
+        .map_err(AccountError::query("read refresh token"))?;
         let Some(row) = row else {
             return Ok(Rotation::Invalid);
         };
@@ -149,7 +199,7 @@ impl UserStore for SqlStore {
         }
         if get::<Option<i64>>(&row, "used_at")?.is_some() {
             revoke_family(&mut tx, &family, now).await?;
-            tx.commit().await.map_err(StoreError::query("commit revocation"))?;
+            tx.commit().await.map_err(AccountError::query("commit revocation"))?;
             return Ok(Rotation::Replayed);
         }
         sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2")
@@ -157,31 +207,42 @@ impl UserStore for SqlStore {
             .bind(presented)
             .execute(&mut *tx)
             .await
-            .map_err(StoreError::query("use refresh token"))?;
+            .map_err(AccountError::query("use refresh token"))?;
         let next = NewRefreshToken { family, user_id: user_id.clone(), ..next.clone() };
         insert_token(&mut *tx, &next).await?;
-        tx.commit().await.map_err(StoreError::query("commit rotation"))?;
+        tx.commit().await.map_err(AccountError::query("commit rotation"))?;
         Ok(Rotation::Rotated { user_id })
     }
 
-    async fn revoke_refresh_token(&self, presented: &str, now: i64) -> Result<bool, StoreError> {
+    /// The account a refresh token (by hash) belongs to.
+    pub async fn refresh_token_owner(&self, presented: &str) -> Result<Option<String>, AccountError> {
+        let row = sqlx::query("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(presented)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(AccountError::query("read refresh token"))?;
+        row.as_ref().map(|row| get(row, "user_id")).transpose()
+    }
+
+    /// Revokes the family of `presented`; false when it is unknown.
+    pub async fn revoke_refresh_token(&self, presented: &str, now: i64) -> Result<bool, AccountError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT family FROM refresh_tokens WHERE token_hash = $1")
             .bind(presented)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(StoreError::query("read refresh token"))?;
+            .map_err(AccountError::query("read refresh token"))?;
         let Some(row) = row else {
             return Ok(false);
         };
         let family: String = get(&row, "family")?;
         revoke_family(&mut tx, &family, now).await?;
-        tx.commit().await.map_err(StoreError::query("commit revocation"))?;
+        tx.commit().await.map_err(AccountError::query("commit revocation"))?;
         Ok(true)
     }
 }
 
-async fn insert_token<'e, E>(executor: E, token: &NewRefreshToken) -> Result<(), StoreError>
+async fn insert_token<'e, E>(executor: E, token: &NewRefreshToken) -> Result<(), AccountError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -196,19 +257,19 @@ where
     .execute(executor)
     .await
     .map(|_| ())
-    .map_err(StoreError::query("store refresh token"))
+    .map_err(AccountError::query("store refresh token"))
 }
 
 async fn revoke_family(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     family: &str,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), AccountError> {
     sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL")
         .bind(now)
         .bind(family)
         .execute(&mut **tx)
         .await
         .map(|_| ())
-        .map_err(StoreError::query("revoke refresh tokens"))
+        .map_err(AccountError::query("revoke refresh tokens"))
 }
