@@ -1,5 +1,5 @@
 //! The dependency direction of the house: operators -> SDK <- engine <- api
-//! <- binary. Checked with `cargo tree` so a stray dependency fails CI.
+//! <- binary, with accounts beside the engine (api -> accounts). Checked with `cargo tree` so a stray dependency fails CI.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -51,6 +51,16 @@ fn the_api_knows_the_engine_but_no_concrete_operator_and_no_sql() {
     assert!(deps.contains("hangar-engine"));
     let engine = dependencies("hangar-engine");
     assert!(!engine.contains("hangar-api"), "the engine must not depend on the API");
+}
+
+#[test]
+fn accounts_live_outside_the_engine() {
+    let engine = dependencies("hangar-engine");
+    assert!(!engine.contains("hangar-accounts"), "the engine knows runs and artifacts, not people");
+    let accounts = dependencies("hangar-accounts");
+    for forbidden in ["hangar-engine", "axum", "hangar-operators"] {
+        assert!(!accounts.contains(forbidden), "hangar-accounts must not depend on {forbidden}");
+    }
 }
 
 #[test]

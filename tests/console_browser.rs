@@ -6,7 +6,9 @@
 //! to see the diagnostics at their lines), starts it from the run form,
 //! watches the run page turn green from the event stream without a reload,
 //! opens a task's log, the documents, the rejected files and the duplicate
-//! clusters; the other account cannot open that run. No page may log a
+//! clusters; the other account cannot open that run, makes an API key,
+//! enrols two-factor sign-in and signs in with a code; an administrator
+//! reads the audit log. No page may log a
 //! JavaScript error: the browser's log is read on every page and any
 //! `SEVERE` entry fails the test. Screenshots of the pages go to a
 //! temporary folder, or to `HANGAR_SCREENSHOTS` when set (e.g.
@@ -367,6 +369,7 @@ fn the_console_in_a_browser() {
         let outcome = std::panic::AssertUnwindSafe(async {
             walk_through(&console, &files).await;
             models_and_evaluations(&console, &cli_run).await;
+            keys_and_two_factor(&console).await;
             console.assert_no_errors().await;
         })
         .catch_unwind()
@@ -377,6 +380,65 @@ fn the_console_in_a_browser() {
         }
     });
     drop(dir);
+}
+
+/// Another account makes an API key, enrols an authenticator app (the QR
+/// code drawn by the server, a first code, the recovery codes), signs out
+/// and signs in again with the password and then a code; an administrator
+/// finds both in the audit log.
+async fn keys_and_two_factor(console: &Console) {
+    console.sign_in(OTHER, "/account").await;
+    console.find("#keys-link").await.click().await.expect("open the keys");
+    console.fill("#key-name", "nightly-eval").await;
+    console.find("form[action='/account/keys'] button[type=submit]").await.click().await.expect("create a key");
+    let key = console.text("#new-key").await;
+    assert!(key.starts_with("hk_"), "the new key is shown once: {key}");
+    assert!(console.text("#keys").await.contains("nightly-eval"));
+    console.shot("api-keys").await;
+
+    console.open("/account").await;
+    console.find("#two-factor-link").await.click().await.expect("open two-factor");
+    console.find("#set-up").await.click().await.expect("start enrolling");
+    console.find(".qr svg").await;
+    let secret = console.text("#totp-secret").await;
+    console.shot("two-factor-enrol").await;
+    let now = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970");
+    let code = hangar_accounts::totp::code_at(&secret, now).expect("a code");
+    console.fill("#code", &code).await;
+    console.find("form[action='/account/two-factor/confirm'] button").await.click().await.expect("confirm");
+    console.find("#recovery-codes").await;
+    let codes = console.script("return document.querySelectorAll('#recovery-codes li').length", vec![]).await;
+    assert_eq!(codes, json!(10), "ten recovery codes");
+    console.shot("two-factor-recovery-codes").await;
+    console.sign_out().await;
+
+    // The password first, then the code: the next step's, as the app would show it.
+    console.open("/login?next=/runs").await;
+    console.find("#email").await.send_keys(OTHER).await.expect("type the e-mail");
+    console.find("#password").await.send_keys(PASSWORD).await.expect("type the password");
+    console.find("form[action='/login'] button[type=submit]").await.click().await.expect("sign in");
+    console.find("form[action='/login/two-factor']").await;
+    assert!(console.script("return document.querySelector('header.top .who') === null", vec![]).await == json!(true));
+    console.shot("two-factor-sign-in").await;
+    let next = hangar_accounts::totp::code_at(&secret, now + 30).expect("a code");
+    console.fill("#code", &next).await;
+    console.find("form[action='/login/two-factor'] button").await.click().await.expect("send the code");
+    console.find("header.top .who").await;
+    assert!(console.url().await.ends_with("/runs"), "back where sign-in was asked for: {}", console.url().await);
+    console.sign_out().await;
+
+    console.sign_in(ADMIN, "/admin/audit").await;
+    let log = console.text("#audit").await;
+    for action in ["two_factor.enable", "key.create", "auth.sign_in"] {
+        assert!(log.contains(action), "the audit log shows {action}: {log}");
+    }
+    console.fill("#action", "two_factor.").await;
+    console.find("#audit-filter button").await.click().await.expect("filter");
+    console.find("#audit").await;
+    let rows = console.script("return document.querySelectorAll('#audit tbody tr').length", vec![]).await;
+    assert_eq!(rows, json!(1), "one two_factor row: {}", console.text("#audit").await);
+    console.shot("audit-log").await;
+    console.sign_out().await;
 }
 
 async fn walk_through(console: &Console, files: &[PathBuf]) {

@@ -1,4 +1,5 @@
-//! A real pretrained model served to the official `openai` Python client:
+//! A real pretrained model served to the official `openai` Python client,
+//! signed in with a personal API key (`hangar keys create`):
 //! SmolLM2-135M-Instruct imported with `hangar models import` (GGUF), served
 //! by `hangar serve` on PostgreSQL + S3, then listed, asked (chat with text
 //! parts, streamed with usage, n = 2, completions) and refused a negative
@@ -48,24 +49,39 @@ fn the_openai_client_lists_chats_streams_and_completes_with_an_imported_model() 
     cluster.spawn_with("server", &["serve", "--bind", &bind, "--no-workers"], &[("HANGAR_JWT_SECRET", SECRET)]);
     let base = format!("http://{bind}");
 
+    // The client holds a personal API key with only the scopes it needs,
+    // as a user would paste into OPENAI_API_KEY.
+    let made = cluster
+        .hangar("ops")
+        .args([
+            "keys",
+            "create",
+            "--user",
+            "ops@caac.example",
+            "--name",
+            "openai-client",
+            "--scope",
+            "models:read",
+            "--scope",
+            "models:infer",
+            "--json",
+        ])
+        .output()
+        .expect("keys create");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let token = json_of(&made)["key"].as_str().expect("the key").to_owned();
+    assert!(token.starts_with("hk_"), "{token}");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let token = runtime.block_on(async {
+    runtime.block_on(async {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !client.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
             assert!(Instant::now() < deadline, "the server never became ready:\n{}", cluster.all_logs());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let login: serde_json::Value = client
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&serde_json::json!({"email": "ops@caac.example", "password": PASSWORD}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("login JSON");
-        login["access_token"].as_str().expect("token").to_owned()
+        // The same key reaches nothing outside its scopes.
+        let runs = client.get(format!("{base}/api/v1/runs")).bearer_auth(&token).send().await.expect("runs");
+        assert_eq!(runs.status(), 403, "a models key lists no runs");
     });
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/reference/openai_client.py");

@@ -107,6 +107,11 @@ impl Accounts {
         Ok(Self::new(pool, url))
     }
 
+    /// The connections (tests reach under the API with them).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

@@ -14,6 +14,9 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "auth", description = "Accounts and tokens"),
         (name = "users", description = "Profiles and account management"),
+        (name = "keys", description = "Personal API keys: scoped, expiring, revocable"),
+        (name = "two-factor", description = "Two-factor sign-in (TOTP) and the roles that must use it"),
+        (name = "audit", description = "The append-only audit log, for administrators"),
         (name = "pipelines", description = "Stored, versioned pipelines"),
         (name = "runs", description = "Runs, their tasks, logs, outputs and live events"),
         (name = "data", description = "Uploads and downloads"),
@@ -31,6 +34,11 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.bearer_format = Some("JWT".to_owned());
+        scheme.description = Some(
+            "An access token from POST /api/v1/auth/login (a JWT), or a personal API key (`hk_...`) whose \
+             scopes cover the route"
+                .to_owned(),
+        );
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }

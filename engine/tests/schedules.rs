@@ -155,6 +155,7 @@ async fn a_paused_schedule_fires_nothing_and_skips_what_it_missed_when_resumed(f
 async fn two_schedulers_never_fire_a_time_twice(fixture: &Fixture) {
     let a = harness(fixture).await;
     let b = Harness::with_store(fixture.another().await, tempfile::tempdir().expect("tempdir"));
+    b.owners.set("usr_ops", "user", false);
     a.engine.store().put_schedule(&schedule("minutely", "* * * * *", true)).await.expect("put");
     let mut all: Vec<FiredRun> = Vec::new();
     for step in 1..=40 {
