@@ -59,7 +59,17 @@ async fn a_keys_scopes_limit_it() {
     let run = started.json()["run_id"].as_str().expect("run").to_owned();
     assert_eq!(api.get(&format!("/api/v1/runs/{run}"), &alice).await.status, StatusCode::OK);
 
-    // An ordinary account cannot grant what its role lacks.
+    // An ordinary account cannot grant what its role lacks; an administrator's
+    // key runs commands on the server (shell) only with system:admin.
+    let admin = api.admin("root@hangar.example").await;
+    let admin_runs = create_key(&api, &admin, &["runs:write"]).await["key"].as_str().expect("key").to_owned();
+    let shell = "name: on-the-server\ntasks:\n  ls:\n    uses: shell\n    with:\n      run: ls\n";
+    let refused = api.put_pipeline(&admin_runs, shell).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert!(refused.text().contains("system:admin"), "{}", refused.text());
+    let admin_shell =
+        create_key(&api, &admin, &["runs:write", "system:admin"]).await["key"].as_str().expect("key").to_owned();
+    assert_eq!(api.put_pipeline(&admin_shell, shell).await.status, StatusCode::CREATED);
     let refused = api
         .call(Method::POST, "/api/v1/keys", Some(&alice), Some(json!({"name": "x", "scopes": ["users:manage"]})))
         .await;

@@ -54,7 +54,8 @@ async fn enrol(api: &Api, token: &str) -> (String, u64, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_asks_for_a_fresh_code_and_recovery_codes_work_once() {
-    let api = Api::new().await;
+    // Many refusals in a row on purpose: the back-off is tested on its own below.
+    let api = Api::with_config(|config| config.login_failures_allowed = 50).await;
     let token = api.login_after_signup("li.wei@caac.example").await;
     let (secret, t0, recovery) = enrol(&api, &token).await;
     let status = api.get("/api/v1/account/two-factor", &token).await.json();
@@ -112,9 +113,21 @@ async fn an_administrator_resets_it_and_a_required_role_is_sent_to_enrolment() {
     enrol(&api, &token).await;
     assert_eq!(login(&api, "li.wei@caac.example", None).await.0, StatusCode::UNAUTHORIZED);
 
-    // Only administrators reset it; then the password alone signs in again.
+    // Only administrators reset it, in person (not through a key), and not their own; then the
+    // password alone signs in again.
     let path = format!("/api/v1/users/{id}/two-factor");
     assert_eq!(api.call(Method::DELETE, &path, Some(&token), None).await.status, StatusCode::FORBIDDEN);
+    let admin_key = api
+        .call(Method::POST, "/api/v1/keys", Some(&admin), Some(json!({"name": "ops", "scopes": ["users:manage"]})))
+        .await
+        .json()["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    assert_eq!(api.call(Method::DELETE, &path, Some(&admin_key), None).await.status, StatusCode::FORBIDDEN);
+    let admin_id = api.get("/api/v1/users/me", &admin).await.json()["id"].as_str().expect("id").to_owned();
+    let own = api.call(Method::DELETE, &format!("/api/v1/users/{admin_id}/two-factor"), Some(&admin), None).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.text());
     assert_eq!(api.call(Method::DELETE, &path, Some(&admin), None).await.status, StatusCode::NO_CONTENT);
     let (code, body) = login(&api, "li.wei@caac.example", None).await;
     assert_eq!(code, StatusCode::OK, "{body}");
@@ -140,4 +153,24 @@ async fn an_administrator_resets_it_and_a_required_role_is_sent_to_enrolment() {
     let off =
         api.call(Method::DELETE, "/api/v1/account/two-factor", Some(&token), Some(json!({"code": "000000"}))).await;
     assert_eq!(off.status, StatusCode::FORBIDDEN, "{}", off.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolling_ends_password_only_sign_ins_and_code_guessing_is_throttled() {
+    let api = Api::with_config(|config| config.login_failures_allowed = 3).await;
+    let first = api.sign_up("li.wei@caac.example").await;
+    let token = first["access_token"].as_str().expect("token").to_owned();
+    let refresh = first["refresh_token"].as_str().expect("refresh").to_owned();
+    enrol(&api, &token).await;
+    // The sign-in made with the password alone cannot be refreshed any more.
+    let refreshed = api.call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": refresh}))).await;
+    assert_eq!(refreshed.status, StatusCode::UNAUTHORIZED, "{}", refreshed.text());
+
+    // With the right password, wrong codes still count, and the password
+    // step does not reset the count: guessing stops at the limit.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(login(&api, "li.wei@caac.example", Some("000000")).await.0);
+    }
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 }

@@ -76,7 +76,7 @@ impl Accounts {
         {
             return Ok(None);
         }
-        sqlx::query("DELETE FROM two_factor WHERE user_id = $1")
+        sqlx::query("DELETE FROM two_factor WHERE user_id = $1 AND confirmed_at IS NULL")
             .bind(user_id)
             .execute(&mut *tx)
             .await

@@ -214,6 +214,18 @@ impl Accounts {
         Ok(Rotation::Rotated { user_id })
     }
 
+    /// Ends every sign-in of the account (its refresh tokens); access tokens
+    /// already issued expire on their own.
+    pub async fn revoke_sign_ins(&self, user_id: &str, now: i64) -> Result<(), AccountError> {
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(AccountError::query("revoke sign-ins"))
+    }
+
     /// The account a refresh token (by hash) belongs to.
     pub async fn refresh_token_owner(&self, presented: &str) -> Result<Option<String>, AccountError> {
         let row = sqlx::query("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")

@@ -57,7 +57,10 @@ impl AppState {
         let request = current_request();
         let (actor, actor_email, key_id) = match actor {
             Actor::User(user) => (user.id.clone(), Some(user.email.clone()), user.key.as_ref().map(|k| k.id.clone())),
-            Actor::Anonymous(email) => ("anonymous".to_owned(), email.map(|e| e.trim().to_lowercase()), None),
+            // What someone typed: kept short, it is theirs, not an account's.
+            Actor::Anonymous(email) => {
+                ("anonymous".to_owned(), email.map(|e| e.trim().to_lowercase().chars().take(254).collect()), None)
+            }
             Actor::Account { id, email } => (id.to_owned(), Some(email.to_owned()), None),
         };
         let entry = NewAudit {
@@ -68,7 +71,7 @@ impl AppState {
             action: action.to_owned(),
             target: target.map(str::to_owned),
             outcome,
-            reason: reason.map(str::to_owned),
+            reason: reason.map(|r| r.chars().take(1000).collect()),
             address: request.address,
             request_id: request.request_id,
         };

@@ -11,8 +11,10 @@ use hangar_engine::clock::now_ms;
 use super::roles::{Permission, Role};
 use super::scopes;
 use super::session::{CSRF_HEADER, cookie_token, is_safe};
+use crate::audit::Actor;
 use crate::error::ApiError;
 use crate::state::AppState;
+use hangar_accounts::Outcome;
 
 /// Who is asking.
 #[derive(Debug, Clone)]
@@ -164,6 +166,9 @@ async fn identify_key(parts: &Parts, state: &AppState, secret: &str, path: &str)
         ));
     };
     if !key.scopes.iter().any(|scope| scope == needed.as_str()) {
+        let actor = Actor::Account { id: &account.id, email: &account.email };
+        let reason = format!("the key {} lacks the {} scope", key.id, needed.as_str());
+        state.audit(actor, "key.use", Some(path), Outcome::Refused, Some(&reason)).await;
         return Err(ApiError::forbidden(format!(
             "this API key lacks the {} scope; create a key with it",
             needed.as_str()
@@ -181,8 +186,14 @@ async fn identify_key(parts: &Parts, state: &AppState, secret: &str, path: &str)
 /// Paths an account that must enrol in two-factor sign-in may still reach.
 fn enrolment_path(path: &str) -> bool {
     path.starts_with("/api/v1/account/two-factor")
-        || path.starts_with("/account")
-        || matches!(path, "/api/v1/auth/session" | "/api/v1/users/me" | "/logout")
+        || matches!(
+            path,
+            "/account/two-factor"
+                | "/account/two-factor/confirm"
+                | "/api/v1/auth/session"
+                | "/api/v1/users/me"
+                | "/logout"
+        )
 }
 
 /// Sends an account whose role requires two-factor sign-in, and which has

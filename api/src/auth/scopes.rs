@@ -22,9 +22,10 @@ pub enum Scope {
     SchedulesWrite,
     UsersManage,
     AuditRead,
+    SystemAdmin,
 }
 
-pub const ALL: [Scope; 12] = [
+pub const ALL: [Scope; 13] = [
     Scope::AccountRead,
     Scope::RunsRead,
     Scope::RunsWrite,
@@ -37,6 +38,7 @@ pub const ALL: [Scope; 12] = [
     Scope::SchedulesWrite,
     Scope::UsersManage,
     Scope::AuditRead,
+    Scope::SystemAdmin,
 ];
 
 impl Scope {
@@ -54,6 +56,7 @@ impl Scope {
             Scope::SchedulesWrite => "schedules:write",
             Scope::UsersManage => "users:manage",
             Scope::AuditRead => "audit:read",
+            Scope::SystemAdmin => "system:admin",
         }
     }
 
@@ -74,7 +77,7 @@ impl Scope {
             Scope::DataWrite => Some(Permission::DataUpload),
             Scope::ModelsWrite => Some(Permission::ModelDeploy),
             Scope::UsersManage => Some(Permission::UserManage),
-            Scope::AuditRead => Some(Permission::SystemAdmin),
+            Scope::AuditRead | Scope::SystemAdmin => Some(Permission::SystemAdmin),
         }
     }
 
@@ -97,10 +100,13 @@ pub fn required(method: &Method, path: &str) -> Option<Scope> {
     match section {
         "runs" | "pipelines" => pick(Scope::RunsRead, Scope::RunsWrite),
         "uploads" | "roots" => pick(Scope::DataRead, Scope::DataWrite),
+        "artifacts" => read.then_some(Scope::DataRead),
+        "models" if rest.ends_with("/generate") => Some(Scope::ModelsInfer),
         "models" => pick(Scope::ModelsRead, Scope::ModelsWrite),
-        "generate" => Some(Scope::ModelsInfer),
         "schedules" => pick(Scope::SchedulesRead, Scope::SchedulesWrite),
         "users" if rest == "users/me" => read.then_some(Scope::AccountRead),
+        // Resetting a second factor needs the administrator in person.
+        "users" if rest.ends_with("/two-factor") => None,
         "users" => Some(Scope::UsersManage),
         "audit" => read.then_some(Scope::AuditRead),
         _ => None,
@@ -128,6 +134,10 @@ mod tests {
         assert_eq!(required(&Method::PATCH, "/api/v1/users/me"), None);
         assert_eq!(required(&Method::POST, "/api/v1/keys"), None);
         assert_eq!(required(&Method::GET, "/api/v1/audit"), Some(Scope::AuditRead));
+        assert_eq!(required(&Method::POST, "/api/v1/models/airworthy/generate"), Some(Scope::ModelsInfer));
+        assert_eq!(required(&Method::GET, "/api/v1/artifacts/upl_1"), Some(Scope::DataRead));
+        assert_eq!(required(&Method::DELETE, "/api/v1/users/usr_1/two-factor"), None);
+        assert_eq!(required(&Method::PATCH, "/api/v1/users/usr_1"), Some(Scope::UsersManage));
         assert_eq!(required(&Method::GET, "/runs"), None, "console pages take no keys");
     }
 

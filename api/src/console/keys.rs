@@ -101,11 +101,15 @@ pub async fn create(
     if !user.csrf_matches(&sent("csrf").next().unwrap_or_default()) {
         return super::stale_form(lang, &user, "/account");
     }
-    let request = KeyRequest {
-        name: sent("name").next().unwrap_or_default(),
-        scopes: sent("scope").collect(),
-        expires_in_days: sent("expires_in_days").next().filter(|d| !d.is_empty()).and_then(|d| d.parse().ok()),
+    let expiry = sent("expires_in_days").next().filter(|d| !d.is_empty());
+    // A number the browser let through but we cannot read is refused, never a key without expiry.
+    let expires_in_days = match expiry.map(|d| d.parse::<u32>()) {
+        None => None,
+        Some(Ok(days)) => Some(days),
+        Some(Err(_)) => Some(0),
     };
+    let request =
+        KeyRequest { name: sent("name").next().unwrap_or_default(), scopes: sent("scope").collect(), expires_in_days };
     let outcome = keys::create(State(state.clone()), user.clone(), ApiJson(request)).await;
     let list = keys::list(State(state), user.clone()).await;
     let body = list.map(|ApiJson(list)| match &outcome {

@@ -13,7 +13,7 @@ use super::local;
 use crate::audit::Actor;
 use crate::auth::extract::PageUser;
 use crate::error::ApiError;
-use crate::routes::auth::{LoginRequest, authenticate, second_factor};
+use crate::routes::auth::{LoginRequest, authenticate, second_factor, signed_in};
 use crate::routes::session::{closing_cookie, cookie_header, open};
 use crate::state::AppState;
 use hangar_accounts::Outcome;
@@ -103,13 +103,17 @@ pub async fn submit(
         }
         Err(err) => return ApiError::from(err).into_response(),
     }
-    signed_in(&state, user, &next).await
+    open_session(&state, user, &next, client).await
 }
 
-/// Records the sign-in and opens the session.
-async fn signed_in(state: &AppState, user: hangar_accounts::UserRecord, next: &str) -> Response {
-    let actor = Actor::Account { id: &user.id, email: &user.email };
-    state.audit(actor, "auth.sign_in", None, Outcome::Allowed, None).await;
+/// Ends the sign-in (counts cleared, recorded) and opens the session.
+async fn open_session(
+    state: &AppState,
+    user: hangar_accounts::UserRecord,
+    next: &str,
+    client: crate::auth::extract::Anonymous,
+) -> Response {
+    signed_in(state, &user, client).await;
     match open(state, user) {
         Ok((cookie, _)) => ([(header::SET_COOKIE, cookie)], Redirect::to(next)).into_response(),
         Err(err) => err.into_response(),
@@ -134,6 +138,8 @@ pub async fn submit_code(
     let next = local(form.next.as_deref());
     let again = || Redirect::to(&format!("/login?failed=1&next={}", super::percent_encode(&next))).into_response();
     let Some(user_id) = state.tokens.challenge_user(&form.challenge, now_ms() / 1000) else {
+        let reason = "the second-factor page was stale or forged";
+        state.audit(Actor::Anonymous(None), "auth.sign_in", None, Outcome::Refused, Some(reason)).await;
         return again();
     };
     let user = match state.accounts.user(&user_id).await {
@@ -142,7 +148,7 @@ pub async fn submit_code(
         Err(err) => return ApiError::from(err).into_response(),
     };
     match second_factor(&state, &user, &form.code, client).await {
-        Ok(()) => signed_in(&state, user, &next).await,
+        Ok(()) => open_session(&state, user, &next, client).await,
         Err(err) => {
             let mut page = code_page(lang, &form.challenge, &next, Some(err.console_message())).into_response();
             *page.status_mut() = err.status;

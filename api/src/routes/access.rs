@@ -68,6 +68,14 @@ pub async fn check_plan(user: &CurrentUser, plan: &Plan, state: &AppState) -> Re
                 task.id, task.operator
             )));
         }
+        if operator.info.privileged && user.key.as_ref().is_some_and(|k| !k.scopes.iter().any(|s| s == "system:admin"))
+        {
+            return Err(ApiError::forbidden(format!(
+                "task {} uses the {} operator, which runs commands on the server: an API key needs the \
+                 system:admin scope for that",
+                task.id, task.operator
+            )));
+        }
         if operator.info.outputs.iter().any(|o| o.kind == ArtifactKind::Model) {
             user.require(Permission::ModelTrain)?;
         }

@@ -171,6 +171,12 @@ fn download(content_type: &'static str, name: &str, body: String) -> Response {
         .into_response()
 }
 
+/// A cell a spreadsheet will not run: text that would start a formula
+/// (what a failed sign-in's e-mail field may hold) gets a leading `'`.
+fn inert(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() }
+}
+
 /// The rows as CSV with a header line; times as RFC 3339.
 pub fn to_csv(entries: &[AuditRow]) -> ApiResult<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -192,17 +198,17 @@ pub fn to_csv(entries: &[AuditRow]) -> ApiResult<String> {
         .map_err(failed)?;
     for e in entries {
         let at = chrono::DateTime::from_timestamp_millis(e.at).map(|t| t.to_rfc3339()).unwrap_or_default();
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let text = |v: &Option<String>| inert(v.as_deref().unwrap_or_default());
         writer
             .write_record([
                 e.id.to_string(),
                 at,
-                e.actor.clone(),
+                inert(&e.actor),
                 text(&e.actor_email),
                 text(&e.key_id),
-                e.action.clone(),
+                inert(&e.action),
                 text(&e.target),
-                e.outcome.clone(),
+                inert(&e.outcome),
                 text(&e.reason),
                 text(&e.address),
                 text(&e.request_id),

@@ -187,10 +187,18 @@ pub async fn sign_in(state: &AppState, request: &LoginRequest, client: Anonymous
         };
         second_factor(state, &user, code, client).await?;
     }
+    signed_in(state, &user, client).await;
+    Ok(user)
+}
+
+/// Ends a successful sign-in: clears the failure counts of the account and
+/// the address, and records it.
+pub async fn signed_in(state: &AppState, user: &UserRecord, client: Anonymous) {
+    let address = client.0.map(|address| format!("address:{address}"));
+    state.logins.succeeded(&format!("account:{}", user.email), address.as_deref());
     state
         .audit(Actor::Account { id: &user.id, email: &user.email }, "auth.sign_in", None, Outcome::Allowed, None)
         .await;
-    Ok(user)
 }
 
 /// The error code of a sign-in that needs its second factor.
@@ -213,7 +221,6 @@ pub async fn second_factor(state: &AppState, user: &UserRecord, code: &str, clie
         )));
     }
     if state.accounts.verify_second_factor(&user.id, code, now_ms()).await? {
-        state.logins.succeeded(&keys[0], keys.get(1).map(String::as_str));
         return Ok(());
     }
     let reason = "wrong, expired or already used second-factor code";
@@ -237,18 +244,20 @@ pub async fn authenticate(state: &AppState, request: &LoginRequest, client: Anon
         keys.push(format!("address:{address}"));
     }
     if let Err(wait) = state.logins.attempt(&keys, std::time::Instant::now()) {
+        let actor = Actor::Anonymous(Some(&request.email));
+        state.audit(actor, "auth.sign_in", None, Outcome::Refused, Some("too many failed sign-ins: waiting")).await;
         return Err(ApiError::rate_limited(wait).with_message(format!(
             "too many failed sign-ins for this account or from this address; try again in {wait} s"
         )));
     }
     let result = check_credentials(state, request).await;
-    match &result {
-        Ok(_) => state.logins.succeeded(&keys[0], keys.get(1).map(String::as_str)),
-        Err(error) => {
-            let actor = Actor::Anonymous(Some(&request.email));
-            state.audit(actor, "auth.sign_in", None, Outcome::Refused, Some(&error.message)).await;
-        }
+    if let Err(error) = &result {
+        let actor = Actor::Anonymous(Some(&request.email));
+        state.audit(actor, "auth.sign_in", None, Outcome::Refused, Some(&error.message)).await;
     }
+    // Success is counted only when the whole sign-in is done (see
+    // [`signed_in`]): the password alone must not reset the count that also
+    // limits guessing the second factor.
     result
 }
 
@@ -314,6 +323,8 @@ pub async fn refresh(
         }
         Rotation::Replayed => {
             tracing::warn!("A used refresh token was presented again; its sign-in is revoked.");
+            let reason = "a used refresh token was presented again: its sign-in is revoked";
+            state.audit(Actor::Anonymous(None), "auth.refresh", None, Outcome::Refused, Some(reason)).await;
             Err(ApiError::unauthorized("this refresh token was already used; sign in again"))
         }
         Rotation::Invalid => {

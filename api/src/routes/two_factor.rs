@@ -90,6 +90,7 @@ pub async fn enrol(
     let enrolment = state.accounts.begin_enrolment(&user.id, &user.email, now_ms()).await?.ok_or_else(|| {
         ApiError::conflict("two-factor sign-in is already on; turn it off first to enrol another app")
     })?;
+    state.audit_done(&user, "two_factor.enrol", &user.id).await;
     Ok((StatusCode::CREATED, ApiJson(enrolment.into())))
 }
 
@@ -105,6 +106,8 @@ pub async fn confirm(
 ) -> ApiResult<ApiJson<RecoveryCodes>> {
     match state.accounts.confirm_enrolment(&user.id, &request.code, now_ms()).await? {
         Some(recovery_codes) => {
+            // Sign-ins made with the password alone end: they must sign in again with a code.
+            state.accounts.revoke_sign_ins(&user.id, now_ms()).await?;
             state.audit_done(&user, "two_factor.enable", &user.id).await;
             Ok(ApiJson(RecoveryCodes { recovery_codes }))
         }
@@ -133,11 +136,20 @@ pub async fn remove(
             user.role.as_str()
         )));
     }
+    // Guessing codes here is throttled as at sign-in.
+    let throttle = [format!("account:{}", user.email)];
+    if let Err(wait) = state.logins.attempt(&throttle, std::time::Instant::now()) {
+        state.audit_refused(&user, "two_factor.disable", &user.id, "too many wrong codes: waiting").await;
+        return Err(ApiError::rate_limited(wait)
+            .with_message(format!("too many wrong codes for this account; try again in {wait} s")));
+    }
     if !state.accounts.verify_second_factor(&user.id, &request.code, now_ms()).await? {
         state.audit_refused(&user, "two_factor.disable", &user.id, "wrong code").await;
         return Err(ApiError::invalid("the code is wrong, expired or already used; enter the one the app shows now"));
     }
+    state.logins.succeeded(&throttle[0], None);
     state.accounts.remove_two_factor(&user.id).await?;
+    state.accounts.revoke_sign_ins(&user.id, now_ms()).await?;
     state.audit_done(&user, "two_factor.disable", &user.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -153,12 +165,19 @@ pub async fn reset(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     user.require(Permission::UserManage)?;
+    if id == user.id {
+        return Err(ApiError::forbidden(
+            "you cannot reset your own second factor: turn it off with a code on your account page, or ask \
+             another administrator",
+        ));
+    }
     if state.accounts.user(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no account {id}")));
     }
     if !state.accounts.remove_two_factor(&id).await? {
         return Err(ApiError::not_found(format!("the account {id} has no two-factor sign-in to reset")));
     }
+    state.accounts.revoke_sign_ins(&id, now_ms()).await?;
     state.audit_done(&user, "two_factor.reset", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
