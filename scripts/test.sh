@@ -16,6 +16,10 @@ command -v pdftotext >/dev/null 2>&1 || packages+=(poppler-utils)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
 [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || packages+=(fonts-noto-cjk)
+# Prometheus and promtool check the alert rules and the Grafana dashboard's queries.
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+# kubectl renders the Kubernetes manifests (kustomize).
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 if [ "${#packages[@]}" -gt 0 ]; then
   echo "== installing ${packages[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -35,6 +39,16 @@ fi
 # openai client) and the real test model, SmolLM2-135M-Instruct, fetched
 # once into ~/.cache/hangar/reference: never into the repository.
 . scripts/reference/setup.sh
+
+# kubernetes-validate checks the rendered manifests against the Kubernetes
+# schemas offline; it lives in a venv of its own outside the repository.
+K8S_VENV="$HOME/.cache/hangar/k8s-venv"
+if [ ! -x "$K8S_VENV/bin/kubernetes-validate" ]; then
+  echo "== installing kubernetes-validate"
+  python3 -m venv "$K8S_VENV"
+  "$K8S_VENV/bin/pip" install -q kubernetes-validate==1.37.0
+fi
+export HANGAR_KUBERNETES_VALIDATE="$K8S_VENV/bin/kubernetes-validate"
 
 echo "== building"
 cargo build --workspace --all-targets --locked

@@ -15,11 +15,14 @@
 //! `HANGAR_SCREENSHOTS=docs/screenshots` to refresh the README's).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+#[path = "support/process.rs"]
+mod process;
 use futures::FutureExt as _;
+use process::{Process, free_port, spawn_logged, wait_for_port};
 use serde_json::{Value, json};
 
 const SECRET: &str = "console-browser-test-secret-0123456789abcdef";
@@ -71,20 +74,6 @@ tasks:
       documents: \"${{ tasks.filter.outputs.documents }}\"
 ";
 
-/// A child process killed when the test ends, however it ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 fn hangar(home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hangar"));
     command
@@ -106,18 +95,6 @@ fn chromedriver() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn wait_for_port(port: u16, what: &str, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} never listened on {port}:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Where the screenshots go: `HANGAR_SCREENSHOTS` (relative to the
@@ -313,16 +290,8 @@ fn the_console_in_a_browser() {
     let cli_run = cli_run["run_id"].as_str().expect("run_id").to_owned();
     let (server_port, driver_port) = (free_port(), free_port());
     let server_log = dir.path().join("server.log");
-    let log = std::fs::File::create(&server_log).expect("log");
-    let _server = Process(
-        hangar(&home)
-            .args(["serve", "--bind", &format!("127.0.0.1:{server_port}")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start hangar serve"),
-    );
+    let _server =
+        spawn_logged(hangar(&home).args(["serve", "--bind", &format!("127.0.0.1:{server_port}")]), &server_log);
     let driver_log = dir.path().join("chromedriver.log");
     let _driver = Process(
         Command::new(driver_path)
@@ -436,7 +405,7 @@ async fn keys_and_two_factor(console: &Console) {
     console.find("#audit-filter button").await.click().await.expect("filter");
     console.find("#audit").await;
     let rows = console.script("return document.querySelectorAll('#audit tbody tr').length", vec![]).await;
-    assert_eq!(rows, json!(1), "one two_factor row: {}", console.text("#audit").await);
+    assert_eq!(rows, json!(2), "enrolment started and confirmed: {}", console.text("#audit").await);
     console.shot("audit-log").await;
     console.sign_out().await;
 }

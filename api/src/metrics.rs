@@ -5,7 +5,6 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hangar_engine::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -61,6 +60,10 @@ struct Snapshot {
     runs: Vec<(String, u64)>,
     tasks: Vec<(String, u64)>,
     queue_depth: u64,
+    workers_alive: u64,
+    schedules_overdue: u64,
+    /// Free and total bytes of the filesystem under a local artifact store.
+    artifact_disk: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -86,6 +89,30 @@ impl Collector for DatabaseCounts {
             MetricType::Gauge,
         )?;
         ConstGauge::new(i64::try_from(snapshot.queue_depth).unwrap_or(i64::MAX)).encode(gauge)?;
+        let mut gauges = vec![
+            (
+                "hangar_workers_alive",
+                "Worker processes that said they are alive within a lease.",
+                snapshot.workers_alive,
+            ),
+            (
+                "hangar_schedules_overdue",
+                "Enabled schedules with a time due more than five minutes ago and not fired: the scheduler is not firing.",
+                snapshot.schedules_overdue,
+            ),
+        ];
+        if let Some((free, total)) = snapshot.artifact_disk {
+            gauges.push(("hangar_artifact_store_free_bytes", "Free bytes on the local artifact store's disk.", free));
+            gauges.push((
+                "hangar_artifact_store_size_bytes",
+                "Size in bytes of the local artifact store's disk.",
+                total,
+            ));
+        }
+        for (name, help, value) in gauges {
+            let gauge = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(gauge)?;
+        }
         Ok(())
     }
 }
@@ -175,9 +202,18 @@ impl Metrics {
     ///
     /// # Errors
     /// When the database cannot be read.
-    pub async fn render(&self, store: &dyn Store) -> Result<String, crate::error::ApiError> {
+    pub async fn render(&self, engine: &hangar_engine::Engine) -> Result<String, crate::error::ApiError> {
+        let store = engine.store().as_ref();
         let (runs, tasks) = store.status_counts().await?;
         let queue_depth = store.queue_depth().await?;
+        let now = hangar_engine::clock::now_ms();
+        let lease = i64::try_from(engine.settings().lease.as_millis()).unwrap_or(i64::MAX / 4);
+        let workers_alive = store.workers_alive(now - lease).await?;
+        let schedules_overdue = overdue(&store.schedules(None).await?, now);
+        let artifact_disk = match engine.artifacts().location() {
+            hangar_sdk::StoreLocation::Local { root } => disk_space(root),
+            hangar_sdk::StoreLocation::S3(_) => None,
+        };
         {
             let mut until = self.observed_until.lock().await;
             loop {
@@ -193,10 +229,34 @@ impl Metrics {
                 }
             }
         }
-        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Snapshot { runs, tasks, queue_depth };
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) =
+            Snapshot { runs, tasks, queue_depth, workers_alive, schedules_overdue, artifact_disk };
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| crate::error::ApiError::internal("could not encode the metrics", &e))?;
         Ok(text)
     }
+}
+
+/// How late a due time may be before the scheduler counts as not firing.
+const OVERDUE_MS: i64 = 5 * 60 * 1000;
+
+/// Enabled schedules whose next time after their last fire is more than
+/// five minutes past.
+fn overdue(schedules: &[hangar_engine::store::catalog::ScheduleRecord], now: i64) -> u64 {
+    schedules
+        .iter()
+        .filter(|s| s.enabled)
+        .filter_map(|s| {
+            let cron = hangar_engine::cron::CronSchedule::parse(&s.cron, &s.timezone).ok()?;
+            cron.next_after(s.fired_up_to()).filter(|due| *due < now - OVERDUE_MS)
+        })
+        .count() as u64
+}
+
+/// Free and total bytes of the filesystem holding `root`.
+fn disk_space(root: &std::path::Path) -> Option<(u64, u64)> {
+    let stats = nix::sys::statvfs::statvfs(root).ok()?;
+    let block = u64::from(stats.fragment_size());
+    Some((u64::from(stats.blocks_available()).saturating_mul(block), u64::from(stats.blocks()).saturating_mul(block)))
 }

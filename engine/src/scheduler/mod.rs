@@ -215,6 +215,11 @@ impl Engine {
         &self.store
     }
 
+    /// The timings this engine runs with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
     /// How often a coordinator looks at its run when nothing woke it: the
     /// poll interval, or eight of them when the database announces changes
     /// (each run's task ends and cancellation wake its coordinator directly).

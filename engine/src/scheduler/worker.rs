@@ -65,6 +65,7 @@ impl Engine {
         let mut in_flight = JoinSet::new();
         let mut last_reap = now_ms();
         let worker = format!("{}/w", self.instance);
+        let heartbeat = tokio::spawn(self.clone().beat(worker.clone(), options.labels.clone(), shutdown.clone()));
         loop {
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit {
@@ -111,6 +112,24 @@ impl Engine {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        let _ = heartbeat.await;
+    }
+
+    /// Tells the database this worker is alive every third of a lease, and
+    /// that it is gone when it stops (for `/metrics`' workers alive).
+    async fn beat(self, worker: String, labels: Vec<String>, shutdown: CancellationToken) {
+        loop {
+            if let Err(err) = self.store.worker_seen(&worker, &labels, now_ms()).await {
+                tracing::warn!(error = %err, "Could not record that this worker is alive.");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.lease / 3) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        if let Err(err) = self.store.worker_gone(&worker).await {
+            tracing::warn!(error = %err, "Could not record that this worker stopped.");
+        }
     }
 
     /// Runs one claimed attempt to its end and records the outcome.

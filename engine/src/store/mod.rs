@@ -158,6 +158,12 @@ pub trait PoolStore: Send + Sync {
     async fn set_pool(&self, name: &str, slots: u32) -> Result<(), StoreError>;
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError>;
     async fn pools(&self) -> Result<Vec<Pool>, StoreError>;
+    /// Records that a worker process is alive at `now`.
+    async fn worker_seen(&self, worker: &str, labels: &[String], now: i64) -> Result<(), StoreError>;
+    /// Forgets a worker that stopped.
+    async fn worker_gone(&self, worker: &str) -> Result<(), StoreError>;
+    /// Workers seen since `since`.
+    async fn workers_alive(&self, since: i64) -> Result<u64, StoreError>;
 }
 
 /// A change other processes made, announced by the database.

@@ -28,6 +28,38 @@ impl PoolStore for SqlStore {
         Ok(result.rows_affected() == 1)
     }
 
+    async fn worker_seen(&self, worker: &str, labels: &[String], now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO workers (id, labels, started_at, seen_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = $3",
+        )
+        .bind(worker)
+        .bind(json_text(&labels))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("record a worker"))?;
+        Ok(())
+    }
+
+    async fn worker_gone(&self, worker: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM workers WHERE id = $1")
+            .bind(worker)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("forget a worker"))?;
+        Ok(())
+    }
+
+    async fn workers_alive(&self, since: i64) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE seen_at >= $1")
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::query("count workers"))?;
+        Ok(get::<i64>(&row, "n")?.max(0) as u64)
+    }
+
     async fn pools(&self) -> Result<Vec<Pool>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.name, p.slots, (SELECT COUNT(*) FROM task_runs t WHERE t.status = 'running' \
