@@ -257,6 +257,6 @@ fn overdue(schedules: &[hangar_engine::store::catalog::ScheduleRecord], now: i64
 /// Free and total bytes of the filesystem holding `root`.
 fn disk_space(root: &std::path::Path) -> Option<(u64, u64)> {
     let stats = nix::sys::statvfs::statvfs(root).ok()?;
-    let block = u64::from(stats.fragment_size());
-    Some((u64::from(stats.blocks_available()).saturating_mul(block), u64::from(stats.blocks()).saturating_mul(block)))
+    let block = stats.fragment_size();
+    Some((stats.blocks_available().saturating_mul(block), stats.blocks().saturating_mul(block)))
 }
