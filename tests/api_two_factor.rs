@@ -159,12 +159,19 @@ async fn an_administrator_resets_it_and_a_required_role_is_sent_to_enrolment() {
 async fn enrolling_ends_password_only_sign_ins_and_code_guessing_is_throttled() {
     let api = Api::with_config(|config| config.login_failures_allowed = 3).await;
     let first = api.sign_up("li.wei@caac.example").await;
-    let token = first["access_token"].as_str().expect("token").to_owned();
+    let elsewhere = first["access_token"].as_str().expect("token").to_owned();
     let refresh = first["refresh_token"].as_str().expect("refresh").to_owned();
+    // Tokens carry whole seconds: the enrolling session is a later one.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let token = api.login("li.wei@caac.example").await["access_token"].as_str().expect("token").to_owned();
     enrol(&api, &token).await;
-    // The sign-in made with the password alone cannot be refreshed any more.
+    // The sign-ins made with the password alone elsewhere end: their refresh
+    // token and their access token; the session that enrolled goes on.
     let refreshed = api.call(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": refresh}))).await;
     assert_eq!(refreshed.status, StatusCode::UNAUTHORIZED, "{}", refreshed.text());
+    let ended = api.get("/api/v1/users/me", &elsewhere).await;
+    assert_eq!(ended.status, StatusCode::UNAUTHORIZED, "{}", ended.text());
+    assert_eq!(api.get("/api/v1/users/me", &token).await.status, StatusCode::OK);
 
     // With the right password, wrong codes still count, and the password
     // step does not reset the count: guessing stops at the limit.

@@ -21,6 +21,9 @@ pub struct UserRecord {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Access tokens issued before this time (seconds) are refused.
+    #[serde(skip)]
+    pub sessions_valid_after: i64,
 }
 
 /// The editable part of an account.
@@ -56,6 +59,9 @@ pub enum Rotation {
 
 const USER_COLUMNS: &str =
     "id, email, password_hash, role, name, organization, position, disabled, created_at, updated_at";
+/// What is read back: the columns written, and what the store itself keeps.
+const READ_COLUMNS: &str = "id, email, password_hash, role, name, organization, position, disabled, created_at, \
+    updated_at, sessions_valid_after";
 
 fn user_from_row(row: &AnyRow) -> Result<UserRecord, AccountError> {
     Ok(UserRecord {
@@ -69,6 +75,7 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, AccountError> {
         disabled: get::<i64>(row, "disabled")? != 0,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+        sessions_valid_after: get(row, "sessions_valid_after")?,
     })
 }
 
@@ -96,7 +103,7 @@ impl Accounts {
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, AccountError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {READ_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -105,7 +112,7 @@ impl Accounts {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, AccountError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+        let row = sqlx::query(&format!("SELECT {READ_COLUMNS} FROM users WHERE email = $1"))
             .bind(email.to_lowercase())
             .fetch_optional(&self.pool)
             .await
@@ -114,7 +121,7 @@ impl Accounts {
     }
 
     pub async fn users(&self) -> Result<Vec<UserRecord>, AccountError> {
-        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"))
+        let rows = sqlx::query(&format!("SELECT {READ_COLUMNS} FROM users ORDER BY created_at, id"))
             .fetch_all(&self.pool)
             .await
             .map_err(AccountError::query("list users"))?;
@@ -214,16 +221,24 @@ impl Accounts {
         Ok(Rotation::Rotated { user_id })
     }
 
-    /// Ends every sign-in of the account (its refresh tokens); access tokens
-    /// already issued expire on their own.
-    pub async fn revoke_sign_ins(&self, user_id: &str, now: i64) -> Result<(), AccountError> {
+    /// Ends the account's sign-ins: its refresh tokens, and the access
+    /// tokens and console sessions issued before `valid_after_s` (seconds;
+    /// the caller's own session stays when it passes its own issue time).
+    pub async fn revoke_sign_ins(&self, user_id: &str, now: i64, valid_after_s: i64) -> Result<(), AccountError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map(|_| ())
-            .map_err(AccountError::query("revoke sign-ins"))
+            .map_err(AccountError::query("revoke sign-ins"))?;
+        sqlx::query("UPDATE users SET sessions_valid_after = $1 WHERE id = $2 AND sessions_valid_after < $1")
+            .bind(valid_after_s)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(AccountError::query("end sessions"))?;
+        tx.commit().await.map_err(AccountError::query("commit revocation"))
     }
 
     /// The account a refresh token (by hash) belongs to.

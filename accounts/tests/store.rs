@@ -57,6 +57,7 @@ fn user(id: &str) -> UserRecord {
         disabled: false,
         created_at: NOW,
         updated_at: NOW,
+        sessions_valid_after: 0,
     }
 }
 

@@ -27,6 +27,9 @@ pub struct CurrentUser {
     pub csrf: Option<String>,
     /// The API key the request came with, if it came with one.
     pub key: Option<KeyUse>,
+    /// When the request's access token or session was issued (seconds);
+    /// none for a key.
+    pub issued_at: Option<i64>,
 }
 
 /// The API key behind a request.
@@ -55,6 +58,12 @@ impl CurrentUser {
                 self.role.as_str()
             )))
         }
+    }
+
+    /// From when this request's own sign-in counts (seconds): sessions issued
+    /// earlier end when the account's sign-in changes, this one stays.
+    pub fn session_start(&self) -> i64 {
+        self.issued_at.unwrap_or_else(|| now_ms() / 1000)
     }
 
     /// Whether the user may see something owned by `owner` (admins see everything).
@@ -136,6 +145,11 @@ async fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<C
     // The account as it is now, not as the token remembers it: disabling,
     // deleting or demoting an account takes effect on its next request.
     let account = current_account(state, &claims.sub).await?;
+    if claims.iat < account.sessions_valid_after {
+        return Err(ApiError::unauthorized(
+            "this sign-in ended when the account's two-factor sign-in changed; sign in again",
+        ));
+    }
     check_enrolment(state, &account, path).await?;
     Ok(CurrentUser {
         id: account.id,
@@ -143,6 +157,7 @@ async fn identify(parts: &Parts, state: &AppState, check_csrf: bool) -> Result<C
         role: account.role,
         csrf: csrf.map(|hash| hash.to_hex().to_string()),
         key: None,
+        issued_at: Some(claims.iat),
     })
 }
 
@@ -180,6 +195,7 @@ async fn identify_key(parts: &Parts, state: &AppState, secret: &str, path: &str)
         role: account.role,
         csrf: None,
         key: Some(KeyUse { id: key.id, scopes: key.scopes }),
+        issued_at: None,
     })
 }
 
@@ -223,6 +239,7 @@ struct Account {
     id: String,
     email: String,
     role: Role,
+    sessions_valid_after: i64,
 }
 
 async fn current_account(state: &AppState, user_id: &str) -> Result<Account, ApiError> {
@@ -234,7 +251,7 @@ async fn current_account(state: &AppState, user_id: &str) -> Result<Account, Api
     }
     let role =
         Role::parse(&user.role).ok_or_else(|| ApiError::internal("the account has an unknown role", &user.role))?;
-    Ok(Account { id: user.id, email: user.email, role })
+    Ok(Account { id: user.id, email: user.email, role, sessions_valid_after: user.sessions_valid_after })
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header.

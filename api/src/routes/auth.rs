@@ -140,6 +140,7 @@ pub async fn new_user(email: &str, password: &str, role: Role) -> ApiResult<User
         disabled: false,
         created_at: now,
         updated_at: now,
+        sessions_valid_after: 0,
     })
 }
 

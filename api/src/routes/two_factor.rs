@@ -107,7 +107,7 @@ pub async fn confirm(
     match state.accounts.confirm_enrolment(&user.id, &request.code, now_ms()).await? {
         Some(recovery_codes) => {
             // Sign-ins made with the password alone end: they must sign in again with a code.
-            state.accounts.revoke_sign_ins(&user.id, now_ms()).await?;
+            state.accounts.revoke_sign_ins(&user.id, now_ms(), user.session_start()).await?;
             state.audit_done(&user, "two_factor.enable", &user.id).await;
             Ok(ApiJson(RecoveryCodes { recovery_codes }))
         }
@@ -149,7 +149,7 @@ pub async fn remove(
     }
     state.logins.succeeded(&throttle[0], None);
     state.accounts.remove_two_factor(&user.id).await?;
-    state.accounts.revoke_sign_ins(&user.id, now_ms()).await?;
+    state.accounts.revoke_sign_ins(&user.id, now_ms(), user.session_start()).await?;
     state.audit_done(&user, "two_factor.disable", &user.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -177,7 +177,7 @@ pub async fn reset(
     if !state.accounts.remove_two_factor(&id).await? {
         return Err(ApiError::not_found(format!("the account {id} has no two-factor sign-in to reset")));
     }
-    state.accounts.revoke_sign_ins(&id, now_ms()).await?;
+    state.accounts.revoke_sign_ins(&id, now_ms(), now_ms() / 1000).await?;
     state.audit_done(&user, "two_factor.reset", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
