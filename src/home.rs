@@ -98,7 +98,12 @@ impl Home {
 
     /// The engine over this home with the given operators.
     pub async fn engine(&self, registry: Registry) -> Result<Engine> {
-        let store = self.store().await?;
+        self.engine_over(self.store().await?, registry)
+    }
+
+    /// The engine over an already opened store (whose accounts the caller
+    /// also wants, on the same connections).
+    pub fn engine_over(&self, store: SqlStore, registry: Registry) -> Result<Engine> {
         let artifacts = ArtifactStore::open(self.artifacts.clone()).context("cannot open the artifact store")?;
         let owners = Arc::new(crate::owners::AccountOwners(self.accounts(&store)));
         Ok(Engine::new(Arc::new(store), artifacts, Arc::new(registry), self.scratch(), settings_from_env()?)

@@ -49,9 +49,10 @@ fn hangar(home: &Path) -> Command {
     command
 }
 
-fn get(url: &str) -> Option<Value> {
+fn get(url: &str, query: &[(&str, &str)]) -> Option<Value> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async { reqwest::get(url).await.ok()?.json::<Value>().await.ok() })
+    runtime
+        .block_on(async { reqwest::Client::new().get(url).query(query).send().await.ok()?.json::<Value>().await.ok() })
 }
 
 /// The PromQL of every panel, with Grafana's `$__rate_interval` made concrete.
@@ -104,7 +105,7 @@ fn prometheus_scrapes_a_server_and_answers_every_dashboard_query() {
             .expect("start prometheus (Debian's prometheus package; scripts/test.sh installs it)"),
     );
     let api = format!("http://127.0.0.1:{prometheus_port}/api/v1");
-    let query = |expr: &str| get(&format!("{api}/query?query={}", url_encode(expr)));
+    let query = |expr: &str| get(&format!("{api}/query"), &[("query", expr)]);
     // Until the server's series are in: a few scrapes, and two for rates.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -121,7 +122,7 @@ fn prometheus_scrapes_a_server_and_answers_every_dashboard_query() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let rules = get(&format!("{api}/rules")).expect("rules");
+    let rules = get(&format!("{api}/rules"), &[]).expect("rules");
     assert_eq!(rules["data"]["groups"][0]["rules"].as_array().map(Vec::len), Some(6), "the alert rules are loaded");
 
     // Series every running server has (serving ones appear once a model answers).
@@ -154,13 +155,4 @@ fn prometheus_scrapes_a_server_and_answers_every_dashboard_query() {
     );
     let succeeded = query("hangar_runs_total{status=\"succeeded\"}").expect("runs");
     assert_eq!(succeeded["data"]["result"][0]["value"][1], "1", "the CLI run is counted: {succeeded}");
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

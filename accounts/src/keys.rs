@@ -50,7 +50,7 @@ pub fn new_secret() -> String {
 
 /// The stored form of a key.
 pub fn key_hash(secret: &str) -> String {
-    blake3::derive_key("hangar api key v1", secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    blake3::Hash::from(blake3::derive_key("hangar api key v1", secret.as_bytes())).to_hex().to_string()
 }
 
 const KEY_COLUMNS: &str = "id, user_id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at";

@@ -63,9 +63,10 @@ impl Accounts {
         now: i64,
     ) -> Result<Option<Enrolment>, AccountError> {
         let secret = totp::new_secret();
-        let (Some(otpauth_uri), mut tx) = (totp::otpauth_uri(&secret, email), self.begin_write().await?) else {
+        let Some(otpauth_uri) = totp::otpauth_uri(&secret, email) else {
             return Ok(None);
         };
+        let mut tx = self.begin_write().await?;
         let confirmed = sqlx::query("SELECT confirmed_at FROM two_factor WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(&mut *tx)
@@ -162,6 +163,18 @@ impl Accounts {
     /// When the database cannot be read.
     pub async fn has_two_factor(&self, user_id: &str) -> Result<bool, AccountError> {
         Ok(self.second_factor(user_id).await?.is_some_and(|f| f.enabled))
+    }
+
+    /// The accounts that have two-factor sign-in on.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn accounts_with_two_factor(&self) -> Result<std::collections::HashSet<String>, AccountError> {
+        let rows = sqlx::query("SELECT user_id FROM two_factor WHERE confirmed_at IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(AccountError::query("read two-factor"))?;
+        rows.iter().map(|row| get(row, "user_id")).collect()
     }
 
     /// Checks a second factor at sign-in: a 6-digit code from the app, used

@@ -36,7 +36,9 @@ fn count_var(name: &str, default: usize, min: usize) -> Result<usize> {
 
 pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
     let config = config_from_env(home)?;
-    let mut engine = home.engine(crate::registry()?).await?.with_quotas(crate::home::quotas_from_env()?);
+    let store = home.store().await?;
+    let accounts = home.accounts(&store);
+    let mut engine = home.engine_over(store, crate::registry()?)?.with_quotas(crate::home::quotas_from_env()?);
     if !args.in_process {
         engine = engine.with_isolation(super::task_exec::isolation(home)?);
     }
@@ -44,7 +46,6 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
         .await
         .with_context(|| format!("cannot listen on {}; choose another address with --bind", args.bind))?;
     let address = listener.local_addr().context("cannot read the listening address")?;
-    let accounts = home.accounts(&home.store().await?);
     let state = AppState::new(engine.clone(), accounts, config);
     let pool = hangar_train::infer::ModelPool::new(
         engine.artifacts().clone(),

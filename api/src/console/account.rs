@@ -149,14 +149,7 @@ pub async fn users_page(State(state): State<AppState>, Reader { lang, user }: Re
     let csrf = user.csrf.clone().unwrap_or_default();
     let listed = users::list(State(state.clone()), user.clone()).await;
     let required = state.accounts.two_factor_roles().await.unwrap_or_default();
-    let mut with_two_factor = std::collections::HashSet::new();
-    if let Ok(ApiJson(list)) = &listed {
-        for account in &list.users {
-            if state.accounts.has_two_factor(&account.id).await.unwrap_or(false) {
-                with_two_factor.insert(account.id.clone());
-            }
-        }
-    }
+    let with_two_factor = state.accounts.accounts_with_two_factor().await.unwrap_or_default();
     let body = listed.map(|ApiJson(list)| {
         html! {
             h1 { (lang.t("users")) }

@@ -154,12 +154,14 @@ pub async fn revoke(
     user: CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    let key = state.accounts.key(&id).await?;
-    let Some(key) = key.filter(|k| k.user_id == user.id || user.role.has(Permission::UserManage)) else {
-        if state.accounts.key(&id).await?.is_some() {
-            state.audit_refused(&user, "key.revoke", &id, "the key belongs to another account").await;
+    let key = match state.accounts.key(&id).await? {
+        Some(key) if key.user_id == user.id || user.role.has(Permission::UserManage) => key,
+        found => {
+            if found.is_some() {
+                state.audit_refused(&user, "key.revoke", &id, "the key belongs to another account").await;
+            }
+            return Err(ApiError::not_found(format!("no key {id}; list yours with GET /api/v1/keys")));
         }
-        return Err(ApiError::not_found(format!("no key {id}; list yours with GET /api/v1/keys")));
     };
     if key.revoked_at.is_none() {
         state.accounts.revoke_key(&key.id, now_ms()).await?;
