@@ -76,6 +76,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Write a consistent snapshot of this deployment (database and artifacts) to a folder or s3://…;
+    /// artifacts an earlier snapshot there already holds are not copied again.
+    Backup(BackupArgs),
+    /// Put a snapshot written by `hangar backup` back into this (empty) deployment, checking every digest.
+    Restore(RestoreArgs),
     /// Score hypotheses against references (BLEU as sacrebleu, ROUGE as rouge-score); prints JSON.
     Metrics {
         #[command(subcommand)]
@@ -384,6 +389,36 @@ pub enum RunsCommand {
         #[arg(long, default_value_t = 20)]
         tail: usize,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write: a folder, or s3://BUCKET/PREFIX (credentials from the AWS_* variables).
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup: the folder or s3://BUCKET/PREFIX given to `hangar backup`.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// The snapshot to restore (an id from --list); the newest by default.
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+
+    /// Replace a deployment that already has runs, models, accounts or artifacts.
+    #[arg(long)]
+    pub force: bool,
+
+    /// List the snapshots in SRC and restore nothing.
+    #[arg(long, conflicts_with_all = ["snapshot", "force", "verify"])]
+    pub list: bool,
+
+    /// Check every file of the snapshot against its digest and restore nothing.
+    #[arg(long, conflicts_with = "force")]
+    pub verify: bool,
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {

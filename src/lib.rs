@@ -1,6 +1,7 @@
 //! The `hangar` binary's library: the one place that wires the engine, the
 //! operators and (later) the API together.
 
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod display;

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use hangar_cli::cli::{Cli, Command};
 use hangar_cli::commands::{
-    execute, exit, keys, metrics, migrate, models, operators, pools, roots, runs, serve, task_exec, users, validate,
-    worker,
+    backup, execute, exit, keys, metrics, migrate, models, operators, pools, roots, runs, serve, task_exec, users,
+    validate, worker,
 };
 use hangar_cli::home::Home;
 use tracing_subscriber::EnvFilter;
@@ -54,6 +54,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Users { command } => users::run(command, &Home::resolve(cli.home.as_deref())?, cli.json).await,
         Command::Keys { command } => keys::run(command, &Home::resolve(cli.home.as_deref())?, cli.json).await,
         Command::Metrics { command } => metrics::run(command),
+        Command::Backup(args) => backup::back_up(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
+        Command::Restore(args) => backup::restore(args, &Home::resolve(cli.home.as_deref())?, cli.json).await,
     }
 }
 

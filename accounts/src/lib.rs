@@ -12,6 +12,7 @@ mod rows;
 pub mod totp;
 mod two_factor;
 mod users;
+pub mod webhooks;
 
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
@@ -20,6 +21,7 @@ pub use audit::{AuditEntry, AuditFilter, NewAudit, Outcome};
 pub use keys::{KeyRecord, NewKey};
 pub use two_factor::{Enrolment, SecondFactor};
 pub use users::{NewRefreshToken, Profile, Rotation, UserRecord};
+pub use webhooks::{AttemptOutcome, DeliveryRecord, DueDelivery, NewDelivery, WebhookRecord};
 
 /// The first version of this crate's migrations: the engine's are below it,
 /// and both share sqlx's migration table.

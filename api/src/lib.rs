@@ -11,6 +11,7 @@ pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;
+pub mod notify;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -34,7 +35,7 @@ pub use state::{ApiConfig, AppState, RateLimit};
 fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     use routes::{
         audit, auth, events, generate, keys, models, pipelines, roots, runs, schedules, session, two_factor, uploads,
-        users,
+        users, webhooks,
     };
     let upload_limit = usize::try_from(state.config.upload_limit).unwrap_or(usize::MAX).saturating_add(1 << 20);
     OpenApiRouter::new()
@@ -53,6 +54,10 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(two_factor::reset))
         .routes(routes!(two_factor::required_roles, two_factor::set_required_roles))
         .routes(routes!(audit::list))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::allowed_hosts, webhooks::set_allowed_hosts))
         .routes(routes!(pipelines::create, pipelines::list))
         .routes(routes!(pipelines::detail, pipelines::delete))
         .routes(routes!(runs::create))

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Accounts and tokens"),
         (name = "users", description = "Profiles and account management"),
         (name = "keys", description = "Personal API keys: scoped, expiring, revocable"),
+        (name = "webhooks", description = "Signed webhook notifications of run ends and task failures, with a delivery log"),
         (name = "two-factor", description = "Two-factor sign-in (TOTP) and the roles that must use it"),
         (name = "audit", description = "The append-only audit log, for administrators"),
         (name = "pipelines", description = "Stored, versioned pipelines"),

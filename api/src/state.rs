@@ -45,6 +45,8 @@ pub struct ApiConfig {
     pub login_failures_allowed: u32,
     /// How long audit rows are kept; `None` keeps them for ever.
     pub audit_retention: Option<Duration>,
+    /// How webhook deliveries are retried.
+    pub webhook_retry: crate::notify::RetryPolicy,
 }
 
 impl ApiConfig {
@@ -64,6 +66,7 @@ impl ApiConfig {
             allow_registration: true,
             login_failures_allowed: 5,
             audit_retention: Some(Duration::from_secs(365 * 24 * 3600)),
+            webhook_retry: crate::notify::RetryPolicy::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod backup;
 pub mod execute;
 pub mod keys;
 pub mod metrics;

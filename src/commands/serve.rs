@@ -76,6 +76,10 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
         let (state, shutdown) = (state.clone(), shutdown.clone());
         background.spawn(async move { hangar_api::audit::prune_periodically(state, shutdown).await });
     }
+    {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        background.spawn(async move { hangar_api::notify::run(state, shutdown).await });
+    }
     if !args.no_scheduler {
         let (engine, shutdown) = (engine.clone(), shutdown.clone());
         background.spawn(async move { engine.run_schedules(Arc::new(SystemClock), shutdown).await });
@@ -155,6 +159,15 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
             config.audit_retention = Some(retention);
         }
         _ => {}
+    }
+    // Webhook deliveries: attempts in all, and the first wait (doubled each time).
+    if let Ok(text) = std::env::var("HANGAR_WEBHOOK_ATTEMPTS") {
+        let attempts = count_var("HANGAR_WEBHOOK_ATTEMPTS", config.webhook_retry.attempts as usize, 1)?;
+        anyhow::ensure!(attempts <= 20, "HANGAR_WEBHOOK_ATTEMPTS={text} is more than 20; give 1 to 20 attempts");
+        config.webhook_retry.attempts = u32::try_from(attempts).unwrap_or(20);
+    }
+    if let Some(backoff) = crate::home::duration_var("HANGAR_WEBHOOK_BACKOFF")? {
+        config.webhook_retry.backoff = backoff.max(std::time::Duration::from_millis(10));
     }
     if let Ok(text) = std::env::var("HANGAR_ALLOW_REGISTRATION") {
         config.allow_registration = boolean("HANGAR_ALLOW_REGISTRATION", &text)?;

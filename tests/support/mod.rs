@@ -197,6 +197,15 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Drops the cluster's database and creates it again, empty (not migrated).
+    pub fn recreate_database(&self) {
+        admin_sql(&self.admin_url, &format!("DROP DATABASE {} WITH (FORCE)", self.database))
+            .expect("drop the database");
+        admin_sql(&self.admin_url, &format!("CREATE DATABASE {}", self.database)).expect("create the database");
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for child in &mut self.children {

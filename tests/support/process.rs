@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Child processes of a test: killed when the test ends, however it ends,
 //! on ports nobody else holds.
 

@@ -100,7 +100,8 @@ pub async fn profile(
                     }
                     p { (lang.t("permissions")) ": " @for p in &me.permissions { span.tag { (p) } " " } }
                     p { a #two-factor-link href="/account/two-factor" { (lang.t("two_factor")) } " · "
-                        a #keys-link href="/account/keys" { (lang.t("api_keys")) } }
+                        a #keys-link href="/account/keys" { (lang.t("api_keys")) } " · "
+                        a #webhooks-link href="/account/webhooks" { (lang.t("webhooks")) } }
                 }
                 section.card {
                     form.stack method="post" action="/account" {

@@ -23,6 +23,7 @@ mod runs;
 mod schedules;
 mod training;
 mod two_factor;
+mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -46,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/account/two-factor/remove", axum::routing::post(two_factor::remove))
         .route("/account/keys", get(keys::page).post(keys::create))
         .route("/account/keys/{id}/revoke", axum::routing::post(keys::revoke))
+        .route("/account/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/account/webhooks/{id}/delete", axum::routing::post(webhooks::delete))
         .route("/admin/audit", get(audit::page))
         .route("/admin/two-factor", axum::routing::post(two_factor::set_required))
         .route("/admin/users/{id}/two-factor/reset", axum::routing::post(two_factor::reset))

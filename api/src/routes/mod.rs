@@ -17,3 +17,4 @@ pub mod session;
 pub mod two_factor;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;

@@ -65,6 +65,13 @@ impl ArtifactWriter {
         self.size
     }
 
+    /// `blake3:<hex>` of the bytes written so far: lets a caller check
+    /// content against a known digest before [`ArtifactWriter::finish`]
+    /// makes it visible.
+    pub fn digest(&self) -> String {
+        format!("blake3:{}", self.hasher.clone().finalize().to_hex())
+    }
+
     /// Appends bytes.
     ///
     /// # Errors

@@ -5,5 +5,5 @@ pub mod model;
 pub(crate) mod parse;
 pub mod yaml;
 
-pub use model::{ParamSpec, ParamType, PipelineSpec, TaskDefaults, TaskSpec, Trigger};
-pub use parse::{valid_pipeline_name, valid_task_id};
+pub use model::{NOTIFY_EVENTS, NotifySpec, ParamSpec, ParamType, PipelineSpec, TaskDefaults, TaskSpec, Trigger};
+pub use parse::{notify_of, valid_pipeline_name, valid_task_id};

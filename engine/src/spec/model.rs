@@ -21,6 +21,20 @@ pub struct PipelineSpec {
     pub max_active_runs: Option<u32>,
     /// When the server starts runs by itself.
     pub schedule: Option<ScheduleSpec>,
+    /// Webhooks of the run's owner to tell when runs of this pipeline end.
+    pub notify: Vec<NotifySpec>,
+}
+
+/// The events a pipeline's `notify:` block can name.
+pub const NOTIFY_EVENTS: &[&str] = &["run.succeeded", "run.failed", "run.cancelled", "task.failed"];
+
+/// One entry of a pipeline's `notify:` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySpec {
+    /// The name of one of the run owner's webhooks.
+    pub webhook: String,
+    /// The events it gets for this pipeline's runs (all when left out).
+    pub on: Vec<String>,
 }
 
 /// A pipeline's `schedule:` block.

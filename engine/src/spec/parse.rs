@@ -6,12 +6,15 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 
-use super::model::{ParamSpec, ParamType, PipelineSpec, ScheduleSpec, TaskDefaults, TaskSpec, Trigger};
+use super::model::{
+    NOTIFY_EVENTS, NotifySpec, ParamSpec, ParamType, PipelineSpec, ScheduleSpec, TaskDefaults, TaskSpec, Trigger,
+};
 use super::yaml::{Entry, Node};
 use crate::diagnostic::{Diagnostic, Mark};
 
 const PIPELINE_KEYS: &[&str] =
-    &["name", "description", "params", "defaults", "seed", "max_active_runs", "schedule", "tasks"];
+    &["name", "description", "params", "defaults", "seed", "max_active_runs", "schedule", "notify", "tasks"];
+const NOTIFY_KEYS: &[&str] = &["webhook", "on"];
 const SCHEDULE_KEYS: &[&str] = &["cron", "timezone", "catchup", "max_active_runs", "params"];
 const TASK_KEYS: &[&str] = &[
     "uses",
@@ -176,6 +179,7 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
     });
     let params = root.get("params").map(|e| params(e, c)).unwrap_or_default();
     let schedule = root.get("schedule").and_then(|e| schedule(e, c));
+    let notify = root.get("notify").map(|e| notify(e, c)).unwrap_or_default();
     let defaults = root.get("defaults").map(|e| defaults(e, c)).unwrap_or_default();
     let tasks = match root.get("tasks") {
         Some(entry) => tasks(entry, c),
@@ -193,7 +197,74 @@ pub(crate) fn pipeline(root: &Node, c: &mut Collector<'_>) -> Option<PipelineSpe
         tasks,
         max_active_runs,
         schedule,
+        notify,
     })
+}
+
+/// The `notify:` block of a stored run's spec text (already validated when
+/// the run was made), for whoever delivers its events.
+pub fn notify_of(text: &str) -> Vec<NotifySpec> {
+    let Ok((Some(root), _)) = super::yaml::parse(text) else { return Vec::new() };
+    let mut c = Collector::new("");
+    root.get("notify").map(|e| notify(e, &mut c)).unwrap_or_default()
+}
+
+fn notify(entry: &Entry, c: &mut Collector<'_>) -> Vec<NotifySpec> {
+    let Node::Seq { items, .. } = &entry.value else {
+        c.report(
+            entry.value.mark(),
+            "notify",
+            format!(
+                "expected a list of webhooks to notify, e.g. - {{ webhook: ops-alerts, on: [run.failed] }}, found {}",
+                entry.value.type_name()
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let path = format!("notify[{index}]");
+        if item.entries().is_none() {
+            c.report(
+                item.mark(),
+                &path,
+                format!("expected {{ webhook: NAME, on: [EVENTS] }}, found {}", item.type_name()),
+            );
+            continue;
+        }
+        c.unknown_keys(item, &path, NOTIFY_KEYS);
+        let Some(webhook_entry) = item.get("webhook") else {
+            c.report(
+                item.mark(),
+                &path,
+                "missing field \"webhook\": the name of one of your webhooks (GET /api/v1/webhooks)",
+            );
+            continue;
+        };
+        let Some(webhook) = c.value::<String>(webhook_entry, &format!("{path}.webhook"), "a webhook name") else {
+            continue;
+        };
+        let on = match item.get("on") {
+            None => NOTIFY_EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+            Some(on_entry) => {
+                let Some(events) = c.value::<Vec<String>>(on_entry, &format!("{path}.on"), "a list of events") else {
+                    continue;
+                };
+                let unknown: Vec<&String> = events.iter().filter(|e| !NOTIFY_EVENTS.contains(&e.as_str())).collect();
+                if !unknown.is_empty() {
+                    c.report(
+                        on_entry.value.mark(),
+                        &format!("{path}.on"),
+                        format!("unknown event {}; use {}", unknown[0], NOTIFY_EVENTS.join(", ")),
+                    );
+                    continue;
+                }
+                events
+            }
+        };
+        out.push(NotifySpec { webhook, on });
+    }
+    out
 }
 
 fn schedule(entry: &Entry, c: &mut Collector<'_>) -> Option<ScheduleSpec> {

@@ -80,6 +80,11 @@ pub trait RunStore: Send + Sync {
     async fn run_ids_starting_with(&self, prefix: &str, limit: i64) -> Result<Vec<String>, StoreError>;
     /// The tasks of a run in file order.
     async fn tasks(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
+    /// Runs that ended at or after `since` (ms), oldest end first: what
+    /// notifications read, whichever process coordinated the run.
+    async fn runs_finished_since(&self, since: i64, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
+    /// Tasks that ended `failed` (out of attempts) at or after `since`, oldest first.
+    async fn tasks_failed_since(&self, since: i64, limit: i64) -> Result<Vec<TaskRecord>, StoreError>;
     async fn attempts(&self, run_id: &str, task_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
     /// Takes the coordinator lease of a run if it is free, expired or already
     /// ours, and the pipeline is under its `max_active_runs`; marks it `running`.

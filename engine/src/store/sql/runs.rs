@@ -73,6 +73,31 @@ impl RunStore for SqlStore {
         rows.iter().map(task_from_row).collect()
     }
 
+    async fn runs_finished_since(&self, since: i64, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE finished_at >= $1 ORDER BY finished_at, id LIMIT $2"
+        ))
+        .bind(since)
+        .bind(limit.max(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("list finished runs"))?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn tasks_failed_since(&self, since: i64, limit: i64) -> Result<Vec<TaskRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM task_runs WHERE status = 'failed' AND finished_at >= $1 \
+             ORDER BY finished_at, run_id, task_id LIMIT $2"
+        ))
+        .bind(since)
+        .bind(limit.max(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("list failed tasks"))?;
+        rows.iter().map(task_from_row).collect()
+    }
+
     async fn attempts(&self, run_id: &str, task_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT attempt, status, worker, started_at, finished_at, error FROM task_attempts \
