@@ -497,3 +497,44 @@ async fn a_retried_task_shows_each_attempt_and_why_it_failed() {
     assert_eq!(attempts.matches("<li>").count(), 2, "{attempts}");
     assert_eq!(attempts.matches("timed out after 200ms").count(), 2, "each attempt says why: {attempts}");
 }
+
+#[tokio::test]
+async fn administrators_allow_webhook_hosts_and_accounts_make_webhooks_on_their_page() {
+    let api = Api::new().await;
+    api.admin("root.w@caac.example").await;
+    let root = sign_in(&api, "root.w@caac.example").await;
+    let alice = sign_in(&api, "alice.w@caac.example").await;
+    let alice_csrf = csrf_of(&page(&api, "/account/webhooks", Some(&alice)).await.text());
+    let fields = |csrf: &str| {
+        format!("csrf={csrf}&name=ops&url={}&event=run.failed&event=task.failed", encode("https://hooks.example.org/h"))
+    };
+
+    // Before an administrator allows the host, the form says why it was refused.
+    let refused = form(&api, "/account/webhooks", Some(&alice), &fields(&alice_csrf)).await.text();
+    assert!(refused.contains("role=\"alert\"") && refused.contains("hooks.example.org"), "{refused}");
+    assert!(!refused.contains("new-webhook-secret"));
+
+    // Only administrators see the hosts form, and set it.
+    assert!(!page(&api, "/admin/users", Some(&alice)).await.text().contains("webhook-hosts"));
+    let users = page(&api, "/admin/users", Some(&root)).await.text();
+    assert!(users.contains(r#"id="webhook-hosts""#), "{users}");
+    let root_csrf = csrf_of(&users);
+    let theirs =
+        form(&api, "/admin/webhook-hosts", Some(&alice), &format!("csrf={alice_csrf}&hosts=evil.example")).await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+    let set = form(
+        &api,
+        "/admin/webhook-hosts",
+        Some(&root),
+        &format!("csrf={root_csrf}&hosts=hooks.example.org%2C+Other.example"),
+    )
+    .await;
+    assert!(set.status.is_redirection(), "{}", set.text());
+    assert_eq!(api.state.accounts.webhook_hosts().await.unwrap(), ["hooks.example.org", "other.example"]);
+
+    let made = form(&api, "/account/webhooks", Some(&alice), &fields(&alice_csrf)).await.text();
+    assert!(made.contains("new-webhook-secret") && made.contains("whsec_"), "the secret is shown once: {made}");
+    let again = page(&api, "/account/webhooks", Some(&alice)).await.text();
+    assert!(again.contains("https://hooks.example.org/h") && !again.contains("whsec_"), "{again}");
+    assert!(again.contains("run.failed") && again.contains("task.failed"));
+}

@@ -151,10 +151,16 @@ pub async fn users_page(State(state): State<AppState>, Reader { lang, user }: Re
     let listed = users::list(State(state.clone()), user.clone()).await;
     let required = state.accounts.two_factor_roles().await.unwrap_or_default();
     let with_two_factor = state.accounts.accounts_with_two_factor().await.unwrap_or_default();
+    let webhook_hosts = if user.role.has(crate::auth::Permission::SystemAdmin) {
+        Some(state.accounts.webhook_hosts().await.unwrap_or_default())
+    } else {
+        None
+    };
     let body = listed.map(|ApiJson(list)| {
         html! {
             h1 { (lang.t("users")) }
             (super::two_factor::required_roles_form(lang, &user, &required))
+            @if let Some(hosts) = &webhook_hosts { (super::webhooks::allowed_hosts_form(lang, &user, hosts)) }
             table.runs.users {
                 (head(lang, &["email", "name", "created", "role"]))
                 tbody {

@@ -309,6 +309,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("api_keys", "API keys", "API 密钥"),
     ("webhooks", "Webhooks", "Webhook 通知"),
     ("new_webhook", "New webhook", "新建 Webhook"),
+    ("webhook_hosts", "Hosts webhooks may point at", "Webhook 允许的主机"),
     ("url", "URL", "URL"),
     ("events", "Events", "事件"),
     ("deliveries", "Deliveries", "投递记录"),

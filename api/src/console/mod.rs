@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/webhooks/{id}/delete", axum::routing::post(webhooks::delete))
         .route("/admin/audit", get(audit::page))
         .route("/admin/two-factor", axum::routing::post(two_factor::set_required))
+        .route("/admin/webhook-hosts", axum::routing::post(webhooks::set_allowed_hosts))
         .route("/admin/users/{id}/two-factor/reset", axum::routing::post(two_factor::reset))
         .route("/logout", axum::routing::post(login::logout))
         .route("/lang", get(login::language))

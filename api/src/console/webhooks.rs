@@ -157,3 +157,36 @@ pub async fn delete(
         Err(err) => super::problem(lang, &user, "/account", &err),
     }
 }
+
+/// The administrators' form: the hosts webhooks may point at, comma-separated.
+pub(super) fn allowed_hosts_form(lang: Lang, user: &CurrentUser, hosts: &[String]) -> Markup {
+    html! {
+        form.inline-form #webhook-hosts method="post" action="/admin/webhook-hosts" {
+            input type="hidden" name="csrf" value=(user.csrf.clone().unwrap_or_default());
+            label for="webhook-hosts-list" { (lang.t("webhook_hosts")) ": " }
+            input #webhook-hosts-list type="text" name="hosts" value=(hosts.join(", ")) placeholder="hooks.example.com";
+            button type="submit" { (lang.t("save")) }
+        }
+    }
+}
+
+/// Sets the hosts webhooks may point at.
+pub async fn set_allowed_hosts(
+    State(state): State<AppState>,
+    Reader { lang, user }: Reader,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    if !user.csrf_matches(values(&fields, "csrf").next().unwrap_or_default()) {
+        return super::stale_form(lang, &user, "/admin/users");
+    }
+    let hosts = values(&fields, "hosts")
+        .flat_map(|text| text.split([',', ' ', '\n']))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match webhooks::set_allowed_hosts(State(state), user.clone(), ApiJson(webhooks::WebhookHosts { hosts })).await {
+        Ok(_) => Redirect::to("/admin/users").into_response(),
+        Err(err) => super::problem(lang, &user, "/admin/users", &err),
+    }
+}
