@@ -6,6 +6,10 @@
 # both; the table shows the median over rounds of each round's median.
 #   bench/generation.sh
 #   SMOLLM2=1 bench/generation.sh     (SmolLM2-135M-Instruct, imported from the reference GGUF)
+#   SMOLLM2=1 HANGAR_GENERATION_WEIGHTS=bf16 bench/generation.sh   (both engines with bf16 weights)
+# PROFILE=dev builds with the dev profile (the train crate and every
+# dependency are optimised there too) instead of a release build of burn;
+# HANGAR_BIN= reuses a built hangar for the import.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hangar/target}"
@@ -15,20 +19,22 @@ PYTHON="$HANGAR_REFERENCE_PYTHON"
 DIR="$(mktemp -d)"
 trap 'rm -rf "$DIR"' EXIT
 MODEL_DIR="$DIR/model"
+PROFILE="${PROFILE:-release}"
+HANGAR="${HANGAR_BIN:-$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")/hangar}"
 if [ "${SMOLLM2:-}" = 1 ]; then
   # The real 135M model: imported once by Hangar into a scratch home; both
   # engines read the same Hugging Face folder.
-  cargo build --release --bin hangar -q
-  "$CARGO_TARGET_DIR/release/hangar" --home "$DIR/home" models import "$HANGAR_TEST_GGUF" --name smollm2 >/dev/null
-  key="$("$CARGO_TARGET_DIR/release/hangar" --home "$DIR/home" models show smollm2 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["artifact_key"])')"
+  [ -n "${HANGAR_BIN:-}" ] || cargo build --profile "$PROFILE" --bin hangar -q
+  "$HANGAR" --home "$DIR/home" models import "$HANGAR_TEST_GGUF" --name smollm2 >/dev/null
+  key="$("$HANGAR" --home "$DIR/home" models show smollm2 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["artifact_key"])')"
   MODEL_DIR="$DIR/home/artifacts/$key"
   export HANGAR_GENERATION_MODEL="$MODEL_DIR"
 fi
 RUNS="${RUNS:-3}"
 ROUNDS="${ROUNDS:-3}"
-cargo bench -q -p hangar-train --bench generation --no-run 2>/dev/null
+cargo bench -q --profile "$PROFILE" -p hangar-train --bench generation --no-run 2>/dev/null
 for _ in $(seq "$ROUNDS"); do
-  cargo bench -q -p hangar-train --bench generation -- "$DIR/model" "$RUNS" 2>/dev/null | tee -a "$DIR/hangar.jsonl"
+  cargo bench -q --profile "$PROFILE" -p hangar-train --bench generation -- "$DIR/model" "$RUNS" 2>/dev/null | tee -a "$DIR/hangar.jsonl"
   "$PYTHON" bench/generation_torch.py "$MODEL_DIR" "$RUNS" "$(nproc)" 2>/dev/null | tee -a "$DIR/torch.jsonl"
 done
 python3 - "$DIR" <<'PY'

@@ -1,7 +1,9 @@
 """transformers on the weights Hangar's generation bench wrote: greedy,
-128 new tokens, one request and eight together, fp32 on the CPU; time to
-first token and tokens/s (medians), as JSON lines."""
+128 new tokens, one request and eight together, fp32 on the CPU (bf16 with
+HANGAR_GENERATION_WEIGHTS=bf16, as Hangar's bench then); time to first token
+and tokens/s (medians), as JSON lines."""
 import json
+import os
 import statistics
 import sys
 import time
@@ -13,7 +15,8 @@ model_dir = sys.argv[1]
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 threads = int(sys.argv[3]) if len(sys.argv) > 3 else torch.get_num_threads()
 torch.set_num_threads(threads)
-model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
+dtype = torch.bfloat16 if os.environ.get("HANGAR_GENERATION_WEIGHTS") == "bf16" else torch.float32
+model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=dtype).eval()
 vocab = model.config.vocab_size
 NEW = 128
 
@@ -38,7 +41,7 @@ with torch.inference_mode():
             seconds = time.perf_counter() - started
             assert out.shape[1] - ids.shape[1] == NEW
             rates.append(NEW * batch / seconds)
-        print(json.dumps({"engine": "transformers", "batch": batch, "threads": threads,
+        print(json.dumps({"engine": "transformers", "batch": batch, "threads": threads, "dtype": str(dtype).removeprefix("torch."),
                           "tokens_per_s": statistics.median(rates),
                           "first_token_ms": statistics.median(firsts) * 1e3,
                           "transformers": __import__("transformers").__version__, "torch": torch.__version__}))

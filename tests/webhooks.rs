@@ -103,13 +103,19 @@ async fn run_events_are_signed_retried_logged_and_limited_to_allowed_hosts() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
     assert!(refused.text().contains("allowed hosts"), "{}", refused.text());
-    let hosts = json!({"hosts": ["127.0.0.1"]});
+    let hosts = json!({"hosts": [format!("127.0.0.1:{port}")]});
     let by_alice = api.call(Method::PUT, "/api/v1/settings/webhook-hosts", Some(&alice), Some(hosts.clone())).await;
     assert_eq!(by_alice.status, StatusCode::FORBIDDEN);
     let set = api.call(Method::PUT, "/api/v1/settings/webhook-hosts", Some(&admin), Some(hosts)).await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.text());
-    // A blocked host stays blocked: another name for this machine, the cloud metadata address.
-    for url in [format!("http://localhost:{port}/ok"), "http://169.254.169.254/latest/meta-data".to_owned()] {
+    // A blocked host stays blocked: another name for this machine, another
+    // service on the allowed host, the cloud metadata address.
+    for url in [
+        format!("http://localhost:{port}/ok"),
+        "http://127.0.0.1:5432/".to_owned(),
+        "http://127.0.0.1/".to_owned(),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+    ] {
         let reply =
             api.call(Method::POST, "/api/v1/webhooks", Some(&alice), Some(json!({"name": "x", "url": url}))).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{url}: {}", reply.text());

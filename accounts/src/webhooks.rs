@@ -44,12 +44,21 @@ pub struct DeliveryRecord {
 }
 
 /// A delivery claimed for one attempt: what to send where, with what key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DueDelivery {
     pub delivery: DeliveryRecord,
     pub url: String,
     pub secret: String,
     pub body: String,
+    /// The claim: only the holder records the attempt's outcome.
+    pub claimed_until: i64,
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The signing secret never reaches a log line.
+        f.debug_struct("DueDelivery").field("delivery", &self.delivery).field("url", &self.url).finish_non_exhaustive()
+    }
 }
 
 /// An event to deliver to one webhook.
@@ -316,17 +325,24 @@ impl Accounts {
                     url: get(&row, "url")?,
                     secret: get(&row, "secret")?,
                     body: get(&row, "body")?,
+                    claimed_until: until,
                 });
             }
         }
         Ok(claimed)
     }
 
-    /// Records how an attempt of a claimed delivery ended.
+    /// Records how an attempt of a claimed delivery ended; false (nothing
+    /// written) when the claim had expired and another server took it.
     ///
     /// # Errors
     /// When the database refuses.
-    pub async fn record_attempt(&self, id: &str, outcome: &AttemptOutcome, now: i64) -> Result<(), AccountError> {
+    pub async fn record_attempt(
+        &self,
+        due: &DueDelivery,
+        outcome: &AttemptOutcome,
+        now: i64,
+    ) -> Result<bool, AccountError> {
         let (status, next_at, last_status, error, finished) = match outcome {
             AttemptOutcome::Delivered { status } => ("delivered", now, Some(*status), None, Some(now)),
             AttemptOutcome::Retry { status, error, next_at } => {
@@ -334,20 +350,23 @@ impl Accounts {
             }
             AttemptOutcome::GaveUp { status, error } => ("failed", now, *status, Some(error.clone()), Some(now)),
         };
-        sqlx::query(
+        let recorded = sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
-             last_status = $3, last_error = $4, finished_at = $5, claimed_until = NULL WHERE id = $6",
+             last_status = $3, last_error = $4, finished_at = $5, claimed_until = NULL \
+             WHERE id = $6 AND claimed_until = $7 AND status = 'pending'",
         )
         .bind(status)
         .bind(next_at)
         .bind(last_status)
         .bind(error)
         .bind(finished)
-        .bind(id)
+        .bind(&due.delivery.id)
+        .bind(due.claimed_until)
         .execute(&self.pool)
         .await
-        .map_err(AccountError::query("record delivery attempt"))?;
-        Ok(())
+        .map_err(AccountError::query("record delivery attempt"))?
+        .rows_affected();
+        Ok(recorded == 1)
     }
 
     /// The newest deliveries of a webhook.

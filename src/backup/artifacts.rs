@@ -21,32 +21,36 @@ pub struct CopyStats {
 }
 
 /// Copies every file of `source` into `dest` under `artifacts/`, except
-/// those an earlier snapshot (`previous`) already copied: same key, same
-/// size, copy present. Committed keys are never rewritten, so that is the
-/// same content without reading it again.
+/// those an earlier snapshot (`previous`) already copied: same key, size
+/// and modification time, copy present. Artifacts are not rewritten; the
+/// few pointer files that are (a training run's `latest.json`) change their
+/// time, so they are copied again.
 pub async fn back_up(
     source: &ArtifactStore,
     dest: &ArtifactStore,
     previous: &[FileEntry],
 ) -> Result<(Vec<FileEntry>, CopyStats)> {
     let earlier: HashMap<&str, &FileEntry> = previous.iter().map(|f| (f.key.as_str(), f)).collect();
-    let files = source.list("").await.with_context(|| format!("cannot list the artifact store {}", source.uri("")))?;
+    let files =
+        source.list_files("").await.with_context(|| format!("cannot list the artifact store {}", source.uri("")))?;
     let mut entries = Vec::with_capacity(files.len());
     let mut stats = CopyStats::default();
-    for (key, size) in files {
+    for file in files {
         stats.files += 1;
-        stats.bytes += size;
-        if let Some(known) = earlier.get(key.as_str()).filter(|f| f.size == size)
-            && dest.exists(&artifact_copy(&key)).await?
+        stats.bytes += file.size;
+        if let Some(known) = earlier
+            .get(file.key.as_str())
+            .filter(|f| f.size == file.size && f.modified.is_some() && f.modified == file.modified_ms)
+            && dest.exists(&artifact_copy(&file.key)).await?
         {
             stats.reused_files += 1;
             entries.push((*known).clone());
             continue;
         }
-        let (digest, copied) = copy(source, &key, dest, &artifact_copy(&key), None).await?;
+        let (digest, copied) = copy(source, &file.key, dest, &artifact_copy(&file.key), None).await?;
         stats.copied_files += 1;
         stats.copied_bytes += copied;
-        entries.push(FileEntry { key, digest, size: copied });
+        entries.push(FileEntry { key: file.key, digest, size: copied, modified: file.modified_ms });
     }
     Ok((entries, stats))
 }
@@ -171,10 +175,22 @@ mod tests {
         assert_eq!((stats.files, stats.copied_files, stats.reused_files), (3, 1, 2));
         assert_eq!(stats.copied_bytes, 6);
 
+        // A pointer file rewritten in place at the same size is copied again.
+        source.put("runs/r1/latest.json", ArtifactKind::File, b"{\"step\":1}").await.unwrap();
+        let (with_pointer, _) = back_up(&source, &dest, &second).await.unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        source.put("runs/r1/latest.json", ArtifactKind::File, b"{\"step\":2}").await.unwrap();
+        let (rewritten, stats) = back_up(&source, &dest, &with_pointer).await.unwrap();
+        assert_eq!(stats.copied_files, 1, "only the rewritten pointer");
+        let pointer = rewritten.iter().find(|f| f.key == "runs/r1/latest.json").unwrap();
+        assert_eq!(pointer.digest, format!("blake3:{}", blake3::hash(b"{\"step\":2}").to_hex()));
+        let second: Vec<FileEntry> = second.clone();
+
         let target = ArtifactStore::local(target_dir.path()).unwrap();
         restore(&dest, &target, &second).await.unwrap();
         assert_eq!(target.read("runs/r2/b.jsonl").await.unwrap(), b"second");
         assert_eq!(verify(&dest, &second).await.unwrap(), (3 << 20) + 11);
+        assert_eq!(verify(&dest, &rewritten).await.unwrap(), (3 << 20) + 11 + 10);
 
         // One flipped byte in the backup: verify and restore both refuse, and
         // the damaged file does not appear in the target.

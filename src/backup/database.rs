@@ -1,8 +1,10 @@
 //! The database half of a backup: a consistent snapshot file, and putting
 //! one back. SQLite is copied online with `VACUUM INTO` (one read
 //! transaction, so writers carry on and the copy is consistent);
-//! PostgreSQL is dumped with `pg_dump`, which reads in one repeatable-read
-//! snapshot, and restored with `psql` in one transaction.
+//! PostgreSQL is dumped with `pg_dump` in its custom format, which reads in
+//! one repeatable-read snapshot, and restored with `pg_restore` in one
+//! transaction (not `psql`, which would run a tampered dump's `\!` shell
+//! commands).
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +36,7 @@ impl Backend {
     pub fn file_name(self) -> &'static str {
         match self {
             Backend::Sqlite => "database.sqlite",
-            Backend::Postgres => "database.sql",
+            Backend::Postgres => "database.dump",
         }
     }
 }
@@ -52,23 +54,23 @@ pub async fn snapshot(store: &SqlStore, url: &str, into: &Path) -> Result<()> {
                 .context("SQLite could not write the snapshot (VACUUM INTO); is the disk of the Hangar home full?")?;
         }
         Backend::Postgres => {
-            let output = tokio::process::Command::new("pg_dump")
-                .args([
-                    "--format=plain",
-                    "--clean",
-                    "--if-exists",
-                    "--no-owner",
-                    "--no-privileges",
-                    "--quote-all-identifiers",
-                ])
+            let (url, password) = without_password(url)?;
+            let mut command = tokio::process::Command::new("pg_dump");
+            command
+                .args(["--format=custom", "--no-owner", "--no-privileges"])
                 .arg(format!("--file={}", into.display()))
-                .arg(format!("--dbname={url}"))
+                .arg(format!("--dbname={url}"));
+            if let Some(password) = password {
+                command.env("PGPASSWORD", password);
+            }
+            let output = command
                 .output()
                 .await
                 .context("cannot start pg_dump; install PostgreSQL's client programs (Debian: postgresql-client)")?;
             if !output.status.success() {
                 bail!(
-                    "pg_dump failed: {}; its major version must be at least the server's (`pg_dump --version`)",
+                    "pg_dump failed: {} (if it names a version mismatch: pg_dump's major version must be at least \
+                     the server's, see `pg_dump --version`)",
                     String::from_utf8_lossy(&output.stderr).trim()
                 );
             }
@@ -96,16 +98,29 @@ pub async fn restore(url: &str, file: &Path) -> Result<()> {
             std::fs::rename(&staged, &target).with_context(|| format!("cannot replace {}", target.display()))?;
         }
         Backend::Postgres => {
-            let output = tokio::process::Command::new("psql")
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"])
-                .arg(format!("--file={}", file.display()))
+            let (url, password) = without_password(url)?;
+            let mut command = tokio::process::Command::new("pg_restore");
+            command
+                .args([
+                    "--clean",
+                    "--if-exists",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--single-transaction",
+                    "--exit-on-error",
+                ])
                 .arg(format!("--dbname={url}"))
+                .arg(file);
+            if let Some(password) = password {
+                command.env("PGPASSWORD", password);
+            }
+            let output = command
                 .output()
                 .await
-                .context("cannot start psql; install PostgreSQL's client programs (Debian: postgresql-client)")?;
+                .context("cannot start pg_restore; install PostgreSQL's client programs (Debian: postgresql-client)")?;
             if !output.status.success() {
                 bail!(
-                    "psql could not load the snapshot, so the database was left as it was: {}",
+                    "pg_restore could not load the snapshot, so the database was left as it was: {}",
                     String::from_utf8_lossy(&output.stderr).trim()
                 );
             }
@@ -143,9 +158,16 @@ pub async fn occupancy(url: &str) -> Result<Occupancy> {
         async move {
             match sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await {
                 Ok(n) => Ok(n),
-                // A table this database does not have yet holds nothing.
-                Err(sqlx::Error::Database(_)) => Ok(0),
-                Err(e) => Err(e).with_context(|| format!("cannot count the {table} of the database")),
+                // A table this database does not have yet holds nothing; any
+                // other failure (locked, corrupt, refused) is not "empty".
+                Err(sqlx::Error::Database(e))
+                    if e.message().contains("no such table") || e.message().contains("does not exist") =>
+                {
+                    Ok(0)
+                }
+                Err(e) => Err(e).with_context(|| {
+                    format!("cannot count the {table} of the database, so restore cannot tell whether it is empty")
+                }),
             }
         }
     };
@@ -204,8 +226,51 @@ pub async fn download(backup: &ArtifactStore, key: &str, digest: &str, size: u64
     Ok(())
 }
 
+/// The URL without its password, and the password: handed to pg_dump and
+/// pg_restore in `PGPASSWORD`, so it does not show in the process list.
+fn without_password(url: &str) -> Result<(String, Option<String>)> {
+    let mut parsed = url::Url::parse(url).context("HANGAR_DATABASE_URL is not a URL")?;
+    let password = parsed.password().map(|p| percent_decode(p));
+    if password.is_some() {
+        let _ = parsed.set_password(None);
+    }
+    Ok((parsed.to_string(), password))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_leave_the_url_for_the_environment() {
+        let (url, password) = without_password("postgres://hangar:s%40cret@db:5432/hangar?sslmode=require").unwrap();
+        assert_eq!(url, "postgres://hangar@db:5432/hangar?sslmode=require");
+        assert_eq!(password.as_deref(), Some("s@cret"));
+        let (url, password) = without_password("postgres://postgres@127.0.0.1:5432/x").unwrap();
+        assert_eq!((url.as_str(), password), ("postgres://postgres@127.0.0.1:5432/x", None));
+    }
 }

@@ -196,6 +196,20 @@ pub async fn restore(args: &RestoreArgs, home: &Home, json: bool) -> Result<u8> 
         return Ok(exit::INVALID);
     }
 
+    if backend == Backend::Postgres && !occupancy.is_empty() {
+        let store = hangar_engine::SqlStore::connect(&home.database_url).await?;
+        let (found, _) = store.schema_version().await?;
+        store.pool().close().await;
+        if found > manifest.database.schema_version {
+            bail!(
+                "this database's schema (version {found}) is newer than snapshot {}'s ({}): its newer tables would \
+                 outlive the restore; restore into an empty database instead",
+                manifest.id,
+                manifest.database.schema_version
+            );
+        }
+    }
+
     // Artifacts first, each checked before it becomes visible; the database
     // last, so an interrupted restore leaves no database pointing at files
     // that are not there.

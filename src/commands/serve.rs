@@ -54,7 +54,8 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
         bytes_var("HANGAR_MODEL_MEMORY")?.unwrap_or(4 << 30),
         count_var("HANGAR_MAX_BATCH", 8, 1)?,
     )
-    .with_max_waiting(count_var("HANGAR_MAX_QUEUE", 256, 0)?);
+    .with_max_waiting(count_var("HANGAR_MAX_QUEUE", 256, 0)?)
+    .with_weights(serve_weights()?);
     state.set_inference(std::sync::Arc::new(pool));
     let app = hangar_api::router(state.clone());
 
@@ -119,6 +120,15 @@ pub async fn run(args: &ServeArgs, home: &Home) -> Result<u8> {
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while background.join_next().await.is_some() {} }).await;
     eprintln!("hangar serve stopped");
     Ok(exit::OK)
+}
+
+/// `HANGAR_SERVE_WEIGHTS`: how served models keep their matrices.
+fn serve_weights() -> Result<hangar_train::infer::WeightPrecision> {
+    match std::env::var("HANGAR_SERVE_WEIGHTS").map(|t| t.trim().to_ascii_lowercase()).as_deref() {
+        Err(_) | Ok("" | "f32") => Ok(hangar_train::infer::WeightPrecision::F32),
+        Ok("bf16") => Ok(hangar_train::infer::WeightPrecision::Bf16),
+        Ok(other) => bail!("HANGAR_SERVE_WEIGHTS={other} is not a precision; use f32 (the default) or bf16"),
+    }
 }
 
 /// The API configuration from the environment.

@@ -18,6 +18,7 @@ pub async fn deliver_periodically(state: AppState, shutdown: CancellationToken) 
     let policy = state.config.webhook_retry;
     let client = match reqwest::Client::builder()
         .timeout(policy.timeout)
+        .connect_timeout(policy.timeout.min(Duration::from_secs(3)))
         // A redirect could lead anywhere: the allow-list holds for the URL as given only.
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("hangar-webhooks/", env!("CARGO_PKG_VERSION")))
@@ -53,8 +54,10 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<(), S
         let allowed = &allowed;
         async move {
             let outcome = attempt(client, &delivery, allowed, policy).await;
-            if let Err(e) = state.accounts.record_attempt(&delivery.delivery.id, &outcome, now_ms()).await {
-                tracing::warn!("webhooks: cannot record delivery {}: {e}", delivery.delivery.id);
+            match state.accounts.record_attempt(&delivery, &outcome, now_ms()).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("webhooks: delivery {} outlived its claim", delivery.delivery.id),
+                Err(e) => tracing::warn!("webhooks: cannot record delivery {}: {e}", delivery.delivery.id),
             }
         }
     });
@@ -96,7 +99,13 @@ async fn attempt(
         }
         Ok(reply) => (Some(i64::from(reply.status().as_u16())), format!("the receiver answered {}", reply.status())),
         Err(e) if e.is_timeout() => (None, format!("no answer within {}", humantime_secs(policy.timeout))),
-        Err(e) => (None, format!("cannot reach the receiver: {}", root_cause(&e))),
+        // Coarse on purpose: the log is the account's, and details of why a
+        // connection failed would map the network behind the allowed hosts.
+        Err(e) if e.is_connect() => (None, "cannot connect to the receiver".to_owned()),
+        Err(e) => {
+            tracing::debug!("webhooks: delivery {} failed: {}", due.delivery.id, root_cause(&e));
+            (None, "the request failed".to_owned())
+        }
     };
     let attempts_made = u32::try_from(due.delivery.attempts).unwrap_or(u32::MAX).saturating_add(1);
     if attempts_made >= policy.attempts {

@@ -22,12 +22,40 @@ const OVERLAP_MS: i64 = 60_000;
 const CATCH_UP_MS: i64 = 15 * 60_000;
 const BATCH: i64 = 500;
 
+/// Where the looks have got to: one cursor per kind of event, and the
+/// events already queued inside the overlap, so each is written once.
+struct Cursor {
+    runs_since: i64,
+    tasks_since: i64,
+    queued: HashMap<String, i64>,
+}
+
+impl Cursor {
+    /// Moves a stream's cursor: to the last event when the page was full
+    /// (more are waiting), else to the overlap behind the newest seen.
+    fn advance(since: i64, newest: i64, full_page: bool) -> i64 {
+        if full_page { since.max(newest) } else { since.max(newest - OVERLAP_MS) }
+    }
+
+    fn forget_older_than(&mut self, at: i64) {
+        self.queued.retain(|_, finished| *finished >= at);
+    }
+}
+
 pub async fn notice_periodically(state: AppState, shutdown: CancellationToken) {
-    let mut since = now_ms() - CATCH_UP_MS;
+    let start = now_ms() - CATCH_UP_MS;
+    let mut cursor = Cursor { runs_since: start, tasks_since: start, queued: HashMap::new() };
     loop {
-        match notice(&state, since).await {
-            Ok(newest) => since = since.max(newest - OVERLAP_MS),
-            Err(e) => tracing::warn!("webhooks: cannot read new events: {e}"),
+        // A full page means more events are waiting: look again at once.
+        let more = match notice(&state, &mut cursor).await {
+            Ok(more) => more,
+            Err(e) => {
+                tracing::warn!("webhooks: cannot read new events: {e}");
+                false
+            }
+        };
+        if more {
+            continue;
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -36,28 +64,41 @@ pub async fn notice_periodically(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Queues deliveries for events at or after `since`; returns the time of the newest seen.
-async fn notice(state: &AppState, since: i64) -> Result<i64, String> {
+/// Queues deliveries for events past the cursors; true when a page was full.
+async fn notice(state: &AppState, cursor: &mut Cursor) -> Result<bool, String> {
     let store = state.engine.store();
-    let runs = store.runs_finished_since(since, BATCH).await.map_err(|e| e.to_string())?;
-    let failed = store.tasks_failed_since(since, BATCH).await.map_err(|e| e.to_string())?;
-    let mut newest = since;
+    let runs = store.runs_finished_since(cursor.runs_since, BATCH).await.map_err(|e| e.to_string())?;
+    let failed = store.tasks_failed_since(cursor.tasks_since, BATCH).await.map_err(|e| e.to_string())?;
+    let (runs_full, tasks_full) = (runs.len() as i64 >= BATCH, failed.len() as i64 >= BATCH);
     let mut webhooks: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
     let mut run_cache: HashMap<String, Option<RunRecord>> = HashMap::new();
+    let mut newest_run = cursor.runs_since;
     for run in runs {
-        newest = newest.max(run.finished_at.unwrap_or(since));
+        let finished = run.finished_at.unwrap_or(cursor.runs_since);
+        newest_run = newest_run.max(finished);
         let Some(event) = run_event(run.status) else { continue };
+        // The end time is part of the key: a run retried and ending again is a new event.
+        let key = format!("run:{}:{}:{finished}", run.id, run.status.as_str());
+        if cursor.queued.contains_key(&key) {
+            continue;
+        }
         let body = json!({
             "event": event,
-            "at": rfc3339(run.finished_at.unwrap_or_else(now_ms)),
+            "at": rfc3339(finished),
             "run": run_json(&run),
         });
-        let key = format!("run:{}:{}", run.id, run.status.as_str());
         queue(state, &mut webhooks, &run, event, &key, None, &body).await?;
+        cursor.queued.insert(key, finished);
         run_cache.insert(run.id.clone(), Some(run));
     }
+    let mut newest_task = cursor.tasks_since;
     for task in failed {
-        newest = newest.max(task.finished_at.unwrap_or(since));
+        let finished = task.finished_at.unwrap_or(cursor.tasks_since);
+        newest_task = newest_task.max(finished);
+        let key = format!("task:{}:{}:{}:{finished}", task.run_id, task.task_id, task.attempt);
+        if cursor.queued.contains_key(&key) {
+            continue;
+        }
         let run = match run_cache.get(&task.run_id) {
             Some(run) => run.clone(),
             None => {
@@ -69,14 +110,20 @@ async fn notice(state: &AppState, since: i64) -> Result<i64, String> {
         let Some(run) = run else { continue };
         let body = json!({
             "event": "task.failed",
-            "at": rfc3339(task.finished_at.unwrap_or_else(now_ms)),
+            "at": rfc3339(finished),
             "run": run_json(&run),
             "task": task_json(&task),
         });
-        let key = format!("task:{}:{}:{}", task.run_id, task.task_id, task.attempt);
         queue(state, &mut webhooks, &run, "task.failed", &key, Some(&task.task_id), &body).await?;
+        cursor.queued.insert(key, finished);
     }
-    Ok(newest)
+    // More is waiting only where a full page moved its cursor on (a page of
+    // events all in one millisecond would otherwise be read for ever).
+    let more = (runs_full && newest_run > cursor.runs_since) || (tasks_full && newest_task > cursor.tasks_since);
+    cursor.runs_since = Cursor::advance(cursor.runs_since, newest_run, runs_full);
+    cursor.tasks_since = Cursor::advance(cursor.tasks_since, newest_task, tasks_full);
+    cursor.forget_older_than(cursor.runs_since.min(cursor.tasks_since) - OVERLAP_MS);
+    Ok(more)
 }
 
 fn run_event(status: RunStatus) -> Option<&'static str> {

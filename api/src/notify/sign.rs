@@ -36,7 +36,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// What a receiver does: the signature matches and the timestamp is
 /// within `tolerance_s` of `now_s`.
 pub fn verify(secret: &str, timestamp: i64, body: &[u8], signature_header: &str, now_s: i64, tolerance_s: i64) -> bool {
-    if (now_s - timestamp).abs() > tolerance_s {
+    if now_s.abs_diff(timestamp) > tolerance_s.unsigned_abs() {
         return false;
     }
     let expected = signature(secret, timestamp, body);

@@ -121,9 +121,14 @@ pub struct DeliveryQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookHosts {
-    /// Host names or addresses, e.g. `hooks.slack.com`, matched exactly (case aside).
+    /// `host` (its scheme's port only: 443 for https, 80 for http) or
+    /// `host:port`, e.g. `hooks.slack.com`, `10.0.0.5:8443`, `[fd00::5]:8080`;
+    /// matched exactly, case aside.
     pub hosts: Vec<String>,
 }
+
+/// Webhooks one account may have.
+pub const MAX_WEBHOOKS: usize = 20;
 
 /// Creates a webhook for the signed-in account.
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = WebhookRequest,
@@ -154,8 +159,14 @@ pub async fn create(
             )));
         }
     }
-    if state.accounts.webhooks_of(&user.id).await?.iter().any(|w| w.name == name) {
+    let mine = state.accounts.webhooks_of(&user.id).await?;
+    if mine.iter().any(|w| w.name == name) {
         return Err(ApiError::conflict(format!("you already have a webhook named {name:?}; pick another name")));
+    }
+    if mine.len() >= MAX_WEBHOOKS {
+        return Err(ApiError::conflict(format!(
+            "you have {MAX_WEBHOOKS} webhooks, the most an account may have; delete one first"
+        )));
     }
     let (record, secret) = state.accounts.create_webhook(&user.id, name, request.url.trim(), &events, now_ms()).await?;
     state.audit_done(&user, "webhook.create", &record.id).await;
@@ -235,14 +246,15 @@ pub async fn set_allowed_hosts(
 ) -> ApiResult<ApiJson<WebhookHosts>> {
     user.require(Permission::SystemAdmin)?;
     let mut hosts_list = Vec::new();
+    if request.hosts.len() > 1000 {
+        return Err(ApiError::invalid("give at most 1000 hosts"));
+    }
     for host in &request.hosts {
         let host = hosts::normalise(host);
-        let valid = !host.is_empty()
-            && host.len() <= 253
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-        if !valid {
+        if !hosts::valid_entry(&host) {
             return Err(ApiError::invalid(format!(
-                "{host:?} is not a host name or address; give names like hooks.example.com, without scheme or path"
+                "{host:?} is not a host or host:port; give entries like hooks.example.com (its scheme's port) or \
+                 hooks.example.com:8443, without scheme or path"
             )));
         }
         if !hosts_list.contains(&host) {

@@ -25,7 +25,7 @@ pub use input::{Access, DataRoot, EntryKind, InputError, InputPath, LocalInput, 
 pub use models::{ModelRef, ModelRegistry, ModelVersion, NewModelVersion, RegistryError};
 pub use operator::{ConfigProblem, Demands, DynOperator, Operator, OperatorInfo, field};
 pub use registry::{DuplicateOperator, RegisteredOperator, Registry};
-pub use store::{ArtifactStore, S3Settings, StoreLocation};
+pub use store::{ArtifactStore, ListedFile, S3Settings, StoreLocation};
 pub use writer::{ArtifactDirWriter, ArtifactWriter, Manifest, ManifestEntry, read_manifest};
 
 /// Re-exported so operators share the engine's versions.

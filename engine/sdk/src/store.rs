@@ -88,6 +88,15 @@ impl StoreLocation {
     }
 }
 
+/// One file found by [`ArtifactStore::list_files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    pub key: String,
+    pub size: u64,
+    /// When it was last written (ms since the epoch), where the store says.
+    pub modified_ms: Option<i64>,
+}
+
 /// The artifact store shared by the engine and every operator.
 #[derive(Clone, Debug)]
 pub struct ArtifactStore {
@@ -293,6 +302,14 @@ impl ArtifactStore {
     /// # Errors
     /// When the backend cannot list.
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ArtifactError> {
+        Ok(self.list_files(prefix).await?.into_iter().map(|f| (f.key, f.size)).collect())
+    }
+
+    /// Like [`ArtifactStore::list`], with each file's modification time.
+    ///
+    /// # Errors
+    /// When the backend cannot list.
+    pub async fn list_files(&self, prefix: &str) -> Result<Vec<ListedFile>, ArtifactError> {
         let dir = format!("{}/", prefix.trim_end_matches('/'));
         let entries = match self.op.list_with(&dir).recursive(true).await {
             Ok(entries) => entries,
@@ -304,13 +321,19 @@ impl ArtifactStore {
             if entry.metadata().is_dir() || is_temporary(entry.path()) {
                 continue;
             }
-            let size = match entry.metadata().content_length() {
-                0 => self.size(entry.path()).await.unwrap_or(0),
-                n => n,
+            let listed = entry.metadata();
+            let (size, modified) = match (listed.content_length(), listed.last_modified()) {
+                (size, Some(at)) if size > 0 => (size, Some(at)),
+                // Not every backend's listing carries both: ask the file itself.
+                _ => match self.op.stat(entry.path()).await {
+                    Ok(meta) => (meta.content_length(), meta.last_modified()),
+                    Err(_) => (listed.content_length(), listed.last_modified()),
+                },
             };
-            files.push((entry.path().to_owned(), size));
+            let modified_ms = modified.map(|at| at.into_inner().as_millisecond());
+            files.push(ListedFile { key: entry.path().to_owned(), size, modified_ms });
         }
-        files.sort();
+        files.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(files)
     }
 

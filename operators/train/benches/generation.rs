@@ -70,7 +70,12 @@ fn main() {
             (dir, size().parameters(VOCAB), VOCAB)
         }
     };
-    let mut loaded = LoadedModel::load(&dir).expect("load");
+    // HANGAR_GENERATION_WEIGHTS=bf16: the decoder's matrices in bfloat16.
+    let precision = match std::env::var("HANGAR_GENERATION_WEIGHTS").as_deref() {
+        Ok("bf16") => hangar_train::infer::WeightPrecision::Bf16,
+        _ => hangar_train::infer::WeightPrecision::F32,
+    };
+    let mut loaded = LoadedModel::load_with(&dir, precision).expect("load");
     loaded.never_stop_early();
     // An imported model's count, from its fp32 weights file.
     let parameters = if parameters == 0 { (loaded.weight_bytes / 4) as usize } else { parameters };

@@ -11,12 +11,12 @@
 use rayon::prelude::*;
 
 use super::attend::{HeadView, attend};
-use super::panels::{PANEL, Panels};
+use super::panels::{PANEL, Panels, WeightPrecision};
 use crate::model::{PlainMatrix, PlainWeights};
 
 /// Work below this many multiply-adds stays on one thread: waking another
 /// costs more than it saves.
-const PARALLEL_WORK: usize = 1 << 40;
+const PARALLEL_WORK: usize = 1 << 19;
 
 /// The keys and values one sequence has seen, per layer: `[position][kv_heads × head_dim]`.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +43,7 @@ struct Dense {
 impl Dense {
     /// The matrices stacked into one (their outputs side by side), so that
     /// projections of the same input are one pass and one thread hand-off.
-    fn stacked(parts: &[&PlainMatrix]) -> Self {
+    fn stacked(parts: &[&PlainMatrix], precision: WeightPrecision) -> Self {
         let cols = parts.first().map_or(0, |m| m.2);
         let out = parts.iter().map(|m| m.1).sum();
         let rows: Vec<f32> = parts.iter().flat_map(|m| m.0.iter().copied()).collect();
@@ -51,7 +51,7 @@ impl Dense {
             .iter()
             .any(|m| m.3.is_some())
             .then(|| parts.iter().flat_map(|m| m.3.clone().unwrap_or_else(|| vec![0.0; m.1])).collect::<Vec<f32>>());
-        Self { w: Panels::pack(&rows, out, cols), bias }
+        Self { w: Panels::pack_as(&rows, out, cols, precision), bias }
     }
 
     /// `W · x (+ bias)` for every input, one output vector per input.
@@ -129,6 +129,18 @@ fn rms_norm(x: &[f32], gamma: &[f32], eps: f32) -> Vec<f32> {
 
 impl CpuDecoder {
     pub fn new(weights: PlainWeights, heads: usize, kv_heads: usize, eps: f64) -> Self {
+        Self::with_precision(weights, heads, kv_heads, eps, WeightPrecision::F32)
+    }
+
+    /// A decoder keeping its matrices at `precision` (norms, embeddings and
+    /// sums stay f32).
+    pub fn with_precision(
+        weights: PlainWeights,
+        heads: usize,
+        kv_heads: usize,
+        eps: f64,
+        precision: WeightPrecision,
+    ) -> Self {
         let half = weights.head_dim / 2;
         let inv_freq =
             (0..half).map(|j| 1.0 / weights.rope_theta.powf((2 * j) as f32 / weights.head_dim as f32)).collect();
@@ -140,11 +152,11 @@ impl CpuDecoder {
                 let [gate, up, down] = layer.mlp;
                 Block {
                     attn_norm: layer.attn_norm,
-                    qkv: Dense::stacked(&[&q, &k, &v]),
-                    o: Dense::stacked(&[&o]),
+                    qkv: Dense::stacked(&[&q, &k, &v], precision),
+                    o: Dense::stacked(&[&o], precision),
                     mlp_norm: layer.mlp_norm,
-                    gate_up: Dense::stacked(&[&gate, &up]),
-                    down: Dense::stacked(&[&down]),
+                    gate_up: Dense::stacked(&[&gate, &up], precision),
+                    down: Dense::stacked(&[&down], precision),
                 }
             })
             .collect();
@@ -152,7 +164,7 @@ impl CpuDecoder {
             embed: weights.embed,
             blocks,
             norm: weights.norm,
-            head: Panels::pack(&weights.head, weights.vocab, weights.d_model),
+            head: Panels::pack_as(&weights.head, weights.vocab, weights.d_model, precision),
             vocab: weights.vocab,
             d_model: weights.d_model,
             head_dim: weights.head_dim,

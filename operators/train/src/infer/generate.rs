@@ -8,6 +8,7 @@ use tokenizers::Tokenizer;
 
 use super::InferError;
 use super::cpu::{CpuDecoder, Item, SequenceCache};
+use super::panels::WeightPrecision;
 use super::sampling::Sampler;
 use crate::export::load_model;
 use crate::model::Llama;
@@ -204,6 +205,14 @@ impl LoadedModel {
     /// # Errors
     /// A missing or unreadable file.
     pub fn load(dir: &Path) -> Result<Self, InferError> {
+        Self::load_with(dir, WeightPrecision::F32)
+    }
+
+    /// Like [`LoadedModel::load`], decoding with its matrices at `precision`.
+    ///
+    /// # Errors
+    /// A missing or unreadable file.
+    pub fn load_with(dir: &Path, precision: WeightPrecision) -> Result<Self, InferError> {
         let fail = |reason: String| InferError::Load { dir: dir.display().to_string(), reason };
         let (model, size, _vocab) = load_model::<Cpu>(dir, &Default::default()).map_err(|e| fail(e.to_string()))?;
         let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| fail(e.to_string()))?;
@@ -221,7 +230,8 @@ impl LoadedModel {
             end_ids.push(eos);
         }
         let weight_bytes = std::fs::metadata(dir.join("model.safetensors")).map(|m| m.len()).unwrap_or(0);
-        let decoder = CpuDecoder::new(model.plain_weights(), size.heads, size.kv_heads(), size.norm_eps);
+        let decoder =
+            CpuDecoder::with_precision(model.plain_weights(), size.heads, size.kv_heads(), size.norm_eps, precision);
         Ok(Self { model, decoder, tokenizer, template, end_ids, context: size.context, weight_bytes })
     }
 

@@ -11,6 +11,7 @@ mod sampling;
 
 pub use cpu::{CpuDecoder, Item, SequenceCache};
 pub use generate::{Batch, Finish, FinishReason, GenerationRequest, LoadedModel, TokenEvent};
+pub use panels::WeightPrecision;
 pub use pool::ModelPool;
 pub use sampling::Sampler;
 

@@ -12,26 +12,90 @@ use pulp::{Arch, Simd, WithSimd};
 /// Outputs per panel: two AVX-512 vectors, four AVX2 ones.
 pub const PANEL: usize = 32;
 
-/// A `[out][cols]` matrix as panels: `panels[(p * cols + c) * PANEL + j]`
-/// is row `p * PANEL + j`, column `c` (zero past the last row).
+/// How decoding keeps its weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightPrecision {
+    /// As trained: products equal the framework's to float rounding.
+    #[default]
+    F32,
+    /// bfloat16 (rounded to nearest even), widened to f32 in registers:
+    /// half the bytes streamed per token, where batch-1 decoding spends its
+    /// time; sums stay f32. Logits move by about 1e-2 relative.
+    Bf16,
+}
+
+/// Words per panel column in bf16: two weights in each `u32`.
+const BF16_WORDS: usize = PANEL / 2;
+
+/// A `[out][cols]` matrix as panels. In f32, `panels[(p * cols + c) * PANEL + j]`
+/// is row `p * PANEL + j`, column `c` (zero past the last row). In bf16,
+/// word `(p * cols + c) * 16 + w` holds row `w` in its low half and row
+/// `w + 16` in its high half, whatever the vector width.
 pub struct Panels {
-    panels: Vec<f32>,
+    weights: Weights,
     out: usize,
     cols: usize,
 }
 
+enum Weights {
+    F32(Vec<f32>),
+    Bf16(Vec<u32>),
+}
+
+/// The bfloat16 bits of `x`, rounded to nearest even.
+fn bf16_bits(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return (bits >> 16) | 0x40;
+    }
+    (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+}
+
 impl Panels {
-    /// Packs `rows` (`out` rows of `cols`).
+    /// Packs `rows` (`out` rows of `cols`) in f32.
+    #[cfg(test)]
     pub fn pack(rows: &[f32], out: usize, cols: usize) -> Self {
+        Self::pack_as(rows, out, cols, WeightPrecision::F32)
+    }
+
+    /// Packs `rows` (`out` rows of `cols`) at the given precision.
+    pub fn pack_as(rows: &[f32], out: usize, cols: usize, precision: WeightPrecision) -> Self {
         let count = out.div_ceil(PANEL);
-        let mut panels = vec![0.0f32; count * cols * PANEL];
-        for (r, row) in rows.chunks_exact(cols.max(1)).take(out).enumerate() {
-            let (p, j) = (r / PANEL, r % PANEL);
-            for (c, &w) in row.iter().enumerate() {
-                panels[(p * cols + c) * PANEL + j] = w;
+        let weights = match precision {
+            WeightPrecision::F32 => {
+                let mut panels = vec![0.0f32; count * cols * PANEL];
+                for (r, row) in rows.chunks_exact(cols.max(1)).take(out).enumerate() {
+                    let (p, j) = (r / PANEL, r % PANEL);
+                    for (c, &w) in row.iter().enumerate() {
+                        panels[(p * cols + c) * PANEL + j] = w;
+                    }
+                }
+                Weights::F32(panels)
+            }
+            WeightPrecision::Bf16 => {
+                let mut words = vec![0u32; count * cols * BF16_WORDS];
+                for (r, row) in rows.chunks_exact(cols.max(1)).take(out).enumerate() {
+                    let (p, j) = (r / PANEL, r % PANEL);
+                    let (word, shift) = (j % BF16_WORDS, if j < BF16_WORDS { 0 } else { 16 });
+                    for (c, &w) in row.iter().enumerate() {
+                        words[(p * cols + c) * BF16_WORDS + word] |= bf16_bits(w) << shift;
+                    }
+                }
+                Weights::Bf16(words)
+            }
+        };
+        Self { weights, out, cols }
+    }
+
+    /// Weight of row `p * PANEL + j`, column `c`, as the kernels see it.
+    fn weight(&self, p: usize, c: usize, j: usize) -> f32 {
+        match &self.weights {
+            Weights::F32(panels) => panels[(p * self.cols + c) * PANEL + j],
+            Weights::Bf16(words) => {
+                let word = words[(p * self.cols + c) * BF16_WORDS + j % BF16_WORDS];
+                f32::from_bits(if j < BF16_WORDS { word << 16 } else { word & 0xFFFF_0000 })
             }
         }
-        Self { panels, out, cols }
     }
 
     pub fn out(&self) -> usize {
@@ -73,12 +137,15 @@ impl WithSimd for Kernel<'_> {
     fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
         let Kernel { w, panels, xs, rows, piece } = self;
         let cols = w.cols;
-        if S::F32_LANES < 4 || !PANEL.is_multiple_of(S::F32_LANES) || cols == 0 {
+        if S::F32_LANES < 4 || !BF16_WORDS.is_multiple_of(S::F32_LANES) || cols == 0 {
             return plain(w, panels, xs, rows, piece);
         }
+        let Weights::F32(all) = &w.weights else {
+            return bf16_panels(simd, w, panels, xs, rows, piece);
+        };
         let first = panels.start;
         for p in panels {
-            let panel = &w.panels[p * cols * PANEL..(p + 1) * cols * PANEL];
+            let panel = &all[p * cols * PANEL..(p + 1) * cols * PANEL];
             let (vectors, _) = S::as_simd_f32s(panel);
             let row = (p - first) * PANEL;
             let valid = (rows - row).min(PANEL);
@@ -101,6 +168,80 @@ impl WithSimd for Kernel<'_> {
                 start += group;
             }
         }
+    }
+}
+
+/// The bf16 panels: the same tiles, each column's words widened to f32
+/// vectors in registers first.
+#[inline(always)]
+fn bf16_panels<S: Simd>(
+    simd: S,
+    w: &Panels,
+    panels: std::ops::Range<usize>,
+    xs: &[&[f32]],
+    rows: usize,
+    piece: &mut [f32],
+) {
+    let Weights::Bf16(all) = &w.weights else { return };
+    let cols = w.cols;
+    let first = panels.start;
+    for p in panels {
+        let panel = &all[p * cols * BF16_WORDS..(p + 1) * cols * BF16_WORDS];
+        let (words, _) = S::as_simd_u32s(panel);
+        let row = (p - first) * PANEL;
+        let valid = (rows - row).min(PANEL);
+        let mut start = 0;
+        let group = if PANEL / S::F32_LANES <= 2 { 8 } else { 2 };
+        while start < xs.len() {
+            let inputs = &xs[start..(start + group).min(xs.len())];
+            let at = Place { piece: &mut *piece, rows, row, valid, first_input: start };
+            match inputs.len() {
+                8 => bf16_tile::<S, 8>(simd, words, cols, inputs, at),
+                7 => bf16_tile::<S, 7>(simd, words, cols, inputs, at),
+                6 => bf16_tile::<S, 6>(simd, words, cols, inputs, at),
+                5 => bf16_tile::<S, 5>(simd, words, cols, inputs, at),
+                4 => bf16_tile::<S, 4>(simd, words, cols, inputs, at),
+                3 => bf16_tile::<S, 3>(simd, words, cols, inputs, at),
+                2 => bf16_tile::<S, 2>(simd, words, cols, inputs, at),
+                _ => bf16_tile::<S, 1>(simd, words, cols, inputs, at),
+            }
+            start += group;
+        }
+    }
+}
+
+/// One bf16 panel times `N` inputs: word vector `v` of a column widens to
+/// rows `v·L..` (low halves, shifted up) and `16 + v·L..` (high halves,
+/// low bits cleared), L being the lanes per vector.
+#[inline(always)]
+fn bf16_tile<S: Simd, const N: usize>(simd: S, words: &[S::u32s], cols: usize, inputs: &[&[f32]], at: Place<'_>) {
+    let per_column = PANEL / S::F32_LANES;
+    let words_per_column = per_column / 2;
+    let xs: [&[f32]; N] = std::array::from_fn(|i| &inputs[i][..cols]);
+    let zero = simd.splat_f32s(0.0);
+    let sixteen = simd.splat_u32s(16);
+    let mut acc = [[zero; MAX_VECTORS]; N];
+    let mut wide = [zero; MAX_VECTORS];
+    for (c, column) in words.chunks_exact(words_per_column).enumerate() {
+        for v in 0..words_per_column {
+            let low = simd.wrapping_dyn_shl_u32s(column[v], sixteen);
+            let high = simd.wrapping_dyn_shl_u32s(simd.wrapping_dyn_shr_u32s(column[v], sixteen), sixteen);
+            wide[v] = simd.transmute_f32s_u32s(low);
+            wide[words_per_column + v] = simd.transmute_f32s_u32s(high);
+        }
+        for i in 0..N {
+            let x = simd.splat_f32s(xs[i][c]);
+            for k in 0..per_column {
+                acc[i][k] = simd.mul_add_e_f32s(wide[k], x, acc[i][k]);
+            }
+        }
+    }
+    for (i, sums) in acc.iter().enumerate() {
+        let mut lanes = [0.0f32; PANEL];
+        let (out, _) = S::as_mut_simd_f32s(&mut lanes);
+        out.copy_from_slice(&sums[..per_column]);
+        let base = (at.first_input + i) * at.rows + at.row;
+        at.piece[base..base + at.valid].copy_from_slice(&lanes[..at.valid]);
     }
 }
 
@@ -151,7 +292,7 @@ fn plain(w: &Panels, panels: std::ops::Range<usize>, xs: &[&[f32]], rows: usize,
                 break;
             }
             for (i, x) in xs.iter().enumerate() {
-                piece[i * rows + row] = (0..w.cols).map(|c| w.panels[(p * w.cols + c) * PANEL + j] * x[c]).sum();
+                piece[i * rows + row] = (0..w.cols).map(|c| w.weight(p, c, j) * x[c]).sum();
             }
         }
     }
@@ -173,6 +314,15 @@ mod tests {
     }
 
     #[test]
+    fn bf16_rounds_to_nearest_even() {
+        assert_eq!(bf16_bits(1.0), 0x3F80);
+        assert_eq!(bf16_bits(f32::from_bits(0x3F80_8000)), 0x3F80, "a tie goes to the even neighbour");
+        assert_eq!(bf16_bits(f32::from_bits(0x3F81_8000)), 0x3F82, "a tie goes to the even neighbour");
+        assert_eq!(bf16_bits(f32::from_bits(0x3F80_8001)), 0x3F81);
+        assert_eq!(bf16_bits(-2.5), 0xC020);
+    }
+
+    #[test]
     fn packed_products_match_plain_sums_for_any_shape_and_panel_range() {
         // Row counts that do not fill the last panel, input counts that do
         // not fill a group, and ranges that start past the first panel.
@@ -186,6 +336,16 @@ mod tests {
             let whole = packed.products(0..packed.panel_count(), &xs);
             for (got, want) in whole.iter().zip(&want) {
                 assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "{count}x{cols} by {n}: {got} vs {want}");
+            }
+            // bf16 weights: the same sums as f32 over the rounded weights.
+            let rounded: Vec<f32> = rows.iter().map(|&w| f32::from_bits(bf16_bits(w) << 16)).collect();
+            let want_bf16 = naive(&rounded, cols, &xs);
+            let halves = Panels::pack_as(&rows, count, cols, WeightPrecision::Bf16);
+            for (got, want) in halves.products(0..halves.panel_count(), &xs).iter().zip(&want_bf16) {
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "bf16 {count}x{cols} by {n}: {got} vs {want}"
+                );
             }
             if packed.panel_count() > 1 {
                 let tail = packed.products(1..packed.panel_count(), &xs);

@@ -46,6 +46,8 @@ pub struct ModelPool {
     max_batch: usize,
     /// Requests that may wait per model before new ones are turned away.
     max_waiting: usize,
+    /// How the decoders keep their matrices.
+    precision: super::WeightPrecision,
     loaded: Mutex<VecDeque<Arc<Served>>>,
     /// Serialises loading, so two requests for a cold model load it once.
     loading: tokio::sync::Mutex<()>,
@@ -61,6 +63,7 @@ impl ModelPool {
             budget_bytes,
             max_batch: max_batch.max(1),
             max_waiting: 256,
+            precision: super::WeightPrecision::F32,
             loaded: Mutex::new(VecDeque::new()),
             loading: tokio::sync::Mutex::new(()),
         }
@@ -70,6 +73,13 @@ impl ModelPool {
     #[must_use]
     pub fn with_max_waiting(mut self, max_waiting: usize) -> Self {
         self.max_waiting = max_waiting;
+        self
+    }
+
+    /// Decodes with the matrices at `precision` (bf16 halves the bytes read per token).
+    #[must_use]
+    pub fn with_weights(mut self, precision: super::WeightPrecision) -> Self {
+        self.precision = precision;
         self
     }
 
@@ -116,7 +126,8 @@ impl ModelPool {
                 into
             }
         };
-        let loaded = tokio::task::spawn_blocking(move || LoadedModel::load(&dir))
+        let precision = self.precision;
+        let loaded = tokio::task::spawn_blocking(move || LoadedModel::load_with(&dir, precision))
             .await
             .map_err(|e| fail(e.to_string()))?
             .map_err(|e| fail(e.to_string()))?;
