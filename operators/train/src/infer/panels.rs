@@ -122,6 +122,37 @@ impl Panels {
     }
 }
 
+/// Runs `$tile::<S, N>` over every panel (its weights from `$panel_of`) and
+/// every group of inputs: few enough inputs at a time that the sums stay
+/// in registers.
+macro_rules! each_tile {
+    ($simd:expr, $tile:ident, $panel_of:expr, $panels:expr, $xs:expr, $rows:expr, $piece:expr, $cols:expr) => {{
+        let first = $panels.start;
+        let group = if PANEL / S::F32_LANES <= 2 { 8 } else { 2 };
+        for p in $panels {
+            let data = $panel_of(p);
+            let row = (p - first) * PANEL;
+            let valid = ($rows - row).min(PANEL);
+            let mut start = 0;
+            while start < $xs.len() {
+                let inputs = &$xs[start..(start + group).min($xs.len())];
+                let at = Place { piece: &mut *$piece, rows: $rows, row, valid, first_input: start };
+                match inputs.len() {
+                    8 => $tile::<S, 8>($simd, data, $cols, inputs, at),
+                    7 => $tile::<S, 7>($simd, data, $cols, inputs, at),
+                    6 => $tile::<S, 6>($simd, data, $cols, inputs, at),
+                    5 => $tile::<S, 5>($simd, data, $cols, inputs, at),
+                    4 => $tile::<S, 4>($simd, data, $cols, inputs, at),
+                    3 => $tile::<S, 3>($simd, data, $cols, inputs, at),
+                    2 => $tile::<S, 2>($simd, data, $cols, inputs, at),
+                    _ => $tile::<S, 1>($simd, data, $cols, inputs, at),
+                }
+                start += group;
+            }
+        }
+    }};
+}
+
 struct Kernel<'a> {
     w: &'a Panels,
     panels: std::ops::Range<usize>,
@@ -140,72 +171,27 @@ impl WithSimd for Kernel<'_> {
         if S::F32_LANES < 4 || !BF16_WORDS.is_multiple_of(S::F32_LANES) || cols == 0 {
             return plain(w, panels, xs, rows, piece);
         }
-        let Weights::F32(all) = &w.weights else {
-            return bf16_panels(simd, w, panels, xs, rows, piece);
-        };
-        let first = panels.start;
-        for p in panels {
-            let panel = &all[p * cols * PANEL..(p + 1) * cols * PANEL];
-            let (vectors, _) = S::as_simd_f32s(panel);
-            let row = (p - first) * PANEL;
-            let valid = (rows - row).min(PANEL);
-            let mut start = 0;
-            // Few enough inputs at a time that the sums stay in registers.
-            let group = if PANEL / S::F32_LANES <= 2 { 8 } else { 2 };
-            while start < xs.len() {
-                let inputs = &xs[start..(start + group).min(xs.len())];
-                let at = Place { piece: &mut *piece, rows, row, valid, first_input: start };
-                match inputs.len() {
-                    8 => panel_tile::<S, 8>(simd, vectors, cols, inputs, at),
-                    7 => panel_tile::<S, 7>(simd, vectors, cols, inputs, at),
-                    6 => panel_tile::<S, 6>(simd, vectors, cols, inputs, at),
-                    5 => panel_tile::<S, 5>(simd, vectors, cols, inputs, at),
-                    4 => panel_tile::<S, 4>(simd, vectors, cols, inputs, at),
-                    3 => panel_tile::<S, 3>(simd, vectors, cols, inputs, at),
-                    2 => panel_tile::<S, 2>(simd, vectors, cols, inputs, at),
-                    _ => panel_tile::<S, 1>(simd, vectors, cols, inputs, at),
-                }
-                start += group;
-            }
-        }
-    }
-}
-
-/// The bf16 panels: the same tiles, each column's words widened to f32
-/// vectors in registers first.
-#[inline(always)]
-fn bf16_panels<S: Simd>(
-    simd: S,
-    w: &Panels,
-    panels: std::ops::Range<usize>,
-    xs: &[&[f32]],
-    rows: usize,
-    piece: &mut [f32],
-) {
-    let Weights::Bf16(all) = &w.weights else { return };
-    let cols = w.cols;
-    let first = panels.start;
-    for p in panels {
-        let panel = &all[p * cols * BF16_WORDS..(p + 1) * cols * BF16_WORDS];
-        let (words, _) = S::as_simd_u32s(panel);
-        let row = (p - first) * PANEL;
-        let valid = (rows - row).min(PANEL);
-        let mut start = 0;
-        let group = if PANEL / S::F32_LANES <= 2 { 8 } else { 2 };
-        while start < xs.len() {
-            let inputs = &xs[start..(start + group).min(xs.len())];
-            let at = Place { piece: &mut *piece, rows, row, valid, first_input: start };
-            match inputs.len() {
-                8 => bf16_tile::<S, 8>(simd, words, cols, inputs, at),
-                7 => bf16_tile::<S, 7>(simd, words, cols, inputs, at),
-                6 => bf16_tile::<S, 6>(simd, words, cols, inputs, at),
-                5 => bf16_tile::<S, 5>(simd, words, cols, inputs, at),
-                4 => bf16_tile::<S, 4>(simd, words, cols, inputs, at),
-                3 => bf16_tile::<S, 3>(simd, words, cols, inputs, at),
-                2 => bf16_tile::<S, 2>(simd, words, cols, inputs, at),
-                _ => bf16_tile::<S, 1>(simd, words, cols, inputs, at),
-            }
-            start += group;
+        match &w.weights {
+            Weights::F32(all) => each_tile!(
+                simd,
+                panel_tile,
+                |p: usize| S::as_simd_f32s(&all[p * cols * PANEL..(p + 1) * cols * PANEL]).0,
+                panels,
+                xs,
+                rows,
+                piece,
+                cols
+            ),
+            Weights::Bf16(all) => each_tile!(
+                simd,
+                bf16_tile,
+                |p: usize| S::as_simd_u32s(&all[p * cols * BF16_WORDS..(p + 1) * cols * BF16_WORDS]).0,
+                panels,
+                xs,
+                rows,
+                piece,
+                cols
+            ),
         }
     }
 }
