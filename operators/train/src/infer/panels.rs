@@ -20,7 +20,8 @@ pub enum WeightPrecision {
     F32,
     /// bfloat16 (rounded to nearest even), widened to f32 in registers:
     /// half the bytes streamed per token, where batch-1 decoding spends its
-    /// time; sums stay f32. Logits move by about 1e-2 relative.
+    /// time; sums stay f32. Each weight keeps 8 bits of mantissa (about
+    /// 3 significant digits), so greedy outputs may differ from f32's.
     Bf16,
 }
 
