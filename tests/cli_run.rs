@@ -194,7 +194,10 @@ fn first_run_id(home: &Path) -> String {
             return id.to_owned();
         }
         assert!(Instant::now() < deadline, "the run never appeared");
-        std::thread::sleep(Duration::from_millis(50));
+        // Each look opens the embedded database (and takes its migration
+        // lock for a moment): looking too often on a loaded machine starves
+        // the run being started.
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
