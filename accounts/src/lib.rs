@@ -49,6 +49,12 @@ pub enum AccountError {
     },
     #[error("the account tables are at version {found} but this hangar needs {expected}; run `hangar migrate`")]
     SchemaMismatch { found: i64, expected: i64 },
+    #[error("cannot lock {path} to migrate the account tables: {source}; check that the Hangar home is writable")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("corrupt {what} in the database for {key}: {reason}")]
     Corrupt { what: &'static str, key: String, reason: String },
 }
@@ -71,6 +77,8 @@ pub enum Dialect {
 pub struct Accounts {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite's database file, whose `.lock` serialises migrations.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 fn migrator(dialect: Dialect) -> Migrator {
@@ -83,12 +91,33 @@ fn migrator(dialect: Dialect) -> Migrator {
     migrator
 }
 
+/// Holds an exclusive lock on `DB.lock` (the engine's migration lock) until dropped.
+fn lock_file(db: &std::path::Path) -> Result<std::fs::File, AccountError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.lock().map(|()| file))
+        .map_err(|source| AccountError::Lock { path: path.display().to_string(), source })?;
+    Ok(file)
+}
+
 impl Accounts {
     /// The accounts in the database behind `pool` (a URL starting with
     /// `postgres` is PostgreSQL, anything else SQLite).
     pub fn new(pool: AnyPool, url: &str) -> Self {
         let dialect = if url.starts_with("postgres") { Dialect::Postgres } else { Dialect::Sqlite };
-        Self { pool, dialect }
+        let sqlite_file = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|path| !path.is_empty() && !path.starts_with(":memory:"))
+            .map(std::path::PathBuf::from);
+        Self { pool, dialect, sqlite_file }
     }
 
     /// Connects to `url` with a pool of its own (tools and tests; the
@@ -124,6 +153,13 @@ impl Accounts {
     /// # Errors
     /// When a migration fails or an applied one differs from ours.
     pub async fn migrate(&self) -> Result<(), AccountError> {
+        // PostgreSQL's migrator takes an advisory lock; SQLite's does not,
+        // so two processes opening a new home at once would both apply our
+        // migrations. The engine's lock file (`DB.lock`) serialises them.
+        let _guard = match &self.sqlite_file {
+            Some(file) => Some(lock_file(file)?),
+            None => None,
+        };
         migrator(self.dialect).run(&self.pool).await.map_err(|source| AccountError::Migrate { source })
     }
 

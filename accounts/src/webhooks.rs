@@ -369,6 +369,20 @@ impl Accounts {
         Ok(recorded == 1)
     }
 
+    /// Deletes finished deliveries (delivered or given up) made before
+    /// `before`; returns how many.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn prune_deliveries(&self, before: i64) -> Result<u64, AccountError> {
+        sqlx::query("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(AccountError::query("prune deliveries"))
+    }
+
     /// The newest deliveries of a webhook.
     ///
     /// # Errors

@@ -145,6 +145,74 @@ async fn everything(db: &Database) {
     assert_eq!(left[0].request_id.as_deref(), Some("req-1"));
 }
 
+/// Webhooks: an event is queued once however often it is noticed, a claim
+/// is taken by one server, only the claim's holder records the outcome,
+/// and pruning keeps what is still pending.
+async fn webhooks(db: &Database) {
+    use hangar_accounts::{AttemptOutcome, NewDelivery};
+    let accounts = &db.accounts;
+    let (hook, secret) = accounts
+        .create_webhook("usr_a", "ops", "https://hooks.example.org/h", &["run.failed".to_owned()], NOW)
+        .await
+        .expect("create webhook");
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(accounts.webhooks_of("usr_a").await.expect("list"), [hook.clone()]);
+    let event = |key: &str| NewDelivery {
+        webhook_id: hook.id.clone(),
+        event_key: key.to_owned(),
+        event: "run.failed".to_owned(),
+        run_id: Some("run-1".to_owned()),
+        task_id: None,
+        body: "{}".to_owned(),
+        now: NOW,
+    };
+    assert!(accounts.enqueue_delivery(&event("run:1:failed")).await.expect("queue"));
+    assert!(
+        !accounts.enqueue_delivery(&event("run:1:failed")).await.expect("queue again"),
+        "noticed twice, queued once"
+    );
+    assert!(accounts.enqueue_delivery(&event("run:2:failed")).await.expect("queue"));
+
+    let claimed = accounts.claim_deliveries(NOW, NOW + 30_000, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].secret, secret);
+    assert!(!format!("{:?}", claimed[0]).contains(&secret), "the secret stays out of Debug");
+    assert!(accounts.claim_deliveries(NOW + 1, NOW + 30_001, 10).await.expect("claim").is_empty(), "already claimed");
+
+    // The first claim expires and another server takes it: the first one's late outcome is not written.
+    let retaken = accounts.claim_deliveries(NOW + 40_000, NOW + 70_000, 1).await.expect("retake");
+    assert_eq!(retaken.len(), 1);
+    let stale = claimed.iter().find(|c| c.delivery.id == retaken[0].delivery.id).expect("same delivery");
+    let late = AttemptOutcome::Delivered { status: 200 };
+    assert!(
+        !accounts.record_attempt(stale, &late, NOW + 41_000).await.expect("record"),
+        "a stale claim writes nothing"
+    );
+    let retry = AttemptOutcome::Retry { status: Some(500), error: "500".into(), next_at: NOW + 50_000 };
+    assert!(accounts.record_attempt(&retaken[0], &retry, NOW + 41_000).await.expect("record"));
+    let other = claimed.iter().find(|c| c.delivery.id != retaken[0].delivery.id).expect("the other");
+    assert!(
+        accounts.record_attempt(other, &AttemptOutcome::Delivered { status: 204 }, NOW + 2_000).await.expect("record")
+    );
+
+    let log = accounts.deliveries(&hook.id, 10).await.expect("log");
+    let by_status = |status: &str| log.iter().filter(|d| d.status == status).count();
+    assert_eq!((by_status("pending"), by_status("delivered")), (1, 1), "{log:?}");
+    let pending = log.iter().find(|d| d.status == "pending").expect("pending");
+    assert_eq!((pending.attempts, pending.last_status, pending.next_attempt_at), (1, Some(500), NOW + 50_000));
+
+    // Pruning removes the finished one and keeps the pending one.
+    assert_eq!(accounts.prune_deliveries(NOW + 1).await.expect("prune"), 1);
+    assert_eq!(accounts.deliveries(&hook.id, 10).await.expect("log").len(), 1);
+    accounts
+        .set_webhook_hosts(&["hooks.example.org".to_owned(), "hooks.example.org".to_owned()], NOW)
+        .await
+        .expect("hosts");
+    assert_eq!(accounts.webhook_hosts().await.expect("hosts"), ["hooks.example.org"]);
+    assert!(accounts.delete_webhook(&hook.id).await.expect("delete"));
+    assert!(accounts.webhooks_of("usr_a").await.expect("list").is_empty());
+}
+
 fn accounts_pool(accounts: &Accounts) -> &sqlx::AnyPool {
     accounts.pool()
 }
@@ -153,6 +221,7 @@ fn accounts_pool(accounts: &Accounts) -> &sqlx::AnyPool {
 async fn on_sqlite() {
     let db = sqlite().await;
     everything(&db).await;
+    webhooks(&db).await;
     db.finish().await;
 }
 
@@ -160,5 +229,6 @@ async fn on_sqlite() {
 async fn on_postgres() {
     let db = postgres().await;
     everything(&db).await;
+    webhooks(&db).await;
     db.finish().await;
 }

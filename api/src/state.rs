@@ -47,6 +47,8 @@ pub struct ApiConfig {
     pub audit_retention: Option<Duration>,
     /// How webhook deliveries are retried.
     pub webhook_retry: crate::notify::RetryPolicy,
+    /// How long finished deliveries stay in the delivery log.
+    pub webhook_log_retention: Duration,
 }
 
 impl ApiConfig {
@@ -67,6 +69,7 @@ impl ApiConfig {
             login_failures_allowed: 5,
             audit_retention: Some(Duration::from_secs(365 * 24 * 3600)),
             webhook_retry: crate::notify::RetryPolicy::default(),
+            webhook_log_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

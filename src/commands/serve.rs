@@ -179,6 +179,9 @@ fn config_from_env(home: &Home) -> Result<ApiConfig> {
     if let Some(backoff) = crate::home::duration_var("HANGAR_WEBHOOK_BACKOFF")? {
         config.webhook_retry.backoff = backoff.max(std::time::Duration::from_millis(10));
     }
+    if let Some(retention) = crate::home::duration_var("HANGAR_WEBHOOK_LOG_RETENTION")? {
+        config.webhook_log_retention = retention;
+    }
     if let Ok(text) = std::env::var("HANGAR_ALLOW_REGISTRATION") {
         config.allow_registration = boolean("HANGAR_ALLOW_REGISTRATION", &text)?;
     }

@@ -42,11 +42,28 @@ impl RetryPolicy {
     }
 }
 
-/// Runs both loops until `shutdown`.
+/// Runs both loops, and the delivery log's pruning, until `shutdown`.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let noticing = events::notice_periodically(state.clone(), shutdown.clone());
+    let pruning = prune_periodically(state.clone(), shutdown.clone());
     let delivering = deliver::deliver_periodically(state, shutdown);
-    tokio::join!(noticing, delivering);
+    tokio::join!(noticing, delivering, pruning);
+}
+
+/// Deletes finished deliveries older than the retention, hourly.
+async fn prune_periodically(state: AppState, shutdown: CancellationToken) {
+    loop {
+        let keep_ms = i64::try_from(state.config.webhook_log_retention.as_millis()).unwrap_or(i64::MAX / 2);
+        match state.accounts.prune_deliveries(hangar_engine::clock::now_ms().saturating_sub(keep_ms)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("webhooks: pruned {n} finished deliveries from the log"),
+            Err(e) => tracing::warn!("webhooks: cannot prune the delivery log: {e}"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
 }
 
 #[cfg(test)]
