@@ -123,6 +123,19 @@ impl Panels {
     }
 }
 
+/// Calls `$tile::<S, N, P>` with `P`, the vectors per panel column, as a
+/// constant: the accumulators are then an array of exactly the vectors
+/// used, which the compiler keeps in registers.
+macro_rules! by_width {
+    ($tile:ident, $n:literal, $simd:expr, $data:expr, $cols:expr, $inputs:expr, $at:expr) => {
+        match PANEL / S::F32_LANES {
+            2 => $tile::<S, $n, 2>($simd, $data, $cols, $inputs, $at),
+            4 => $tile::<S, $n, 4>($simd, $data, $cols, $inputs, $at),
+            _ => $tile::<S, $n, 8>($simd, $data, $cols, $inputs, $at),
+        }
+    };
+}
+
 /// Runs `$tile::<S, N>` over every panel (its weights from `$panel_of`) and
 /// every group of inputs: few enough inputs at a time that the sums stay
 /// in registers.
@@ -139,14 +152,14 @@ macro_rules! each_tile {
                 let inputs = &$xs[start..(start + group).min($xs.len())];
                 let at = Place { piece: &mut *$piece, rows: $rows, row, valid, first_input: start };
                 match inputs.len() {
-                    8 => $tile::<S, 8>($simd, data, $cols, inputs, at),
-                    7 => $tile::<S, 7>($simd, data, $cols, inputs, at),
-                    6 => $tile::<S, 6>($simd, data, $cols, inputs, at),
-                    5 => $tile::<S, 5>($simd, data, $cols, inputs, at),
-                    4 => $tile::<S, 4>($simd, data, $cols, inputs, at),
-                    3 => $tile::<S, 3>($simd, data, $cols, inputs, at),
-                    2 => $tile::<S, 2>($simd, data, $cols, inputs, at),
-                    _ => $tile::<S, 1>($simd, data, $cols, inputs, at),
+                    8 => by_width!($tile, 8, $simd, data, $cols, inputs, at),
+                    7 => by_width!($tile, 7, $simd, data, $cols, inputs, at),
+                    6 => by_width!($tile, 6, $simd, data, $cols, inputs, at),
+                    5 => by_width!($tile, 5, $simd, data, $cols, inputs, at),
+                    4 => by_width!($tile, 4, $simd, data, $cols, inputs, at),
+                    3 => by_width!($tile, 3, $simd, data, $cols, inputs, at),
+                    2 => by_width!($tile, 2, $simd, data, $cols, inputs, at),
+                    _ => by_width!($tile, 1, $simd, data, $cols, inputs, at),
                 }
                 start += group;
             }
@@ -201,14 +214,19 @@ impl WithSimd for Kernel<'_> {
 /// rows `v·L..` (low halves, shifted up) and `16 + v·L..` (high halves,
 /// low bits cleared), L being the lanes per vector.
 #[inline(always)]
-fn bf16_tile<S: Simd, const N: usize>(simd: S, words: &[S::u32s], cols: usize, inputs: &[&[f32]], at: Place<'_>) {
-    let per_column = PANEL / S::F32_LANES;
-    let words_per_column = per_column / 2;
+fn bf16_tile<S: Simd, const N: usize, const P: usize>(
+    simd: S,
+    words: &[S::u32s],
+    cols: usize,
+    inputs: &[&[f32]],
+    at: Place<'_>,
+) {
+    let words_per_column = P / 2;
     let xs: [&[f32]; N] = std::array::from_fn(|i| &inputs[i][..cols]);
     let zero = simd.splat_f32s(0.0);
     let sixteen = simd.splat_u32s(16);
-    let mut acc = [[zero; MAX_VECTORS]; N];
-    let mut wide = [zero; MAX_VECTORS];
+    let mut acc = [[zero; P]; N];
+    let mut wide = [zero; P];
     for (c, column) in words.chunks_exact(words_per_column).enumerate() {
         for v in 0..words_per_column {
             let low = simd.wrapping_dyn_shl_u32s(column[v], sixteen);
@@ -218,7 +236,7 @@ fn bf16_tile<S: Simd, const N: usize>(simd: S, words: &[S::u32s], cols: usize, i
         }
         for i in 0..N {
             let x = simd.splat_f32s(xs[i][c]);
-            for k in 0..per_column {
+            for k in 0..P {
                 acc[i][k] = simd.mul_add_e_f32s(wide[k], x, acc[i][k]);
             }
         }
@@ -226,7 +244,7 @@ fn bf16_tile<S: Simd, const N: usize>(simd: S, words: &[S::u32s], cols: usize, i
     for (i, sums) in acc.iter().enumerate() {
         let mut lanes = [0.0f32; PANEL];
         let (out, _) = S::as_mut_simd_f32s(&mut lanes);
-        out.copy_from_slice(&sums[..per_column]);
+        out.copy_from_slice(sums);
         let base = (at.first_input + i) * at.rows + at.row;
         at.piece[base..base + at.valid].copy_from_slice(&lanes[..at.valid]);
     }
@@ -242,20 +260,22 @@ struct Place<'a> {
     first_input: usize,
 }
 
-/// Vectors per panel column (at most eight: NEON's four lanes).
-const MAX_VECTORS: usize = 8;
-
 /// One panel times `N` inputs.
 #[inline(always)]
-fn panel_tile<S: Simd, const N: usize>(simd: S, vectors: &[S::f32s], cols: usize, inputs: &[&[f32]], at: Place<'_>) {
-    let per_column = PANEL / S::F32_LANES;
+fn panel_tile<S: Simd, const N: usize, const P: usize>(
+    simd: S,
+    vectors: &[S::f32s],
+    cols: usize,
+    inputs: &[&[f32]],
+    at: Place<'_>,
+) {
     let xs: [&[f32]; N] = std::array::from_fn(|i| &inputs[i][..cols]);
     let zero = simd.splat_f32s(0.0);
-    let mut acc = [[zero; MAX_VECTORS]; N];
-    for (c, column) in vectors.chunks_exact(per_column).enumerate() {
+    let mut acc = [[zero; P]; N];
+    for (c, column) in vectors.chunks_exact(P).enumerate() {
         for i in 0..N {
             let x = simd.splat_f32s(xs[i][c]);
-            for k in 0..per_column {
+            for k in 0..P {
                 acc[i][k] = simd.mul_add_e_f32s(column[k], x, acc[i][k]);
             }
         }
@@ -263,7 +283,7 @@ fn panel_tile<S: Simd, const N: usize>(simd: S, vectors: &[S::f32s], cols: usize
     for (i, sums) in acc.iter().enumerate() {
         let mut lanes = [0.0f32; PANEL];
         let (out, _) = S::as_mut_simd_f32s(&mut lanes);
-        out.copy_from_slice(&sums[..per_column]);
+        out.copy_from_slice(sums);
         let base = (at.first_input + i) * at.rows + at.row;
         at.piece[base..base + at.valid].copy_from_slice(&lanes[..at.valid]);
     }
