@@ -230,29 +230,11 @@ pub async fn download(backup: &ArtifactStore, key: &str, digest: &str, size: u64
 /// pg_restore in `PGPASSWORD`, so it does not show in the process list.
 fn without_password(url: &str) -> Result<(String, Option<String>)> {
     let mut parsed = url::Url::parse(url).context("HANGAR_DATABASE_URL is not a URL")?;
-    let password = parsed.password().map(|p| percent_decode(p));
+    let password = parsed.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
     if password.is_some() {
         let _ = parsed.set_password(None);
     }
     Ok((parsed.to_string(), password))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {

@@ -32,6 +32,27 @@ fn open_destination(location: &str, home: &Home) -> Result<ArtifactStore> {
     ArtifactStore::open(parsed).with_context(|| format!("cannot open the backup location {location}"))
 }
 
+/// A folder under the home's scratch space, removed when dropped.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(home: &Home, name: &str) -> Result<Self> {
+        let dir = home.scratch().join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn snapshot_id() -> String {
     chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string()
 }
@@ -59,19 +80,14 @@ pub async fn back_up(args: &BackupArgs, home: &Home, json: bool) -> Result<u8> {
     let previous = Manifest::latest(&dest).await?;
 
     // The database first: every artifact it references is already committed.
-    let scratch = home.scratch().join(format!("backup-{id}"));
-    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let local = scratch.join(backend.file_name());
-    let snapshot = async {
-        database::snapshot(&store, &home.database_url, &local).await?;
-        let key = format!("{}/{}", manifest::snapshot_prefix(&id), backend.file_name());
-        let (digest, size) = database::upload(&local, &dest, &key).await?;
-        anyhow::Ok(DatabaseEntry { backend: backend.as_str().to_owned(), key, digest, size, schema_version: 0 })
-    }
-    .await;
-    let _ = std::fs::remove_dir_all(&scratch);
-    let mut database = snapshot?;
-    database.schema_version = store.schema_version().await?.0;
+    let scratch = ScratchDir::new(home, &format!("backup-{id}"))?;
+    let local = scratch.file(backend.file_name());
+    let key = format!("{}/{}", manifest::snapshot_prefix(&id), backend.file_name());
+    database::snapshot(&store, &home.database_url, &local).await?;
+    let (digest, size) = database::upload(&local, &dest, &key).await?;
+    drop(scratch);
+    let schema_version = store.schema_version().await?.0;
+    let database = DatabaseEntry { backend: backend.as_str().to_owned(), key, digest, size, schema_version };
     let database_seconds = started.elapsed().as_secs_f64();
 
     let (files, stats) =
@@ -151,18 +167,15 @@ pub async fn restore(args: &RestoreArgs, home: &Home, json: bool) -> Result<u8> 
 
     if args.verify {
         let bytes = artifacts::verify(&backup, &manifest.artifacts).await?;
-        let scratch = home.scratch().join(format!("verify-{}", manifest.id));
-        std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-        let checked = database::download(
+        let scratch = ScratchDir::new(home, &format!("verify-{}", manifest.id))?;
+        database::download(
             &backup,
             &manifest.database.key,
             &manifest.database.digest,
             manifest.database.size,
-            &scratch.join(backend.file_name()),
+            &scratch.file(backend.file_name()),
         )
-        .await;
-        let _ = std::fs::remove_dir_all(&scratch);
-        checked?;
+        .await?;
         if json {
             println!(
                 "{}",
@@ -216,17 +229,12 @@ pub async fn restore(args: &RestoreArgs, home: &Home, json: bool) -> Result<u8> 
     let stats = artifacts::restore(&backup, &target, &manifest.artifacts).await?;
     std::fs::create_dir_all(&home.dir)
         .with_context(|| format!("cannot create the Hangar home {}", home.dir.display()))?;
-    let scratch = home.scratch().join(format!("restore-{}", manifest.id));
-    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let local = scratch.join(backend.file_name());
-    let put_back = async {
-        database::download(&backup, &manifest.database.key, &manifest.database.digest, manifest.database.size, &local)
-            .await?;
-        database::restore(&home.database_url, &local).await
-    }
-    .await;
-    let _ = std::fs::remove_dir_all(&scratch);
-    put_back?;
+    let scratch = ScratchDir::new(home, &format!("restore-{}", manifest.id))?;
+    let local = scratch.file(backend.file_name());
+    database::download(&backup, &manifest.database.key, &manifest.database.digest, manifest.database.size, &local)
+        .await?;
+    database::restore(&home.database_url, &local).await?;
+    drop(scratch);
 
     // The snapshot may be older than this build: bring it up to date.
     let store = if home.is_embedded_database() {

@@ -14,35 +14,32 @@ pub const EVENT_HEADER: &str = "x-hangar-event";
 /// The delivery's id: the same on every attempt, for receivers to drop repeats.
 pub const DELIVERY_HEADER: &str = "x-hangar-delivery";
 
-/// `sha256=` and the hex HMAC-SHA256 of `TIMESTAMP.BODY` under `secret`.
-pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
+/// The HMAC-SHA256 of `TIMESTAMP.BODY` under `secret`, ready for a result
+/// (HMAC takes keys of any length: `None` does not happen).
+fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Option<Hmac<Sha256>> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).ok()?;
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256=");
-    for byte in bytes {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    Some(mac)
 }
 
-/// What a receiver does: the signature matches and the timestamp is
-/// within `tolerance_s` of `now_s`.
+/// `sha256=` and the hex HMAC-SHA256 of `TIMESTAMP.BODY` under `secret`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    mac(secret, timestamp, body)
+        .map_or_else(String::new, |mac| format!("sha256={}", hex::encode(mac.finalize().into_bytes())))
+}
+
+/// What a receiver does: the signature matches (compared in constant time)
+/// and the timestamp is within `tolerance_s` of `now_s`.
 pub fn verify(secret: &str, timestamp: i64, body: &[u8], signature_header: &str, now_s: i64, tolerance_s: i64) -> bool {
     if now_s.abs_diff(timestamp) > tolerance_s.unsigned_abs() {
         return false;
     }
-    let expected = signature(secret, timestamp, body);
-    // Constant time: compare every byte whatever the first difference.
-    expected.len() == signature_header.len()
-        && expected.bytes().zip(signature_header.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    let Some(given) = signature_header.strip_prefix("sha256=").and_then(|h| hex::decode(h).ok()) else {
+        return false;
+    };
+    mac(secret, timestamp, body).is_some_and(|mac| mac.verify_slice(&given).is_ok())
 }
 
 #[cfg(test)]

@@ -241,6 +241,12 @@ fn bf16_tile<S: Simd, const N: usize, const P: usize>(
             }
         }
     }
+    store_sums::<S, N, P>(&acc, at);
+}
+
+/// Writes a tile's sums, one panel's valid rows per input, where they go.
+#[inline(always)]
+fn store_sums<S: Simd, const N: usize, const P: usize>(acc: &[[S::f32s; P]; N], at: Place<'_>) {
     for (i, sums) in acc.iter().enumerate() {
         let mut lanes = [0.0f32; PANEL];
         let (out, _) = S::as_mut_simd_f32s(&mut lanes);
@@ -280,13 +286,7 @@ fn panel_tile<S: Simd, const N: usize, const P: usize>(
             }
         }
     }
-    for (i, sums) in acc.iter().enumerate() {
-        let mut lanes = [0.0f32; PANEL];
-        let (out, _) = S::as_mut_simd_f32s(&mut lanes);
-        out.copy_from_slice(sums);
-        let base = (at.first_input + i) * at.rows + at.row;
-        at.piece[base..base + at.valid].copy_from_slice(&lanes[..at.valid]);
-    }
+    store_sums::<S, N, P>(&acc, at);
 }
 
 /// The same sums without vectors, for CPUs `pulp` has none for.
