@@ -212,3 +212,54 @@ async fn run_events_are_signed_retried_logged_and_limited_to_allowed_hosts() {
     assert_eq!(seen.lock().unwrap().iter().filter(|r| r.path == "/ok/all").count(), 3, "nothing sent after");
     shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_webhook_requests_get_clear_errors_and_create_nothing() {
+    let api = Api::new().await;
+    let admin = api.admin("ops.b@caac.example").await;
+    let alice = api.login_after_signup("alice.b@caac.example").await;
+    let set = |hosts: Value| {
+        api.call(Method::PUT, "/api/v1/settings/webhook-hosts", Some(&admin), Some(json!({"hosts": hosts})))
+    };
+    for bad in [json!(["http://hooks.example.org"]), json!(["hooks.example.org/x"]), json!(["x:99999"]), json!([""])] {
+        let reply = set(bad.clone()).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", reply.text());
+        assert!(reply.text().contains("host"), "{}", reply.text());
+    }
+    let too_many: Vec<String> = (0..1001).map(|i| format!("h{i}.example.org")).collect();
+    assert_eq!(set(json!(too_many)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(set(json!(["hooks.example.org"])).await.status, StatusCode::OK);
+
+    let url = "https://hooks.example.org/h";
+    for (body, needle) in [
+        (json!({"name": "", "url": url}), "name"),
+        (json!({"name": "x".repeat(101), "url": url}), "name"),
+        (json!({"name": "ok", "url": url, "events": ["run.exploded"]}), "unknown event"),
+        (json!({"name": "ok", "url": url, "colour": "blue"}), "colour"),
+        (json!({"name": "ok", "url": "javascript:alert(1)"}), "http"),
+        (json!({"name": "ok"}), "url"),
+    ] {
+        let reply = api.call(Method::POST, "/api/v1/webhooks", Some(&alice), Some(body.clone())).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", reply.text());
+        assert!(reply.text().contains(needle), "{body}: {}", reply.text());
+    }
+    assert!(api.get("/api/v1/webhooks", &alice).await.json()["webhooks"].as_array().unwrap().is_empty());
+
+    // At most 20 per account, and one name once.
+    for i in 0..20 {
+        create(&api, &alice, json!({"name": format!("w{i}"), "url": url})).await;
+    }
+    let again = api.call(Method::POST, "/api/v1/webhooks", Some(&alice), Some(json!({"name": "w0", "url": url}))).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    let over = api.call(Method::POST, "/api/v1/webhooks", Some(&alice), Some(json!({"name": "w20", "url": url}))).await;
+    assert_eq!(over.status, StatusCode::CONFLICT, "{}", over.text());
+    assert!(over.text().contains("delete one"), "{}", over.text());
+    // Someone else's webhook cannot be deleted, nor told apart from none.
+    let theirs = api.get("/api/v1/webhooks", &alice).await.json()["webhooks"][0]["id"].as_str().unwrap().to_owned();
+    let bob = api.login_after_signup("bob.b@caac.example").await;
+    let deleted = api.call(Method::DELETE, &format!("/api/v1/webhooks/{theirs}"), Some(&bob), None).await;
+    assert_eq!(deleted.status, StatusCode::NOT_FOUND);
+    let missing = api.call(Method::DELETE, "/api/v1/webhooks/wh_nope", Some(&bob), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/api/v1/webhooks", &alice).await.json()["webhooks"].as_array().unwrap().len(), 20);
+}
