@@ -32,6 +32,10 @@ pub struct TaskSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub operator: String,
+    /// For a task with `map:` once its items are known: its instances
+    /// (`ID[0]` … `ID[map_size-1]`, listed as tasks of their own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map_size: Option<u32>,
 }
 
 /// The `--json` object of `hangar run` and `hangar resume`.
@@ -65,6 +69,7 @@ fn seconds(from: Option<i64>, to: Option<i64>) -> Option<f64> {
 
 pub fn task_summary(task: &TaskRecord) -> TaskSummary {
     TaskSummary {
+        map_size: task.map_size,
         status: task.status,
         attempts: task.attempt,
         duration_s: if task.status.produced_outputs()

@@ -292,3 +292,66 @@ fn ctrl_c_cancels_the_run_cleanly_and_records_it() {
     assert_eq!(summary["tasks"]["wait_for_gate"]["status"], "cancelled");
     assert_eq!(summary["tasks"]["last"]["status"], "cancelled");
 }
+
+const GATED_FANOUT: &str = r#"
+name: gated-fanout
+params:
+  gate: { type: string }
+  ledger: { type: string }
+tasks:
+  each:
+    uses: shell
+    map: { items: [a, b, c, d], max_parallel: 1 }
+    with:
+      run: "echo ${{ item }} >> ${{ params.ledger }}; if [ ${{ item }} = c ]; then while [ ! -f ${{ params.gate }} ]; do sleep 0.05; done; fi"
+  last:
+    uses: shell
+    needs: [each]
+    with: { run: "echo last >> ${{ params.ledger }}" }
+"#;
+
+#[test]
+fn resume_after_kill_9_in_the_middle_of_a_fan_out_reruns_only_the_lost_instance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let gate = dir.path().join("gate");
+    let ledger = dir.path().join("ledger");
+    let spec = write_pipeline(dir.path(), "gated-fanout.yaml", GATED_FANOUT);
+    let mut child = hangar(&home)
+        .arg("run")
+        .arg(&spec)
+        .arg("--param")
+        .arg(format!("gate={}", gate.display()))
+        .arg("--param")
+        .arg(format!("ledger={}", ledger.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hangar run");
+    let run_id = first_run_id(&home);
+    wait_for(&home, &run_id, "instance c to run", |d| d["tasks"]["each[2]"]["status"] == "running");
+
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let detail = wait_for(&home, &run_id, "the state left by the killed process", |_| true);
+    assert_eq!(detail["tasks"]["each"]["status"], "running");
+    assert_eq!(detail["tasks"]["each"]["map_size"], 4);
+    assert_eq!(detail["tasks"]["each[1]"]["status"], "succeeded");
+    assert_eq!(detail["tasks"]["each[3]"]["status"], "pending", "max_parallel 1: d waits for c");
+
+    std::fs::write(&gate, "open").expect("open the gate");
+    let output = hangar(&home).args(["resume", &run_id, "--json"]).output().expect("resume");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary = json_of(&output);
+    assert_eq!(summary["status"], "succeeded");
+    let tasks = summary["tasks"].as_object().expect("tasks");
+    let instances: Vec<&String> = tasks.keys().filter(|k| k.starts_with("each[")).collect();
+    assert_eq!(instances.len(), 4, "no instance added twice: {instances:?}");
+    assert_eq!(summary["tasks"]["each[0]"]["attempts"], 1);
+    assert_eq!(summary["tasks"]["each[2]"]["attempts"], 2, "the lost attempt ran again");
+    assert_eq!(
+        std::fs::read_to_string(&ledger).expect("ledger"),
+        "a\nb\nc\nc\nd\nlast\n",
+        "a and b ran exactly once, c again after its lost attempt, then d and the fan-in"
+    );
+}

@@ -16,7 +16,10 @@ pub mod status;
 pub mod store;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Mark};
-pub use plan::{Binding, Plan, PlannedTask, compile, compile_template, spec_hash};
+pub use plan::{
+    Binding, MapPlan, MapSource, Plan, PlannedTask, compile, compile_template, instance_id, parse_instance_id,
+    spec_hash,
+};
 pub use scheduler::access::{Owners, Standing, TRUSTED_ROLE};
 pub use scheduler::{Engine, EngineError, EngineEvent, EngineSettings, FiredRun, WorkerOptions, prepare_run};
 pub use status::{RunStatus, TaskStatus};

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::dag::TaskGraph;
 use crate::diagnostic::{Diagnostics, Mark};
 use crate::spec::expr::{self, Expr};
-use crate::spec::model::{ParamType, PipelineSpec, Trigger};
+use crate::spec::model::{MapItems, ParamType, PipelineSpec, Trigger};
 use crate::spec::parse::{self, Collector};
 use crate::spec::yaml::{self, Node};
 
@@ -52,6 +52,40 @@ pub struct PlannedTask {
     pub cache: bool,
     /// `if:`: the task runs only when this holds, else it is skipped.
     pub condition: Option<crate::spec::expr::Condition>,
+    /// `map:`: the task runs once per item, as instances `ID[0]`, `ID[1]`, ….
+    pub map: Option<MapPlan>,
+}
+
+/// A mapped task's items and limits, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapPlan {
+    pub source: MapSource,
+    /// Most instances queued or running at once.
+    pub max_parallel: Option<u32>,
+    /// The input port `${{ item }}` fills, when the items are artifacts.
+    pub item_port: Option<String>,
+}
+
+/// Where a mapped task's items come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapSource {
+    /// Known when the run is planned: a literal list or a list param.
+    Values(Vec<Value>),
+    /// The files of a folder artifact, or the shards of a documents
+    /// artifact, that an upstream task produced.
+    Output { task: String, output: String },
+}
+
+/// The id of instance `index` of mapped task `task`.
+pub fn instance_id(task: &str, index: usize) -> String {
+    format!("{task}[{index}]")
+}
+
+/// The mapped task and index an instance id names (`clean[3]`).
+pub fn parse_instance_id(id: &str) -> Option<(&str, usize)> {
+    let (task, rest) = id.split_once('[')?;
+    let index = rest.strip_suffix(']')?.parse().ok()?;
+    Some((task, index))
 }
 
 /// A validated pipeline with bound params.
@@ -232,6 +266,7 @@ fn bind_params(
                     ParamType::Integer => Value::from(0),
                     ParamType::Number => Value::from(0.0),
                     ParamType::Boolean => Value::Bool(false),
+                    ParamType::List => Value::Array(Vec::new()),
                 };
                 bound.insert(key.clone(), stand_in);
             }
@@ -251,6 +286,8 @@ fn bind_params(
 #[derive(Default)]
 struct References {
     outputs: Vec<(Vec<String>, Expr)>,
+    /// JSON paths where `${{ item }}` stands.
+    items: Vec<Vec<String>>,
 }
 
 fn plan_tasks(
@@ -359,8 +396,17 @@ fn plan_tasks(
             }
         }
 
+        let map = plan_map(id, task, &refs, operator, &with_path, &mut deps, params, spec, registry, root, c);
+
         if let Some(op) = operator {
-            for problem in op.implementation.validate(&with) {
+            // A list known now is checked with its first item in place.
+            let checked = match &map {
+                Some(MapPlan { source: MapSource::Values(items), .. }) if !items.is_empty() => {
+                    with_item(&with, &items[0])
+                }
+                _ => with.clone(),
+            };
+            for problem in op.implementation.validate(&checked) {
                 let field_path = [with_path.clone(), problem.path.clone()].concat();
                 let dotted = if problem.path.is_empty() {
                     format!("tasks.{id}.with")
@@ -379,7 +425,8 @@ fn plan_tasks(
             // deserialization; a port given a literal has no artifact behind it.
             for port in &op.info.inputs {
                 let given = with.get(&port.name).is_some_and(|v| !v.is_null());
-                if given && !bindings.iter().any(|b| b.port == port.name) {
+                let from_item = map.as_ref().is_some_and(|m| m.item_port.as_deref() == Some(port.name.as_str()));
+                if given && !from_item && !bindings.iter().any(|b| b.port == port.name) {
                     let field_path = [with_path.clone(), path_of(&[&port.name])].concat();
                     let value = with.get(&port.name).and_then(Value::as_str).unwrap_or_default();
                     if expr::whole(value).is_some() {
@@ -455,10 +502,189 @@ fn plan_tasks(
                 pool: task.pool.clone(),
                 cache: task.cache.unwrap_or_else(|| operator.is_some_and(|o| o.info.cacheable)),
                 condition: task.condition.clone(),
+                map,
             },
         );
     }
     planned
+}
+
+/// Validates a task's `map:` and where it uses `${{ item }}`; adds the
+/// upstream task whose artifact it maps over to `deps`.
+#[allow(clippy::too_many_arguments)]
+fn plan_map(
+    id: &str,
+    task: &crate::spec::model::TaskSpec,
+    refs: &References,
+    operator: Option<&hangar_sdk::RegisteredOperator>,
+    with_path: &[String],
+    deps: &mut Vec<String>,
+    params: &BTreeMap<String, Value>,
+    spec: &PipelineSpec,
+    registry: &Registry,
+    root: &Node,
+    c: &mut Collector<'_>,
+) -> Option<MapPlan> {
+    let Some(map) = &task.map else {
+        for path in &refs.items {
+            let field_path = [with_path.to_vec(), path.clone()].concat();
+            c.report(
+                root.locate_value(&field_path),
+                &format!("tasks.{id}.with.{}", path.join(".")),
+                format!(
+                    "${{{{ item }}}} is only defined in a task with `map:`; add `map:` to task \"{id}\" or remove it"
+                ),
+            );
+        }
+        return None;
+    };
+    let map_path = path_of(&["tasks", id, "map"]);
+    let items_path = if root.locate(&[map_path.clone(), path_of(&["items"])].concat()) == root.locate(&map_path) {
+        map_path.clone()
+    } else {
+        [map_path.clone(), path_of(&["items"])].concat()
+    };
+    let dotted = items_path.join(".");
+    let at = root.locate_value(&items_path);
+    let (source, item_kind) = match &map.items {
+        MapItems::List(items) => (MapSource::Values(items.clone()), None),
+        MapItems::Expr(text) => match expr::whole(text) {
+            Some(Expr::Param(name)) => match params.get(&name) {
+                Some(Value::Array(items)) => (MapSource::Values(items.clone()), None),
+                Some(other) => {
+                    c.report(
+                        at,
+                        &dotted,
+                        format!("param \"{name}\" is {other}, not a list; declare it with `type: list`"),
+                    );
+                    return None;
+                }
+                None => {
+                    c.report(
+                        at,
+                        &dotted,
+                        format!("unknown param \"{name}\"; declare it under `params` with `type: list`"),
+                    );
+                    return None;
+                }
+            },
+            Some(Expr::Output { task: up, output }) => {
+                if up == id {
+                    c.report(at, &dotted, format!("task \"{id}\" cannot map over its own output"));
+                    return None;
+                }
+                let Some(up_task) = spec.tasks.get(&up) else {
+                    c.report(at, &dotted, unknown_task_message(&up, spec));
+                    return None;
+                };
+                let produced = match registry.get(&up_task.uses) {
+                    None => return None, // reported as an unknown operator
+                    Some(op) => match op.info.output_port(&output) {
+                        Some(port) => port.kind,
+                        None => {
+                            c.report(
+                                at,
+                                &dotted,
+                                format!("task \"{up}\" ({}) has no output \"{output}\"", up_task.uses),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                if !deps.contains(&up) {
+                    deps.push(up.clone());
+                }
+                // A documents artifact's shards are documents; any other
+                // folder's files are plain files.
+                let kind = if produced == ArtifactKind::Documents { produced } else { ArtifactKind::File };
+                (MapSource::Output { task: up, output }, Some(kind))
+            }
+            _ => {
+                c.report(
+                    at,
+                    &dotted,
+                    format!("map over one expression, ${{{{ params.NAME }}}} or ${{{{ tasks.ID.outputs.NAME }}}}; found {text:?}"),
+                );
+                return None;
+            }
+        },
+    };
+    let mut item_port = None;
+    for path in &refs.items {
+        let field_path = [with_path.to_vec(), path.clone()].concat();
+        let field = format!("tasks.{id}.with.{}", path.join("."));
+        let port = match (path.as_slice(), operator) {
+            ([name], Some(op)) => op.info.input_port(name),
+            _ => None,
+        };
+        let whole = path.len() == 1 && task.with.get(&path[0]).and_then(Value::as_str).and_then(expr::whole).is_some();
+        match (port, item_kind, whole) {
+            (Some(port), Some(kind), true) => {
+                if port.kind.accepts(kind) {
+                    item_port = Some(port.name.clone());
+                } else {
+                    c.report(
+                        root.locate_value(&field_path),
+                        &field,
+                        format!("input \"{}\" expects a {} artifact, but the items are {kind} artifacts", port.name, port.kind),
+                    );
+                }
+            }
+            (Some(port), None, _) => c.report(
+                root.locate_value(&field_path),
+                &field,
+                format!(
+                    "input \"{}\" takes a {} artifact, but the items are plain values; map over an upstream output (`map: ${{{{ tasks.ID.outputs.NAME }}}}`)",
+                    port.name, port.kind
+                ),
+            ),
+            _ => {}
+        }
+    }
+    let max_parallel = match &map.max_parallel {
+        None => None,
+        Some(value) => {
+            let at = [map_path.clone(), path_of(&["max_parallel"])].concat();
+            let bound = match value.as_str().map(expr::whole) {
+                Some(Some(Expr::Param(name))) => params.get(&name).cloned().unwrap_or(Value::Null),
+                _ => value.clone(),
+            };
+            match bound.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n >= 1 => Some(n),
+                _ => {
+                    c.report(
+                        root.locate_value(&at),
+                        &at.join("."),
+                        format!(
+                            "max_parallel must be a positive integer (or ${{{{ params.NAME }}}} of one), found {bound}"
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    Some(MapPlan { source, max_parallel, item_port })
+}
+
+/// `value` with `${{ item }}` replaced by `item`: a field that is only the
+/// expression takes the item itself, text around it takes the item as text.
+fn with_item(value: &Value, item: &Value) -> Value {
+    match value {
+        Value::String(text) if expr::whole(text) == Some(Expr::Item) => item.clone(),
+        Value::String(text) if text.contains("${{") => match expr::scan(text) {
+            Ok(found) => Value::String(expr::substitute(text, &found, |e| match (e, item) {
+                (Expr::Item, Value::String(s)) => s.clone(),
+                (Expr::Item, other) => other.to_string(),
+                (Expr::Param(name), _) => format!("${{{{ params.{name} }}}}"),
+                (Expr::Output { task, output }, _) => format!("${{{{ tasks.{task}.outputs.{output} }}}}"),
+            })),
+            Err(_) => value.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| with_item(v, item)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), with_item(v, item))).collect()),
+        other => other.clone(),
+    }
 }
 
 fn unknown_task_message(name: &str, spec: &PipelineSpec) -> String {
@@ -548,6 +774,7 @@ fn bind_string(
             }
             Expr::Param(_) => {}
             Expr::Output { .. } => refs.outputs.push((path.to_vec(), f.expr.clone())),
+            Expr::Item => refs.items.push(path.to_vec()),
         }
     }
     if !ok {
@@ -567,6 +794,7 @@ fn bind_string(
             None => String::new(),
         },
         Expr::Output { task, output } => format!("${{{{ tasks.{task}.outputs.{output} }}}}"),
+        Expr::Item => "${{ item }}".to_owned(),
     });
     Value::String(bound)
 }

@@ -93,8 +93,16 @@ fn edge(from: Place, to: Place) -> String {
 
 /// The DAG with each task coloured by `statuses` (task id → status; a task
 /// not there yet is `pending`), each box a link to `target(task id)` named
-/// by its task, operator and status in the reader's language.
-pub fn svg(plan: &Plan, statuses: &HashMap<String, String>, lang: Lang, target: impl Fn(&str) -> String) -> Markup {
+/// by its task, operator and status in the reader's language. A mapped task
+/// is one box that says how many of its instances have ended (`counts`:
+/// task id → `(ended, instances)`), or `map` before its items are known.
+pub fn svg(
+    plan: &Plan,
+    statuses: &HashMap<String, String>,
+    counts: &HashMap<String, (usize, usize)>,
+    lang: Lang,
+    target: impl Fn(&str) -> String,
+) -> Markup {
     let tasks: Vec<(&str, &[String])> = plan.tasks.iter().map(|(id, t)| (id.as_str(), t.deps.as_slice())).collect();
     let (placed, width, height) = layout(&tasks, &plan.order);
     // Edges that bend right need room beside the widest row.
@@ -118,6 +126,14 @@ pub fn svg(plan: &Plan, statuses: &HashMap<String, String>, lang: Lang, target: 
                         rect width=(BOX_W) height=(BOX_H) rx="6" {}
                         text.id x="10" y="19" aria-hidden="true" { (id) }
                         text.op x="10" y="36" aria-hidden="true" { (task.operator) }
+                        @if task.map.is_some() {
+                            text.map x=(BOX_W - 10) y="36" text-anchor="end" {
+                                @match counts.get(id.as_str()) {
+                                    Some((ended, total)) => { "×" (total) " · " (ended) "/" (total) }
+                                    None => "map",
+                                }
+                            }
+                        }
                     }
                 }
             }

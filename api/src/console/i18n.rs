@@ -108,6 +108,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("retry", "Retry", "重试"),
     ("graph", "Graph", "任务图"),
     ("timeline", "Timeline", "时间线"),
+    ("instances", "Instances", "实例"),
     ("tasks", "Tasks", "任务"),
     ("task", "Task", "任务"),
     ("operator", "Operator", "算子"),

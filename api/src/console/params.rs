@@ -60,6 +60,7 @@ pub(super) fn typed(fields: &[(String, String)], declared: &HashMap<String, Para
             Some(ParamType::Integer) => raw.trim().parse::<i64>().map(Value::from).ok(),
             Some(ParamType::Number) => raw.trim().parse::<f64>().ok().map(Value::from),
             Some(ParamType::Boolean) => Some(Value::Bool(raw == "true")),
+            Some(ParamType::List) => ParamType::List.parse_cli(raw).ok(),
             _ => None,
         };
         params.insert(key.to_owned(), value.unwrap_or_else(|| Value::String(raw.clone())));

@@ -111,7 +111,7 @@ pub(super) async fn pipeline_page(
         h2 { (lang.t("graph")) }
         div.scroll {
             @match &compiled {
-                Ok(plan) => (dag::svg(plan, &no_statuses, lang, |task| format!("#line-{}", task_line(tree.as_ref(), task)))),
+                Ok(plan) => (dag::svg(plan, &no_statuses, &HashMap::new(), lang, |task| format!("#line-{}", task_line(tree.as_ref(), task)))),
                 Err(_) => p.error { (lang.t("does_not_compile")) },
             }
         }

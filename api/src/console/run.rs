@@ -49,7 +49,7 @@ pub async fn show(State(state): State<AppState>, Reader { lang, user }: Reader, 
             @if let Some(error) = &run.error { p.error { (error) } }
             h2 { (lang.t("graph")) }
             div.scroll {
-                @if let Some(plan) = &plan { (dag::svg(plan, &statuses, lang, |task| format!("#log-{task}"))) }
+                @if let Some(plan) = &plan { (dag::svg(plan, &statuses, &map_counts(&detail), lang, |task| format!("#log-{task}"))) }
             }
             h2 { (lang.t("timeline")) }
             div #gantt.scroll { (gantt(&detail)) }
@@ -99,12 +99,55 @@ pub async fn live(
     }
 }
 
+/// For each mapped task with instances: how many have ended, of how many.
+fn map_counts(detail: &RunDetail) -> HashMap<String, (usize, usize)> {
+    let mut counts: HashMap<String, (usize, usize)> =
+        detail.tasks.iter().filter_map(|t| Some((t.task_id.clone(), (0, t.map_size? as usize)))).collect();
+    for task in &detail.tasks {
+        if let Some((parent, _)) = hangar_engine::parse_instance_id(&task.task_id)
+            && let Some(count) = counts.get_mut(parent)
+            && finished(&task.status)
+        {
+            count.0 += 1;
+        }
+    }
+    counts
+}
+
+/// The tasks, a mapped task's instances folded under it.
 fn tasks(lang: Lang, detail: &RunDetail) -> Markup {
+    let counts = map_counts(detail);
+    let instances_of = |parent: &str| {
+        detail
+            .tasks
+            .iter()
+            .filter(move |t| hangar_engine::parse_instance_id(&t.task_id).is_some_and(|(p, _)| p == parent))
+    };
+    let is_instance =
+        |id: &str| hangar_engine::parse_instance_id(id).is_some_and(|(parent, _)| counts.contains_key(parent));
     html! {
         table.runs.tasks {
             (head(lang, &["task", "operator", "status", "attempts", "duration", "outputs"]))
             tbody {
-                @for task in &detail.tasks { (task_row(lang, &detail.run.id, task)) }
+                @for task in detail.tasks.iter().filter(|t| !is_instance(&t.task_id)) {
+                    (task_row(lang, &detail.run.id, task))
+                    @if let Some((ended, total)) = counts.get(&task.task_id) {
+                        tr.instances data-instances-of=(task.task_id) {
+                            td colspan="6" {
+                                details {
+                                    summary { (lang.t("instances")) ": " (ended) " / " (total) }
+                                    table.runs.tasks {
+                                        tbody {
+                                            @for instance in instances_of(&task.task_id) {
+                                                (task_row(lang, &detail.run.id, instance))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }

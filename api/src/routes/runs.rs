@@ -118,6 +118,10 @@ pub struct TaskView {
     pub worker: Option<String>,
     pub outputs: BTreeMap<String, OutputView>,
     pub attempts: Vec<AttemptView>,
+    /// For a task with `map:` once its items are known: how many instances
+    /// (`ID[0]`, `ID[1]`, …, listed as tasks of their own) it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map_size: Option<u32>,
 }
 
 /// One attempt of a task.
@@ -355,6 +359,7 @@ fn task_view(run_id: &str, task: &TaskRecord, attempts: &[AttemptRecord]) -> Tas
         worker: attempts.last().and_then(|a| a.worker.clone()),
         outputs,
         attempts: attempts.iter().map(AttemptView::from).collect(),
+        map_size: task.map_size,
     }
 }
 

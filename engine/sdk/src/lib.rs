@@ -26,7 +26,9 @@ pub use models::{ModelRef, ModelRegistry, ModelVersion, NewModelVersion, Registr
 pub use operator::{ConfigProblem, Demands, DynOperator, Operator, OperatorInfo, field};
 pub use registry::{DuplicateOperator, RegisteredOperator, Registry};
 pub use store::{ArtifactStore, ListedFile, S3Settings, StoreLocation};
-pub use writer::{ArtifactDirWriter, ArtifactWriter, Manifest, ManifestEntry, read_manifest};
+pub use writer::{
+    ArtifactDirWriter, ArtifactWriter, Manifest, ManifestEntry, artifact_files, put_collection, read_manifest,
+};
 
 /// Re-exported so operators share the engine's versions.
 pub use schemars;

@@ -151,6 +151,20 @@ pub struct ManifestEntry {
     pub path: String,
     pub digest: String,
     pub size: u64,
+    /// Where the file is kept when not under the folder: a collection (the
+    /// outputs of a mapped task's instances) lists files without copying them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl ManifestEntry {
+    /// The store key of this file of the folder at `folder`.
+    pub fn key_in(&self, folder: &str) -> String {
+        match &self.key {
+            Some(key) => key.clone(),
+            None => format!("{}/{}", folder.trim_end_matches('/'), self.path),
+        }
+    }
 }
 
 /// The manifest that makes a folder artifact complete: written last, so a
@@ -195,7 +209,7 @@ impl ArtifactDirWriter {
     pub async fn add(&mut self, writer: ArtifactWriter) -> Result<(), ArtifactError> {
         let committed = writer.finish(ArtifactKind::File).await?;
         let path = committed.key.strip_prefix(&format!("{}/", self.prefix)).unwrap_or(&committed.key).to_owned();
-        self.files.push(ManifestEntry { path, digest: committed.digest, size: committed.size });
+        self.files.push(ManifestEntry { path, digest: committed.digest, size: committed.size, key: None });
         Ok(())
     }
 
@@ -254,6 +268,95 @@ impl ArtifactDirWriter {
             values: Default::default(),
         })
     }
+}
+
+/// Each file of an artifact as an artifact of its own: a file artifact is
+/// itself; a folder's files are listed by its manifest, in order. The files
+/// of a documents folder are documents shards; any other folder's are files.
+///
+/// # Errors
+/// When a folder's manifest is missing or malformed.
+pub async fn artifact_files(store: &ArtifactStore, artifact: &ArtifactRef) -> Result<Vec<ArtifactRef>, ArtifactError> {
+    if !artifact.dir {
+        return Ok(vec![artifact.clone()]);
+    }
+    let kind = if artifact.kind == ArtifactKind::Documents { ArtifactKind::Documents } else { ArtifactKind::File };
+    let manifest = read_manifest(store, artifact).await?;
+    manifest
+        .files
+        .iter()
+        .filter(|entry| kind != ArtifactKind::Documents || entry.path.ends_with(".jsonl"))
+        .map(|entry| {
+            let key = entry.key_in(&artifact.key);
+            // Collections list only tasks' outputs: a manifest naming any
+            // other key (an upload, a path outside the store) is refused.
+            let outside = entry.key.as_deref().is_some_and(|k| !k.starts_with("runs/"));
+            if outside || key.split('/').any(|part| part == "..") {
+                return Err(ArtifactError::Encode {
+                    key: format!("{}/MANIFEST.json", artifact.key),
+                    reason: format!("file {:?} points outside the run outputs ({key})", entry.path),
+                });
+            }
+            Ok(ArtifactRef {
+                kind,
+                uri: store.uri(&key),
+                key,
+                digest: entry.digest.clone(),
+                size: entry.size,
+                dir: false,
+                values: Default::default(),
+            })
+        })
+        .collect()
+}
+
+/// Writes the manifest of a collection: a folder artifact at `prefix` made
+/// of files kept elsewhere (`(path in the folder, file)` pairs), without
+/// copying them.
+///
+/// # Errors
+/// When the manifest cannot be written.
+pub async fn put_collection(
+    store: &ArtifactStore,
+    prefix: &str,
+    kind: ArtifactKind,
+    files: &[(String, ArtifactRef)],
+) -> Result<ArtifactRef, ArtifactError> {
+    let prefix = prefix.trim_matches('/');
+    let manifest = Manifest {
+        kind,
+        files: files
+            .iter()
+            .map(|(path, file)| ManifestEntry {
+                path: path.clone(),
+                digest: file.digest.clone(),
+                size: file.size,
+                key: Some(file.key.clone()),
+            })
+            .collect(),
+    };
+    let bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ArtifactError::Encode { key: prefix.to_owned(), reason: e.to_string() })?;
+    store.put(&format!("{prefix}/MANIFEST.json"), kind, &bytes).await?;
+    // The content is the files' paths and digests, not where they are kept:
+    // the same files collected by another run are the same collection, so
+    // what reads it may come from the cache.
+    let mut hasher = blake3::Hasher::new();
+    for file in &manifest.files {
+        hasher.update(file.path.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(file.digest.as_bytes());
+        hasher.update(&[0]);
+    }
+    Ok(ArtifactRef {
+        kind,
+        uri: format!("{}/", store.uri(prefix)),
+        key: prefix.to_owned(),
+        digest: format!("blake3:{}", hasher.finalize().to_hex()),
+        size: manifest.files.iter().map(|f| f.size).sum(),
+        dir: true,
+        values: Default::default(),
+    })
 }
 
 /// Reads the manifest of a folder artifact.

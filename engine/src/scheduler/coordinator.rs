@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use hangar_sdk::{ArtifactRef, TaskOutputs};
 use serde_json::Value;
 
+use super::fanout::{Fanout, Item};
 use super::{Engine, EngineError, EngineEvent};
 use crate::clock::{millis, now_ms};
 use crate::plan::{Plan, PlannedTask, compile};
@@ -99,6 +100,7 @@ impl Engine {
         let mut last_renewal = now_ms();
         let mut last_cancel_check = 0;
         let mut cancelling = run.cancel_requested;
+        let mut fanouts: HashMap<String, Fanout> = HashMap::new();
         loop {
             // Listen before looking, so a task finishing in between still wakes us.
             let finished = self.signals.finished.notified();
@@ -128,7 +130,10 @@ impl Engine {
                     .ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?
                     .cancel_requested;
             }
-            self.decide(&plan, &mut states, cancelling, &mut step);
+            let mut ready_maps = Vec::new();
+            self.decide(&plan, &mut states, cancelling, &mut step, &mut ready_maps);
+            let again =
+                self.step_maps(run_id, &plan, &mut states, &mut fanouts, ready_maps, cancelling, &mut step).await;
             let queued = step.queue.len();
             self.store.advance(run_id, &step, now_ms()).await?;
             for task in &step.queue {
@@ -159,11 +164,14 @@ impl Engine {
                 return Ok(status);
             }
 
-            tokio::select! {
-                // Perhaps a cancellation announced by another process: look now.
-                () = &mut mine => last_cancel_check = 0,
-                () = &mut finished => {}
-                () = tokio::time::sleep(self.coordinator_poll()) => {}
+            // A mapped task that ended may have made others ready: look again at once.
+            if !again {
+                tokio::select! {
+                    // Perhaps a cancellation announced by another process: look now.
+                    () = &mut mine => last_cancel_check = 0,
+                    () = &mut finished => {}
+                    () = tokio::time::sleep(self.coordinator_poll()) => {}
+                }
             }
             if now_ms() - last_renewal > lease_ms / 3 {
                 if !self.store.renew_run(run_id, &self.instance, now_ms() + lease_ms).await? {
@@ -197,9 +205,100 @@ impl Engine {
             .map_err(|diagnostics| EngineError::StoredSpecInvalid { run_id: run_id.to_owned(), diagnostics })
     }
 
+    /// Expands the mapped tasks that became ready (and those an earlier
+    /// coordinator of this run expanded), queues and settles instances, and
+    /// settles mapped tasks whose instances all ended. Returns whether a
+    /// mapped task started or ended, so that the caller looks again at once.
+    #[allow(clippy::too_many_arguments)]
+    async fn step_maps(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        states: &mut HashMap<String, TaskState>,
+        fanouts: &mut HashMap<String, Fanout>,
+        mut ready: Vec<String>,
+        cancelling: bool,
+        step: &mut Advance,
+    ) -> bool {
+        let mut changed = false;
+        for (id, task) in &plan.tasks {
+            let running = states.get(id).is_some_and(|s| s.status == TaskStatus::Running);
+            if task.map.is_some() && running && !fanouts.contains_key(id) && !ready.contains(id) {
+                ready.push(id.clone());
+            }
+        }
+        for id in ready {
+            let Some(task) = plan.tasks.get(&id) else { continue };
+            let expanded = {
+                let snapshot: &HashMap<String, TaskState> = states;
+                let upstream = |up: &str, output: &str| {
+                    snapshot.get(up).and_then(|s| s.outputs.as_ref()).and_then(|o| o.get(output)).cloned()
+                };
+                let resolver = |task: &PlannedTask, item: &Item| resolve(task, snapshot, Some(item));
+                self.expand(run_id, plan, task, &upstream, &resolver).await
+            };
+            changed = true;
+            match expanded {
+                Ok(fanout) => {
+                    tracing::info!(run = %run_id, task = %id, instances = fanout.instances.len(), "Mapped task expanded.");
+                    for instance in &fanout.instances {
+                        states
+                            .entry(instance.id.clone())
+                            .or_insert(TaskState { status: TaskStatus::Pending, outputs: None });
+                    }
+                    if let Some(state) = states.get_mut(&id) {
+                        state.status = TaskStatus::Running;
+                    }
+                    fanouts.insert(id, fanout);
+                }
+                Err(reason) => settle(states, step, &id, TaskStatus::Failed, &reason),
+            }
+        }
+        for id in &plan.order {
+            let (Some(fanout), Some(task)) = (fanouts.get(id), plan.tasks.get(id)) else { continue };
+            if states.get(id).is_none_or(|s| s.status != TaskStatus::Running) {
+                continue;
+            }
+            let statuses: HashMap<String, TaskStatus> =
+                fanout.instances.iter().filter_map(|i| states.get(&i.id).map(|s| (i.id.clone(), s.status))).collect();
+            let outputs = |instance: &str| states.get(instance).and_then(|s| s.outputs.clone());
+            let (queued_before, settled_before) = (step.queue.len(), step.settle.len());
+            let settled = self.step_fanout(run_id, task, fanout, &statuses, &outputs, cancelling, step).await;
+            for queued in &step.queue[queued_before..] {
+                if let Some(state) = states.get_mut(&queued.task_id) {
+                    state.status = TaskStatus::Queued;
+                }
+            }
+            // A queued instance may be running already: it comes back through
+            // the store when it has really ended.
+            for instance in &step.settle[settled_before..] {
+                if let Some(state) = states.get_mut(&instance.task_id)
+                    && state.status == TaskStatus::Pending
+                {
+                    state.status = instance.status;
+                }
+            }
+            if let Some(status) = settled {
+                let outputs = step.settle.last().and_then(|s| s.outputs.clone());
+                states.insert(id.clone(), TaskState { status, outputs });
+                changed = true;
+            }
+        }
+        settle_orphaned_instances(plan, states, step);
+        changed
+    }
+
     /// Walks pending tasks in topological order, so that a task settled as
-    /// `upstream_failed` cascades to its dependents within one step.
-    fn decide(&self, plan: &Plan, states: &mut HashMap<String, TaskState>, cancelling: bool, step: &mut Advance) {
+    /// `upstream_failed` cascades to its dependents within one step. Mapped
+    /// tasks that are ready go to `ready_maps` instead of the queue.
+    fn decide(
+        &self,
+        plan: &Plan,
+        states: &mut HashMap<String, TaskState>,
+        cancelling: bool,
+        step: &mut Advance,
+        ready_maps: &mut Vec<String>,
+    ) {
         for id in &plan.order {
             let Some(task) = plan.tasks.get(id) else {
                 continue;
@@ -236,7 +335,8 @@ impl Engine {
             };
             match decision {
                 Decision::Settle(status, reason) => settle(states, step, id, status, &reason),
-                Decision::Run => match resolve(task, states) {
+                Decision::Run if task.map.is_some() => ready_maps.push(id.clone()),
+                Decision::Run => match resolve(task, states, None) {
                     Ok((config, inputs)) => {
                         step.queue.push(QueueTask { task_id: id.clone(), config, inputs, cache_key: None });
                         if let Some(state) = states.get_mut(id) {
@@ -246,6 +346,40 @@ impl Engine {
                     Err(reason) => settle(states, step, id, TaskStatus::UpstreamFailed, &reason),
                 },
             }
+        }
+    }
+}
+
+/// Instances left waiting by a mapped task that ended without them (resumed,
+/// then cancelled, skipped or failed to list its items again) end with it,
+/// or the run would wait for them forever.
+fn settle_orphaned_instances(plan: &Plan, states: &mut HashMap<String, TaskState>, step: &mut Advance) {
+    let waiting: Vec<(String, TaskStatus, TaskStatus)> = states
+        .iter()
+        .filter(|(_, s)| matches!(s.status, TaskStatus::Pending | TaskStatus::Queued))
+        .filter_map(|(id, s)| {
+            let (parent, _) = crate::plan::parse_instance_id(id)?;
+            plan.tasks.get(parent)?.map.as_ref()?;
+            let ended = states.get(parent).map(|p| p.status).filter(|p| p.is_terminal())?;
+            Some((id.clone(), s.status, ended))
+        })
+        .collect();
+    for (id, status, parent) in waiting {
+        let (settled, reason) = match parent {
+            TaskStatus::Cancelled => (TaskStatus::Cancelled, "its mapped task was cancelled"),
+            TaskStatus::Skipped => (TaskStatus::Skipped, "its mapped task was skipped"),
+            _ => (TaskStatus::UpstreamFailed, "its mapped task ended without it"),
+        };
+        step.settle.push(Settle {
+            task_id: id.clone(),
+            status: settled,
+            error: Some(reason.to_owned()),
+            outputs: None,
+        });
+        if status == TaskStatus::Pending
+            && let Some(state) = states.get_mut(&id)
+        {
+            state.status = settled;
         }
     }
 }
@@ -299,6 +433,7 @@ fn condition_decision(condition: &Condition, states: &HashMap<String, TaskState>
 fn resolve(
     task: &PlannedTask,
     states: &HashMap<String, TaskState>,
+    item: Option<&Item>,
 ) -> Result<(Value, BTreeMap<String, ArtifactRef>), String> {
     let lookup = |up: &str, output: &str| -> Result<ArtifactRef, String> {
         states.get(up).and_then(|s| s.outputs.as_ref()).and_then(|o| o.get(output)).cloned().ok_or_else(|| {
@@ -309,12 +444,22 @@ fn resolve(
     for binding in &task.bindings {
         inputs.insert(binding.port.clone(), lookup(&binding.task, &binding.output)?);
     }
-    let config = resolve_value(&task.with, &lookup)?;
+    if let (Some(Item::Artifact(artifact)), Some(port)) = (item, task.map.as_ref().and_then(|m| m.item_port.as_ref())) {
+        inputs.insert(port.clone(), artifact.clone());
+    }
+    let config = resolve_value(&task.with, &lookup, item)?;
     Ok((config, inputs))
 }
 
-fn resolve_value(value: &Value, lookup: &dyn Fn(&str, &str) -> Result<ArtifactRef, String>) -> Result<Value, String> {
+fn resolve_value(
+    value: &Value,
+    lookup: &dyn Fn(&str, &str) -> Result<ArtifactRef, String>,
+    item: Option<&Item>,
+) -> Result<Value, String> {
     Ok(match value {
+        Value::String(text) if item.is_some() && expr::whole(text) == Some(Expr::Item) => {
+            item.map(Item::whole).unwrap_or_default()
+        }
         Value::String(text) if text.contains("${{") => {
             let found = expr::scan(text).map_err(|e| e.to_string())?;
             let mut failure = None;
@@ -327,15 +472,18 @@ fn resolve_value(value: &Value, lookup: &dyn Fn(&str, &str) -> Result<ArtifactRe
                     }
                 },
                 Expr::Param(_) => String::new(),
+                Expr::Item => item.map(Item::text).unwrap_or_default(),
             });
             if let Some(err) = failure {
                 return Err(err);
             }
             Value::String(replaced)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| resolve_value(v, lookup)).collect::<Result<_, _>>()?),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| resolve_value(v, lookup, item)).collect::<Result<_, _>>()?)
+        }
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), resolve_value(v, lookup)?))).collect::<Result<_, String>>()?,
+            map.iter().map(|(k, v)| Ok((k.clone(), resolve_value(v, lookup, item)?))).collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
     })

@@ -8,6 +8,7 @@ mod adopt;
 mod cache;
 mod coordinator;
 mod events;
+mod fanout;
 mod reporter;
 mod schedules;
 mod worker;

@@ -1,4 +1,5 @@
-//! `${{ params.NAME }}` and `${{ tasks.ID.outputs.NAME }}` expressions.
+//! `${{ params.NAME }}`, `${{ tasks.ID.outputs.NAME }}` and, inside a task
+//! with `map:`, `${{ item }}` expressions.
 
 use std::ops::Range;
 
@@ -6,7 +7,12 @@ use std::ops::Range;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Expr {
     Param(String),
-    Output { task: String, output: String },
+    Output {
+        task: String,
+        output: String,
+    },
+    /// The item one instance of a mapped task runs for.
+    Item,
 }
 
 /// An expression found in a string, with its byte range (including `${{ }}`).
@@ -41,11 +47,12 @@ fn parse(inner: &str) -> Result<Expr, String> {
     let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     match parts.as_slice() {
         ["params", name] if valid(name) => Ok(Expr::Param((*name).to_owned())),
+        ["item"] => Ok(Expr::Item),
         ["tasks", task, "outputs", output] if valid(task) && valid(output) => {
             Ok(Expr::Output { task: (*task).to_owned(), output: (*output).to_owned() })
         }
         _ => Err(format!(
-            "unknown expression \"${{{{ {inner} }}}}\"; expected ${{{{ params.NAME }}}} or ${{{{ tasks.ID.outputs.NAME }}}}"
+            "unknown expression \"${{{{ {inner} }}}}\"; expected ${{{{ params.NAME }}}}, ${{{{ tasks.ID.outputs.NAME }}}} or, in a task with `map:`, ${{{{ item }}}}"
         )),
     }
 }
@@ -147,6 +154,7 @@ mod tests {
     fn whole_expression_is_recognised_only_alone() {
         assert_eq!(whole("${{ params.workers }}"), Some(Expr::Param("workers".into())));
         assert_eq!(whole("n=${{ params.workers }}"), None);
+        assert_eq!(whole("${{ item }}"), Some(Expr::Item));
     }
 
     #[test]
@@ -178,7 +186,7 @@ mod tests {
         let found = scan(text).expect("valid");
         let out = substitute(text, &found, |e| match e {
             Expr::Param(p) => p.to_uppercase(),
-            Expr::Output { .. } => String::new(),
+            Expr::Output { .. } | Expr::Item => String::new(),
         });
         assert_eq!(out, "a X b Y");
     }

@@ -68,6 +68,8 @@ pub enum ParamType {
     Integer,
     Number,
     Boolean,
+    /// A list of values, for `map:` (`--param k=a,b,c` or a JSON array).
+    List,
 }
 
 impl ParamType {
@@ -77,6 +79,7 @@ impl ParamType {
             ParamType::Integer => "integer",
             ParamType::Number => "number",
             ParamType::Boolean => "boolean",
+            ParamType::List => "list",
         }
     }
 
@@ -87,6 +90,7 @@ impl ParamType {
             ParamType::Integer => value.is_i64() || value.is_u64(),
             ParamType::Number => value.is_number(),
             ParamType::Boolean => value.is_boolean(),
+            ParamType::List => value.is_array(),
         }
     }
 
@@ -111,6 +115,17 @@ impl ParamType {
                 "false" => Ok(false.into()),
                 _ => Err(format!("expected true or false, got {text:?}")),
             },
+            ParamType::List if text.trim_start().starts_with('[') => match serde_json::from_str(text) {
+                Ok(serde_json::Value::Array(items)) => Ok(serde_json::Value::Array(items)),
+                _ => Err(format!("expected a JSON array or comma-separated values, got {text:?}")),
+            },
+            ParamType::List => Ok(serde_json::Value::Array(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| serde_json::Value::String(item.to_owned()))
+                    .collect(),
+            )),
         }
     }
 }
@@ -177,4 +192,25 @@ pub struct TaskSpec {
     pub cache: Option<bool>,
     /// Run only when this value of an upstream output holds; otherwise the task is skipped.
     pub condition: Option<super::expr::Condition>,
+    /// Run once per item of a list (fan-out); downstream tasks get the collection.
+    pub map: Option<MapSpec>,
+}
+
+/// A task's `map:` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapSpec {
+    pub items: MapItems,
+    /// Most instances queued or running at once (unset: no limit of its
+    /// own): a positive integer or `${{ params.NAME }}`, checked when planned.
+    pub max_parallel: Option<serde_json::Value>,
+}
+
+/// What a mapped task runs over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapItems {
+    /// A list written in the spec (params inside are bound).
+    List(Vec<serde_json::Value>),
+    /// One expression: `${{ params.NAME }}` (a list param) or
+    /// `${{ tasks.ID.outputs.NAME }}` (the files or shards of an artifact).
+    Expr(String),
 }

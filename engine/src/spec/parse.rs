@@ -7,7 +7,8 @@ use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 
 use super::model::{
-    NOTIFY_EVENTS, NotifySpec, ParamSpec, ParamType, PipelineSpec, ScheduleSpec, TaskDefaults, TaskSpec, Trigger,
+    MapItems, MapSpec, NOTIFY_EVENTS, NotifySpec, ParamSpec, ParamType, PipelineSpec, ScheduleSpec, TaskDefaults,
+    TaskSpec, Trigger,
 };
 use super::yaml::{Entry, Node};
 use crate::diagnostic::{Diagnostic, Mark};
@@ -30,7 +31,9 @@ const TASK_KEYS: &[&str] = &[
     "pool",
     "cache",
     "if",
+    "map",
 ];
+const MAP_KEYS: &[&str] = &["items", "max_parallel"];
 const DEFAULT_KEYS: &[&str] = &["retries", "max_lost_attempts", "resources", "retry_backoff", "timeout"];
 const PARAM_KEYS: &[&str] = &["type", "default", "description"];
 
@@ -339,17 +342,23 @@ fn params(entry: &Entry, c: &mut Collector<'_>) -> IndexMap<String, ParamSpec> {
     for param in entries {
         let path = join("params", &param.key);
         if param.value.entries().is_none() {
-            c.report(param.value.mark(), &path, "expected `{ type: string|integer|number|boolean, default: ... }`");
+            c.report(
+                param.value.mark(),
+                &path,
+                "expected `{ type: string|integer|number|boolean|list, default: ... }`",
+            );
             continue;
         }
         c.unknown_keys(&param.value, &path, PARAM_KEYS);
         let kind = match param.value.get("type") {
-            Some(t) => match c.value::<ParamType>(t, &join(&path, "type"), "one of string, integer, number, boolean") {
-                Some(kind) => kind,
-                None => continue,
-            },
+            Some(t) => {
+                match c.value::<ParamType>(t, &join(&path, "type"), "one of string, integer, number, boolean, list") {
+                    Some(kind) => kind,
+                    None => continue,
+                }
+            }
             None => {
-                c.report(param.key_mark, &path, "missing field \"type\" (string, integer, number or boolean)");
+                c.report(param.key_mark, &path, "missing field \"type\" (string, integer, number, boolean or list)");
                 continue;
             }
         };
@@ -522,7 +531,9 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
             }
         }
     });
+    let map = node.get("map").and_then(|e| map_spec(e, &join(path, "map"), c));
     Some(TaskSpec {
+        map,
         uses,
         with,
         needs,
@@ -537,4 +548,40 @@ fn task_spec(task: &Entry, path: &str, c: &mut Collector<'_>) -> Option<TaskSpec
         cache,
         condition,
     })
+}
+
+/// `map: [a, b]`, `map: ${{ ... }}` or `map: {items: ..., max_parallel: N}`.
+fn map_spec(entry: &Entry, path: &str, c: &mut Collector<'_>) -> Option<MapSpec> {
+    const EXPECTED: &str =
+        "a list, an expression (${{ params.NAME }} or ${{ tasks.ID.outputs.NAME }}) or `{items: ..., max_parallel: N}`";
+    let items_of = |node: &Node, path: &str, c: &mut Collector<'_>| match node {
+        Node::Seq { .. } => match serde_json::to_value(node.to_value()) {
+            Ok(serde_json::Value::Array(items)) => Some(MapItems::List(items)),
+            _ => {
+                c.report(node.mark(), path, "the items must be plain values (strings, numbers, mappings)");
+                None
+            }
+        },
+        Node::Scalar { value: serde_yaml::Value::String(text), .. } if text.contains("${{") => {
+            Some(MapItems::Expr(text.clone()))
+        }
+        other => {
+            c.report(other.mark(), path, format!("expected {EXPECTED}, found {}", describe(other)));
+            None
+        }
+    };
+    match &entry.value {
+        Node::Map { .. } => {
+            c.unknown_keys(&entry.value, path, MAP_KEYS);
+            let max_parallel =
+                entry.value.get("max_parallel").and_then(|e| serde_json::to_value(e.value.to_value()).ok());
+            let Some(items) = entry.value.get("items") else {
+                c.report(entry.value.mark(), path, "missing field \"items\": the list or artifact to map over");
+                return None;
+            };
+            let items = items_of(&items.value, &join(path, "items"), c)?;
+            Some(MapSpec { items, max_parallel })
+        }
+        other => Some(MapSpec { items: items_of(other, path, c)?, max_parallel: None }),
+    }
 }

@@ -116,6 +116,10 @@ pub trait TaskQueue: Send + Sync {
     async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
     /// Applies one coordinator step atomically.
     async fn advance(&self, run_id: &str, step: &Advance, now: i64) -> Result<(), StoreError>;
+    /// Adds the instances of mapped task `task_id` (those not added already,
+    /// by an earlier coordinator of the run) and marks the task running with
+    /// `instances.len()` instances, in one transaction.
+    async fn expand(&self, run_id: &str, task_id: &str, instances: &[NewTask], now: i64) -> Result<(), StoreError>;
     /// Claims the next queued task this worker may run (its labels cover the
     /// task's, its pool has a free slot), starting a new attempt.
     async fn claim_task(

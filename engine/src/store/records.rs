@@ -97,6 +97,8 @@ pub struct TaskRecord {
     pub runs_on: Vec<String>,
     pub pool: Option<String>,
     pub cache: bool,
+    /// For a task with `map:` once its items are known: how many instances it has.
+    pub map_size: Option<u32>,
 }
 
 /// One attempt of a task.

@@ -177,8 +177,68 @@ impl Operator for NeedsTokenizer {
     }
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    /// One shard per text.
+    pub texts: Vec<String>,
+}
+
+/// Writes a documents folder with one JSONL shard per text.
+pub struct Split;
+
+impl Operator for Split {
+    type Config = SplitConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new("split", "1", "Test operator that writes a sharded documents artifact.")
+            .output(PortDecl::required("documents", ArtifactKind::Documents, "The shards."))
+    }
+
+    async fn run(&self, config: SplitConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        let mut dir = ctx.output_dir("documents", ArtifactKind::Documents);
+        for (i, text) in config.texts.iter().enumerate() {
+            dir.put(&format!("part-{i:05}.jsonl"), format!("{text}\n").as_bytes()).await?;
+        }
+        Ok(TaskOutputs::from([("documents".to_owned(), dir.finish().await?)]))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatherConfig {
+    /// The documents to read, whatever their shards.
+    pub documents: String,
+}
+
+/// Reads every shard of a documents input, in order, into one file.
+pub struct Gather;
+
+impl Operator for Gather {
+    type Config = GatherConfig;
+
+    fn info(&self) -> OperatorInfo {
+        OperatorInfo::new("gather", "1", "Test operator that joins the shards of its input.")
+            .input(PortDecl::required("documents", ArtifactKind::Documents, "Input."))
+            .output(PortDecl::required("documents", ArtifactKind::Documents, "Every shard, in order."))
+    }
+
+    async fn run(&self, _config: GatherConfig, ctx: TaskContext) -> Result<TaskOutputs, OperatorError> {
+        let input = ctx.input("documents")?.clone();
+        let mut joined = Vec::new();
+        for shard in hangar_sdk::artifact_files(ctx.artifacts(), &input).await? {
+            joined.extend(ctx.artifacts().read(&shard.key).await?);
+        }
+        let mut writer = ctx.create_output("documents.jsonl").await?;
+        writer.write(&joined).await?;
+        Ok(TaskOutputs::from([("documents".to_owned(), writer.finish(ArtifactKind::Documents).await?)]))
+    }
+}
+
 pub fn registry(probe: Arc<Probe>) -> Registry {
     let mut registry = Registry::new();
+    registry.register(Split).expect("register");
+    registry.register(Gather).expect("register");
     registry.register(Work(probe)).expect("register");
     registry.register(Emit).expect("register");
     registry.register(Upper).expect("register");

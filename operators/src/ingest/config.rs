@@ -92,6 +92,11 @@ pub struct IngestConfig {
     /// Files parsed in parallel (default and at most: the number of cores).
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Write the documents as a folder of JSONL shards of about this many
+    /// bytes each (default: one `documents.jsonl`), for later tasks to
+    /// process shard by shard with `map:`.
+    #[serde(default)]
+    pub shard_bytes: Option<u64>,
 }
 
 fn default_max_unpacked_bytes() -> u64 {

@@ -20,7 +20,7 @@ use formats::{Extracted, Format, SUPPORTED};
 use sources::{Location, SourceFile};
 
 use crate::document::{Document, derived_id};
-use crate::io::{JsonlSink, blocking};
+use crate::io::{DocumentSink, JsonlSink, LineSink, blocking};
 use crate::lang;
 
 /// Files parsed together before their documents are written (in order).
@@ -165,7 +165,10 @@ impl Operator for Ingest {
             )));
         }
         ctx.info(format!("reading {} files from {}", files.len(), config.path));
-        let documents = JsonlSink::create(&ctx, "documents.jsonl").await?;
+        if config.shard_bytes == Some(0) {
+            return Err(OperatorError::user("shard_bytes must be at least 1 (or left out for one file)"));
+        }
+        let documents = DocumentSink::create(&ctx, "documents", config.shard_bytes).await?;
         let rejects = JsonlSink::create(&ctx, "rejected.jsonl").await?;
         // More parser threads than cores only costs memory (and a config of
         // 100,000 would start that many threads).
@@ -189,7 +192,7 @@ impl Operator for Ingest {
                     match outcome {
                         Outcome::Documents(docs) => {
                             for doc in &docs {
-                                documents.push(doc)?;
+                                documents.push_record(doc)?;
                             }
                         }
                         Outcome::Rejected(record) => {
@@ -228,8 +231,7 @@ impl Operator for Ingest {
         }
         ctx.info(format!("{written} documents, {refused} files rejected"));
         let (documents, rejects) =
-            blocking(move || Ok((documents.finish(ArtifactKind::Documents)?, rejects.finish(ArtifactKind::Records)?)))
-                .await?;
+            blocking(move || Ok((documents.finish()?, rejects.finish(ArtifactKind::Records)?))).await?;
         Ok(TaskOutputs::from([("documents".to_owned(), documents), ("rejected".to_owned(), rejects)]))
     }
 }

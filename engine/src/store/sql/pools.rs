@@ -63,7 +63,7 @@ impl PoolStore for SqlStore {
     async fn pools(&self) -> Result<Vec<Pool>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.name, p.slots, (SELECT COUNT(*) FROM task_runs t WHERE t.status = 'running' \
-               AND (t.pool = p.name OR p.name = '*')) AS running FROM pools p ORDER BY p.name",
+               AND t.map_size IS NULL AND (t.pool = p.name OR p.name = '*')) AS running FROM pools p ORDER BY p.name",
         )
         .fetch_all(&self.pool)
         .await

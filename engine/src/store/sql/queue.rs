@@ -44,10 +44,15 @@ impl SqlStore {
             .map_err(StoreError::query("read pool"))?;
         let Some(row) = row else { return Ok(true) };
         let slots: i64 = get(&row, "slots")?;
+        // A mapped task's own row is `running` while its instances run: only
+        // the instances take slots.
         let running = if pool == GLOBAL_POOL {
-            sqlx::query("SELECT COUNT(*) AS n FROM task_runs WHERE status = 'running'")
+            sqlx::query("SELECT COUNT(*) AS n FROM task_runs WHERE status = 'running' AND map_size IS NULL")
         } else {
-            sqlx::query("SELECT COUNT(*) AS n FROM task_runs WHERE status = 'running' AND pool = $1").bind(pool)
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM task_runs WHERE status = 'running' AND map_size IS NULL AND pool = $1",
+            )
+            .bind(pool)
         }
         .fetch_one(&mut **tx)
         .await
@@ -167,7 +172,8 @@ impl TaskQueue for SqlStore {
             sqlx::query(
                 "UPDATE task_runs SET status = $1, error = $2, outputs = $3, finished_at = $4, \
                    acked = CASE WHEN status = 'queued' THEN 0 ELSE 1 END \
-                 WHERE run_id = $5 AND task_id = $6 AND status IN ('pending', 'queued')",
+                 WHERE run_id = $5 AND task_id = $6 AND \
+                   (status IN ('pending', 'queued') OR (status = 'running' AND map_size IS NOT NULL))",
             )
             .bind(settle.status.as_str())
             .bind(settle.error.clone())
@@ -183,6 +189,23 @@ impl TaskQueue for SqlStore {
             self.announce(&mut tx, &Change::Queued).await?;
         }
         tx.commit().await.map_err(StoreError::query("commit step"))
+    }
+
+    async fn expand(&self, run_id: &str, task_id: &str, instances: &[NewTask], now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        super::runs::insert_tasks(&mut tx, run_id, instances, true).await?;
+        sqlx::query(
+            "UPDATE task_runs SET status = 'running', map_size = $1, started_at = COALESCE(started_at, $2), error = NULL \
+             WHERE run_id = $3 AND task_id = $4 AND status IN ('pending', 'running')",
+        )
+        .bind(instances.len() as i64)
+        .bind(now)
+        .bind(run_id)
+        .bind(task_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("start mapped task"))?;
+        tx.commit().await.map_err(StoreError::query("commit mapped task"))
     }
 
     async fn claim_task(

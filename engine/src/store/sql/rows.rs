@@ -12,7 +12,7 @@ use crate::store::records::{RunRecord, TaskRecord};
 
 pub const TASK_COLUMNS: &str = "run_id, task_id, position, operator, status, attempt, retries, max_attempts, \
     retry_backoff_ms, timeout_ms, config, inputs, outputs, cache_key, error, progress, queued_at, \
-    available_at, started_at, finished_at, lease_owner, lease_expires_at, runs_on, pool, cache";
+    available_at, started_at, finished_at, lease_owner, lease_expires_at, runs_on, pool, cache, map_size";
 
 pub const RUN_COLUMNS: &str = "id, pipeline, status, spec_path, spec_text, spec_hash, params, seed, owner, error, \
     cancel_requested, coordinator, coordinator_expires_at, max_active_runs, created_at, started_at, finished_at";
@@ -126,6 +126,7 @@ pub fn task_from_row(row: &AnyRow) -> Result<TaskRecord, StoreError> {
         runs_on: parse_json(get(row, "runs_on")?, "task labels", &key)?.unwrap_or_default(),
         pool: get(row, "pool")?,
         cache: get::<i64>(row, "cache")? != 0,
+        map_size: get::<Option<i64>>(row, "map_size")?.map(|n| as_u32(n.max(0))),
         run_id,
         task_id,
     })

@@ -299,6 +299,17 @@ pub(super) async fn insert_run(
     .execute(&mut **tx)
     .await
     .map_err(StoreError::query("insert run"))?;
+    insert_tasks(tx, &run.id, tasks, false).await
+}
+
+/// Inserts pending tasks of run `run_id`; with `skip_existing`, ids already
+/// there are left as they are.
+pub(super) async fn insert_tasks(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    run_id: &str,
+    tasks: &[NewTask],
+    skip_existing: bool,
+) -> Result<(), StoreError> {
     for chunk in tasks.chunks(INSERT_BATCH) {
         let mut sql = String::from(
             "INSERT INTO task_runs (run_id, task_id, position, operator, status, retries, max_attempts, \
@@ -312,10 +323,13 @@ pub(super) async fn insert_run(
             let _ =
                 write!(sql, "({}, 'pending', {})", placeholders(b, 4), placeholders(b + 4, TASK_INSERT_COLUMNS - 4));
         }
+        if skip_existing {
+            sql.push_str(" ON CONFLICT (run_id, task_id) DO NOTHING");
+        }
         let mut query = sqlx::query(&sql);
         for task in chunk {
             query = query
-                .bind(&run.id)
+                .bind(run_id)
                 .bind(&task.task_id)
                 .bind(task.position as i64)
                 .bind(&task.operator)
