@@ -15,7 +15,10 @@
 //!   --task-ms N          each task sleeps N ms instead of returning at once
 //!   --workloads LIST     of `seq` (40 sequential), `dag` (1,000-task DAG) and
 //!                        `wide` (1,000 independent tasks); default `seq,dag`
+//!                        and `plan10k` (only plans a 10,000-task DAG)
 //!   --repeat N           repetitions; the median is reported (default 5)
+//!   --runs N[,N…]        also submit N runs of a 5-task chain at once and
+//!                        coordinate them all (one measurement per N)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +61,8 @@ struct Options {
     remote: bool,
     task_ms: u64,
     workloads: Vec<String>,
+    /// Numbers of 5-task runs submitted at once, one measurement each.
+    runs: Vec<usize>,
     concurrency: usize,
     repeat: usize,
 }
@@ -69,6 +74,7 @@ fn options() -> Options {
         remote: false,
         task_ms: 0,
         workloads: vec!["seq".to_owned(), "dag".to_owned()],
+        runs: Vec::new(),
         concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
         repeat: 5,
     };
@@ -89,6 +95,7 @@ fn options() -> Options {
             "--workloads" => options.workloads = value(i).split(',').map(|w| w.trim().to_owned()).collect(),
             "--concurrency" => options.concurrency = value(i).parse().unwrap_or(options.concurrency),
             "--repeat" => options.repeat = value(i).parse().unwrap_or(5),
+            "--runs" => options.runs = value(i).split(',').filter_map(|n| n.trim().parse().ok()).collect(),
             _ => {}
         }
     }
@@ -136,14 +143,22 @@ fn layered_spec(layers: usize, width: usize) -> String {
     yaml
 }
 
+fn trivial_registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.register(Trivial { sleep: Duration::ZERO }).expect("register");
+    registry
+}
+
 async fn open_store(url: &str) -> Arc<dyn Store> {
     let store = SqlStore::connect_and_migrate(url).await.expect("open the store");
     Arc::new(store)
 }
 
-/// One run of `yaml` from submission until every task run is recorded; returns the wall time.
+/// `runs` runs of `yaml` at once, from submission until every task run is
+/// recorded; returns the wall time.
 async fn measure(
     yaml: &str,
+    runs: usize,
     options: &Options,
     workers: usize,
     stores: &[Arc<dyn Store>],
@@ -182,12 +197,23 @@ async fn measure(
     // Let the pools connect and start listening before the clock starts.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let run_id = coordinator.submit(&plan, None).await.expect("submit");
-    let status = coordinator.coordinate(&run_id).await.expect("coordinate");
+    let mut run_ids = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        run_ids.push(coordinator.submit(&plan, None).await.expect("submit"));
+    }
+    let mut coordinators = tokio::task::JoinSet::new();
+    for run_id in run_ids.clone() {
+        let coordinator = coordinator.clone();
+        coordinators.spawn(async move { coordinator.coordinate(&run_id).await.expect("coordinate") });
+    }
+    while let Some(status) = coordinators.join_next().await {
+        assert_eq!(status.expect("coordinator"), RunStatus::Succeeded);
+    }
     let elapsed = started.elapsed();
-    assert_eq!(status, RunStatus::Succeeded);
-    let tasks = store.tasks(&run_id).await.expect("tasks");
-    assert!(tasks.iter().all(|t| t.status.is_terminal() && t.finished_at.is_some()), "every task run recorded");
+    for run_id in &run_ids {
+        let tasks = store.tasks(run_id).await.expect("tasks");
+        assert!(tasks.iter().all(|t| t.status.is_terminal() && t.finished_at.is_some()), "every task run recorded");
+    }
     shutdown.cancel();
     for pool in pools {
         pool.await.expect("pool");
@@ -234,13 +260,36 @@ async fn main() {
             ("dag", "1,000-task DAG (10 layers x 100)", layered_spec(10, 100), 1000usize),
             ("wide", "1,000 independent tasks", independent_spec(1000), 1000usize),
         ];
+        for &runs in &options.runs {
+            let yaml = sequential_spec(5);
+            let total = measure(&yaml, runs, &options, workers, &stores, dir.path()).await;
+            let tasks = runs * 5;
+            println!(
+                "{workers:<8} {:<34} {:>10.1} {:>12.3} {:>10.1}",
+                format!("{runs} runs of 5 tasks at once"),
+                total.as_secs_f64() * 1000.0,
+                total.as_secs_f64() * 1000.0 / tasks as f64,
+                tasks as f64 / total.as_secs_f64()
+            );
+        }
+        if options.workloads.iter().any(|w| w == "plan10k") {
+            let yaml = layered_spec(100, 100);
+            let started = Instant::now();
+            let plan = compile("plan.yaml", &yaml, &trivial_registry(), &[]).expect("valid spec");
+            println!(
+                "{workers:<8} {:<34} {:>10.1} (planning only: {} tasks)",
+                "10,000-task DAG planned",
+                started.elapsed().as_secs_f64() * 1000.0,
+                plan.tasks.len()
+            );
+        }
         for (_, name, yaml, tasks) in all.iter().filter(|w| options.workloads.iter().any(|o| o == w.0)) {
             let (name, tasks) = (*name, *tasks);
             // One warm-up run, then the measured ones.
-            let _ = measure(yaml, &options, workers, &stores, dir.path()).await;
+            let _ = measure(yaml, 1, &options, workers, &stores, dir.path()).await;
             let mut times = Vec::new();
             for _ in 0..options.repeat {
-                times.push(measure(yaml, &options, workers, &stores, dir.path()).await);
+                times.push(measure(yaml, 1, &options, workers, &stores, dir.path()).await);
             }
             let total = median(times);
             let per_task = total.as_secs_f64() * 1000.0 / tasks as f64;

@@ -117,11 +117,12 @@ fn map_counts(detail: &RunDetail) -> HashMap<String, (usize, usize)> {
 /// The tasks, a mapped task's instances folded under it.
 fn tasks(lang: Lang, detail: &RunDetail) -> Markup {
     let counts = map_counts(detail);
-    let instances_of = |parent: &str| {
+    let instances_of = |parent: &str| -> Vec<&TaskView> {
         detail
             .tasks
             .iter()
-            .filter(move |t| hangar_engine::parse_instance_id(&t.task_id).is_some_and(|(p, _)| p == parent))
+            .filter(|t| hangar_engine::parse_instance_id(&t.task_id).is_some_and(|(p, _)| p == parent))
+            .collect()
     };
     let is_instance =
         |id: &str| hangar_engine::parse_instance_id(id).is_some_and(|(parent, _)| counts.contains_key(parent));

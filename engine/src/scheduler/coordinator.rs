@@ -16,9 +16,22 @@ use crate::spec::model::Trigger;
 use crate::status::{RunStatus, TaskStatus};
 use crate::store::{Acquired, Advance, QueueTask, Settle, TaskRecord};
 
+/// A run this process coordinates, as the conductor holds it.
+pub(super) struct Coordinated {
+    pub run_id: String,
+    pub plan: Plan,
+    pub states: HashMap<String, TaskState>,
+    pub fanouts: HashMap<String, Fanout>,
+    pub cancelling: bool,
+    /// Marks the run as coordinated here while held.
+    pub _guard: super::events::CoordinatingGuard,
+    /// Where its outcome goes; closed when nobody waits any more.
+    pub done: tokio::sync::oneshot::Sender<Result<RunStatus, EngineError>>,
+}
+
 /// What the coordinator knows of one task.
 #[derive(Debug, Clone)]
-struct TaskState {
+pub(super) struct TaskState {
     status: TaskStatus,
     outputs: Option<TaskOutputs>,
 }
@@ -82,105 +95,78 @@ impl Engine {
                 }
             }
         }
-        let coordinating = self.signals.coordinating(run_id);
+        let guard = self.signals.coordinating(run_id);
         let plan = self.stored_plan(&run.id, &run.spec_path, &run.spec_text, &run.params)?;
         self.signals.emit(EngineEvent::RunStarted {
             run_id: run_id.to_owned(),
             pipeline: plan.spec.name.clone(),
             tasks: plan.tasks.len(),
         });
-
-        let mut states: HashMap<String, TaskState> = self
+        let states: HashMap<String, TaskState> = self
             .store
             .tasks(run_id)
             .await?
             .into_iter()
             .map(|t| (t.task_id.clone(), TaskState { status: t.status, outputs: t.outputs }))
             .collect();
-        let mut last_renewal = now_ms();
-        let mut last_cancel_check = 0;
-        let mut cancelling = run.cancel_requested;
-        let mut fanouts: HashMap<String, Fanout> = HashMap::new();
-        loop {
-            // Listen before looking, so a task finishing in between still wakes us.
-            let finished = self.signals.finished.notified();
-            tokio::pin!(finished);
-            finished.as_mut().enable();
-            let mine = coordinating.waker.notified();
-            tokio::pin!(mine);
-            mine.as_mut().enable();
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.conduct(Coordinated {
+            run_id: run_id.to_owned(),
+            plan,
+            states,
+            fanouts: HashMap::new(),
+            cancelling: run.cancel_requested,
+            _guard: guard,
+            done,
+        });
+        outcome.await.unwrap_or_else(|_| Err(EngineError::LeaseLost { run_id: run_id.to_owned() }))
+    }
 
-            let mut step = Advance::default();
-            for task in self.store.unacked(run_id).await? {
-                step.acked.push(task.task_id.clone());
-                if !self.signals.take_finished_here(run_id, &task.task_id, task.attempt) {
-                    self.announce_remote_finish(&task);
-                }
-                absorb(&mut states, task);
+    /// One look at a run the conductor holds: absorbs its ended tasks
+    /// (`finished`, read for many runs at once), decides what is ready,
+    /// expands and settles mapped tasks, and fills `step` for the store.
+    /// Returns whether the run should be looked at again at once.
+    pub(super) async fn look(&self, run: &mut Coordinated, finished: Vec<TaskRecord>, step: &mut Advance) -> bool {
+        for task in finished {
+            step.acked.push(task.task_id.clone());
+            if !self.signals.take_finished_here(&run.run_id, &task.task_id, task.attempt) {
+                self.announce_remote_finish(&task);
             }
-            // A cancellation from this process is seen at once; one from
-            // elsewhere (the API, another CLI) within a poll interval.
-            cancelling = cancelling || self.signals.cancel_requested_here(run_id);
-            if !cancelling && now_ms() - last_cancel_check >= millis(self.coordinator_poll()) {
-                last_cancel_check = now_ms();
-                cancelling = self
-                    .store
-                    .run(run_id)
-                    .await?
-                    .ok_or_else(|| EngineError::RunNotFound { run_id: run_id.to_owned() })?
-                    .cancel_requested;
-            }
-            let mut ready_maps = Vec::new();
-            self.decide(&plan, &mut states, cancelling, &mut step, &mut ready_maps);
-            let again =
-                self.step_maps(run_id, &plan, &mut states, &mut fanouts, ready_maps, cancelling, &mut step).await;
-            let queued = step.queue.len();
-            self.store.advance(run_id, &step, now_ms()).await?;
-            for task in &step.queue {
-                self.signals.emit(EngineEvent::TaskQueued { run_id: run_id.to_owned(), task_id: task.task_id.clone() });
-            }
-            // Woken after the events so that listeners see `queued` before a
-            // local worker's `started`.
-            if queued > 0 {
-                self.signals.work.notify_waiters();
-            }
-            for settled in &step.settle {
-                self.signals.emit(EngineEvent::TaskFinished {
-                    run_id: run_id.to_owned(),
-                    task_id: settled.task_id.clone(),
-                    status: settled.status,
-                    attempt: 0,
-                    error: settled.error.clone(),
-                    retry_at: None,
-                });
-            }
-
-            if states.values().all(|s| s.status.is_terminal()) {
-                let status = final_status(&states, cancelling);
-                let error = failed_summary(&states);
-                self.store.finish_run(run_id, status, error.as_deref(), now_ms()).await?;
-                self.signals.emit(EngineEvent::RunFinished { run_id: run_id.to_owned(), status });
-                tracing::info!(run = %run_id, status = %status, "Run finished.");
-                return Ok(status);
-            }
-
-            // A mapped task that ended may have made others ready: look again at once.
-            if !again {
-                tokio::select! {
-                    // Perhaps a cancellation announced by another process: look now.
-                    () = &mut mine => last_cancel_check = 0,
-                    () = &mut finished => {}
-                    () = tokio::time::sleep(self.coordinator_poll()) => {}
-                }
-            }
-            if now_ms() - last_renewal > lease_ms / 3 {
-                if !self.store.renew_run(run_id, &self.instance, now_ms() + lease_ms).await? {
-                    return Err(EngineError::LeaseLost { run_id: run_id.to_owned() });
-                }
-                self.store.reap_expired(now_ms()).await?;
-                last_renewal = now_ms();
-            }
+            absorb(&mut run.states, task);
         }
+        run.cancelling = run.cancelling || self.signals.cancel_requested_here(&run.run_id);
+        let mut ready_maps = Vec::new();
+        self.decide(&run.plan, &mut run.states, run.cancelling, step, &mut ready_maps);
+        self.step_maps(&run.run_id, &run.plan, &mut run.states, &mut run.fanouts, ready_maps, run.cancelling, step)
+            .await
+    }
+
+    /// After the store applied `step`: tells listeners and workers, and if
+    /// every task has ended records the run's outcome and returns it.
+    pub(super) async fn after_step(&self, run: &Coordinated, step: &Advance) -> Result<Option<RunStatus>, EngineError> {
+        let run_id = run.run_id.as_str();
+        for task in &step.queue {
+            self.signals.emit(EngineEvent::TaskQueued { run_id: run_id.to_owned(), task_id: task.task_id.clone() });
+        }
+        for settled in &step.settle {
+            self.signals.emit(EngineEvent::TaskFinished {
+                run_id: run_id.to_owned(),
+                task_id: settled.task_id.clone(),
+                status: settled.status,
+                attempt: 0,
+                error: settled.error.clone(),
+                retry_at: None,
+            });
+        }
+        if !run.states.values().all(|s| s.status.is_terminal()) {
+            return Ok(None);
+        }
+        let status = final_status(&run.states, run.cancelling);
+        let error = failed_summary(&run.states);
+        self.store.finish_run(run_id, status, error.as_deref(), now_ms()).await?;
+        self.signals.emit(EngineEvent::RunFinished { run_id: run_id.to_owned(), status });
+        tracing::info!(run = %run_id, status = %status, "Run finished.");
+        Ok(Some(status))
     }
 
     /// A worker in another process finished this task: tell local listeners,

@@ -76,9 +76,12 @@ impl EngineEvent {
 pub(crate) struct Signals {
     /// Tasks were queued: idle workers should try to claim.
     pub work: Notify,
-    /// A task finished in another process, or a run was asked to stop:
-    /// every coordinator here should look at its run.
-    pub finished: Notify,
+    /// Wakes this process's conductor: runs it coordinates need a look.
+    pub conduct: Notify,
+    /// The runs to look at (a task of theirs ended, they were asked to stop).
+    pub dirty: Mutex<HashSet<String>>,
+    /// Every run coordinated here needs a look (tasks of several runs ended elsewhere).
+    pub all_dirty: std::sync::atomic::AtomicBool,
     pub events: broadcast::Sender<EngineEvent>,
     /// Cancellation tokens of attempts running in this process.
     pub running: Mutex<HashMap<(String, String), CancellationToken>>,
@@ -90,9 +93,6 @@ pub(crate) struct Signals {
     pub finished_here: Mutex<HashSet<(String, String, u32)>>,
     /// Runs coordinated by this process right now.
     pub coordinating: Mutex<HashSet<String>>,
-    /// Wakes the coordinator of one run (a local task of it finished), so
-    /// that with many runs in flight a task's end does not wake them all.
-    pub run_wakers: Mutex<HashMap<String, std::sync::Arc<Notify>>>,
 }
 
 impl Signals {
@@ -104,13 +104,14 @@ impl Signals {
         let (events, _) = broadcast::channel(8192);
         Self {
             work: Notify::new(),
-            finished: Notify::new(),
+            conduct: Notify::new(),
+            dirty: Mutex::new(HashSet::new()),
+            all_dirty: std::sync::atomic::AtomicBool::new(false),
             events,
             running: Mutex::new(HashMap::new()),
             cancelled_runs: Mutex::new(HashSet::new()),
             finished_here: Mutex::new(HashSet::new()),
             coordinating: Mutex::new(HashSet::new()),
-            run_wakers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -145,23 +146,26 @@ impl Signals {
         self.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(run_id)
     }
 
-    /// Marks `run_id` as coordinated here until the guard is dropped; the
-    /// guard's waker is notified when a local task of the run finishes.
+    /// Marks `run_id` as coordinated here until the guard is dropped.
     pub fn coordinating(self: &std::sync::Arc<Self>, run_id: &str) -> CoordinatingGuard {
         self.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(run_id.to_owned());
-        let waker = std::sync::Arc::new(Notify::new());
-        self.run_wakers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(run_id.to_owned(), waker.clone());
-        CoordinatingGuard { signals: self.clone(), run_id: run_id.to_owned(), waker }
+        CoordinatingGuard { signals: self.clone(), run_id: run_id.to_owned() }
     }
 
-    /// Wakes this process's coordinator of `run_id`, if it has one.
+    /// Has this process's conductor look at `run_id`, if it coordinates it:
+    /// with many runs in flight, a task's end wakes only its own run.
     pub fn wake_run(&self, run_id: &str) {
-        if let Some(waker) = self.run_wakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(run_id) {
-            waker.notify_waiters();
+        if self.is_coordinating(run_id) {
+            self.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(run_id.to_owned());
+            // A permit is kept if the conductor is busy: no wake-up is lost.
+            self.conduct.notify_one();
         }
+    }
+
+    /// Has this process's conductor look at every run it coordinates.
+    pub fn wake_all(&self) {
+        self.all_dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.conduct.notify_one();
     }
 
     /// Cancels every attempt of `run_id` running in this process.
@@ -180,13 +184,12 @@ impl Signals {
 pub(crate) struct CoordinatingGuard {
     signals: std::sync::Arc<Signals>,
     run_id: String,
-    pub waker: std::sync::Arc<Notify>,
 }
 
 impl Drop for CoordinatingGuard {
     fn drop(&mut self) {
         self.signals.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
-        self.signals.run_wakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
+        self.signals.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
         self.signals
             .finished_here
             .lock()

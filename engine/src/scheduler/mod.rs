@@ -6,6 +6,7 @@
 pub mod access;
 mod adopt;
 mod cache;
+mod conductor;
 mod coordinator;
 mod events;
 mod fanout;
@@ -94,6 +95,8 @@ pub struct Engine {
     pub(crate) quotas: crate::quotas::Quotas,
     /// Who owns work: asked before running an account's task.
     pub(crate) owners: Option<Arc<dyn access::Owners>>,
+    /// The one loop that coordinates this process's runs, once started.
+    pub(crate) conductor: Arc<conductor::ConductorHandle>,
 }
 
 /// Follows the change feed while any clone of its engine lives.
@@ -142,6 +145,7 @@ impl Engine {
             isolation: None,
             quotas: crate::quotas::Quotas::default(),
             owners: None,
+            conductor: Arc::default(),
         }
     }
 
@@ -198,7 +202,7 @@ impl Engine {
                                 };
                                 match change {
                                     Some(Change::Queued) => signals.work.notify_waiters(),
-                                    Some(Change::Finished) => signals.finished.notify_waiters(),
+                                    Some(Change::Finished) => signals.wake_all(),
                                     Some(Change::RunChanged(run_id)) => signals.wake_run(&run_id),
                                     None => break,
                                 }
@@ -270,7 +274,7 @@ impl Engine {
     pub async fn cancel(&self, run_id: &str) -> Result<bool, EngineError> {
         let flagged = self.store.request_cancel(run_id).await?;
         self.signals.cancel_local(run_id);
-        self.signals.finished.notify_waiters();
+        self.signals.wake_run(run_id);
         Ok(flagged)
     }
 

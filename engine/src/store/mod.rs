@@ -91,6 +91,11 @@ pub trait RunStore: Send + Sync {
     async fn acquire_run(&self, run_id: &str, coordinator: &str, now: i64, until: i64) -> Result<Acquired, StoreError>;
     /// Extends the coordinator lease; false when it was lost.
     async fn renew_run(&self, run_id: &str, coordinator: &str, until: i64) -> Result<bool, StoreError>;
+    /// Renews `coordinator`'s leases of `run_ids` in one statement; returns
+    /// the runs it still holds.
+    async fn renew_runs(&self, run_ids: &[String], coordinator: &str, until: i64) -> Result<Vec<String>, StoreError>;
+    /// Those of `run_ids` whose cancellation was requested.
+    async fn cancel_requested_among(&self, run_ids: &[String]) -> Result<Vec<String>, StoreError>;
     /// Records the final state of a run and releases its coordinator lease.
     async fn finish_run(
         &self,
@@ -114,6 +119,10 @@ pub trait RunStore: Send + Sync {
 pub trait TaskQueue: Send + Sync {
     /// Terminal tasks the coordinator has not processed yet.
     async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
+    /// [`TaskQueue::unacked`] of several runs in one query.
+    async fn unacked_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError>;
+    /// Applies the steps of several runs in one transaction.
+    async fn advance_all(&self, steps: &[(String, Advance)], now: i64) -> Result<(), StoreError>;
     /// Applies one coordinator step atomically.
     async fn advance(&self, run_id: &str, step: &Advance, now: i64) -> Result<(), StoreError>;
     /// Adds the instances of mapped task `task_id` (those not added already,

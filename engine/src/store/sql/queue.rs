@@ -141,54 +141,45 @@ impl TaskQueue for SqlStore {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        for chunk in step.acked.chunks(INSERT_BATCH) {
-            let sql = format!(
-                "UPDATE task_runs SET acked = 1 WHERE run_id = $1 AND task_id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(run_id);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            query.execute(&mut *tx).await.map_err(StoreError::query("ack tasks"))?;
-        }
-        for task in &step.queue {
-            sqlx::query(
-                "UPDATE task_runs SET status = 'queued', config = $1, inputs = $2, cache_key = $3, queued_at = $4, \
-                   available_at = $4, error = NULL \
-                 WHERE run_id = $5 AND task_id = $6 AND status = 'pending'",
-            )
-            .bind(json_text(&task.config))
-            .bind(json_text(&task.inputs))
-            .bind(task.cache_key.clone())
-            .bind(now)
-            .bind(run_id)
-            .bind(task.task_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("queue task"))?;
-        }
-        for settle in &step.settle {
-            sqlx::query(
-                "UPDATE task_runs SET status = $1, error = $2, outputs = $3, finished_at = $4, \
-                   acked = CASE WHEN status = 'queued' THEN 0 ELSE 1 END \
-                 WHERE run_id = $5 AND task_id = $6 AND \
-                   (status IN ('pending', 'queued') OR (status = 'running' AND map_size IS NOT NULL))",
-            )
-            .bind(settle.status.as_str())
-            .bind(settle.error.clone())
-            .bind(settle.outputs.as_ref().map(json_text))
-            .bind(now)
-            .bind(run_id)
-            .bind(settle.task_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("settle task"))?;
-        }
-        if !step.queue.is_empty() {
+        let queued = advance_in(&mut tx, run_id, step, now).await?;
+        if queued {
             self.announce(&mut tx, &Change::Queued).await?;
         }
         tx.commit().await.map_err(StoreError::query("commit step"))
+    }
+
+    async fn unacked_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut tasks = Vec::new();
+        for chunk in run_ids.chunks(INSERT_BATCH) {
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM task_runs WHERE acked = 0 AND run_id IN ({}) ORDER BY run_id, position",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(StoreError::query("read finished tasks"))?;
+            for row in &rows {
+                tasks.push(task_from_row(row)?);
+            }
+        }
+        Ok(tasks)
+    }
+
+    async fn advance_all(&self, steps: &[(String, Advance)], now: i64) -> Result<(), StoreError> {
+        if steps.iter().all(|(_, step)| step.is_empty()) {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        let mut queued = false;
+        for (run_id, step) in steps.iter().filter(|(_, step)| !step.is_empty()) {
+            queued |= advance_in(&mut tx, run_id, step, now).await?;
+        }
+        if queued {
+            self.announce(&mut tx, &Change::Queued).await?;
+        }
+        tx.commit().await.map_err(StoreError::query("commit steps"))
     }
 
     async fn expand(&self, run_id: &str, task_id: &str, instances: &[NewTask], now: i64) -> Result<(), StoreError> {
@@ -445,4 +436,59 @@ impl TaskQueue for SqlStore {
             .map_err(StoreError::query("count the queue"))?;
         Ok(get::<i64>(&row, "n")?.max(0) as u64)
     }
+}
+
+/// One run's coordinator step inside the caller's transaction; returns
+/// whether it queued tasks (for the caller to announce once).
+async fn advance_in(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    run_id: &str,
+    step: &Advance,
+    now: i64,
+) -> Result<bool, StoreError> {
+    for chunk in step.acked.chunks(INSERT_BATCH) {
+        let sql = format!(
+            "UPDATE task_runs SET acked = 1 WHERE run_id = $1 AND task_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(run_id);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        query.execute(&mut **tx).await.map_err(StoreError::query("ack tasks"))?;
+    }
+    for task in &step.queue {
+        sqlx::query(
+            "UPDATE task_runs SET status = 'queued', config = $1, inputs = $2, cache_key = $3, queued_at = $4, \
+                   available_at = $4, error = NULL \
+                 WHERE run_id = $5 AND task_id = $6 AND status = 'pending'",
+        )
+        .bind(json_text(&task.config))
+        .bind(json_text(&task.inputs))
+        .bind(task.cache_key.clone())
+        .bind(now)
+        .bind(run_id)
+        .bind(task.task_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::query("queue task"))?;
+    }
+    for settle in &step.settle {
+        sqlx::query(
+            "UPDATE task_runs SET status = $1, error = $2, outputs = $3, finished_at = $4, \
+                   acked = CASE WHEN status = 'queued' THEN 0 ELSE 1 END \
+                 WHERE run_id = $5 AND task_id = $6 AND \
+                   (status IN ('pending', 'queued') OR (status = 'running' AND map_size IS NOT NULL))",
+        )
+        .bind(settle.status.as_str())
+        .bind(settle.error.clone())
+        .bind(settle.outputs.as_ref().map(json_text))
+        .bind(now)
+        .bind(run_id)
+        .bind(settle.task_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::query("settle task"))?;
+    }
+    Ok(!step.queue.is_empty())
 }

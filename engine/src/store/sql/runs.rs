@@ -196,6 +196,41 @@ impl RunStore for SqlStore {
         Ok(result.rows_affected() == 1)
     }
 
+    async fn renew_runs(&self, run_ids: &[String], coordinator: &str, until: i64) -> Result<Vec<String>, StoreError> {
+        let mut held = Vec::with_capacity(run_ids.len());
+        for chunk in run_ids.chunks(INSERT_BATCH) {
+            let sql = format!(
+                "UPDATE runs SET coordinator_expires_at = $1 WHERE coordinator = $2 AND id IN ({}) RETURNING id",
+                placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(until).bind(coordinator);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(StoreError::query("renew runs"))?;
+            for row in &rows {
+                held.push(get::<String>(row, "id")?);
+            }
+        }
+        Ok(held)
+    }
+
+    async fn cancel_requested_among(&self, run_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut cancelled = Vec::new();
+        for chunk in run_ids.chunks(INSERT_BATCH) {
+            let sql =
+                format!("SELECT id FROM runs WHERE cancel_requested = 1 AND id IN ({})", placeholders(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in &query.fetch_all(&self.pool).await.map_err(StoreError::query("read cancellations"))? {
+                cancelled.push(get::<String>(row, "id")?);
+            }
+        }
+        Ok(cancelled)
+    }
+
     async fn finish_run(
         &self,
         run_id: &str,
