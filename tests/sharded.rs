@@ -24,11 +24,11 @@ fn run(home: &Path, pipeline: &str, params: &[&str]) -> Value {
 fn sharded_and_single_task_pipelines_agree_digest_for_digest() {
     let dir = tempfile::tempdir().expect("tempdir");
     let whole = run(&dir.path().join("whole"), "pipelines/airworthiness-data.yaml", &[]);
-    let sharded = run(&dir.path().join("sharded"), "pipelines/airworthiness-sharded.yaml", &["shard_bytes=12000"]);
+    let sharded = run(&dir.path().join("sharded"), "pipelines/airworthiness-sharded.yaml", &["shard_bytes=4000"]);
     assert_eq!(sharded["status"], "succeeded", "{sharded}");
 
     let shards = sharded["tasks"]["ingest"]["outputs"]["documents"]["values"]["shards"].as_u64().expect("shards");
-    assert!(shards >= 4, "the examples make several 12 kB shards, got {shards}");
+    assert!(shards >= 4, "the examples make several 4 kB shards, got {shards}");
     assert_eq!(sharded["tasks"]["clean"]["map_size"], shards, "one clean per shard");
     assert_eq!(sharded["tasks"]["filter"]["map_size"], shards, "one filter per cleaned shard");
     for i in 0..shards {

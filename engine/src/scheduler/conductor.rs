@@ -132,7 +132,8 @@ impl Engine {
         runs: &mut HashMap<String, Coordinated>,
         ids: &[String],
     ) -> Result<Vec<String>, crate::store::StoreError> {
-        let unsure: Vec<String> = ids.iter().filter(|id| runs.get(*id).is_some_and(|r| !r.cancelling)).cloned().collect();
+        let unsure: Vec<String> =
+            ids.iter().filter(|id| runs.get(*id).is_some_and(|r| !r.cancelling)).cloned().collect();
         // A cancellation from another process (the API, another CLI) is read
         // with the look that its announcement caused.
         for id in self.store.cancel_requested_among(&unsure).await? {
