@@ -43,8 +43,12 @@ fn summarise(run: &Value) -> Value {
                     entry.insert("stats".into(), serde_json::from_slice(&stats).expect("stats"));
                 }
             } else {
-                let text = std::fs::read_to_string(&path).expect("artifact");
-                entry.insert("records".into(), text.lines().count().into());
+                let bytes = std::fs::read(&path).expect("artifact");
+                match std::str::from_utf8(&bytes) {
+                    Ok(text) => entry.insert("records".into(), text.lines().count().into()),
+                    // Binary outputs (dedup signatures) are compared by digest and size.
+                    Err(_) => entry.insert("bytes".into(), bytes.len().into()),
+                };
             }
             outputs.insert(name.clone(), Value::Object(entry));
         }

@@ -248,6 +248,8 @@ impl JsonlSink {
 /// A documents output: one JSONL file, or with `shard_bytes` a folder of
 /// JSONL shards of about that size each, with a manifest; what a later
 /// task's `map:` fans out over.
+// One sink per task: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum DocumentSink {
     Single(JsonlSink),
     Sharded(ShardedSink),

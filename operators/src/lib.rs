@@ -30,6 +30,9 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(clean::Clean)?;
     registry.register(filter::Filter)?;
     registry.register(dedup::Dedup)?;
+    registry.register(dedup::DedupSignatures)?;
+    registry.register(dedup::DedupClusters)?;
+    registry.register(dedup::DedupApply)?;
     registry.register(dataset::Dataset)?;
     registry.register(deploy::Deploy)?;
     Ok(())

@@ -34,6 +34,10 @@ pub(crate) struct Fanout {
     pub max_parallel: Option<u32>,
 }
 
+/// Gives one instance's config and inputs for its item.
+pub(crate) type Resolver<'a> =
+    dyn Fn(&PlannedTask, &Item) -> Result<(Value, BTreeMap<String, ArtifactRef>), String> + Sync + 'a;
+
 /// What `${{ item }}` stands for in one instance.
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
@@ -84,7 +88,7 @@ impl Engine {
         plan: &Plan,
         task: &PlannedTask,
         upstream: &(dyn Fn(&str, &str) -> Option<ArtifactRef> + Sync),
-        resolve: &(dyn Fn(&PlannedTask, &Item) -> Result<(Value, BTreeMap<String, ArtifactRef>), String> + Sync),
+        resolve: &Resolver<'_>,
     ) -> Result<Fanout, String> {
         let Some(map) = &task.map else {
             return Err(format!("task {} has no `map:`", task.id));
@@ -141,6 +145,7 @@ impl Engine {
     /// when the run is cancelled, and once every instance has ended settles
     /// the mapped task (with its collections when all succeeded). Returns
     /// whether the mapped task was settled.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn step_fanout(
         &self,
         run_id: &str,

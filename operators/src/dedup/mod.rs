@@ -3,6 +3,7 @@
 //! optionally removes boilerplate paragraphs repeated across documents.
 
 pub mod cluster;
+mod distributed;
 pub mod minhash;
 pub mod synthetic;
 mod version;
@@ -21,11 +22,12 @@ use serde_json::{Map, Value};
 use crate::document::Document;
 use crate::io::{JsonlSink, LineSink, blocking, for_each_line, open_input};
 use cluster::{Banding, DuplicateIndex, Verdict};
+pub use distributed::{DedupApply, DedupClusters, DedupSignatures};
 use minhash::{ShingleKind, Signer, auto_kind, sequence_hash, shingles_of, tokenize};
 pub use version::Keep;
 
 /// How documents are cut into shingles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ShingleType {
     /// Word n-grams for space-separated text, character n-grams when CJK dominates.
@@ -68,7 +70,7 @@ fn default_shingle() -> ShingleType {
 }
 
 /// Config of `dedup`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DedupConfig {
     /// The documents to deduplicate: `${{ tasks.ID.outputs.documents }}`.
@@ -340,6 +342,49 @@ pub struct DedupStats {
 /// The ids and sources of the documents read so far.
 type Seen = Vec<(String, Option<String>)>;
 
+/// What dedup takes of one document line: its id and source, its
+/// fingerprint, and its keep-score (which version of a cluster stays).
+type Fingerprinted = (String, Option<String>, Fingerprint, [u64; 3]);
+
+/// One document line's fingerprint, the same whether dedup runs as one task
+/// or shard by shard.
+fn fingerprint_document(
+    config: &DedupConfig,
+    fingerprinter: &Fingerprinter,
+    line: &[u8],
+) -> Result<Fingerprinted, String> {
+    let doc: Light<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let name = format!(
+        "{} {} {}",
+        doc.source.as_deref().unwrap_or_default(),
+        doc.title.as_deref().unwrap_or_default(),
+        doc.id
+    );
+    let score = version::score(config.keep, &name, &doc.text);
+    Ok((doc.id.into_owned(), doc.source.map(Cow::into_owned), fingerprinter.fingerprint(&doc.text), score))
+}
+
+/// The `duplicates` record of a removed document.
+fn duplicate_record(
+    (id, source): (&String, &Option<String>),
+    (of_id, of_source): (&String, &Option<String>),
+    kind: &str,
+    similarity: f64,
+) -> Map<String, Value> {
+    let mut record = Map::new();
+    record.insert("id".to_owned(), id.clone().into());
+    record.insert("duplicate_of".to_owned(), of_id.clone().into());
+    record.insert("kind".to_owned(), kind.into());
+    record.insert("similarity".to_owned(), ((similarity * 1e4).round() / 1e4).into());
+    if let Some(s) = source {
+        record.insert("source".to_owned(), Value::String(s.clone()));
+    }
+    if let Some(s) = of_source {
+        record.insert("duplicate_of_source".to_owned(), Value::String(s.clone()));
+    }
+    record
+}
+
 /// The whole of dedup over a JSONL input read twice: the first pass
 /// fingerprints and clusters, the second writes the kept lines (copied as
 /// they are) and one record per removed document. `progress` is called
@@ -373,17 +418,7 @@ pub fn deduplicate(
                          ids: &mut Seen,
                          scores: &mut Vec<[u64; 3]>|
      -> Result<(), OperatorError> {
-        let fingerprint_line = |line: &Vec<u8>| -> Result<(String, Option<String>, Fingerprint, [u64; 3]), String> {
-            let doc: Light<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-            let name = format!(
-                "{} {} {}",
-                doc.source.as_deref().unwrap_or_default(),
-                doc.title.as_deref().unwrap_or_default(),
-                doc.id
-            );
-            let score = version::score(config.keep, &name, &doc.text);
-            Ok((doc.id.into_owned(), doc.source.map(Cow::into_owned), fingerprinter.fingerprint(&doc.text), score))
-        };
+        let fingerprint_line = |line: &Vec<u8>| fingerprint_document(config, &fingerprinter, line);
         let parsed: Vec<_> = if workers > 1 {
             pool.install(|| batch.par_iter().map(fingerprint_line).collect())
         } else {
@@ -448,18 +483,7 @@ pub fn deduplicate(
                         ("exact", 1.0)
                     }
                 };
-                let mut record = Map::new();
-                record.insert("id".to_owned(), id.clone().into());
-                record.insert("duplicate_of".to_owned(), of_id.clone().into());
-                record.insert("kind".to_owned(), kind.into());
-                record.insert("similarity".to_owned(), ((similarity * 1e4).round() / 1e4).into());
-                if let Some(s) = source {
-                    record.insert("source".to_owned(), Value::String(s.clone()));
-                }
-                if let Some(s) = of_source {
-                    record.insert("duplicate_of_source".to_owned(), Value::String(s.clone()));
-                }
-                duplicates.push_record(&record)
+                duplicates.push_record(&duplicate_record((id, source), (of_id, of_source), kind, similarity))
             }
         }
     })?;
