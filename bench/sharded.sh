@@ -43,7 +43,7 @@ for workers in 1 2; do
   done
   start=$(date +%s.%N)
   "$HANGAR_BIN" --home "$work/coordinator" run pipelines/airworthiness-sharded.yaml --no-workers -q --json \
-    -p corpus="$work/corpus" -p shard_bytes="$SHARD_BYTES" > "$work/run-$workers.json"
+    -p corpus="$work/corpus" -p shard_bytes="$SHARD_BYTES" > "$work/run-$workers.json" 2> "$work/run-$workers.log"
   end=$(date +%s.%N)
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   pids=()
@@ -53,7 +53,7 @@ run = json.load(open(sys.argv[1])); workers = sys.argv[2]
 wall = float(sys.argv[4]) - float(sys.argv[3])
 print(f"== {workers} worker(s): {run['status']} in {wall:.1f} s wall")
 tasks = run["tasks"]
-for task in ["ingest", "clean", "filter", "dedup", "dataset"]:
+for task in ["ingest", "clean", "filter", "signatures", "clusters", "dedup", "dataset"]:
     t = tasks[task]
     instances = [v for k, v in tasks.items() if re.fullmatch(re.escape(task) + r"\[\d+\]", k)]
     if instances:
