@@ -76,13 +76,14 @@ fn a_bad_config_is_the_users_error() {
 #[test]
 fn outputs_are_declared_and_deterministic_operators_repeat_their_digests() {
     let registry = registry();
-    let runs: Vec<(Value, Value)> = ["pipelines/airworthiness-scratch.yaml", "examples/hello.yaml"]
-        .iter()
-        .map(|pipeline| {
-            let (a, b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
-            (run_pipeline(pipeline, a.path()), run_pipeline(pipeline, b.path()))
-        })
-        .collect();
+    let runs: Vec<(Value, Value)> =
+        ["pipelines/airworthiness-scratch.yaml", "pipelines/airworthiness-sharded.yaml", "examples/hello.yaml"]
+            .iter()
+            .map(|pipeline| {
+                let (a, b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+                (run_pipeline(pipeline, a.path()), run_pipeline(pipeline, b.path()))
+            })
+            .collect();
     let mut seen = BTreeSet::new();
     for (first, second) in &runs {
         for (task_id, task) in first["tasks"].as_object().expect("tasks") {
@@ -152,13 +153,46 @@ fn cancelled_operators_stop_within_a_second() {
     let hello = tempfile::tempdir().expect("tempdir");
     let hello_text = std::fs::read_to_string("examples/hello.yaml").expect("hello");
     let hello_plan = hangar_engine::compile("hello.yaml", &hello_text, &registry, &[]).expect("plan");
+    // The sharded pipeline's operators (dedup spread over workers) run in
+    // the same home, each mapped one on the first item it maps over.
+    let sharded = run_pipeline("pipelines/airworthiness-sharded.yaml", home.path());
+    let sharded_text = std::fs::read_to_string("pipelines/airworthiness-sharded.yaml").expect("pipeline");
+    let sharded_plan =
+        hangar_engine::compile("airworthiness-sharded.yaml", &sharded_text, &registry, &[]).expect("plan");
+    let artifact_of = |output: &Value| {
+        let uri = output["uri"].as_str().expect("uri").to_owned();
+        ArtifactRef {
+            kind: serde_json::from_value(output["kind"].clone()).expect("kind"),
+            key: uri.strip_prefix(&base).expect("inside the store").trim_end_matches('/').to_owned(),
+            dir: uri.ends_with('/'),
+            digest: output["digest"].as_str().expect("digest").to_owned(),
+            size: output["size"].as_u64().unwrap_or_default(),
+            values: serde_json::from_value(output["values"].clone()).unwrap_or_default(),
+            uri: uri.clone(),
+        }
+    };
     let mut checked = BTreeSet::new();
-    for task in plan.tasks.values().chain(hello_plan.tasks.values()) {
+    let all = plan
+        .tasks
+        .values()
+        .map(|t| (t, &first))
+        .chain(hello_plan.tasks.values().map(|t| (t, &first)))
+        .chain(sharded_plan.tasks.values().map(|t| (t, &sharded)));
+    for (task, first) in all {
         if !checked.insert(task.operator.clone()) {
             continue;
         }
         let mut inputs = BTreeMap::new();
         let mut with = task.with.clone();
+        if let Some(map) = &task.map
+            && let (hangar_engine::MapSource::Output { task: up, output }, Some(port)) = (&map.source, &map.item_port)
+        {
+            let collection = artifact_of(&first["tasks"][up]["outputs"][output]);
+            let items = runtime.block_on(hangar_sdk::artifact_files(&store, &collection)).expect("items");
+            let item = items.into_iter().next().expect("at least one item");
+            with[port] = json!(item.uri);
+            inputs.insert(port.clone(), item);
+        }
         for binding in &task.bindings {
             let output = &first["tasks"][&binding.task]["outputs"][&binding.output];
             let uri = output["uri"].as_str().expect("uri").to_owned();

@@ -12,7 +12,11 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::coordinator::Coordinated;
+use super::coordinator::{Coordinated, TaskState};
+
+/// Most runs looked at in one go: one look (a query, a transaction) stays
+/// short, and lease renewal is never far behind.
+const BATCH: usize = 500;
 use super::{Engine, EngineError};
 use crate::clock::{millis, now_ms};
 use crate::store::{Advance, TaskRecord};
@@ -21,7 +25,7 @@ use crate::store::{Advance, TaskRecord};
 /// engine that started it is dropped.
 #[derive(Debug, Default)]
 pub(crate) struct ConductorHandle {
-    joins: std::sync::OnceLock<mpsc::UnboundedSender<Coordinated>>,
+    joins: std::sync::Mutex<Option<mpsc::UnboundedSender<Coordinated>>>,
     stop: hangar_sdk::CancellationToken,
 }
 
@@ -34,20 +38,28 @@ impl Drop for ConductorHandle {
 impl Engine {
     /// Hands a run whose lease this process holds to the conductor.
     pub(super) fn conduct(&self, run: Coordinated) {
-        let joins = self.conductor.joins.get_or_init(|| {
-            let (joins, arrivals) = mpsc::unbounded_channel();
-            // The conductor's own engine must not keep the handle alive, or
-            // it would never stop.
-            let mut engine = self.clone();
-            engine.conductor = std::sync::Arc::default();
-            let stop = self.conductor.stop.clone();
-            tokio::spawn(async move { engine.run_conductor(arrivals, stop).await });
-            joins
-        });
-        if let Err(refused) = joins.send(run) {
+        let mut joins = self.conductor.joins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let run = match joins.as_ref() {
+            Some(sender) => match sender.send(run) {
+                Ok(()) => return,
+                Err(refused) => refused.0,
+            },
+            None => run,
+        };
+        // Not started yet, or it stopped (a panic would end every run it
+        // held, not those that come after): start one.
+        let (sender, arrivals) = mpsc::unbounded_channel();
+        // The conductor's own engine must not keep the handle alive, or it
+        // would never stop.
+        let mut engine = self.clone();
+        engine.conductor = std::sync::Arc::default();
+        let stop = self.conductor.stop.clone();
+        tokio::spawn(async move { engine.run_conductor(arrivals, stop).await });
+        if let Err(refused) = sender.send(run) {
             let run = refused.0;
             let _ = run.done.send(Err(EngineError::LeaseLost { run_id: run.run_id.clone() }));
         }
+        *joins = Some(sender);
     }
 
     async fn run_conductor(
@@ -78,28 +90,29 @@ impl Engine {
             look_now.retain(|id| runs.contains_key(id));
 
             if !look_now.is_empty() {
-                let ids: Vec<String> = look_now.drain().collect();
+                // In run order, so that two processes' steps lock rows in the
+                // same order; in bounded batches, so that one look stays short.
+                let mut ids: Vec<String> = look_now.drain().collect();
+                ids.sort();
+                let later = ids.split_off(ids.len().min(BATCH));
+                look_now.extend(later);
                 match self.look_at(&mut runs, &ids).await {
                     Ok(again) => look_now.extend(again),
                     Err(err) => {
-                        // The store failed: those runs' coordinators give up, as a
-                        // loop per run would have; their leases run out.
-                        tracing::warn!(error = %err, runs = ids.len(), "Coordinating runs failed.");
-                        for id in &ids {
-                            if let Some(run) = runs.remove(id) {
-                                let _ = run.done.send(Err(EngineError::Store(crate::store::StoreError::Query {
-                                    operation: "coordinate runs",
-                                    source: sqlx::Error::Protocol(err.to_string()),
-                                })));
-                            }
-                        }
+                        // Nothing of the step was applied (one transaction): forget
+                        // what was decided in memory and look again a little later.
+                        tracing::warn!(error = %err, runs = ids.len(), "Coordinating runs failed; trying again.");
+                        self.reload(&mut runs, &ids).await;
+                        tokio::time::sleep(self.settings.poll).await;
+                        look_now.extend(ids);
                     }
                 }
             }
 
             if now_ms() - last_renewal > lease_ms / 3 && !runs.is_empty() {
-                last_renewal = now_ms();
-                self.renew_all(&mut runs, now_ms() + lease_ms).await;
+                if self.renew_all(&mut runs, now_ms() + lease_ms).await {
+                    last_renewal = now_ms();
+                }
                 if let Err(err) = self.store.reap_expired(now_ms()).await {
                     tracing::warn!(error = %err, "Could not look for expired task leases.");
                 }
@@ -156,9 +169,7 @@ impl Engine {
             steps.push((id.clone(), step));
         }
         self.store.advance_all(&steps, now_ms()).await?;
-        if steps.iter().any(|(_, step)| !step.queue.is_empty()) {
-            self.signals.work.notify_waiters();
-        }
+        let queued = steps.iter().any(|(_, step)| !step.queue.is_empty());
         for (id, step) in &steps {
             let Some(run) = runs.get(id) else { continue };
             match self.after_step(run, step).await {
@@ -175,12 +186,32 @@ impl Engine {
                 }
             }
         }
+        // After the events, so that listeners see `queued` before a local
+        // worker's `started`.
+        if queued {
+            self.signals.work.notify_waiters();
+        }
         Ok(again)
     }
 
+    /// After a failed look: each run's tasks as the store has them, and its
+    /// mapped tasks listed again on the next look.
+    async fn reload(&self, runs: &mut HashMap<String, Coordinated>, ids: &[String]) {
+        for id in ids {
+            let Some(run) = runs.get_mut(id) else { continue };
+            match self.store.tasks(id).await {
+                Ok(tasks) => {
+                    run.states = tasks.into_iter().map(|t| (t.task_id.clone(), TaskState::of(t))).collect();
+                    run.fanouts.clear();
+                }
+                Err(err) => tracing::warn!(run = %id, error = %err, "Could not reload the run's tasks."),
+            }
+        }
+    }
+
     /// Renews every held run's lease in one statement; a run whose lease
-    /// another process took is given up.
-    async fn renew_all(&self, runs: &mut HashMap<String, Coordinated>, until: i64) {
+    /// another process took is given up. Returns whether the store answered.
+    async fn renew_all(&self, runs: &mut HashMap<String, Coordinated>, until: i64) -> bool {
         let ids: Vec<String> = runs.keys().cloned().collect();
         match self.store.renew_runs(&ids, &self.instance, until).await {
             Ok(held) => {
@@ -190,8 +221,12 @@ impl Engine {
                         let _ = run.done.send(Err(EngineError::LeaseLost { run_id: id.clone() }));
                     }
                 }
+                true
             }
-            Err(err) => tracing::warn!(error = %err, "Could not renew the run leases; trying again."),
+            Err(err) => {
+                tracing::warn!(error = %err, "Could not renew the run leases; trying again.");
+                false
+            }
         }
     }
 }

@@ -55,6 +55,11 @@ impl Engine {
         if run.status.is_terminal() {
             return Ok(run.status);
         }
+        // This process's conductor holds it already (an adoption racing a
+        // slow look): a second hold would drop the first's wake-ups.
+        if self.signals.is_coordinating(run_id) {
+            return Err(EngineError::RunBusy { run_id: run_id.to_owned(), holder: self.instance.clone(), seconds: 0 });
+        }
         self.follow_changes().await;
         let lease_ms = millis(self.settings.lease);
         loop {
@@ -370,8 +375,14 @@ fn settle_orphaned_instances(plan: &Plan, states: &mut HashMap<String, TaskState
     }
 }
 
+impl TaskState {
+    pub(super) fn of(task: TaskRecord) -> Self {
+        Self { status: task.status, outputs: task.outputs }
+    }
+}
+
 fn absorb(states: &mut HashMap<String, TaskState>, task: TaskRecord) {
-    states.insert(task.task_id, TaskState { status: task.status, outputs: task.outputs });
+    states.insert(task.task_id.clone(), TaskState::of(task));
 }
 
 fn settle(states: &mut HashMap<String, TaskState>, step: &mut Advance, id: &str, status: TaskStatus, reason: &str) {
