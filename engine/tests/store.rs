@@ -33,6 +33,8 @@ on_both!(
     two_workers_racing_never_claim_a_task_twice,
     racing_first_saves_of_a_pipeline_leave_one_owner,
     other_processes_hear_of_changes,
+    one_claim_takes_a_batch_within_pool_slots,
+    a_batch_of_completions_skips_a_stale_attempt,
 );
 
 fn new_run(id: &str, pipeline: &str, max_active_runs: Option<u32>) -> NewRun {
@@ -454,4 +456,58 @@ async fn other_processes_hear_of_changes(f: &Fixture) {
 
 async fn next_change(feed: &mut tokio::sync::mpsc::Receiver<Change>) -> Option<Change> {
     tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv()).await.expect("announced in time")
+}
+
+async fn one_claim_takes_a_batch_within_pool_slots(f: &Fixture) {
+    let s = &f.store;
+    s.set_pool(GLOBAL_POOL, 5).await.expect("global");
+    s.set_pool("gpu", 2).await.expect("pool");
+    let ids = ["g1", "a", "g2", "b", "g3", "c", "d"];
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut t = task(id, i);
+        if id.starts_with('g') {
+            t.pool = Some("gpu".into());
+        }
+        tasks.push(t);
+    }
+    s.create_run(&new_run("r1", "p", None), &tasks).await.expect("create");
+    s.advance("r1", &queue(&ids), 0).await.expect("queue");
+    let first = s.claim_tasks("w", &[], 1, 100, 3).await.expect("claim");
+    let taken: Vec<&str> = first.iter().map(|t| t.lease.task_id.as_str()).collect();
+    assert_eq!(taken, ["g1", "a", "g2"], "in queue order, no more than asked");
+    let second = s.claim_tasks("w", &[], 1, 100, 16).await.expect("claim");
+    let taken: Vec<&str> = second.iter().map(|t| t.lease.task_id.as_str()).collect();
+    assert_eq!(taken, ["b", "c"], "g3 waits for a gpu slot; the global pool's 5 slots are full");
+    assert!(s.claim_tasks("w", &[], 1, 100, 16).await.expect("claim").is_empty());
+    let attempts: HashSet<(String, u32)> =
+        first.iter().chain(&second).map(|t| (t.lease.task_id.clone(), t.lease.attempt)).collect();
+    assert_eq!(attempts.len(), 5);
+    for claimed in first.iter().chain(&second) {
+        assert_eq!(s.attempts("r1", &claimed.lease.task_id).await.expect("attempts").len(), 1);
+    }
+}
+
+async fn a_batch_of_completions_skips_a_stale_attempt(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0), task("b", 1), task("c", 2)]).await.expect("create");
+    s.advance("r1", &queue(&["a", "b", "c"]), 0).await.expect("queue");
+    let claimed = s.claim_tasks("w", &[], 1, 50, 3).await.expect("claim");
+    assert_eq!(claimed.len(), 3);
+    // b's lease runs out and b is claimed again: the first attempt is stale.
+    assert_eq!(s.reap_expired(100).await.expect("reap"), 3);
+    let again = s.claim_tasks("w2", &[], 101, 1_000, 3).await.expect("claim again");
+    let fresh_b = again.iter().find(|t| t.lease.task_id == "b").expect("b again").lease.clone();
+    let ok = Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None };
+    let batch = vec![
+        (again.iter().find(|t| t.lease.task_id == "a").expect("a").lease.clone(), ok.clone()),
+        (claimed.iter().find(|t| t.lease.task_id == "b").expect("b").lease.clone(), ok.clone()),
+        (fresh_b, Completion::Failed { error: "boom".into() }),
+    ];
+    assert_eq!(s.complete_all(&batch, 200).await.expect("complete"), [true, false, true]);
+    let tasks = s.tasks("r1").await.expect("tasks");
+    let status = |id: &str| tasks.iter().find(|t| t.task_id == id).expect("task").status;
+    assert_eq!(status("a"), TaskStatus::Succeeded);
+    assert_eq!(status("b"), TaskStatus::Failed, "the stale success wrote nothing");
+    assert_eq!(status("c"), TaskStatus::Running);
 }

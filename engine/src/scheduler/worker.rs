@@ -8,7 +8,7 @@ use std::time::Duration;
 use hangar_sdk::{
     Access, CancellationToken, ErrorClass, OperatorError, TaskContext, TaskIdentity, TaskOutputs, TaskReporter,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::cache::{cache_key, fingerprint_with_seed};
@@ -16,7 +16,58 @@ use super::reporter::{AttemptReporter, Redactions};
 use super::{Engine, EngineEvent};
 use crate::clock::{millis, now_ms};
 use crate::status::TaskStatus;
-use crate::store::{ClaimedTask, Completion, LeaseState};
+use crate::store::{ClaimedTask, Completion, LeaseState, Store, StoreError, TaskLease};
+
+/// Most tasks one claim transaction takes.
+const CLAIM_BATCH: usize = 16;
+/// Most completions one transaction writes.
+const COMPLETION_BATCH: usize = 64;
+
+/// An attempt's result on its way to the database, and where to say
+/// whether it was written.
+type Completions = mpsc::UnboundedSender<PendingCompletion>;
+type PendingCompletion = (TaskLease, Completion, oneshot::Sender<Result<bool, StoreError>>);
+
+/// Writes the attempts' results: the ones that ended while a transaction
+/// was in flight go together in the next (group commit), so that a busy
+/// worker spends one transaction per batch while a lone result waits for
+/// nothing.
+async fn write_completions(
+    store: Arc<dyn Store>,
+    mut pending: mpsc::UnboundedReceiver<PendingCompletion>,
+) {
+    while let Some(first) = pending.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < COMPLETION_BATCH {
+            match pending.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let items: Vec<(TaskLease, Completion)> =
+            batch.iter().map(|(lease, completion, _)| (lease.clone(), completion.clone())).collect();
+        match store.complete_all(&items, now_ms()).await {
+            Ok(written) => {
+                for ((_, _, reply), done) in batch.into_iter().zip(written) {
+                    let _ = reply.send(Ok(done));
+                }
+            }
+            // One failed transaction must not fail its neighbours: each is
+            // tried again on its own and answers for itself.
+            Err(err) if batch.len() > 1 => {
+                tracing::warn!(error = %err, attempts = batch.len(), "Could not record a batch of results; writing them one by one.");
+                for (lease, completion, reply) in batch {
+                    let _ = reply.send(store.complete(&lease, &completion, now_ms()).await);
+                }
+            }
+            Err(err) => {
+                if let Some((_, _, reply)) = batch.pop() {
+                    let _ = reply.send(Err(err));
+                }
+            }
+        }
+    }
+}
 
 /// How a worker pool runs.
 #[derive(Debug, Clone)]
@@ -66,6 +117,8 @@ impl Engine {
         let mut last_reap = now_ms();
         let worker = format!("{}/w", self.instance);
         let heartbeat = tokio::spawn(self.clone().beat(worker.clone(), options.labels.clone(), shutdown.clone()));
+        let (completions, written) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_completions(self.store.clone(), written));
         loop {
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit {
@@ -74,21 +127,38 @@ impl Engine {
                 },
                 () = shutdown.cancelled() => break,
             };
+            // Every free slot is filled by one claim: a transaction per
+            // batch, not per task, when work piles up.
+            let mut permits = vec![permit];
+            while permits.len() < CLAIM_BATCH {
+                match slots.clone().try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
             while in_flight.try_join_next().is_some() {}
             let work = self.signals.work.notified();
             tokio::pin!(work);
             work.as_mut().enable();
             let now = now_ms();
-            match self.store.claim_task(&worker, &options.labels, now, now + millis(self.settings.lease)).await {
-                Ok(Some(task)) => {
-                    let engine = self.clone();
-                    in_flight.spawn(async move {
-                        engine.execute(task).await;
-                        drop(permit);
-                    });
+            match self
+                .store
+                .claim_tasks(&worker, &options.labels, now, now + millis(self.settings.lease), permits.len())
+                .await
+            {
+                Ok(tasks) if !tasks.is_empty() => {
+                    for task in tasks {
+                        let Some(permit) = permits.pop() else { break };
+                        let engine = self.clone();
+                        let completions = completions.clone();
+                        in_flight.spawn(async move {
+                            engine.execute(task, &completions).await;
+                            drop(permit);
+                        });
+                    }
                 }
-                Ok(None) => {
-                    drop(permit);
+                Ok(_) => {
+                    drop(permits);
                     if now - last_reap > millis(self.settings.lease) / 2 {
                         if let Err(err) = self.store.reap_expired(now).await {
                             tracing::warn!(error = %err, "Could not re-queue expired tasks.");
@@ -102,7 +172,7 @@ impl Engine {
                     }
                 }
                 Err(err) => {
-                    drop(permit);
+                    drop(permits);
                     tracing::warn!(error = %err, "Could not claim a task; retrying.");
                     tokio::select! {
                         () = tokio::time::sleep(self.settings.poll * 4) => {}
@@ -112,6 +182,8 @@ impl Engine {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        drop(completions);
+        let _ = writer.await;
         let _ = heartbeat.await;
     }
 
@@ -133,7 +205,7 @@ impl Engine {
     }
 
     /// Runs one claimed attempt to its end and records the outcome.
-    async fn execute(&self, task: ClaimedTask) {
+    async fn execute(&self, task: ClaimedTask, completions: &Completions) {
         let lease = task.lease.clone();
         let key = (lease.run_id.clone(), lease.task_id.clone());
         let cancel = CancellationToken::new();
@@ -194,7 +266,17 @@ impl Engine {
             Completion::Failed { error } => (TaskStatus::Failed, Some(error.clone()), None),
             Completion::Cancelled { error } => (TaskStatus::Cancelled, Some(error.clone()), None),
         };
-        match self.store.complete(&lease, &completion, now).await {
+        let (reply, answer) = oneshot::channel();
+        let written = match completions.send((lease.clone(), completion.clone(), reply)) {
+            Ok(()) => match answer.await {
+                Ok(written) => written,
+                // The writer is gone: write it here (fenced by the attempt,
+                // so a write the writer did make is not repeated).
+                Err(_) => self.store.complete(&lease, &completion, now).await,
+            },
+            Err(_) => self.store.complete(&lease, &completion, now).await,
+        };
+        match written {
             Ok(true) => {
                 tracing::info!(run = %lease.run_id, task = %lease.task_id, attempt = lease.attempt, status = %status, "Task attempt finished.");
                 if retry_at.is_none() {

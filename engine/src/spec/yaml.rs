@@ -480,10 +480,10 @@ mod tests {
 
     #[test]
     fn aliases_of_one_long_string_are_bounded_by_its_length() {
-        let text = format!("x: &a \"{}\"\ny: [{}]\n", "A".repeat(100_000), vec!["*a"; 10].join(", "));
+        let text = format!("x: &a \"{}\"\ny: [{}]\n", "A".repeat(100_000), ["*a"; 10].join(", "));
         let (root, problems) = parse(&text).expect("parses");
         assert!(root.is_none() && problems[0].message.contains("more than 10000 nodes"), "{problems:?}");
-        let fine = format!("x: &a \"{}\"\ny: [{}]\n", "A".repeat(1000), vec!["*a"; 10].join(", "));
+        let fine = format!("x: &a \"{}\"\ny: [{}]\n", "A".repeat(1000), ["*a"; 10].join(", "));
         assert!(parse(&fine).expect("parses").1.is_empty());
     }
 

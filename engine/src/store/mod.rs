@@ -137,12 +137,31 @@ pub trait TaskQueue: Send + Sync {
         labels: &[String],
         now: i64,
         lease_until: i64,
-    ) -> Result<Option<ClaimedTask>, StoreError>;
+    ) -> Result<Option<ClaimedTask>, StoreError> {
+        Ok(self.claim_tasks(worker, labels, now, lease_until, 1).await?.pop())
+    }
+    /// Claims up to `max` queued tasks in one transaction, as
+    /// [`TaskQueue::claim_task`] would one by one.
+    async fn claim_tasks(
+        &self,
+        worker: &str,
+        labels: &[String],
+        now: i64,
+        lease_until: i64,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, StoreError>;
     /// Extends a task lease; tells whether it is still held and whether the run is being cancelled.
     async fn renew_lease(&self, lease: &TaskLease, until: i64) -> Result<LeaseState, StoreError>;
     /// Completes an attempt; false when the lease's attempt is no longer the
     /// current one (a stale worker), in which case nothing is written.
-    async fn complete(&self, lease: &TaskLease, completion: &Completion, now: i64) -> Result<bool, StoreError>;
+    async fn complete(&self, lease: &TaskLease, completion: &Completion, now: i64) -> Result<bool, StoreError> {
+        let done = self.complete_all(&[(lease.clone(), completion.clone())], now).await?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
+    /// Completes several attempts in one transaction; one answer per
+    /// attempt, as [`TaskQueue::complete`] gives it. A stale attempt among
+    /// them writes nothing and does not hold the others back.
+    async fn complete_all(&self, completions: &[(TaskLease, Completion)], now: i64) -> Result<Vec<bool>, StoreError>;
     /// Re-queues (or fails, when out of attempts) tasks whose lease expired.
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError>;
     /// Treats the leases of a process known to be dead as expired now.

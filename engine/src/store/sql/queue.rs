@@ -21,14 +21,15 @@ const CANDIDATES: i64 = 8;
 type Transaction<'a> = sqlx::Transaction<'a, Any>;
 
 impl SqlStore {
-    /// Whether `pool` has a free slot; locks the pool's row for the rest of
-    /// the transaction so concurrent claimers count one after the other.
-    async fn pool_has_room(
+    /// The free slots of `pool`, or `None` when it has no limit; locks the
+    /// pool's row for the rest of the transaction so concurrent claimers
+    /// count one after the other.
+    async fn pool_room(
         &self,
         tx: &mut Transaction<'_>,
         pool: &str,
         default_slots: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         if pool != GLOBAL_POOL {
             sqlx::query("INSERT INTO pools (name, slots) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                 .bind(pool)
@@ -42,7 +43,7 @@ impl SqlStore {
             .fetch_optional(&mut **tx)
             .await
             .map_err(StoreError::query("read pool"))?;
-        let Some(row) = row else { return Ok(true) };
+        let Some(row) = row else { return Ok(None) };
         let slots: i64 = get(&row, "slots")?;
         // A mapped task's own row is `running` while its instances run: only
         // the instances take slots.
@@ -57,7 +58,7 @@ impl SqlStore {
         .fetch_one(&mut **tx)
         .await
         .map_err(StoreError::query("count pool"))?;
-        Ok(get::<i64>(&running, "n")? < slots)
+        Ok(Some(slots - get::<i64>(&running, "n")?))
     }
 
     /// Ends running attempts found in `rows` as lost. A lost attempt is the
@@ -199,13 +200,15 @@ impl TaskQueue for SqlStore {
         tx.commit().await.map_err(StoreError::query("commit mapped task"))
     }
 
-    async fn claim_task(
+    async fn claim_tasks(
         &self,
         worker: &str,
         labels: &[String],
         now: i64,
         lease_until: i64,
-    ) -> Result<Option<ClaimedTask>, StoreError> {
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, StoreError> {
+        let max = max.max(1);
         let mut tx = self.begin_write().await?;
         let candidates = sqlx::query(&format!(
             "SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
@@ -217,20 +220,36 @@ impl TaskQueue for SqlStore {
         ))
         .bind(now)
         .bind(json_text(&labels))
-        .bind(CANDIDATES)
+        .bind(CANDIDATES.max(2 * max as i64))
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::query("find claimable tasks"))?;
-        if candidates.is_empty() || !self.pool_has_room(&mut tx, GLOBAL_POOL, 0).await? {
+        let mut claimed = Vec::new();
+        if candidates.is_empty() {
             tx.commit().await.map_err(StoreError::query("commit claim"))?;
-            return Ok(None);
+            return Ok(claimed);
         }
+        // Free slots, counted once per pool and then kept here as claims
+        // take them: the pool rows stay locked until the commit.
+        let mut global_room = self.pool_room(&mut tx, GLOBAL_POOL, 0).await?;
+        let mut pool_rooms: BTreeMap<String, Option<i64>> = BTreeMap::new();
         for candidate in &candidates {
+            if claimed.len() >= max || global_room.is_some_and(|room| room <= 0) {
+                break;
+            }
             let pool: Option<String> = get(candidate, "pool")?;
-            if let Some(pool) = &pool
-                && !self.pool_has_room(&mut tx, pool, 1).await?
-            {
-                continue;
+            if let Some(pool) = &pool {
+                let room = match pool_rooms.get(pool) {
+                    Some(room) => *room,
+                    None => {
+                        let room = self.pool_room(&mut tx, pool, 1).await?;
+                        pool_rooms.insert(pool.clone(), room);
+                        room
+                    }
+                };
+                if room.is_some_and(|room| room <= 0) {
+                    continue;
+                }
             }
             let run_id: String = get(candidate, "run_id")?;
             let task_id: String = get(candidate, "task_id")?;
@@ -249,6 +268,12 @@ impl TaskQueue for SqlStore {
             .await
             .map_err(StoreError::query("claim task"))?;
             let Some(row) = row else { continue };
+            if let Some(room) = global_room.as_mut() {
+                *room -= 1;
+            }
+            if let Some(Some(room)) = pool.as_ref().and_then(|pool| pool_rooms.get_mut(pool)) {
+                *room -= 1;
+            }
             let attempt = as_u32(get(&row, "attempt")?);
             let key = format!("{run_id}/{task_id}");
             sqlx::query(
@@ -263,8 +288,7 @@ impl TaskQueue for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("record attempt"))?;
-            tx.commit().await.map_err(StoreError::query("commit claim"))?;
-            return Ok(Some(ClaimedTask {
+            claimed.push(ClaimedTask {
                 operator: get(&row, "operator")?,
                 max_attempts: as_u32(get(&row, "max_attempts")?),
                 retry_backoff_ms: get(&row, "retry_backoff_ms")?,
@@ -275,10 +299,10 @@ impl TaskQueue for SqlStore {
                 cache: get::<i64>(&row, "cache")? != 0,
                 resources: parse_json(get(&row, "resources")?, "task resources", &key)?.unwrap_or_default(),
                 lease: TaskLease { run_id, task_id, attempt, worker: worker.to_owned() },
-            }));
+            });
         }
         tx.commit().await.map_err(StoreError::query("commit claim"))?;
-        Ok(None)
+        Ok(claimed)
     }
 
     async fn renew_lease(&self, lease: &TaskLease, until: i64) -> Result<LeaseState, StoreError> {
@@ -305,73 +329,29 @@ impl TaskQueue for SqlStore {
         Ok(LeaseState::Held { cancel_requested: get::<i64>(&row, "cancel_requested")? != 0 })
     }
 
-    async fn complete(&self, lease: &TaskLease, completion: &Completion, now: i64) -> Result<bool, StoreError> {
-        let mut cache_key: Option<String> = None;
-        let (status, outputs, error, finished_at, available_at, acked, attempt_status) = match completion {
-            Completion::Succeeded { outputs, cache_key: key } => {
-                cache_key = key.clone();
-                (TaskStatus::Succeeded, Some(json_text(outputs)), None, Some(now), None, 0_i64, "succeeded")
-            }
-            Completion::Cached { outputs, cache_key: key } => {
-                cache_key = Some(key.clone());
-                (TaskStatus::Cached, Some(json_text(outputs)), None, Some(now), None, 0, "cached")
-            }
-            Completion::Retry { error, available_at } => {
-                (TaskStatus::Queued, None, Some(error.clone()), None, Some(*available_at), 1, "failed")
-            }
-            Completion::Failed { error } => {
-                (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, "failed")
-            }
-            Completion::Cancelled { error } => {
-                (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, "cancelled")
-            }
-        };
+    async fn complete_all(&self, completions: &[(TaskLease, Completion)], now: i64) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let result = sqlx::query(
-            "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
-               available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
-               cache_key = COALESCE($7, cache_key) \
-             WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running'",
-        )
-        .bind(status.as_str())
-        .bind(outputs)
-        .bind(error.clone())
-        .bind(finished_at)
-        .bind(available_at)
-        .bind(acked)
-        .bind(cache_key)
-        .bind(lease.run_id.as_str())
-        .bind(lease.task_id.as_str())
-        .bind(i64::from(lease.attempt))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::query("complete task"))?;
-        if result.rows_affected() == 0 {
-            // A stale attempt: the lease expired and a newer attempt owns the task.
-            tx.rollback().await.map_err(StoreError::query("rollback"))?;
-            return Ok(false);
+        let mut written = Vec::with_capacity(completions.len());
+        let mut changes: Vec<Change> = Vec::new();
+        for (lease, completion) in completions {
+            let done = complete_in(&mut tx, lease, completion, now).await?;
+            written.push(done);
+            if done {
+                let change = if matches!(completion, Completion::Retry { .. }) {
+                    Change::Queued
+                } else {
+                    Change::RunChanged(lease.run_id.clone())
+                };
+                if !changes.contains(&change) {
+                    changes.push(change);
+                }
+            }
         }
-        sqlx::query(
-            "UPDATE task_attempts SET status = $1, finished_at = $2, error = $3 \
-             WHERE run_id = $4 AND task_id = $5 AND attempt = $6",
-        )
-        .bind(attempt_status)
-        .bind(now)
-        .bind(error)
-        .bind(lease.run_id.as_str())
-        .bind(lease.task_id.as_str())
-        .bind(i64::from(lease.attempt))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::query("complete attempt"))?;
-        let change = if matches!(completion, Completion::Retry { .. }) {
-            Change::Queued
-        } else {
-            Change::RunChanged(lease.run_id.clone())
-        };
-        self.announce(&mut tx, &change).await?;
+        for change in &changes {
+            self.announce(&mut tx, change).await?;
+        }
         tx.commit().await.map_err(StoreError::query("commit completion"))?;
-        Ok(true)
+        Ok(written)
     }
 
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError> {
@@ -491,4 +471,69 @@ async fn advance_in(
         .map_err(StoreError::query("settle task"))?;
     }
     Ok(!step.queue.is_empty())
+}
+
+/// One attempt's completion inside the caller's transaction; false (and
+/// nothing written) when a newer attempt owns the task.
+async fn complete_in(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    lease: &TaskLease,
+    completion: &Completion,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut cache_key: Option<String> = None;
+    let (status, outputs, error, finished_at, available_at, acked, attempt_status) = match completion {
+        Completion::Succeeded { outputs, cache_key: key } => {
+            cache_key = key.clone();
+            (TaskStatus::Succeeded, Some(json_text(outputs)), None, Some(now), None, 0_i64, "succeeded")
+        }
+        Completion::Cached { outputs, cache_key: key } => {
+            cache_key = Some(key.clone());
+            (TaskStatus::Cached, Some(json_text(outputs)), None, Some(now), None, 0, "cached")
+        }
+        Completion::Retry { error, available_at } => {
+            (TaskStatus::Queued, None, Some(error.clone()), None, Some(*available_at), 1, "failed")
+        }
+        Completion::Failed { error } => (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, "failed"),
+        Completion::Cancelled { error } => {
+            (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, "cancelled")
+        }
+    };
+    let result = sqlx::query(
+        "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
+           available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
+           cache_key = COALESCE($7, cache_key) \
+         WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running'",
+    )
+    .bind(status.as_str())
+    .bind(outputs)
+    .bind(error.clone())
+    .bind(finished_at)
+    .bind(available_at)
+    .bind(acked)
+    .bind(cache_key)
+    .bind(lease.run_id.as_str())
+    .bind(lease.task_id.as_str())
+    .bind(i64::from(lease.attempt))
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::query("complete task"))?;
+    if result.rows_affected() == 0 {
+        // A stale attempt: the lease expired and a newer attempt owns the task.
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE task_attempts SET status = $1, finished_at = $2, error = $3 \
+         WHERE run_id = $4 AND task_id = $5 AND attempt = $6",
+    )
+    .bind(attempt_status)
+    .bind(now)
+    .bind(error)
+    .bind(lease.run_id.as_str())
+    .bind(lease.task_id.as_str())
+    .bind(i64::from(lease.attempt))
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::query("complete attempt"))?;
+    Ok(true)
 }
