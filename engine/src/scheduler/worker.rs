@@ -32,10 +32,7 @@ type PendingCompletion = (TaskLease, Completion, oneshot::Sender<Result<bool, St
 /// was in flight go together in the next (group commit), so that a busy
 /// worker spends one transaction per batch while a lone result waits for
 /// nothing.
-async fn write_completions(
-    store: Arc<dyn Store>,
-    mut pending: mpsc::UnboundedReceiver<PendingCompletion>,
-) {
+async fn write_completions(store: Arc<dyn Store>, mut pending: mpsc::UnboundedReceiver<PendingCompletion>) {
     while let Some(first) = pending.recv().await {
         let mut batch = vec![first];
         while batch.len() < COMPLETION_BATCH {

@@ -12,7 +12,7 @@ use super::SqlStore;
 use super::rows::*;
 use crate::status::TaskStatus;
 use crate::store::records::*;
-use crate::store::{Change, GLOBAL_POOL, StoreError, TaskQueue};
+use crate::store::{Backend, Change, GLOBAL_POOL, StoreError, TaskQueue};
 
 /// Queued candidates looked at per claim: enough to skip past tasks whose
 /// pool is full without another round trip.
@@ -209,7 +209,18 @@ impl TaskQueue for SqlStore {
         max: usize,
     ) -> Result<Vec<ClaimedTask>, StoreError> {
         let max = max.max(1);
-        let mut tx = self.begin_write().await?;
+        let mut tx = match self.backend {
+            // The planner misjudges how many queued rows pass the labels
+            // filter (a jsonb containment it guesses at 1%) and would sort
+            // the whole queue for each claim; without sorting it walks the
+            // queue index in order and stops after a few rows.
+            Backend::Postgres => self
+                .pool
+                .begin_with("BEGIN; SET LOCAL enable_sort = off")
+                .await
+                .map_err(StoreError::query("begin claim"))?,
+            Backend::Sqlite => self.begin_write().await?,
+        };
         let candidates = sqlx::query(&format!(
             "SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
              WHERE t.status = 'queued' AND t.available_at <= $1 AND {} \
