@@ -476,6 +476,7 @@ async fn one_claim_takes_a_batch_within_pool_slots(f: &Fixture) {
     let first = s.claim_tasks("w", &[], 1, 100, 3).await.expect("claim");
     let taken: Vec<&str> = first.iter().map(|t| t.lease.task_id.as_str()).collect();
     assert_eq!(taken, ["g1", "a", "g2"], "in queue order, no more than asked");
+    assert!(first.iter().all(|t| t.owner.as_deref() == Some("alice")), "the run's owner comes with the claim");
     let second = s.claim_tasks("w", &[], 1, 100, 16).await.expect("claim");
     let taken: Vec<&str> = second.iter().map(|t| t.lease.task_id.as_str()).collect();
     assert_eq!(taken, ["b", "c"], "g3 waits for a gpu slot; the global pool's 5 slots are full");

@@ -348,13 +348,9 @@ impl Engine {
     /// What this attempt may read and run: its run's owner's rights as they
     /// are now, not as they were when the run was submitted.
     async fn run_access(&self, task: &ClaimedTask) -> Result<Access, OperatorError> {
-        let run = self
-            .store
-            .run(&task.lease.run_id)
-            .await
-            .map_err(|e| OperatorError::external(e.to_string()))?
-            .ok_or_else(|| OperatorError::internal(format!("run {} is not in the database", task.lease.run_id)))?;
-        let access = self.access_for(run.owner.as_deref()).await?;
+        // The owner came with the claim (a run's owner never changes); the
+        // owner's standing is read now.
+        let access = self.access_for(task.owner.as_deref()).await?;
         self.check_privileges(&access, &task.lease.task_id, &task.operator)?;
         self.check_quotas(&access, &task.operator, &task.config)?;
         Ok(access)

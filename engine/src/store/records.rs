@@ -170,6 +170,8 @@ pub struct ClaimedTask {
     pub cache: bool,
     /// The task's own limits (unset: the worker's defaults).
     pub resources: crate::isolation::Limits,
+    /// The account that owns the run (`None`: the machine's owner).
+    pub owner: Option<String>,
 }
 
 /// The right to complete one attempt; `attempt` is the fencing token.

@@ -225,6 +225,15 @@ impl SqlStore {
 const QUEUED_CHANNEL: &str = "hangar_queued";
 const FINISHED_CHANNEL: &str = "hangar_finished";
 
+/// The channel and payload that announce `change` on PostgreSQL.
+fn notification(change: &Change) -> (&'static str, &str) {
+    match change {
+        Change::Queued => (QUEUED_CHANNEL, ""),
+        Change::Finished => (FINISHED_CHANNEL, ""),
+        Change::RunChanged(run_id) => (FINISHED_CHANNEL, run_id.as_str()),
+    }
+}
+
 impl SqlStore {
     /// Tells listening processes, when the transaction commits, that
     /// something changed (PostgreSQL; SQLite processes poll).
@@ -232,11 +241,7 @@ impl SqlStore {
         if self.backend != Backend::Postgres {
             return Ok(());
         }
-        let (channel, payload) = match change {
-            Change::Queued => (QUEUED_CHANNEL, ""),
-            Change::Finished => (FINISHED_CHANNEL, ""),
-            Change::RunChanged(run_id) => (FINISHED_CHANNEL, run_id.as_str()),
-        };
+        let (channel, payload) = notification(change);
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(channel)
             .bind(payload.to_owned())

@@ -61,6 +61,28 @@ impl SqlStore {
         Ok(Some(slots - get::<i64>(&running, "n")?))
     }
 
+    /// Starts a new attempt of one queued task and returns what the worker
+    /// needs. On PostgreSQL the attempt's row is written by the same
+    /// statement (one round trip); SQLite, in process, takes a second.
+    fn claim_statement(&self) -> String {
+        const RETURNED: &str = "operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs, \
+             cache, resources, (SELECT owner FROM runs WHERE runs.id = task_runs.run_id) AS owner";
+        let update = format!(
+            "UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, lease_owner = $2, \
+               lease_expires_at = $3, progress = NULL \
+             WHERE run_id = $4 AND task_id = $5 AND status = 'queued' RETURNING run_id, task_id, {RETURNED}"
+        );
+        match self.backend {
+            Backend::Sqlite => update,
+            Backend::Postgres => format!(
+                "WITH claimed AS ({update}), \
+                   recorded AS (INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
+                     SELECT run_id, task_id, attempt, 'running', $2, $1 FROM claimed) \
+                 SELECT * FROM claimed"
+            ),
+        }
+    }
+
     /// Ends running attempts found in `rows` as lost. A lost attempt is the
     /// platform's failure, not the task's: it is queued again without
     /// counting against `retries` while `max_lost_attempts` allows, then
@@ -221,8 +243,11 @@ impl TaskQueue for SqlStore {
                 .map_err(StoreError::query("begin claim"))?,
             Backend::Sqlite => self.begin_write().await?,
         };
+        // The global pool's slots come with the candidates: when there is no
+        // global pool (the usual case) the claim needs no round trip for it.
         let candidates = sqlx::query(&format!(
-            "SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
+            "SELECT t.run_id, t.task_id, t.pool, (SELECT slots FROM pools WHERE name = $4) AS global_slots \
+             FROM task_runs t \
              WHERE t.status = 'queued' AND t.available_at <= $1 AND {} \
                AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t.run_id AND r.cancel_requested = 1) \
              ORDER BY t.available_at, t.position LIMIT $3{}",
@@ -232,6 +257,7 @@ impl TaskQueue for SqlStore {
         .bind(now)
         .bind(json_text(&labels))
         .bind(CANDIDATES.max(2 * max as i64))
+        .bind(GLOBAL_POOL)
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::query("find claimable tasks"))?;
@@ -242,7 +268,9 @@ impl TaskQueue for SqlStore {
         }
         // Free slots, counted once per pool and then kept here as claims
         // take them: the pool rows stay locked until the commit.
-        let mut global_room = self.pool_room(&mut tx, GLOBAL_POOL, 0).await?;
+        let global_slots: Option<i64> = get(&candidates[0], "global_slots")?;
+        let mut global_room =
+            if global_slots.is_some() { self.pool_room(&mut tx, GLOBAL_POOL, 0).await? } else { None };
         let mut pool_rooms: BTreeMap<String, Option<i64>> = BTreeMap::new();
         for candidate in &candidates {
             if claimed.len() >= max || global_room.is_some_and(|room| room <= 0) {
@@ -264,20 +292,15 @@ impl TaskQueue for SqlStore {
             }
             let run_id: String = get(candidate, "run_id")?;
             let task_id: String = get(candidate, "task_id")?;
-            let row = sqlx::query(
-                "UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, lease_owner = $2, \
-                   lease_expires_at = $3, progress = NULL \
-                 WHERE run_id = $4 AND task_id = $5 AND status = 'queued' \
-                 RETURNING operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs, cache, resources",
-            )
-            .bind(now)
-            .bind(worker)
-            .bind(lease_until)
-            .bind(run_id.as_str())
-            .bind(task_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::query("claim task"))?;
+            let row = sqlx::query(&self.claim_statement())
+                .bind(now)
+                .bind(worker)
+                .bind(lease_until)
+                .bind(run_id.as_str())
+                .bind(task_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::query("claim task"))?;
             let Some(row) = row else { continue };
             if let Some(room) = global_room.as_mut() {
                 *room -= 1;
@@ -287,18 +310,20 @@ impl TaskQueue for SqlStore {
             }
             let attempt = as_u32(get(&row, "attempt")?);
             let key = format!("{run_id}/{task_id}");
-            sqlx::query(
-                "INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
-                 VALUES ($1, $2, $3, 'running', $4, $5)",
-            )
-            .bind(run_id.as_str())
-            .bind(task_id.as_str())
-            .bind(i64::from(attempt))
-            .bind(worker)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("record attempt"))?;
+            if self.backend == Backend::Sqlite {
+                sqlx::query(
+                    "INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
+                     VALUES ($1, $2, $3, 'running', $4, $5)",
+                )
+                .bind(run_id.as_str())
+                .bind(task_id.as_str())
+                .bind(i64::from(attempt))
+                .bind(worker)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("record attempt"))?;
+            }
             claimed.push(ClaimedTask {
                 operator: get(&row, "operator")?,
                 max_attempts: as_u32(get(&row, "max_attempts")?),
@@ -309,6 +334,7 @@ impl TaskQueue for SqlStore {
                 seed: get::<i64>(&row, "seed")? as u64,
                 cache: get::<i64>(&row, "cache")? != 0,
                 resources: parse_json(get(&row, "resources")?, "task resources", &key)?.unwrap_or_default(),
+                owner: get(&row, "owner")?,
                 lease: TaskLease { run_id, task_id, attempt, worker: worker.to_owned() },
             });
         }
@@ -341,25 +367,31 @@ impl TaskQueue for SqlStore {
     }
 
     async fn complete_all(&self, completions: &[(TaskLease, Completion)], now: i64) -> Result<Vec<bool>, StoreError> {
+        // On PostgreSQL one completion is one statement, its announcement
+        // included: alone, it needs no transaction around it.
+        if self.backend == Backend::Postgres && completions.len() == 1 {
+            let (lease, completion) = &completions[0];
+            let row = completion_statement(lease, completion, now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::query("complete task"))?;
+            return Ok(vec![get::<i64>(&row, "n")? > 0]);
+        }
         let mut tx = self.begin_write().await?;
         let mut written = Vec::with_capacity(completions.len());
-        let mut changes: Vec<Change> = Vec::new();
         for (lease, completion) in completions {
-            let done = complete_in(&mut tx, lease, completion, now).await?;
-            written.push(done);
-            if done {
-                let change = if matches!(completion, Completion::Retry { .. }) {
-                    Change::Queued
-                } else {
-                    Change::RunChanged(lease.run_id.clone())
-                };
-                if !changes.contains(&change) {
-                    changes.push(change);
+            let done = match self.backend {
+                // Identical announcements in one transaction are sent once.
+                Backend::Postgres => {
+                    let row = completion_statement(lease, completion, now)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(StoreError::query("complete task"))?;
+                    get::<i64>(&row, "n")? > 0
                 }
-            }
-        }
-        for change in &changes {
-            self.announce(&mut tx, change).await?;
+                Backend::Sqlite => complete_in(&mut tx, lease, completion, now).await?,
+            };
+            written.push(done);
         }
         tx.commit().await.map_err(StoreError::query("commit completion"))?;
         Ok(written)
@@ -484,6 +516,102 @@ async fn advance_in(
     Ok(!step.queue.is_empty())
 }
 
+/// What an attempt's completion writes: the task's new status, outputs,
+/// error and timestamps, and the attempt's own status.
+struct Written {
+    status: TaskStatus,
+    outputs: Option<String>,
+    error: Option<String>,
+    finished_at: Option<i64>,
+    available_at: Option<i64>,
+    acked: i64,
+    cache_key: Option<String>,
+    attempt_status: &'static str,
+    change: Change,
+}
+
+fn written(lease: &TaskLease, completion: &Completion, now: i64) -> Written {
+    let finished = Change::RunChanged(lease.run_id.clone());
+    let (status, outputs, error, finished_at, available_at, acked, cache_key, attempt_status, change) = match completion
+    {
+        Completion::Succeeded { outputs, cache_key } => (
+            TaskStatus::Succeeded,
+            Some(json_text(outputs)),
+            None,
+            Some(now),
+            None,
+            0_i64,
+            cache_key.clone(),
+            "succeeded",
+            finished,
+        ),
+        Completion::Cached { outputs, cache_key } => (
+            TaskStatus::Cached,
+            Some(json_text(outputs)),
+            None,
+            Some(now),
+            None,
+            0,
+            Some(cache_key.clone()),
+            "cached",
+            finished,
+        ),
+        Completion::Retry { error, available_at } => (
+            TaskStatus::Queued,
+            None,
+            Some(error.clone()),
+            None,
+            Some(*available_at),
+            1,
+            None,
+            "failed",
+            Change::Queued,
+        ),
+        Completion::Failed { error } => {
+            (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, None, "failed", finished)
+        }
+        Completion::Cancelled { error } => {
+            (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, None, "cancelled", finished)
+        }
+    };
+    Written { status, outputs, error, finished_at, available_at, acked, cache_key, attempt_status, change }
+}
+
+/// One attempt's completion as one PostgreSQL statement: the task, its
+/// attempt and the announcement; `n` is 0 (nothing written) when a newer
+/// attempt owns the task.
+fn completion_statement<'q>(
+    lease: &'q TaskLease,
+    completion: &Completion,
+    now: i64,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    let w = written(lease, completion, now);
+    let (channel, payload) = super::notification(&w.change);
+    sqlx::query(
+        "WITH done AS (UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, \
+             finished_at = $4, available_at = COALESCE($5, available_at), lease_owner = NULL, \
+             lease_expires_at = NULL, acked = $6, cache_key = COALESCE($7, cache_key) \
+           WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running' RETURNING run_id), \
+         recorded AS (UPDATE task_attempts SET status = $11, finished_at = $12, error = $3 \
+           WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND EXISTS (SELECT 1 FROM done)) \
+         SELECT COUNT(*) AS n FROM done, LATERAL (SELECT pg_notify($13, $14) WHERE done.run_id IS NOT NULL) AS told",
+    )
+    .bind(w.status.as_str())
+    .bind(w.outputs)
+    .bind(w.error)
+    .bind(w.finished_at)
+    .bind(w.available_at)
+    .bind(w.acked)
+    .bind(w.cache_key)
+    .bind(lease.run_id.as_str())
+    .bind(lease.task_id.as_str())
+    .bind(i64::from(lease.attempt))
+    .bind(w.attempt_status)
+    .bind(now)
+    .bind(channel)
+    .bind(payload.to_owned())
+}
+
 /// One attempt's completion inside the caller's transaction; false (and
 /// nothing written) when a newer attempt owns the task.
 async fn complete_in(
@@ -492,24 +620,8 @@ async fn complete_in(
     completion: &Completion,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let mut cache_key: Option<String> = None;
-    let (status, outputs, error, finished_at, available_at, acked, attempt_status) = match completion {
-        Completion::Succeeded { outputs, cache_key: key } => {
-            cache_key = key.clone();
-            (TaskStatus::Succeeded, Some(json_text(outputs)), None, Some(now), None, 0_i64, "succeeded")
-        }
-        Completion::Cached { outputs, cache_key: key } => {
-            cache_key = Some(key.clone());
-            (TaskStatus::Cached, Some(json_text(outputs)), None, Some(now), None, 0, "cached")
-        }
-        Completion::Retry { error, available_at } => {
-            (TaskStatus::Queued, None, Some(error.clone()), None, Some(*available_at), 1, "failed")
-        }
-        Completion::Failed { error } => (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, "failed"),
-        Completion::Cancelled { error } => {
-            (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, "cancelled")
-        }
-    };
+    let Written { status, outputs, error, finished_at, available_at, acked, cache_key, attempt_status, .. } =
+        written(lease, completion, now);
     let result = sqlx::query(
         "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
            available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
