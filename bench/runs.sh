@@ -6,6 +6,7 @@
 # run has ended. Prints tasks/s for each N, in one go.
 #   bench/runs.sh                  # N = 100, 1000, 10000
 #   RUNS="100 1000" bench/runs.sh
+#   WORKER_FLAGS=--in-process bench/runs.sh   # attempts inside the worker processes
 # HANGAR_BIN= reuses a built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "$(nproc) cores; serve --no-workers + $WORKERS hangar worker processes on PostgreSQL; 5-task no-op chain per run"
+echo "$(nproc) cores; serve --no-workers + $WORKERS hangar worker ${WORKER_FLAGS:-} processes on PostgreSQL; 5-task no-op chain per run"
 printf '%8s %8s %10s %10s %12s\n' runs tasks "submit s" "total s" "tasks/s"
 for n in $RUNS; do
   DB="hangar_runs_bench_$$_$n"
@@ -41,7 +42,8 @@ for n in $RUNS; do
   "$HANGAR_BIN" --home "$WORK/home" serve --bind "127.0.0.1:$PORT" --no-scheduler --no-workers >"$WORK/serve-$n.log" 2>&1 &
   PIDS=($!)
   for i in $(seq 1 "$WORKERS"); do
-    "$HANGAR_BIN" --home "$WORK/worker-$i" worker --no-coordinate >"$WORK/worker-$n-$i.log" 2>&1 &
+    # shellcheck disable=SC2086
+    "$HANGAR_BIN" --home "$WORK/worker-$i" worker --no-coordinate ${WORKER_FLAGS:-} >"$WORK/worker-$n-$i.log" 2>&1 &
     PIDS+=($!)
   done
   python3 - "$n" "$PORT" "$PASSWORD" <<'PY'

@@ -148,14 +148,16 @@ impl Engine {
         let unsure: Vec<String> =
             ids.iter().filter(|id| runs.get(*id).is_some_and(|r| !r.cancelling)).cloned().collect();
         // A cancellation from another process (the API, another CLI) is read
-        // with the look that its announcement caused.
-        for id in self.store.cancel_requested_among(&unsure).await? {
+        // with the look that its announcement caused; both reads at once.
+        let (cancelled, ended) =
+            tokio::join!(self.store.cancel_requested_among(&unsure), self.store.unacked_among(ids));
+        for id in cancelled? {
             if let Some(run) = runs.get_mut(&id) {
                 run.cancelling = true;
             }
         }
         let mut finished: HashMap<String, Vec<TaskRecord>> = HashMap::new();
-        for task in self.store.unacked_among(ids).await? {
+        for task in ended? {
             finished.entry(task.run_id.clone()).or_default().push(task);
         }
         let mut steps = Vec::with_capacity(ids.len());
