@@ -41,24 +41,24 @@ async fn write_completions(store: Arc<dyn Store>, mut pending: mpsc::UnboundedRe
                 Err(_) => break,
             }
         }
-        let items: Vec<(TaskLease, Completion)> =
-            batch.iter().map(|(lease, completion, _)| (lease.clone(), completion.clone())).collect();
+        let (items, replies): (Vec<(TaskLease, Completion)>, Vec<_>) =
+            batch.into_iter().map(|(lease, completion, reply)| ((lease, completion), reply)).unzip();
         match store.complete_all(&items, now_ms()).await {
             Ok(written) => {
-                for ((_, _, reply), done) in batch.into_iter().zip(written) {
+                for (reply, done) in replies.into_iter().zip(written) {
                     let _ = reply.send(Ok(done));
                 }
             }
             // One failed transaction must not fail its neighbours: each is
             // tried again on its own and answers for itself.
-            Err(err) if batch.len() > 1 => {
-                tracing::warn!(error = %err, attempts = batch.len(), "Could not record a batch of results; writing them one by one.");
-                for (lease, completion, reply) in batch {
-                    let _ = reply.send(store.complete(&lease, &completion, now_ms()).await);
+            Err(err) if items.len() > 1 => {
+                tracing::warn!(error = %err, attempts = items.len(), "Could not record a batch of results; writing them one by one.");
+                for ((lease, completion), reply) in items.iter().zip(replies) {
+                    let _ = reply.send(store.complete(lease, completion, now_ms()).await);
                 }
             }
             Err(err) => {
-                if let Some((_, _, reply)) = batch.pop() {
+                if let Some(reply) = replies.into_iter().next() {
                     let _ = reply.send(Err(err));
                 }
             }

@@ -272,6 +272,7 @@ impl TaskQueue for SqlStore {
         let mut global_room =
             if global_slots.is_some() { self.pool_room(&mut tx, GLOBAL_POOL, 0).await? } else { None };
         let mut pool_rooms: BTreeMap<String, Option<i64>> = BTreeMap::new();
+        let claim = self.claim_statement();
         for candidate in &candidates {
             if claimed.len() >= max || global_room.is_some_and(|room| room <= 0) {
                 break;
@@ -292,7 +293,7 @@ impl TaskQueue for SqlStore {
             }
             let run_id: String = get(candidate, "run_id")?;
             let task_id: String = get(candidate, "task_id")?;
-            let row = sqlx::query(&self.claim_statement())
+            let row = sqlx::query(&claim)
                 .bind(now)
                 .bind(worker)
                 .bind(lease_until)
@@ -531,85 +532,78 @@ struct Written {
 }
 
 fn written(lease: &TaskLease, completion: &Completion, now: i64) -> Written {
-    let finished = Change::RunChanged(lease.run_id.clone());
-    let (status, outputs, error, finished_at, available_at, acked, cache_key, attempt_status, change) = match completion
-    {
-        Completion::Succeeded { outputs, cache_key } => (
-            TaskStatus::Succeeded,
-            Some(json_text(outputs)),
-            None,
-            Some(now),
-            None,
-            0_i64,
-            cache_key.clone(),
-            "succeeded",
-            finished,
-        ),
-        Completion::Cached { outputs, cache_key } => (
-            TaskStatus::Cached,
-            Some(json_text(outputs)),
-            None,
-            Some(now),
-            None,
-            0,
-            Some(cache_key.clone()),
-            "cached",
-            finished,
-        ),
-        Completion::Retry { error, available_at } => (
-            TaskStatus::Queued,
-            None,
-            Some(error.clone()),
-            None,
-            Some(*available_at),
-            1,
-            None,
-            "failed",
-            Change::Queued,
-        ),
-        Completion::Failed { error } => {
-            (TaskStatus::Failed, None, Some(error.clone()), Some(now), None, 0, None, "failed", finished)
-        }
-        Completion::Cancelled { error } => {
-            (TaskStatus::Cancelled, None, Some(error.clone()), Some(now), None, 0, None, "cancelled", finished)
-        }
+    let ended = |status, outputs: Option<&TaskOutputs>, error: Option<&String>, cache_key, attempt_status| Written {
+        status,
+        outputs: outputs.map(json_text),
+        error: error.cloned(),
+        finished_at: Some(now),
+        available_at: None,
+        acked: 0,
+        cache_key,
+        attempt_status,
+        change: Change::RunChanged(lease.run_id.clone()),
     };
-    Written { status, outputs, error, finished_at, available_at, acked, cache_key, attempt_status, change }
+    match completion {
+        Completion::Succeeded { outputs, cache_key } => {
+            ended(TaskStatus::Succeeded, Some(outputs), None, cache_key.clone(), "succeeded")
+        }
+        Completion::Cached { outputs, cache_key } => {
+            ended(TaskStatus::Cached, Some(outputs), None, Some(cache_key.clone()), "cached")
+        }
+        Completion::Failed { error } => ended(TaskStatus::Failed, None, Some(error), None, "failed"),
+        Completion::Cancelled { error } => ended(TaskStatus::Cancelled, None, Some(error), None, "cancelled"),
+        Completion::Retry { error, available_at } => Written {
+            available_at: Some(*available_at),
+            finished_at: None,
+            acked: 1,
+            change: Change::Queued,
+            ..ended(TaskStatus::Queued, None, Some(error), None, "failed")
+        },
+    }
+}
+
+/// The task's side of a completion, fenced by the attempt: `$1`–`$10` as
+/// [`bind_task_completion`] binds them.
+macro_rules! complete_task_sql {
+    () => {
+        "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
+           available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
+           cache_key = COALESCE($7, cache_key) \
+         WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running'"
+    };
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_task_completion<'q>(query: AnyQuery<'q>, lease: &'q TaskLease, w: &Written) -> AnyQuery<'q> {
+    query
+        .bind(w.status.as_str())
+        .bind(w.outputs.clone())
+        .bind(w.error.clone())
+        .bind(w.finished_at)
+        .bind(w.available_at)
+        .bind(w.acked)
+        .bind(w.cache_key.clone())
+        .bind(lease.run_id.as_str())
+        .bind(lease.task_id.as_str())
+        .bind(i64::from(lease.attempt))
 }
 
 /// One attempt's completion as one PostgreSQL statement: the task, its
 /// attempt and the announcement; `n` is 0 (nothing written) when a newer
 /// attempt owns the task.
-fn completion_statement<'q>(
-    lease: &'q TaskLease,
-    completion: &Completion,
-    now: i64,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+fn completion_statement<'q>(lease: &'q TaskLease, completion: &Completion, now: i64) -> AnyQuery<'q> {
     let w = written(lease, completion, now);
     let (channel, payload) = super::notification(&w.change);
-    sqlx::query(
-        "WITH done AS (UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, \
-             finished_at = $4, available_at = COALESCE($5, available_at), lease_owner = NULL, \
-             lease_expires_at = NULL, acked = $6, cache_key = COALESCE($7, cache_key) \
-           WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running' RETURNING run_id), \
+    let query = sqlx::query(concat!(
+        "WITH done AS (",
+        complete_task_sql!(),
+        " RETURNING run_id), \
          recorded AS (UPDATE task_attempts SET status = $11, finished_at = $12, error = $3 \
            WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND EXISTS (SELECT 1 FROM done)) \
-         SELECT COUNT(*) AS n FROM done, LATERAL (SELECT pg_notify($13, $14) WHERE done.run_id IS NOT NULL) AS told",
-    )
-    .bind(w.status.as_str())
-    .bind(w.outputs)
-    .bind(w.error)
-    .bind(w.finished_at)
-    .bind(w.available_at)
-    .bind(w.acked)
-    .bind(w.cache_key)
-    .bind(lease.run_id.as_str())
-    .bind(lease.task_id.as_str())
-    .bind(i64::from(lease.attempt))
-    .bind(w.attempt_status)
-    .bind(now)
-    .bind(channel)
-    .bind(payload.to_owned())
+         SELECT COUNT(*) AS n FROM done, LATERAL (SELECT pg_notify($13, $14) WHERE done.run_id IS NOT NULL) AS told"
+    ));
+    bind_task_completion(query, lease, &w).bind(w.attempt_status).bind(now).bind(channel).bind(payload.to_owned())
 }
 
 /// One attempt's completion inside the caller's transaction; false (and
@@ -620,27 +614,11 @@ async fn complete_in(
     completion: &Completion,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let Written { status, outputs, error, finished_at, available_at, acked, cache_key, attempt_status, .. } =
-        written(lease, completion, now);
-    let result = sqlx::query(
-        "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
-           available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
-           cache_key = COALESCE($7, cache_key) \
-         WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running'",
-    )
-    .bind(status.as_str())
-    .bind(outputs)
-    .bind(error.clone())
-    .bind(finished_at)
-    .bind(available_at)
-    .bind(acked)
-    .bind(cache_key)
-    .bind(lease.run_id.as_str())
-    .bind(lease.task_id.as_str())
-    .bind(i64::from(lease.attempt))
-    .execute(&mut **tx)
-    .await
-    .map_err(StoreError::query("complete task"))?;
+    let w = written(lease, completion, now);
+    let result = bind_task_completion(sqlx::query(complete_task_sql!()), lease, &w)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::query("complete task"))?;
     if result.rows_affected() == 0 {
         // A stale attempt: the lease expired and a newer attempt owns the task.
         return Ok(false);
@@ -649,9 +627,9 @@ async fn complete_in(
         "UPDATE task_attempts SET status = $1, finished_at = $2, error = $3 \
          WHERE run_id = $4 AND task_id = $5 AND attempt = $6",
     )
-    .bind(attempt_status)
+    .bind(w.attempt_status)
     .bind(now)
-    .bind(error)
+    .bind(w.error)
     .bind(lease.run_id.as_str())
     .bind(lease.task_id.as_str())
     .bind(i64::from(lease.attempt))
