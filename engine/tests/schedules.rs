@@ -206,4 +206,20 @@ on_both!(
     two_schedulers_never_fire_a_time_twice,
     a_paused_schedule_fires_nothing_and_skips_what_it_missed_when_resumed,
     the_scheduler_loop_follows_its_clock,
+    a_queued_run_whose_owner_is_disabled_fails_when_its_task_starts,
 );
+
+/// The owner comes with the claim; the owner's standing is read when the
+/// attempt starts, not when the run was queued.
+async fn a_queued_run_whose_owner_is_disabled_fails_when_its_task_starts(fixture: &Fixture) {
+    let h = harness(fixture).await;
+    h.engine.store().put_schedule(&schedule("hourly", "0 * * * *", false)).await.expect("put");
+    let fired = h.engine.fire_due_schedules(T0 + HOUR + MINUTE).await.expect("fire");
+    let run_id = fired[0].run_id.clone().expect("a run of an enabled owner");
+    h.owners.set("usr_ops", "user", true);
+    assert_eq!(h.drive(&run_id, 2).await, hangar_engine::RunStatus::Failed);
+    let tasks = h.engine.store().tasks(&run_id).await.expect("tasks");
+    let error = tasks[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("usr_ops@hangar.example") && error.contains("is disabled"), "{error}");
+    assert_eq!(h.probe.attempts_of("a"), 0, "the operator never ran");
+}
