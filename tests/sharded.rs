@@ -49,4 +49,56 @@ fn sharded_and_single_task_pipelines_agree_digest_for_digest() {
     }
     assert_eq!(sharded["tasks"]["signatures"]["map_size"], shards);
     assert_eq!(sharded["tasks"]["dedup"]["map_size"], shards, "one removal list per shard");
+    assert_eq!(sharded["tasks"]["samples"]["map_size"], shards, "one dataset part per kept shard");
+    assert_eq!(
+        digest(&sharded, "tokenizer", "tokenizer"),
+        digest(&whole, "dataset", "tokenizer"),
+        "the tokenizer task learns what the one-task dataset learns"
+    );
+
+    // A tokenizer learned from a sample of the sections is another tokenizer,
+    // and the parts still join into a dataset.
+    let sampled = run(
+        &dir.path().join("sampled"),
+        "pipelines/airworthiness-sharded.yaml",
+        &["shard_bytes=4000", "tokenizer_sample_bytes=3000"],
+    );
+    assert_eq!(sampled["status"], "succeeded", "{sampled}");
+    assert_ne!(digest(&sampled, "tokenizer", "tokenizer"), digest(&whole, "dataset", "tokenizer"));
+    assert!(digest(&sampled, "dataset", "dataset").is_string());
+}
+
+#[test]
+fn a_merge_of_something_other_than_a_mapped_dataset_says_what_to_give() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = dir.path().join("unmapped.yaml");
+    std::fs::write(
+        &spec,
+        r#"name: unmapped
+tasks:
+  ingest: { uses: ingest, with: { path: examples/corpus } }
+  tokenizer: { uses: tokenizer, with: { documents: "${{ tasks.ingest.outputs.documents }}", vocab_size: 500 } }
+  part:
+    uses: dataset
+    with: { documents: "${{ tasks.ingest.outputs.documents }}", tokenizer: "${{ tasks.tokenizer.outputs.tokenizer }}", part: true }
+  merge:
+    uses: dataset_merge
+    with: { parts: "${{ tasks.part.outputs.dataset }}", tokenizers: "${{ tasks.part.outputs.tokenizer }}" }
+"#,
+    )
+    .expect("spec");
+    let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .arg("--home")
+        .arg(dir.path().join("home"))
+        .env_remove("HANGAR_DATABASE_URL")
+        .env_remove("HANGAR_ARTIFACTS")
+        .args(["run", spec.to_str().expect("utf-8"), "--json", "-q"])
+        .output()
+        .expect("hangar run");
+    assert!(!output.status.success(), "a merge of one unmapped dataset must fail");
+    let run: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(run["tasks"]["part"]["status"], "succeeded", "{run}");
+    let error = run["tasks"]["merge"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("is not the output of a mapped task"), "{error}");
+    assert!(error.contains("part: true"), "the error says what to give: {error}");
 }

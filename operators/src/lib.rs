@@ -34,6 +34,8 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateOperator> {
     registry.register(dedup::DedupClusters)?;
     registry.register(dedup::DedupApply)?;
     registry.register(dataset::Dataset)?;
+    registry.register(dataset::tokenizer::TrainTokenizer)?;
+    registry.register(dataset::merge::DatasetMerge)?;
     registry.register(deploy::Deploy)?;
     Ok(())
 }

@@ -27,7 +27,8 @@ pub use operator::{ConfigProblem, Demands, DynOperator, Operator, OperatorInfo, 
 pub use registry::{DuplicateOperator, RegisteredOperator, Registry};
 pub use store::{ArtifactStore, ListedFile, S3Settings, StoreLocation};
 pub use writer::{
-    ArtifactDirWriter, ArtifactWriter, Manifest, ManifestEntry, artifact_files, put_collection, read_manifest,
+    ArtifactDirWriter, ArtifactWriter, Manifest, ManifestEntry, artifact_entries, artifact_files, put_collection,
+    read_manifest,
 };
 
 /// Re-exported so operators share the engine's versions.

@@ -277,15 +277,36 @@ impl ArtifactDirWriter {
 /// # Errors
 /// When a folder's manifest is missing or malformed.
 pub async fn artifact_files(store: &ArtifactStore, artifact: &ArtifactRef) -> Result<Vec<ArtifactRef>, ArtifactError> {
+    let documents = artifact.dir && artifact.kind == ArtifactKind::Documents;
+    Ok(artifact_entries(store, artifact)
+        .await?
+        .into_iter()
+        .filter(|(path, _)| !documents || path.ends_with(".jsonl"))
+        .map(|(_, file)| file)
+        .collect())
+}
+
+/// Like [`artifact_files`], every file (a documents folder's manifest
+/// included) with its path in the folder: `00003/stats.json` in the
+/// collection of a mapped task's folder outputs. A file artifact is its own
+/// name.
+///
+/// # Errors
+/// When a folder's manifest is missing or malformed, or names a file
+/// outside the run outputs.
+pub async fn artifact_entries(
+    store: &ArtifactStore,
+    artifact: &ArtifactRef,
+) -> Result<Vec<(String, ArtifactRef)>, ArtifactError> {
     if !artifact.dir {
-        return Ok(vec![artifact.clone()]);
+        let name = artifact.key.rsplit('/').next().unwrap_or_default().to_owned();
+        return Ok(vec![(name, artifact.clone())]);
     }
     let kind = if artifact.kind == ArtifactKind::Documents { ArtifactKind::Documents } else { ArtifactKind::File };
     let manifest = read_manifest(store, artifact).await?;
     manifest
         .files
         .iter()
-        .filter(|entry| kind != ArtifactKind::Documents || entry.path.ends_with(".jsonl"))
         .map(|entry| {
             let key = entry.key_in(&artifact.key);
             // Collections list only tasks' outputs: a manifest naming any
@@ -297,7 +318,7 @@ pub async fn artifact_files(store: &ArtifactStore, artifact: &ArtifactRef) -> Re
                     reason: format!("file {:?} points outside the run outputs ({key})", entry.path),
                 });
             }
-            Ok(ArtifactRef {
+            let file = ArtifactRef {
                 kind,
                 uri: store.uri(&key),
                 key,
@@ -305,7 +326,8 @@ pub async fn artifact_files(store: &ArtifactStore, artifact: &ArtifactRef) -> Re
                 size: entry.size,
                 dir: false,
                 values: Default::default(),
-            })
+            };
+            Ok((entry.path.clone(), file))
         })
         .collect()
 }

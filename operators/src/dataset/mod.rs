@@ -4,8 +4,10 @@
 //! or test; a byte-level BPE tokenizer is trained (or loaded) and token
 //! shards are written for training.
 
+pub mod merge;
 pub mod sections;
 pub mod sft;
+pub mod tokenizer;
 pub mod vocab;
 
 use std::io::Write;
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use hangar_sdk::{
     ArtifactKind, ConfigProblem, Operator, OperatorError, OperatorInfo, PortDecl, Progress, TaskContext, TaskOutputs,
 };
+use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -97,6 +100,13 @@ pub struct DatasetConfig {
     /// Longest answer of an SFT sample, in characters (cut at a paragraph).
     #[serde(default = "default_answer_chars")]
     pub max_answer_chars: usize,
+    /// Build one shard's share of a dataset for `dataset_merge`: map this
+    /// task over the shards, every instance with the same `tokenizer` (a
+    /// `tokenizer` task's output) or `base`. The part's SFT chats go
+    /// unchecked to `sft/all.jsonl`; the merge drops ambiguous and repeated
+    /// questions across all shards.
+    #[serde(default)]
+    pub part: bool,
 }
 
 /// The splits, in file order.
@@ -133,13 +143,24 @@ struct Staged {
     span: (usize, usize),
 }
 
+/// A section's heading: its citation, then its title.
+fn heading(citation: Option<&str>, title: &str) -> String {
+    match citation {
+        Some(c) if title.is_empty() => c.to_owned(),
+        Some(c) => format!("{c} {title}"),
+        None => title.to_owned(),
+    }
+}
+
+/// What a section contributes to pretraining and to the tokenizer: its
+/// heading on the first line, then its text.
+pub(crate) fn training_text(section: &Section) -> String {
+    format!("{}\n{}", heading(section.citation.as_deref(), &section.title), section.text)
+}
+
 impl Staged {
     fn heading(&self) -> String {
-        match &self.citation {
-            Some(c) if self.title.is_empty() => c.clone(),
-            Some(c) => format!("{c} {}", self.title),
-            None => self.title.clone(),
-        }
+        heading(self.citation.as_deref(), &self.title)
     }
 
     fn training_text(&self) -> String {
@@ -154,7 +175,9 @@ impl Staged {
     }
 }
 
-/// Token shard files of one split, written as they fill.
+/// Token shard files of one split, written as they fill: every file but
+/// the last holds exactly [`SHARD_TOKENS`] tokens, so shards written part by
+/// part and joined come out the same as shards written in one go.
 struct ShardWriter {
     dir: PathBuf,
     split: &'static str,
@@ -162,12 +185,25 @@ struct ShardWriter {
     buffer: Vec<u8>,
     files: Vec<String>,
     tokens: u64,
+    file_tokens: usize,
 }
 
 /// Tokens per shard file.
 const SHARD_TOKENS: usize = 64 << 20;
 
 impl ShardWriter {
+    fn new(dir: &Path, split: &'static str, wide: bool) -> Self {
+        Self::with_file_tokens(dir, split, wide, SHARD_TOKENS)
+    }
+
+    fn with_file_tokens(dir: &Path, split: &'static str, wide: bool, file_tokens: usize) -> Self {
+        Self { dir: dir.to_path_buf(), split, wide, buffer: Vec::new(), files: Vec::new(), tokens: 0, file_tokens }
+    }
+
+    fn width(&self) -> usize {
+        if self.wide { 4 } else { 2 }
+    }
+
     fn push(&mut self, ids: &[u32]) -> std::io::Result<()> {
         for &id in ids {
             if self.wide {
@@ -177,8 +213,22 @@ impl ShardWriter {
             }
         }
         self.tokens += ids.len() as u64;
-        if self.buffer.len() >= SHARD_TOKENS * if self.wide { 4 } else { 2 } {
+        self.write_full_files()
+    }
+
+    /// Tokens already encoded at this writer's width (another part's shard).
+    fn push_encoded(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.buffer.extend_from_slice(bytes);
+        self.tokens += (bytes.len() / self.width()) as u64;
+        self.write_full_files()
+    }
+
+    fn write_full_files(&mut self) -> std::io::Result<()> {
+        let full = self.file_tokens * self.width();
+        while self.buffer.len() >= full {
+            let rest = self.buffer.split_off(full);
             self.flush()?;
+            self.buffer = rest;
         }
         Ok(())
     }
@@ -195,8 +245,103 @@ impl ShardWriter {
     }
 }
 
+/// Sample counts per split, in [`SPLITS`] order.
+type PerSplit = [u64; 3];
+
+fn split_index(split: &str) -> usize {
+    SPLITS.iter().position(|x| *x == split).unwrap_or(0)
+}
+
+/// What `stats.json` records of a dataset or a part.
+#[derive(Debug, Clone, Default)]
+struct Totals {
+    documents: u64,
+    sections: u64,
+    pretrain: PerSplit,
+    sft: PerSplit,
+    dropped: u64,
+    tokens: PerSplit,
+}
+
+fn stats_json(
+    totals: &Totals,
+    vocab_size: usize,
+    max_tokens: usize,
+    overlap: usize,
+    split_salt: &str,
+) -> serde_json::Value {
+    let per_split = |row: &PerSplit| json!({"train": row[0], "validation": row[1], "test": row[2]});
+    json!({
+        "documents": totals.documents,
+        "sections": totals.sections,
+        "pretrain": per_split(&totals.pretrain),
+        "sft": per_split(&totals.sft),
+        "sft_dropped_ambiguous": totals.dropped,
+        "tokens": per_split(&totals.tokens),
+        "vocab_size": vocab_size,
+        "max_tokens": max_tokens,
+        "overlap": overlap,
+        "split_salt": split_salt,
+    })
+}
+
+/// Writes the last shard files and `shards/meta.json`; returns the tokens per split.
+fn finish_shards(
+    out: &Path,
+    shards: &mut [ShardWriter],
+    wide: bool,
+    eos: u32,
+    vocab_size: usize,
+) -> Result<PerSplit, OperatorError> {
+    let mut shard_meta = serde_json::Map::new();
+    let mut tokens = [0u64; 3];
+    for (i, shard) in shards.iter_mut().enumerate() {
+        shard.flush().map_err(io_error("cannot write shards"))?;
+        tokens[i] = shard.tokens;
+        shard_meta.insert(shard.split.to_owned(), json!({"files": shard.files, "tokens": shard.tokens}));
+    }
+    let meta = json!({
+        "dtype": if wide { "uint32" } else { "uint16" },
+        "byte_order": "little",
+        "eos_id": eos,
+        "vocab_size": vocab_size,
+        "splits": shard_meta,
+    });
+    std::fs::write(
+        out.join("shards/meta.json"),
+        serde_json::to_vec_pretty(&meta).map_err(|e| OperatorError::internal(e.to_string()))?,
+    )
+    .map_err(io_error("cannot write shard metadata"))?;
+    Ok(tokens)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value, what: &str) -> Result<(), OperatorError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| OperatorError::internal(e.to_string()))?;
+    std::fs::write(path, bytes).map_err(|e| OperatorError::external(format!("cannot write {what}: {e}")))
+}
+
 fn io_error(what: &str) -> impl Fn(std::io::Error) -> OperatorError + '_ {
     move |e| OperatorError::external(format!("{what}: {e}"))
+}
+
+/// The dataset a `dataset` or `dataset_merge` task writes.
+fn dataset_port() -> PortDecl {
+    PortDecl::required(
+        "dataset",
+        ArtifactKind::Dataset,
+        "pretrain/{split}.jsonl, sft/{split}.jsonl, shards/{split}-NNNNN.bin, shards/meta.json, stats.json.",
+    )
+}
+
+/// The tokenizer a `dataset`, `dataset_merge` or `tokenizer` task writes.
+fn tokenizer_port() -> PortDecl {
+    PortDecl::required("tokenizer", ArtifactKind::Tokenizer, "tokenizer.json and tokenizer_config.json.")
+}
+
+fn vocab_size_problem(vocab_size: usize) -> Option<ConfigProblem> {
+    (vocab_size < 300).then(|| {
+        ConfigProblem::at(&["vocab_size"], "vocab_size must be at least 300 (256 bytes plus special tokens and merges)")
+    })
 }
 
 /// The `dataset` operator.
@@ -215,22 +360,12 @@ impl Operator for Dataset {
         .input(PortDecl::required("documents", ArtifactKind::Documents, "Documents to build the dataset from."))
         .input(PortDecl::optional("tokenizer", ArtifactKind::Tokenizer, "A tokenizer to reuse instead of training one."))
         .input(PortDecl::optional("base", ArtifactKind::Model, "A base model whose tokenizer and chat template to use."))
-        .output(PortDecl::required(
-            "dataset",
-            ArtifactKind::Dataset,
-            "pretrain/{split}.jsonl, sft/{split}.jsonl, shards/{split}-NNNNN.bin, shards/meta.json, stats.json.",
-        ))
-        .output(PortDecl::required("tokenizer", ArtifactKind::Tokenizer, "tokenizer.json and tokenizer_config.json."))
+        .output(dataset_port())
+        .output(tokenizer_port())
     }
 
     fn check(&self, c: &DatasetConfig) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
-        if c.vocab_size < 300 {
-            problems.push(ConfigProblem::at(
-                &["vocab_size"],
-                "vocab_size must be at least 300 (256 bytes plus special tokens and merges)",
-            ));
-        }
+        let mut problems: Vec<ConfigProblem> = vocab_size_problem(c.vocab_size).into_iter().collect();
         if c.max_tokens < 16 {
             problems.push(ConfigProblem::at(&["max_tokens"], "max_tokens must be at least 16"));
         }
@@ -248,6 +383,12 @@ impl Operator for Dataset {
         {
             problems
                 .push(ConfigProblem::at(&["tokenizer_file"], "give one of `base`, `tokenizer` and `tokenizer_file`"));
+        }
+        if c.part && c.tokenizer.is_none() && c.tokenizer_file.is_none() && c.base.is_none() {
+            problems.push(ConfigProblem::at(
+                &["part"],
+                "a part of a sharded dataset needs the tokenizer every shard shares: give `tokenizer:` (the output of a `tokenizer` task over all shards) or `base:`",
+            ));
         }
         problems
     }
@@ -425,151 +566,178 @@ fn build(
     )
     .map_err(io_error("cannot write tokenizer_config.json"))?;
 
-    // Pass 2: samples, chats and shards per split.
+    // Pass 2: samples, chats and shards per split; sections are tokenized
+    // a batch at a time on every core, then written in order.
     let open = |path: PathBuf| -> Result<std::io::BufWriter<std::fs::File>, OperatorError> {
         Ok(std::io::BufWriter::new(std::fs::File::create(&path).map_err(io_error("cannot create output files"))?))
     };
     let mut pretrain = Vec::new();
-    let mut chats = Vec::new();
     let mut shards = Vec::new();
     for split in SPLITS {
         pretrain.push(open(out.join(format!("pretrain/{split}.jsonl")))?);
-        chats.push(open(out.join(format!("sft/{split}.jsonl")))?);
-        shards.push(ShardWriter {
-            dir: out.to_path_buf(),
-            split,
-            wide,
-            buffer: Vec::new(),
-            files: Vec::new(),
-            tokens: 0,
-        });
+        shards.push(ShardWriter::new(out, split, wide));
     }
-    let mut counts = [[0u64; 3]; 2];
+    let mut totals = Totals { documents, sections: section_count, ..Totals::default() };
     let mut sft_samples = Vec::new();
     let stride = config.max_tokens - config.overlap;
-    for (n, section) in all.iter().enumerate() {
-        let split = split_of(&section.split_key(), &config.split_salt, config.validation, config.test);
-        let s = SPLITS.iter().position(|x| *x == split).unwrap_or(0);
-        let heading = section.heading();
-        let text = section.training_text();
-        let encoding = tokenizer
-            .encode(text.as_str(), false)
+    let mut done = 0;
+    for batch in all.chunks(ENCODE_BATCH) {
+        ctx.check_cancelled()?;
+        let encoded = batch
+            .par_iter()
+            .map(|section| {
+                let text = section.training_text();
+                tokenizer.encode(text.as_str(), false).map(|encoding| (text, encoding))
+            })
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| OperatorError::internal(format!("tokenization failed: {e}")))?;
-        let ids = encoding.get_ids();
-        let offsets = encoding.get_offsets();
-        shards[s].push(ids).map_err(io_error("cannot write shards"))?;
-        shards[s].push(&[eos]).map_err(io_error("cannot write shards"))?;
-        let heading_chars = heading.chars().count() + 1;
-        let mut start = 0;
-        let mut chunk = 0;
-        while start < ids.len() {
-            let end = (start + config.max_tokens).min(ids.len());
-            let (byte_start, byte_end) = (offsets[start].0, offsets[end - 1].1);
-            let piece = text.get(byte_start..byte_end).unwrap_or_default();
-            let char_start = text[..byte_start.min(text.len())].chars().count();
-            let char_end = char_start + piece.chars().count();
-            let body_start = section.span.0 + char_start.saturating_sub(heading_chars);
-            let body_end = section.span.0 + char_end.saturating_sub(heading_chars);
-            let record = json!({
-                "id": format!("{}-{}-{chunk}", section.doc_id, section.index),
-                "text": piece,
-                "doc_id": section.doc_id,
-                "source": section.source,
-                "section": section.citation.clone().unwrap_or_else(|| section.title.clone()),
-                "span": [body_start, body_end.max(body_start)],
-                "split": split,
-                "lang": section.lang,
-                "tokens": end - start,
-            });
-            serde_json::to_writer(&mut pretrain[s], &record).map_err(|e| OperatorError::internal(e.to_string()))?;
-            pretrain[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
-            counts[0][s] += 1;
-            chunk += 1;
-            if end == ids.len() {
-                break;
+        for (section, (text, encoding)) in batch.iter().zip(encoded) {
+            let split = split_of(&section.split_key(), &config.split_salt, config.validation, config.test);
+            let s = split_index(split);
+            let heading = section.heading();
+            let ids = encoding.get_ids();
+            let offsets = encoding.get_offsets();
+            shards[s].push(ids).map_err(io_error("cannot write shards"))?;
+            shards[s].push(&[eos]).map_err(io_error("cannot write shards"))?;
+            let heading_chars = heading.chars().count() + 1;
+            let mut start = 0;
+            let mut chunk = 0;
+            while start < ids.len() {
+                let end = (start + config.max_tokens).min(ids.len());
+                let (byte_start, byte_end) = (offsets[start].0, offsets[end - 1].1);
+                let piece = text.get(byte_start..byte_end).unwrap_or_default();
+                let char_start = text[..byte_start.min(text.len())].chars().count();
+                let char_end = char_start + piece.chars().count();
+                let body_start = section.span.0 + char_start.saturating_sub(heading_chars);
+                let body_end = section.span.0 + char_end.saturating_sub(heading_chars);
+                let record = json!({
+                    "id": format!("{}-{}-{chunk}", section.doc_id, section.index),
+                    "text": piece,
+                    "doc_id": section.doc_id,
+                    "source": section.source,
+                    "section": section.citation.clone().unwrap_or_else(|| section.title.clone()),
+                    "span": [body_start, body_end.max(body_start)],
+                    "split": split,
+                    "lang": section.lang,
+                    "tokens": end - start,
+                });
+                serde_json::to_writer(&mut pretrain[s], &record).map_err(|e| OperatorError::internal(e.to_string()))?;
+                pretrain[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
+                totals.pretrain[s] += 1;
+                chunk += 1;
+                if end == ids.len() {
+                    break;
+                }
+                start += stride;
             }
-            start += stride;
+            if config.sft {
+                let doc = DocInfo {
+                    id: &section.doc_id,
+                    source: &section.source,
+                    title: &section.doc_title,
+                    lang: &section.lang,
+                };
+                let as_section = Section {
+                    citation: section.citation.clone(),
+                    number: section.number.clone(),
+                    title: section.title.clone(),
+                    text: section.text.clone(),
+                    span: section.span,
+                };
+                sft_samples.extend(sft::samples(&as_section, &doc, split, config.max_answer_chars));
+            }
         }
-        if config.sft {
-            let doc = DocInfo {
-                id: &section.doc_id,
-                source: &section.source,
-                title: &section.doc_title,
-                lang: &section.lang,
-            };
-            let as_section = Section {
-                citation: section.citation.clone(),
-                number: section.number.clone(),
-                title: section.title.clone(),
-                text: section.text.clone(),
-                span: section.span,
-            };
-            sft_samples.extend(sft::samples(&as_section, &doc, split, config.max_answer_chars));
-        }
-        if n % 256 == 0 {
-            ctx.check_cancelled()?;
-            ctx.progress(Progress::of(n as u64, all.len() as u64, "sections").message("writing samples"));
-        }
+        done += batch.len();
+        ctx.progress(Progress::of(done as u64, all.len() as u64, "sections").message("writing samples"));
     }
-    let (sft_samples, ambiguous) = sft::without_leaks(sft_samples);
+    for writer in &mut pretrain {
+        writer.flush().map_err(io_error("cannot write samples"))?;
+    }
+    // A part's chats are checked across all shards by the merge.
+    let (sft_samples, ambiguous) = if config.part { (sft_samples, 0) } else { sft::without_leaks(sft_samples) };
     if ambiguous > 0 {
         ctx.info(format!(
             "dropped {ambiguous} SFT questions that are ambiguous (the same text in several places with different answers) or ask about a placeholder title"
         ));
     }
-    for sample in &sft_samples {
-        let s = SPLITS.iter().position(|x| *x == sample.split).unwrap_or(0);
-        serde_json::to_writer(&mut chats[s], sample).map_err(|e| OperatorError::internal(e.to_string()))?;
-        chats[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
-        counts[1][s] += 1;
+    totals.dropped = ambiguous as u64;
+    let mut chats = Vec::new();
+    if config.part {
+        chats.push(open(out.join(PART_CHATS))?);
+    } else {
+        for split in SPLITS {
+            chats.push(open(out.join(format!("sft/{split}.jsonl")))?);
+        }
     }
-    for writer in pretrain.iter_mut().chain(chats.iter_mut()) {
+    for sample in &sft_samples {
+        let s = split_index(&sample.split);
+        let file = if config.part { 0 } else { s };
+        serde_json::to_writer(&mut chats[file], sample).map_err(|e| OperatorError::internal(e.to_string()))?;
+        chats[file].write_all(b"\n").map_err(io_error("cannot write samples"))?;
+        totals.sft[s] += 1;
+    }
+    for writer in &mut chats {
         writer.flush().map_err(io_error("cannot write samples"))?;
     }
-    let mut shard_meta = serde_json::Map::new();
-    let mut tokens = serde_json::Map::new();
-    for shard in &mut shards {
-        shard.flush().map_err(io_error("cannot write shards"))?;
-        tokens.insert(shard.split.to_owned(), shard.tokens.into());
-        shard_meta.insert(shard.split.to_owned(), json!({"files": shard.files, "tokens": shard.tokens}));
+    totals.tokens = finish_shards(out, &mut shards, wide, eos, vocab_size)?;
+    let mut stats = stats_json(&totals, vocab_size, config.max_tokens, config.overlap, &config.split_salt);
+    if config.part {
+        stats["part"] = json!(true);
     }
-    let meta = json!({
-        "dtype": if wide { "uint32" } else { "uint16" },
-        "byte_order": "little",
-        "eos_id": eos,
-        "vocab_size": vocab_size,
-        "splits": shard_meta,
-    });
-    std::fs::write(
-        out.join("shards/meta.json"),
-        serde_json::to_vec_pretty(&meta).map_err(|e| OperatorError::internal(e.to_string()))?,
-    )
-    .map_err(io_error("cannot write shard metadata"))?;
-    let per_split = |row: &[u64; 3]| json!({"train": row[0], "validation": row[1], "test": row[2]});
-    let stats = json!({
-        "documents": documents,
-        "sections": section_count,
-        "pretrain": per_split(&counts[0]),
-        "sft": per_split(&counts[1]),
-        "sft_dropped_ambiguous": ambiguous,
-        "tokens": tokens,
-        "vocab_size": vocab_size,
-        "max_tokens": config.max_tokens,
-        "overlap": config.overlap,
-        "split_salt": config.split_salt,
-    });
-    std::fs::write(
-        out.join("stats.json"),
-        serde_json::to_vec_pretty(&stats).map_err(|e| OperatorError::internal(e.to_string()))?,
-    )
-    .map_err(io_error("cannot write stats.json"))?;
+    write_json(&out.join("stats.json"), &stats, "stats.json")?;
     ctx.progress(Progress::of(4, 4, "stages").message("done"));
     Ok(stats)
 }
 
+/// Sections tokenized at once on every core.
+const ENCODE_BATCH: usize = 1024;
+
+/// Where a part keeps its unchecked SFT chats, all splits in section order.
+const PART_CHATS: &str = "sft/all.jsonl";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shard_files(dir: &Path, writer: &ShardWriter) -> Vec<Vec<u8>> {
+        writer.files.iter().map(|f| std::fs::read(dir.join(f)).expect("shard")).collect()
+    }
+
+    #[test]
+    fn shards_written_in_parts_and_joined_equal_shards_written_at_once() {
+        let sections: Vec<Vec<u32>> =
+            (0..12u32).map(|i| (0..(i * 3 % 11 + 1)).map(|t| t * 1000 + i).collect()).collect();
+        for wide in [false, true] {
+            let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+            for d in &dirs {
+                std::fs::create_dir_all(d.path().join("shards")).expect("mkdir");
+            }
+            let mut whole = ShardWriter::with_file_tokens(dirs[0].path(), "train", wide, 7);
+            let mut parts = [
+                ShardWriter::with_file_tokens(dirs[1].path(), "train", wide, 7),
+                ShardWriter::with_file_tokens(dirs[2].path(), "train", wide, 7),
+            ];
+            for (i, ids) in sections.iter().enumerate() {
+                whole.push(ids).expect("push");
+                parts[usize::from(i >= 5)].push(ids).expect("push");
+            }
+            whole.flush().expect("flush");
+            let mut joined = ShardWriter::with_file_tokens(dirs[3].path(), "train", wide, 7);
+            for (part, dir) in parts.iter_mut().zip(&dirs[1..3]) {
+                part.flush().expect("flush");
+                for bytes in shard_files(dir.path(), part) {
+                    joined.push_encoded(&bytes).expect("push");
+                }
+            }
+            joined.flush().expect("flush");
+            let total: usize = sections.iter().map(Vec::len).sum();
+            assert_eq!(whole.tokens, total as u64);
+            assert_eq!(joined.tokens, whole.tokens);
+            assert_eq!(whole.files.len(), total.div_ceil(7), "every file but the last holds exactly 7 tokens");
+            assert_eq!(joined.files, whole.files);
+            assert_eq!(shard_files(dirs[3].path(), &joined), shard_files(dirs[0].path(), &whole));
+        }
+    }
 
     #[test]
     fn splits_are_stable_and_roughly_proportional() {

@@ -237,28 +237,70 @@ impl ParagraphPath {
 /// placeholder title (《标题》) are dropped. No test question is then asked
 /// in train. Returns the kept samples and how many were dropped as ambiguous.
 pub fn without_leaks(samples: Vec<SftSample>) -> (Vec<SftSample>, usize) {
-    use std::collections::{HashMap, HashSet};
-    let question = |s: &SftSample| s.messages.iter().find(|m| m.role == "user").map(|m| m.content.clone());
-    let answer = |s: &SftSample| s.messages.iter().rev().find(|m| m.role == "assistant").map(|m| m.content.clone());
-    let mut answers: HashMap<String, HashSet<Option<String>>> = HashMap::new();
+    let mut filter = LeakFilter::default();
     for sample in &samples {
-        if let Some(q) = question(sample) {
-            answers.entry(q).or_default().insert(answer(sample));
-        }
+        filter.observe(sample);
     }
-    let mut seen = HashSet::new();
-    let mut dropped = 0;
-    let kept = samples
-        .into_iter()
-        .filter(|sample| {
-            let Some(q) = question(sample) else { return false };
-            let placeholder = q.contains("《标题》") || q.contains("“标题”");
-            let ambiguous = answers.get(&q).is_some_and(|a| a.len() > 1);
-            dropped += usize::from(ambiguous || placeholder);
-            !ambiguous && !placeholder && seen.insert(q)
-        })
-        .collect();
-    (kept, dropped)
+    let kept = samples.into_iter().filter(|sample| filter.keep(sample)).collect();
+    (kept, filter.dropped())
+}
+
+/// [`without_leaks`] in two passes over samples that need not all be in
+/// memory (the parts of a sharded dataset): [`LeakFilter::observe`] every
+/// sample, then ask [`LeakFilter::keep`] of every sample in the same order.
+/// Questions and answers are kept as 128-bit digests.
+#[derive(Debug, Default)]
+pub struct LeakFilter {
+    /// Question → its first answer, and whether another answer was seen.
+    answers: std::collections::HashMap<Digest, (Digest, bool)>,
+    asked: std::collections::HashSet<Digest>,
+    dropped: usize,
+}
+
+type Digest = [u8; 16];
+
+fn digest(tag: u8, text: Option<&str>) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[tag, u8::from(text.is_some())]);
+    hasher.update(text.unwrap_or_default().as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    out
+}
+
+fn question_of(sample: &SftSample) -> Option<&str> {
+    sample.messages.iter().find(|m| m.role == "user").map(|m| m.content.as_str())
+}
+
+fn answer_digest(sample: &SftSample) -> Digest {
+    digest(b'a', sample.messages.iter().rev().find(|m| m.role == "assistant").map(|m| m.content.as_str()))
+}
+
+impl LeakFilter {
+    /// First pass: notes the sample's question and answer.
+    pub fn observe(&mut self, sample: &SftSample) {
+        let Some(question) = question_of(sample) else { return };
+        let answer = answer_digest(sample);
+        self.answers
+            .entry(digest(b'q', Some(question)))
+            .and_modify(|(first, other)| *other |= *first != answer)
+            .or_insert((answer, false));
+    }
+
+    /// Second pass, in the same order: whether the sample stays.
+    pub fn keep(&mut self, sample: &SftSample) -> bool {
+        let Some(question) = question_of(sample) else { return false };
+        let placeholder = question.contains("《标题》") || question.contains("“标题”");
+        let key = digest(b'q', Some(question));
+        let ambiguous = self.answers.get(&key).is_some_and(|(_, other)| *other);
+        self.dropped += usize::from(ambiguous || placeholder);
+        !ambiguous && !placeholder && self.asked.insert(key)
+    }
+
+    /// Samples dropped as ambiguous or about a placeholder title.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
 }
 
 #[cfg(test)]
