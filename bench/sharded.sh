@@ -53,7 +53,7 @@ run = json.load(open(sys.argv[1])); workers = sys.argv[2]
 wall = float(sys.argv[4]) - float(sys.argv[3])
 print(f"== {workers} worker(s): {run['status']} in {wall:.1f} s wall")
 tasks = run["tasks"]
-for task in ["ingest", "clean", "filter", "signatures", "clusters", "dedup", "dataset"]:
+for task in ["ingest", "clean", "filter", "signatures", "clusters", "dedup", "tokenizer", "samples", "dataset"]:
     t = tasks[task]
     instances = [v for k, v in tasks.items() if re.fullmatch(re.escape(task) + r"\[\d+\]", k)]
     if instances:

@@ -4,6 +4,7 @@
 //! token shards joined in shard order, SFT questions checked across all the
 //! shards (ambiguous and repeated ones dropped, as the one task does).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use hangar_sdk::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::sft::{LeakFilter, SftSample};
+use super::sft::{LeakFilter, question_and_answer};
 use super::{PART_CHATS, SPLITS, ShardWriter, Totals, finish_shards, io_error, split_index, stats_json, write_json};
 use crate::io::blocking;
 
@@ -260,8 +261,9 @@ fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_jso
 
     // SFT chats: every question seen across all parts, then kept or dropped.
     let mut filter = LeakFilter::default();
-    for_each_chat(parts, |sample| {
-        filter.observe(&sample);
+    for_each_chat(parts, |chat, _| {
+        let (question, answer) = chat.question_and_answer();
+        filter.observe_chat(question, answer);
         Ok(())
     })?;
     ctx.progress(Progress::of(2, 3, "stages").message("SFT questions checked"));
@@ -271,10 +273,11 @@ fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_jso
             .map_err(io_error("cannot create output files"))?;
         chats.push(std::io::BufWriter::new(file));
     }
-    for_each_chat(parts, |sample| {
-        if filter.keep(&sample) {
-            let s = split_index(&sample.split);
-            serde_json::to_writer(&mut chats[s], &sample).map_err(|e| OperatorError::internal(e.to_string()))?;
+    // A part wrote each chat as the one task would: kept lines are copied as they are.
+    for_each_chat(parts, |chat, line| {
+        if filter.keep_chat(chat.question_and_answer().0) {
+            let s = split_index(&chat.split);
+            chats[s].write_all(line.as_bytes()).map_err(io_error("cannot write samples"))?;
             chats[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
             totals.sft[s] += 1;
         }
@@ -298,10 +301,34 @@ fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_jso
     Ok(described)
 }
 
-/// Every part's unchecked chats, in part order.
+/// What the merge reads of a chat: its messages and split, borrowed from
+/// the line where no escape forces a copy.
+#[derive(Debug, Deserialize)]
+struct ChatLine<'a> {
+    #[serde(borrow)]
+    messages: Vec<MessageLine<'a>>,
+    #[serde(borrow)]
+    split: Cow<'a, str>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageLine<'a> {
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+    #[serde(borrow)]
+    content: Cow<'a, str>,
+}
+
+impl ChatLine<'_> {
+    fn question_and_answer(&self) -> (Option<&str>, Option<&str>) {
+        question_and_answer(self.messages.iter().map(|m| (m.role.as_ref(), m.content.as_ref())))
+    }
+}
+
+/// Every part's unchecked chats, in part order, with their lines.
 fn for_each_chat(
     parts: &[PartFiles],
-    mut each: impl FnMut(SftSample) -> Result<(), OperatorError>,
+    mut each: impl FnMut(&ChatLine<'_>, &str) -> Result<(), OperatorError>,
 ) -> Result<(), OperatorError> {
     for (index, part) in parts.iter().enumerate() {
         let Some(path) = part.get(PART_CHATS) else { continue };
@@ -309,10 +336,10 @@ fn for_each_chat(
             std::io::BufReader::new(std::fs::File::open(path).map_err(io_error("cannot read a part's chats"))?);
         for (number, line) in reader.lines().enumerate() {
             let line = line.map_err(io_error("cannot read a part's chats"))?;
-            let sample = serde_json::from_str(&line).map_err(|e| {
+            let chat: ChatLine<'_> = serde_json::from_str(&line).map_err(|e| {
                 OperatorError::user(format!("line {} of {PART_CHATS} in part {index} is not a chat: {e}", number + 1))
             })?;
-            each(sample)?;
+            each(&chat, &line)?;
         }
     }
     Ok(())

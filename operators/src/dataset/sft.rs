@@ -268,19 +268,31 @@ fn digest(tag: u8, text: Option<&str>) -> Digest {
     out
 }
 
-fn question_of(sample: &SftSample) -> Option<&str> {
-    sample.messages.iter().find(|m| m.role == "user").map(|m| m.content.as_str())
+/// A chat's question (its first user message) and answer (its last
+/// assistant message).
+pub fn question_and_answer<'a>(
+    messages: impl DoubleEndedIterator<Item = (&'a str, &'a str)> + Clone,
+) -> (Option<&'a str>, Option<&'a str>) {
+    let question = messages.clone().find(|(role, _)| *role == "user").map(|(_, content)| content);
+    let answer = messages.rev().find(|(role, _)| *role == "assistant").map(|(_, content)| content);
+    (question, answer)
 }
 
-fn answer_digest(sample: &SftSample) -> Digest {
-    digest(b'a', sample.messages.iter().rev().find(|m| m.role == "assistant").map(|m| m.content.as_str()))
+fn sample_chat(sample: &SftSample) -> (Option<&str>, Option<&str>) {
+    question_and_answer(sample.messages.iter().map(|m| (m.role.as_str(), m.content.as_str())))
 }
 
 impl LeakFilter {
     /// First pass: notes the sample's question and answer.
     pub fn observe(&mut self, sample: &SftSample) {
-        let Some(question) = question_of(sample) else { return };
-        let answer = answer_digest(sample);
+        let (question, answer) = sample_chat(sample);
+        self.observe_chat(question, answer);
+    }
+
+    /// [`Self::observe`] of a chat's question and answer.
+    pub fn observe_chat(&mut self, question: Option<&str>, answer: Option<&str>) {
+        let Some(question) = question else { return };
+        let answer = digest(b'a', answer);
         self.answers
             .entry(digest(b'q', Some(question)))
             .and_modify(|(first, other)| *other |= *first != answer)
@@ -289,7 +301,12 @@ impl LeakFilter {
 
     /// Second pass, in the same order: whether the sample stays.
     pub fn keep(&mut self, sample: &SftSample) -> bool {
-        let Some(question) = question_of(sample) else { return false };
+        self.keep_chat(sample_chat(sample).0)
+    }
+
+    /// [`Self::keep`] of a chat's question.
+    pub fn keep_chat(&mut self, question: Option<&str>) -> bool {
+        let Some(question) = question else { return false };
         let placeholder = question.contains("《标题》") || question.contains("“标题”");
         let key = digest(b'q', Some(question));
         let ambiguous = self.answers.get(&key).is_some_and(|(_, other)| *other);
