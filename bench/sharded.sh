@@ -7,6 +7,7 @@
 # on the local disk. Prints the wall time of each and where the time went.
 #   bench/sharded.sh                       (SCALE=100: about 600 MB of text)
 #   SCALE=10 SHARD_BYTES=8000000 bench/sharded.sh
+#   TOKENIZER_SAMPLE_BYTES=80000000 bench/sharded.sh   (the tokenizer learns from ~80 MB)
 # HANGAR_BIN= reuses a built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ fi
 . scripts/services.sh >/dev/null
 SCALE="${SCALE:-100}"
 SHARD_BYTES="${SHARD_BYTES:-16000000}"
+# The tokenizer learns from about this many bytes of sections (0: all of them).
+TOKENIZER_SAMPLE_BYTES="${TOKENIZER_SAMPLE_BYTES:-0}"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -43,7 +46,8 @@ for workers in 1 2; do
   done
   start=$(date +%s.%N)
   "$HANGAR_BIN" --home "$work/coordinator" run pipelines/airworthiness-sharded.yaml --no-workers -q --json \
-    -p corpus="$work/corpus" -p shard_bytes="$SHARD_BYTES" > "$work/run-$workers.json" 2> "$work/run-$workers.log"
+    -p corpus="$work/corpus" -p shard_bytes="$SHARD_BYTES" -p tokenizer_sample_bytes="$TOKENIZER_SAMPLE_BYTES" \
+    > "$work/run-$workers.json" 2> "$work/run-$workers.log"
   end=$(date +%s.%N)
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   pids=()
