@@ -56,6 +56,18 @@ fn sharded_and_single_task_pipelines_agree_digest_for_digest() {
         "the tokenizer task learns what the one-task dataset learns"
     );
 
+    // One document per shard: dedup empties the shards of the duplicates,
+    // and their empty parts join like any other.
+    let fine = run(&dir.path().join("fine"), "pipelines/airworthiness-sharded.yaml", &["shard_bytes=1"]);
+    assert_eq!(fine["status"], "succeeded", "{fine}");
+    let emptied = (0..fine["tasks"]["dedup"]["map_size"].as_u64().expect("map_size"))
+        .filter(|i| fine["tasks"][format!("dedup[{i}]")]["outputs"]["documents"]["size"] == 0)
+        .count();
+    assert!(emptied > 0, "some shard holds only duplicates: {fine}");
+    for output in ["dataset", "tokenizer"] {
+        assert_eq!(digest(&fine, "dataset", output), digest(&whole, "dataset", output), "dataset.{output} differs");
+    }
+
     // A tokenizer learned from a sample of the sections is another tokenizer,
     // and the parts still join into a dataset.
     let sampled = run(
@@ -68,12 +80,55 @@ fn sharded_and_single_task_pipelines_agree_digest_for_digest() {
     assert!(digest(&sampled, "dataset", "dataset").is_string());
 }
 
+/// Runs a spec written into a temporary folder; returns the run's JSON.
+fn run_spec(dir: &Path, spec: &str) -> (bool, Value) {
+    let path = dir.join("spec.yaml");
+    std::fs::write(&path, spec).expect("spec");
+    let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .arg("--home")
+        .arg(dir.join("home"))
+        .env_remove("HANGAR_DATABASE_URL")
+        .env_remove("HANGAR_ARTIFACTS")
+        .args(["run", path.to_str().expect("utf-8"), "--json", "-q"])
+        .output()
+        .expect("hangar run");
+    (output.status.success(), serde_json::from_slice(&output.stdout).expect("json"))
+}
+
+#[test]
+fn a_merge_refuses_tokenizers_that_are_not_the_parts_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, run) = run_spec(
+        dir.path(),
+        r#"name: crossed
+tasks:
+  ingest: { uses: ingest, with: { path: examples/corpus, shard_bytes: 4000 } }
+  small: { uses: tokenizer, with: { documents: "${{ tasks.ingest.outputs.documents }}", vocab_size: 400 } }
+  large: { uses: tokenizer, with: { documents: "${{ tasks.ingest.outputs.documents }}", vocab_size: 600 } }
+  a:
+    uses: dataset
+    map: "${{ tasks.ingest.outputs.documents }}"
+    with: { documents: "${{ item }}", tokenizer: "${{ tasks.small.outputs.tokenizer }}", part: true }
+  b:
+    uses: dataset
+    map: "${{ tasks.ingest.outputs.documents }}"
+    with: { documents: "${{ item }}", tokenizer: "${{ tasks.large.outputs.tokenizer }}", part: true }
+  merge:
+    uses: dataset_merge
+    with: { parts: "${{ tasks.a.outputs.dataset }}", tokenizers: "${{ tasks.b.outputs.tokenizer }}" }
+"#,
+    );
+    assert!(!ok, "parts of one tokenizer merged with another's must fail: {run}");
+    let error = run["tasks"]["merge"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("was not built with the tokenizer in `tokenizers`"), "{error}");
+    assert!(error.contains("same mapped dataset task"), "the error says what to give: {error}");
+}
+
 #[test]
 fn a_merge_of_something_other_than_a_mapped_dataset_says_what_to_give() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = dir.path().join("unmapped.yaml");
-    std::fs::write(
-        &spec,
+    let (ok, run) = run_spec(
+        dir.path(),
         r#"name: unmapped
 tasks:
   ingest: { uses: ingest, with: { path: examples/corpus } }
@@ -85,18 +140,8 @@ tasks:
     uses: dataset_merge
     with: { parts: "${{ tasks.part.outputs.dataset }}", tokenizers: "${{ tasks.part.outputs.tokenizer }}" }
 "#,
-    )
-    .expect("spec");
-    let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
-        .arg("--home")
-        .arg(dir.path().join("home"))
-        .env_remove("HANGAR_DATABASE_URL")
-        .env_remove("HANGAR_ARTIFACTS")
-        .args(["run", spec.to_str().expect("utf-8"), "--json", "-q"])
-        .output()
-        .expect("hangar run");
-    assert!(!output.status.success(), "a merge of one unmapped dataset must fail");
-    let run: Value = serde_json::from_slice(&output.stdout).expect("json");
+    );
+    assert!(!ok, "a merge of one unmapped dataset must fail: {run}");
     assert_eq!(run["tasks"]["part"]["status"], "succeeded", "{run}");
     let error = run["tasks"]["merge"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("is not the output of a mapped task"), "{error}");

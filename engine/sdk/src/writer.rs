@@ -318,6 +318,14 @@ pub async fn artifact_entries(
                     reason: format!("file {:?} points outside the run outputs ({key})", entry.path),
                 });
             }
+            // The path names the file inside the folder, and readers write
+            // files under it: one plain relative path, nothing else.
+            if entry.path.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+                return Err(ArtifactError::Encode {
+                    key: format!("{}/MANIFEST.json", artifact.key),
+                    reason: format!("file {:?} is not a plain relative path", entry.path),
+                });
+            }
             let file = ArtifactRef {
                 kind,
                 uri: store.uri(&key),
@@ -442,5 +450,46 @@ mod tests {
         assert_eq!(manifest.files.len(), 2);
         assert_eq!(manifest.files[0].path, "config.json");
         assert!(store.artifact_exists(&first).await.expect("exists"));
+    }
+
+    #[tokio::test]
+    async fn a_manifest_naming_files_outside_its_folder_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ArtifactStore::local(dir.path()).expect("store");
+        let mut part = store.dir_writer("runs/r/t/out", ArtifactKind::Dataset);
+        part.put("stats.json", b"{}").await.expect("put");
+        let part = part.finish().await.expect("finish");
+        let stats = artifact_files(&store, &part).await.expect("files").remove(0);
+        let entry = |path: &str, key: &str| ManifestEntry {
+            path: path.to_owned(),
+            digest: stats.digest.clone(),
+            size: stats.size,
+            key: Some(key.to_owned()),
+        };
+        let good = put_collection(
+            &store,
+            "runs/r/t/collection/ok",
+            ArtifactKind::Dataset,
+            &[("00000/stats.json".to_owned(), stats.clone())],
+        )
+        .await
+        .expect("collection");
+        let listed = artifact_entries(&store, &good).await.expect("entries");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, "00000/stats.json");
+        assert_eq!(listed[0].1.key, stats.key);
+        for (path, key) in [
+            ("00000/../../x", stats.key.as_str()),
+            ("/etc/passwd", stats.key.as_str()),
+            ("00000//stats.json", stats.key.as_str()),
+            ("00000/stats.json", "uploads/someone-else/file"),
+        ] {
+            let manifest = Manifest { kind: ArtifactKind::Dataset, files: vec![entry(path, key)] };
+            let bytes = serde_json::to_vec(&manifest).expect("json");
+            store.put("runs/r/t/crafted/MANIFEST.json", ArtifactKind::File, &bytes).await.expect("put");
+            let crafted = ArtifactRef { key: "runs/r/t/crafted".to_owned(), ..good.clone() };
+            let err = artifact_entries(&store, &crafted).await.expect_err(path);
+            assert!(err.to_string().contains("MANIFEST.json"), "{path}: {err}");
+        }
     }
 }

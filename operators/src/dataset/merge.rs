@@ -47,6 +47,9 @@ struct PartStats {
     max_tokens: usize,
     overlap: usize,
     split_salt: String,
+    /// `blake3:…` of the tokenizer.json the part was built with.
+    #[serde(default)]
+    tokenizer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +75,12 @@ struct PartSplit {
 /// One part's files: path inside the part → local path.
 type PartFiles = BTreeMap<String, PathBuf>;
 
+/// The files of a tokenizer artifact, `tokenizer.json` first.
+const TOKENIZER_FILES: [&str; 2] = ["tokenizer.json", "tokenizer_config.json"];
+
+/// Chats read between two looks at cancellation.
+const CHATS_PER_CHECK: usize = 4096;
+
 impl Operator for DatasetMerge {
     type Config = DatasetMergeConfig;
 
@@ -92,15 +101,21 @@ impl Operator for DatasetMerge {
         let parts = parts_of(&ctx, "parts", &scratch).await?;
         let tokenizers = grouped(&ctx, "tokenizers").await?;
         let tokenizer = one_tokenizer(&tokenizers, parts.len())?;
+        let tokenizer_digest = tokenizer.get(TOKENIZER_FILES[0]).map(|f| f.digest.clone()).unwrap_or_default();
         let mut tokenizer_out = ctx.output_dir("tokenizer", ArtifactKind::Tokenizer);
-        for (name, file) in tokenizer {
+        for name in TOKENIZER_FILES {
+            let file = tokenizer.get(name).ok_or_else(|| {
+                OperatorError::user(format!(
+                    "the parts' tokenizer has no {name}; give `tokenizers` of the mapped dataset task"
+                ))
+            })?;
             let local = ctx.artifacts().fetch_local(&file.key, &scratch.join("tokenizer")).await?;
-            tokenizer_out.put_file(&name, &local).await?;
+            tokenizer_out.put_file(name, &local).await?;
         }
         let out = scratch.join("out");
         let build_dir = out.clone();
         let task = ctx.clone();
-        let stats = blocking(move || merge(&parts, &build_dir, &task)).await?;
+        let stats = blocking(move || merge(&parts, &tokenizer_digest, &build_dir, &task)).await?;
         ctx.info(format!(
             "{} parts: {} sections from {} documents; pretraining samples {}; SFT samples {} ({} dropped as ambiguous)",
             stats["parts"],
@@ -184,20 +199,32 @@ fn one_tokenizer(
     Ok(first)
 }
 
+/// A file every part has.
+fn part_file<'a>(part: &'a PartFiles, index: usize, name: &str) -> Result<&'a PathBuf, OperatorError> {
+    part.get(name).ok_or_else(|| {
+        OperatorError::user(format!("part {index} has no {name}; build the parts with `dataset` and `part: true`"))
+    })
+}
+
+fn read_failed(index: usize, name: &str) -> impl Fn(std::io::Error) -> OperatorError + '_ {
+    move |e| OperatorError::external(format!("cannot read {name} of part {index}: {e}"))
+}
+
 fn read_part_json<T: serde::de::DeserializeOwned>(
     part: &PartFiles,
     index: usize,
     name: &str,
 ) -> Result<T, OperatorError> {
-    let path = part.get(name).ok_or_else(|| {
-        OperatorError::user(format!("part {index} has no {name}; build the parts with `dataset` and `part: true`"))
-    })?;
-    let bytes =
-        std::fs::read(path).map_err(|e| OperatorError::external(format!("cannot read {name} of part {index}: {e}")))?;
+    let bytes = std::fs::read(part_file(part, index, name)?).map_err(read_failed(index, name))?;
     serde_json::from_slice(&bytes).map_err(|e| OperatorError::user(format!("{name} of part {index} is not valid: {e}")))
 }
 
-fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_json::Value, OperatorError> {
+fn merge(
+    parts: &[PartFiles],
+    tokenizer_digest: &str,
+    out: &Path,
+    ctx: &TaskContext,
+) -> Result<serde_json::Value, OperatorError> {
     for dir in ["pretrain", "sft", "shards"] {
         std::fs::create_dir_all(out.join(dir)).map_err(io_error("cannot create the output folders"))?;
     }
@@ -212,18 +239,38 @@ fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_jso
                 "part {index} is a whole dataset, not a part: build the parts with `part: true`"
             )));
         }
-        let same = s.vocab_size == first.vocab_size
-            && s.max_tokens == first.max_tokens
-            && s.overlap == first.overlap
-            && s.split_salt == first.split_salt
-            && m.dtype == first_meta.dtype
-            && m.eos_id == first_meta.eos_id;
-        if !same {
+        if s.tokenizer.as_deref() != Some(tokenizer_digest) {
             return Err(OperatorError::user(format!(
-                "part {index} was built with other settings than part 0 (vocabulary, max_tokens, overlap, split_salt); map one dataset task over every shard"
+                "part {index} was not built with the tokenizer in `tokenizers`; give `parts` and `tokenizers` of the same mapped dataset task"
+            )));
+        }
+        let differing: Vec<&str> = [
+            ("vocab_size", s.vocab_size == first.vocab_size),
+            ("max_tokens", s.max_tokens == first.max_tokens),
+            ("overlap", s.overlap == first.overlap),
+            ("split_salt", s.split_salt == first.split_salt),
+            ("dtype", m.dtype == first_meta.dtype),
+            ("eos_id", m.eos_id == first_meta.eos_id),
+        ]
+        .into_iter()
+        .filter_map(|(name, same)| (!same).then_some(name))
+        .collect();
+        if !differing.is_empty() {
+            return Err(OperatorError::user(format!(
+                "part {index} was built with another {} than part 0; map one dataset task over every shard",
+                differing.join(", ")
             )));
         }
     }
+    let wide = match first_meta.dtype.as_str() {
+        "uint16" => false,
+        "uint32" => true,
+        other => {
+            return Err(OperatorError::user(format!(
+                "part 0 has tokens of unknown type {other:?} in shards/meta.json"
+            )));
+        }
+    };
     let mut totals = Totals::default();
     for s in &stats {
         totals.documents += s.documents;
@@ -232,25 +279,27 @@ fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_jso
             totals.pretrain[i] += n;
         }
     }
+    if totals.sections == 0 {
+        return Err(OperatorError::user("the documents hold no text to build a dataset from"));
+    }
 
     // Pretraining samples and token shards: each split's, part after part.
-    let wide = first_meta.dtype == "uint32";
     let mut shards = Vec::new();
     for split in SPLITS {
         let name = format!("pretrain/{split}.jsonl");
         let mut joined = std::fs::File::create(out.join(&name)).map_err(io_error("cannot create output files"))?;
         let mut writer = ShardWriter::new(out, split, wide);
         for (index, (part, meta)) in parts.iter().zip(&metas).enumerate() {
-            if let Some(path) = part.get(&name) {
-                let mut file = std::fs::File::open(path).map_err(io_error("cannot read a part's samples"))?;
-                std::io::copy(&mut file, &mut joined).map_err(io_error("cannot write samples"))?;
-            }
+            let mut file = std::fs::File::open(part_file(part, index, &name)?).map_err(read_failed(index, &name))?;
+            std::io::copy(&mut file, &mut joined).map_err(io_error("cannot write samples"))?;
             for shard in meta.splits.get(split).map(|s| s.files.as_slice()).unwrap_or_default() {
-                let path = part.get(shard).ok_or_else(|| {
-                    OperatorError::user(format!("part {index} lists {shard} in shards/meta.json but has no such file"))
+                let bytes = std::fs::read(part_file(part, index, shard)?).map_err(read_failed(index, shard))?;
+                writer.push_encoded(&bytes).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::InvalidData => {
+                        OperatorError::user(format!("{shard} of part {index} is not a token shard: {e}"))
+                    }
+                    _ => OperatorError::external(format!("cannot write shards: {e}")),
                 })?;
-                let bytes = std::fs::read(path).map_err(io_error("cannot read a part's token shard"))?;
-                writer.push_encoded(&bytes).map_err(io_error("cannot write shards"))?;
             }
             ctx.check_cancelled()?;
         }
@@ -261,7 +310,7 @@ fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_jso
 
     // SFT chats: every question seen across all parts, then kept or dropped.
     let mut filter = LeakFilter::default();
-    for_each_chat(parts, |chat, _| {
+    for_each_chat(parts, ctx, |chat, _| {
         let (question, answer) = chat.question_and_answer();
         filter.observe_chat(question, answer);
         Ok(())
@@ -274,7 +323,7 @@ fn merge(parts: &[PartFiles], out: &Path, ctx: &TaskContext) -> Result<serde_jso
         chats.push(std::io::BufWriter::new(file));
     }
     // A part wrote each chat as the one task would: kept lines are copied as they are.
-    for_each_chat(parts, |chat, line| {
+    for_each_chat(parts, ctx, |chat, line| {
         if filter.keep_chat(chat.question_and_answer().0) {
             let s = split_index(&chat.split);
             chats[s].write_all(line.as_bytes()).map_err(io_error("cannot write samples"))?;
@@ -328,14 +377,22 @@ impl ChatLine<'_> {
 /// Every part's unchecked chats, in part order, with their lines.
 fn for_each_chat(
     parts: &[PartFiles],
+    ctx: &TaskContext,
     mut each: impl FnMut(&ChatLine<'_>, &str) -> Result<(), OperatorError>,
 ) -> Result<(), OperatorError> {
     for (index, part) in parts.iter().enumerate() {
-        let Some(path) = part.get(PART_CHATS) else { continue };
-        let reader =
-            std::io::BufReader::new(std::fs::File::open(path).map_err(io_error("cannot read a part's chats"))?);
-        for (number, line) in reader.lines().enumerate() {
-            let line = line.map_err(io_error("cannot read a part's chats"))?;
+        let file = std::fs::File::open(part_file(part, index, PART_CHATS)?).map_err(read_failed(index, PART_CHATS))?;
+        for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+            if number % CHATS_PER_CHECK == 0 {
+                ctx.check_cancelled()?;
+            }
+            let line = line.map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => OperatorError::user(format!(
+                    "line {} of {PART_CHATS} in part {index} is not UTF-8 text: {e}",
+                    number + 1
+                )),
+                _ => read_failed(index, PART_CHATS)(e),
+            })?;
             let chat: ChatLine<'_> = serde_json::from_str(&line).map_err(|e| {
                 OperatorError::user(format!("line {} of {PART_CHATS} in part {index} is not a chat: {e}", number + 1))
             })?;

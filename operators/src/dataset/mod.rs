@@ -217,7 +217,16 @@ impl ShardWriter {
     }
 
     /// Tokens already encoded at this writer's width (another part's shard).
+    ///
+    /// # Errors
+    /// `InvalidData` when the bytes are not whole tokens.
     fn push_encoded(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.len() % self.width() != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} bytes are not whole tokens of {} bytes", bytes.len(), self.width()),
+            ));
+        }
         self.buffer.extend_from_slice(bytes);
         self.tokens += (bytes.len() / self.width()) as u64;
         self.write_full_files()
@@ -517,7 +526,8 @@ fn build(
     })?;
     staged.flush().map_err(io_error("cannot write sections"))?;
     drop(staged);
-    if section_count == 0 {
+    // A shard that dedup emptied is an empty part; the merge says when all are.
+    if section_count == 0 && !config.part {
         return Err(OperatorError::user("the documents hold no text to build a dataset from"));
     }
     ctx.progress(Progress::of(1, 4, "stages").message("sections found"));
@@ -553,7 +563,8 @@ fn build(
     };
     let vocab_size = tokenizer.get_vocab_size(true);
     let wide = vocab_size > u16::MAX as usize;
-    std::fs::write(out.join("tokenizer/tokenizer.json"), vocab::to_json(&tokenizer).map_err(OperatorError::internal)?)
+    let tokenizer_json = vocab::to_json(&tokenizer).map_err(OperatorError::internal)?;
+    std::fs::write(out.join("tokenizer/tokenizer.json"), &tokenizer_json)
         .map_err(io_error("cannot write tokenizer.json"))?;
     // A base model's tokenizer keeps its own config (special tokens, chat template).
     let tokenizer_config = match &base_config {
@@ -682,7 +693,9 @@ fn build(
     totals.tokens = finish_shards(out, &mut shards, wide, eos, vocab_size)?;
     let mut stats = stats_json(&totals, vocab_size, config.max_tokens, config.overlap, &config.split_salt);
     if config.part {
+        // The merge checks that the tokenizer it is given is the one these tokens come from.
         stats["part"] = json!(true);
+        stats["tokenizer"] = json!(format!("blake3:{}", blake3::hash(tokenizer_json.as_bytes()).to_hex()));
     }
     write_json(&out.join("stats.json"), &stats, "stats.json")?;
     ctx.progress(Progress::of(4, 4, "stages").message("done"));
