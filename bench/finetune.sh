@@ -31,7 +31,7 @@ print(f"{statistics.median(rates):.1f}")
 PY
 )"
   torch="$("$HANGAR_REFERENCE_PYTHON" scripts/reference/finetune_torch.py "$HANGAR_TEST_GGUF" "$threads" "$STEPS" 2>/dev/null | tail -1)"
-  torch_rate="$(python3 -c 'import json,sys; print(f"{json.loads(sys.argv[1])[\"tokens_per_s\"]:.1f}")' "$torch")"
+  torch_rate="$(python3 -c 'import json,sys; print("%.1f" % json.loads(sys.argv[1])["tokens_per_s"])' "$torch")"
   printf 'threads %s: hangar %s tok/s, pytorch+peft %s tok/s, ratio %s\n' "$threads" "$hangar" "$torch_rate" \
     "$(python3 -c "print(f'{$hangar/$torch_rate:.2f}x')")"
   rm -rf "$home"
