@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use hangar_engine::store::catalog::{NewPipelineVersion, SavedPipeline};
 use hangar_engine::store::{
-    Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, QueueTask, Settle, TaskLease,
+    Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, QueueTask, Recorded, Settle,
+    TaskLease,
 };
 use hangar_engine::store::{Backend, Change, PipelineStore};
 use hangar_engine::{LogStore, PoolStore, RunStore, Store, TaskQueue, TaskStatus};
@@ -35,6 +36,7 @@ on_both!(
     other_processes_hear_of_changes,
     one_claim_takes_a_batch_within_pool_slots,
     a_batch_of_completions_skips_a_stale_attempt,
+    ends_are_taken_once_and_by_the_holding_coordinator_at_completion,
 );
 
 fn new_run(id: &str, pipeline: &str, max_active_runs: Option<u32>) -> NewRun {
@@ -511,4 +513,27 @@ async fn a_batch_of_completions_skips_a_stale_attempt(f: &Fixture) {
     assert_eq!(status("a"), TaskStatus::Succeeded);
     assert_eq!(status("b"), TaskStatus::Failed, "the stale success wrote nothing");
     assert_eq!(status("c"), TaskStatus::Running);
+}
+
+async fn ends_are_taken_once_and_by_the_holding_coordinator_at_completion(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0), task("b", 1), task("c", 2)]).await.expect("create");
+    assert_eq!(s.acquire_run("r1", "me", 0, 10_000).await.expect("acquire"), Acquired::Yes);
+    s.advance("r1", &queue(&["a", "b", "c"]), 0).await.expect("queue");
+    let claimed = s.claim_tasks("w", &[], 1, 5_000, 3).await.expect("claim");
+    let lease = |id: &str| claimed.iter().find(|t| t.lease.task_id == id).expect("claimed").lease.clone();
+    let ok = Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None };
+    let retry = Completion::Retry { error: "again".into(), available_at: 50 };
+    let batch = vec![(lease("a"), ok.clone()), (lease("b"), retry)];
+    assert_eq!(
+        s.complete_all_for(&batch, Some("me"), 10).await.expect("complete"),
+        [Recorded::Taken, Recorded::Written],
+        "an end of a run this coordinator holds is taken for it; a retry is nobody's news"
+    );
+    let other = s.complete_all_for(&[(lease("c"), ok)], Some("someone else"), 11).await.expect("complete");
+    assert_eq!(other, [Recorded::Written], "not the run's coordinator: left for it to take");
+    let taken = s.take_ended_among(&["r1".to_owned()]).await.expect("take");
+    let ids: Vec<&str> = taken.iter().map(|t| t.task_id.as_str()).collect();
+    assert_eq!(ids, ["c"], "a was taken at completion; b is queued again");
+    assert!(s.take_ended_among(&["r1".to_owned()]).await.expect("take").is_empty(), "taken once");
 }

@@ -52,7 +52,7 @@ impl Engine {
     /// external one when the database cannot say.
     pub async fn access_for(&self, owner: Option<&str>) -> Result<Access, OperatorError> {
         let store_error = |e: crate::store::StoreError| OperatorError::external(e.to_string());
-        let roots = self.store.data_roots().await.map_err(store_error)?;
+        let roots = self.store.recent_data_roots().await.map_err(store_error)?;
         let Some(owner) = owner else {
             return Ok(Access::trusted(roots.into_iter().map(to_root).collect()));
         };

@@ -6,7 +6,7 @@
 //! the rows they touch; a loop per run would poll the database a thousand
 //! times per interval.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -88,19 +88,24 @@ impl Engine {
                 &mut *self.signals.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
             ));
             look_now.retain(|id| runs.contains_key(id));
+            // Runs whose tasks ended here need no reading, only a look.
+            let handed = self.signals.runs_handed_over(|id| runs.contains_key(id));
 
-            if !look_now.is_empty() {
+            let mut more = false;
+            if !look_now.is_empty() || !handed.is_empty() {
                 // In run order, so that two processes' steps lock rows in the
                 // same order; in bounded batches, so that one look stays short.
-                let mut ids: Vec<String> = look_now.drain().collect();
-                ids.sort();
-                let later = ids.split_off(ids.len().min(BATCH));
-                look_now.extend(later);
-                match self.look_at(&mut runs, &ids).await {
+                let mut ids: Vec<String> =
+                    look_now.iter().cloned().chain(handed).collect::<BTreeSet<_>>().into_iter().collect();
+                more = ids.len() > BATCH;
+                ids.truncate(BATCH);
+                let read: HashSet<String> = ids.iter().filter(|id| look_now.remove(*id)).cloned().collect();
+                match self.look_at(&mut runs, &ids, &read).await {
                     Ok(again) => look_now.extend(again),
                     Err(err) => {
                         // Nothing of the step was applied (one transaction): forget
-                        // what was decided in memory and look again a little later.
+                        // what was decided in memory (and taken) and look again a
+                        // little later, from what the store has.
                         tracing::warn!(error = %err, runs = ids.len(), "Coordinating runs failed; trying again.");
                         self.reload(&mut runs, &ids).await;
                         tokio::time::sleep(self.settings.poll).await;
@@ -117,7 +122,7 @@ impl Engine {
                     tracing::warn!(error = %err, "Could not look for expired task leases.");
                 }
             }
-            if !look_now.is_empty() {
+            if more || !look_now.is_empty() {
                 continue;
             }
             let wait = self.coordinator_poll().saturating_sub(last_poll.elapsed());
@@ -137,35 +142,43 @@ impl Engine {
         }
     }
 
-    /// One look at each of `ids`: their ended tasks in one query, their
-    /// steps in one transaction. Finished runs leave `runs` with their
-    /// outcome; returns the runs to look at again at once.
+    /// One look at each of `ids`: the ended tasks of those in `read` in one
+    /// query (with their cancellations), those handed over by this process's
+    /// workers from memory, and all their steps in one transaction. Finished
+    /// runs leave `runs` with their outcome; returns the runs to look at
+    /// again at once.
     async fn look_at(
         &self,
         runs: &mut HashMap<String, Coordinated>,
         ids: &[String],
+        read: &HashSet<String>,
     ) -> Result<Vec<String>, crate::store::StoreError> {
-        let unsure: Vec<String> =
-            ids.iter().filter(|id| runs.get(*id).is_some_and(|r| !r.cancelling)).cloned().collect();
-        // A cancellation from another process (the API, another CLI) is read
-        // with the look that its announcement caused; both reads at once.
-        let (cancelled, ended) =
-            tokio::join!(self.store.cancel_requested_among(&unsure), self.store.unacked_among(ids));
-        for id in cancelled? {
-            if let Some(run) = runs.get_mut(&id) {
-                run.cancelling = true;
+        let mut finished: HashMap<String, Vec<TaskRecord>> = HashMap::new();
+        let to_read: Vec<String> = ids.iter().filter(|id| read.contains(*id)).cloned().collect();
+        if !to_read.is_empty() {
+            let unsure: Vec<String> =
+                to_read.iter().filter(|id| runs.get(*id).is_some_and(|r| !r.cancelling)).cloned().collect();
+            // A cancellation from another process (the API, another CLI) is
+            // read with the look that its announcement caused; both reads at once.
+            let (cancelled, ended) =
+                tokio::join!(self.store.cancel_requested_among(&unsure), self.store.take_ended_among(&to_read));
+            for id in cancelled? {
+                if let Some(run) = runs.get_mut(&id) {
+                    run.cancelling = true;
+                }
+            }
+            for task in ended? {
+                finished.entry(task.run_id.clone()).or_default().push(task);
             }
         }
-        let mut finished: HashMap<String, Vec<TaskRecord>> = HashMap::new();
-        for task in ended? {
-            finished.entry(task.run_id.clone()).or_default().push(task);
-        }
+        let mut handed = self.signals.take_handed_over(ids);
         let mut steps = Vec::with_capacity(ids.len());
         let mut again = Vec::new();
         for id in ids {
             let Some(run) = runs.get_mut(id) else { continue };
             let mut step = Advance::default();
-            if self.look(run, finished.remove(id).unwrap_or_default(), &mut step).await {
+            let (ended, handed) = (finished.remove(id).unwrap_or_default(), handed.remove(id).unwrap_or_default());
+            if self.look(run, ended, handed, &mut step).await {
                 again.push(id.clone());
             }
             steps.push((id.clone(), step));

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use hangar_sdk::{ArtifactRef, TaskOutputs};
 use serde_json::Value;
 
+use super::events::Ended;
 use super::fanout::{Fanout, Item};
 use super::{Engine, EngineError, EngineEvent};
 use crate::clock::{millis, now_ms};
@@ -128,12 +129,22 @@ impl Engine {
     }
 
     /// One look at a run the conductor holds: absorbs its ended tasks
-    /// (`finished`, read for many runs at once), decides what is ready,
+    /// (`finished`, read for many runs at once; `handed`, over from this
+    /// process's workers), decides what is ready,
     /// expands and settles mapped tasks, and fills `step` for the store.
     /// Returns whether the run should be looked at again at once.
-    pub(super) async fn look(&self, run: &mut Coordinated, finished: Vec<TaskRecord>, step: &mut Advance) -> bool {
+    pub(super) async fn look(
+        &self,
+        run: &mut Coordinated,
+        finished: Vec<TaskRecord>,
+        handed: Vec<Ended>,
+        step: &mut Advance,
+    ) -> bool {
+        // Ended here: their worker announced them already.
+        for ended in handed {
+            run.states.insert(ended.task_id, TaskState { status: ended.status, outputs: ended.outputs });
+        }
         for task in finished {
-            step.acked.push(task.task_id.clone());
             if !self.signals.take_finished_here(&run.run_id, &task.task_id, task.attempt) {
                 self.announce_remote_finish(&task);
             }

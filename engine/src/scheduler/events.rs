@@ -93,6 +93,18 @@ pub(crate) struct Signals {
     pub finished_here: Mutex<HashSet<(String, String, u32)>>,
     /// Runs coordinated by this process right now.
     pub coordinating: Mutex<HashSet<String>>,
+    /// Tasks of runs coordinated here that this process's workers ended and
+    /// recorded as taken: the conductor learns of them from here, not from
+    /// the database.
+    pub handed_over: Mutex<HashMap<String, Vec<Ended>>>,
+}
+
+/// A task that ended, as its worker hands it to the conductor.
+#[derive(Debug, Clone)]
+pub(crate) struct Ended {
+    pub task_id: String,
+    pub status: TaskStatus,
+    pub outputs: Option<hangar_sdk::TaskOutputs>,
 }
 
 impl Signals {
@@ -112,6 +124,7 @@ impl Signals {
             cancelled_runs: Mutex::new(HashSet::new()),
             finished_here: Mutex::new(HashSet::new()),
             coordinating: Mutex::new(HashSet::new()),
+            handed_over: Mutex::new(HashMap::new()),
         }
     }
 
@@ -162,6 +175,34 @@ impl Signals {
         }
     }
 
+    /// Gives the conductor a task of `run_id` that a worker here ended and
+    /// recorded as taken; dropped when the run is no longer coordinated here
+    /// (whoever adopts it reads all its tasks).
+    pub fn hand_over(&self, run_id: &str, ended: Ended) {
+        if !self.is_coordinating(run_id) {
+            return;
+        }
+        self.handed_over
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(run_id.to_owned())
+            .or_default()
+            .push(ended);
+        self.conduct.notify_one();
+    }
+
+    /// The runs that have tasks handed over, among those `held`.
+    pub fn runs_handed_over(&self, held: impl Fn(&str) -> bool) -> Vec<String> {
+        let handed = self.handed_over.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        handed.keys().filter(|id| held(id)).cloned().collect()
+    }
+
+    /// Takes the tasks handed over for `run_ids`.
+    pub fn take_handed_over(&self, run_ids: &[String]) -> HashMap<String, Vec<Ended>> {
+        let mut handed = self.handed_over.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        run_ids.iter().filter_map(|id| handed.remove(id).map(|ended| (id.clone(), ended))).collect()
+    }
+
     /// Has this process's conductor look at every run it coordinates.
     pub fn wake_all(&self) {
         self.all_dirty.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -190,6 +231,7 @@ impl Drop for CoordinatingGuard {
     fn drop(&mut self) {
         self.signals.coordinating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
         self.signals.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
+        self.signals.handed_over.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.run_id);
         self.signals
             .finished_here
             .lock()

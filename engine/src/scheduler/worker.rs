@@ -12,11 +12,12 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::cache::{cache_key, fingerprint_with_seed};
+use super::events::Ended;
 use super::reporter::{AttemptReporter, Redactions};
 use super::{Engine, EngineEvent};
 use crate::clock::{millis, now_ms};
 use crate::status::TaskStatus;
-use crate::store::{ClaimedTask, Completion, LeaseState, Store, StoreError, TaskLease};
+use crate::store::{ClaimedTask, Completion, LeaseState, Recorded, Store, StoreError, TaskLease};
 
 /// Most tasks one claim transaction takes.
 const CLAIM_BATCH: usize = 16;
@@ -26,13 +27,18 @@ const COMPLETION_BATCH: usize = 64;
 /// An attempt's result on its way to the database, and where to say
 /// whether it was written.
 type Completions = mpsc::UnboundedSender<PendingCompletion>;
-type PendingCompletion = (TaskLease, Completion, oneshot::Sender<Result<bool, StoreError>>);
+type PendingCompletion = (TaskLease, Completion, oneshot::Sender<Result<Recorded, StoreError>>);
 
 /// Writes the attempts' results: the ones that ended while a transaction
 /// was in flight go together in the next (group commit), so that a busy
 /// worker spends one transaction per batch while a lone result waits for
-/// nothing.
-async fn write_completions(store: Arc<dyn Store>, mut pending: mpsc::UnboundedReceiver<PendingCompletion>) {
+/// nothing. Ended tasks of runs that `coordinator` (this process) holds
+/// are taken for it as they are written.
+async fn write_completions(
+    store: Arc<dyn Store>,
+    coordinator: String,
+    mut pending: mpsc::UnboundedReceiver<PendingCompletion>,
+) {
     while let Some(first) = pending.recv().await {
         let mut batch = vec![first];
         while batch.len() < COMPLETION_BATCH {
@@ -43,7 +49,7 @@ async fn write_completions(store: Arc<dyn Store>, mut pending: mpsc::UnboundedRe
         }
         let (items, replies): (Vec<(TaskLease, Completion)>, Vec<_>) =
             batch.into_iter().map(|(lease, completion, reply)| ((lease, completion), reply)).unzip();
-        match store.complete_all(&items, now_ms()).await {
+        match store.complete_all_for(&items, Some(&coordinator), now_ms()).await {
             Ok(written) => {
                 for (reply, done) in replies.into_iter().zip(written) {
                     let _ = reply.send(Ok(done));
@@ -54,7 +60,7 @@ async fn write_completions(store: Arc<dyn Store>, mut pending: mpsc::UnboundedRe
             Err(err) if items.len() > 1 => {
                 tracing::warn!(error = %err, attempts = items.len(), "Could not record a batch of results; writing them one by one.");
                 for ((lease, completion), reply) in items.iter().zip(replies) {
-                    let _ = reply.send(store.complete(lease, completion, now_ms()).await);
+                    let _ = reply.send(complete_one(store.as_ref(), lease, completion, &coordinator).await);
                 }
             }
             Err(err) => {
@@ -64,6 +70,17 @@ async fn write_completions(store: Arc<dyn Store>, mut pending: mpsc::UnboundedRe
             }
         }
     }
+}
+
+/// One attempt's result written on its own, for `coordinator`.
+async fn complete_one(
+    store: &dyn Store,
+    lease: &TaskLease,
+    completion: &Completion,
+    coordinator: &str,
+) -> Result<Recorded, StoreError> {
+    let recorded = store.complete_all_for(&[(lease.clone(), completion.clone())], Some(coordinator), now_ms()).await?;
+    Ok(recorded.first().copied().unwrap_or(Recorded::Stale))
 }
 
 /// How a worker pool runs.
@@ -115,7 +132,7 @@ impl Engine {
         let worker = format!("{}/w", self.instance);
         let heartbeat = tokio::spawn(self.clone().beat(worker.clone(), options.labels.clone(), shutdown.clone()));
         let (completions, written) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_completions(self.store.clone(), written));
+        let writer = tokio::spawn(write_completions(self.store.clone(), self.instance.clone(), written));
         loop {
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit {
@@ -269,14 +286,15 @@ impl Engine {
                 Ok(written) => written,
                 // The writer is gone: write it here (fenced by the attempt,
                 // so a write the writer did make is not repeated).
-                Err(_) => self.store.complete(&lease, &completion, now).await,
+                Err(_) => complete_one(self.store.as_ref(), &lease, &completion, &self.instance).await,
             },
-            Err(_) => self.store.complete(&lease, &completion, now).await,
+            Err(_) => complete_one(self.store.as_ref(), &lease, &completion, &self.instance).await,
         };
+        let taken = matches!(written, Ok(Recorded::Taken));
         match written {
-            Ok(true) => {
+            Ok(recorded @ (Recorded::Written | Recorded::Taken)) => {
                 tracing::info!(run = %lease.run_id, task = %lease.task_id, attempt = lease.attempt, status = %status, "Task attempt finished.");
-                if retry_at.is_none() {
+                if retry_at.is_none() && recorded == Recorded::Written {
                     self.signals.mark_finished_here(&lease.run_id, &lease.task_id, lease.attempt);
                 }
                 self.signals.emit(EngineEvent::TaskFinished {
@@ -288,7 +306,7 @@ impl Engine {
                     retry_at,
                 });
             }
-            Ok(false) => tracing::warn!(
+            Ok(Recorded::Stale) => tracing::warn!(
                 run = %lease.run_id, task = %lease.task_id, attempt = lease.attempt,
                 "Attempt result discarded: a newer attempt owns this task."
             ),
@@ -300,9 +318,18 @@ impl Engine {
         if retry_at.is_some() {
             self.signals.work.notify_waiters();
         }
-        // Only this run's coordinator, if it is here; one elsewhere hears
-        // of it through the database.
-        self.signals.wake_run(&lease.run_id);
+        if taken {
+            // Taken for this process's conductor: told here, not by the database.
+            let outputs = match completion {
+                Completion::Succeeded { outputs, .. } | Completion::Cached { outputs, .. } => Some(outputs),
+                Completion::Retry { .. } | Completion::Failed { .. } | Completion::Cancelled { .. } => None,
+            };
+            self.signals.hand_over(&lease.run_id, Ended { task_id: lease.task_id, status, outputs });
+        } else {
+            // Only this run's coordinator, if it is here; one elsewhere hears
+            // of it through the database.
+            self.signals.wake_run(&lease.run_id);
+        }
     }
 
     /// The server folders a confined run's messages must not show.

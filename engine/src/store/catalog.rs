@@ -223,6 +223,14 @@ pub trait DataRootStore: Send + Sync {
     async fn put_data_root(&self, root: &DataRootRecord) -> Result<(), StoreError>;
     /// By name.
     async fn data_roots(&self) -> Result<Vec<DataRootRecord>, StoreError>;
+    /// By name, as read at most a second ago by this store object (what it
+    /// declared or removed itself it sees at once): for checks made on every
+    /// attempt. A running attempt keeps the access it started with until
+    /// its next lease renewal anyway, so a root removed by another process
+    /// reaching new attempts a second late stays within that.
+    async fn recent_data_roots(&self) -> Result<Vec<DataRootRecord>, StoreError> {
+        self.data_roots().await
+    }
     /// False when unknown.
     async fn delete_data_root(&self, name: &str) -> Result<bool, StoreError>;
 }

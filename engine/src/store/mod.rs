@@ -121,6 +121,11 @@ pub trait TaskQueue: Send + Sync {
     async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
     /// [`TaskQueue::unacked`] of several runs in one query.
     async fn unacked_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError>;
+    /// The ended tasks of several runs that no look has taken yet, marked
+    /// taken by the same statement (ordered by run, then position). A
+    /// coordinator that fails to apply its step afterwards must reload its
+    /// runs' tasks: these are not handed out again.
+    async fn take_ended_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError>;
     /// Applies the steps of several runs in one transaction.
     async fn advance_all(&self, steps: &[(String, Advance)], now: i64) -> Result<(), StoreError>;
     /// Applies one coordinator step atomically.
@@ -161,7 +166,20 @@ pub trait TaskQueue: Send + Sync {
     /// Completes several attempts in one transaction; one answer per
     /// attempt, as [`TaskQueue::complete`] gives it. A stale attempt among
     /// them writes nothing and does not hold the others back.
-    async fn complete_all(&self, completions: &[(TaskLease, Completion)], now: i64) -> Result<Vec<bool>, StoreError>;
+    async fn complete_all(&self, completions: &[(TaskLease, Completion)], now: i64) -> Result<Vec<bool>, StoreError> {
+        let recorded = self.complete_all_for(completions, None, now).await?;
+        Ok(recorded.into_iter().map(|r| r != Recorded::Stale).collect())
+    }
+    /// [`TaskQueue::complete_all`], from a process whose conductor is
+    /// `coordinator`: a task that ended (not one queued for a retry) whose
+    /// run that coordinator holds is recorded as taken by it, and nobody is
+    /// told through the database: the caller hands it to its conductor.
+    async fn complete_all_for(
+        &self,
+        completions: &[(TaskLease, Completion)],
+        coordinator: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<Recorded>, StoreError>;
     /// Re-queues (or fails, when out of attempts) tasks whose lease expired.
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError>;
     /// Treats the leases of a process known to be dead as expired now.
@@ -201,6 +219,18 @@ pub trait PoolStore: Send + Sync {
     async fn worker_gone(&self, worker: &str) -> Result<(), StoreError>;
     /// Workers seen since `since`.
     async fn workers_alive(&self, since: i64) -> Result<u64, StoreError>;
+}
+
+/// What recording an attempt's result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Nothing: a newer attempt owns the task.
+    Stale,
+    /// Written, for the run's coordinator to find.
+    Written,
+    /// Written and already taken for the run's coordinator, which is the
+    /// caller's own: it must be told in memory.
+    Taken,
 }
 
 /// A change other processes made, announced by the database.

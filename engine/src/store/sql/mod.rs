@@ -97,6 +97,12 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     url: String,
+    /// The data roots as last read, shared by the clones of this store.
+    roots: std::sync::Arc<roots::RecentRoots>,
+    /// PostgreSQL: connections for claims only, planning without sorts (see
+    /// [`TaskQueue::claim_tasks`]), so that a claim needs no transaction to
+    /// set that up.
+    claims: Option<AnyPool>,
 }
 
 impl SqlStore {
@@ -124,7 +130,27 @@ impl SqlStore {
             Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
         let pool = options.connect(url).await.map_err(|source| StoreError::Connect { url: redact(url), source })?;
-        Ok(Self { pool, backend, url: url.to_owned() })
+        let claims = match backend {
+            Backend::Sqlite => None,
+            // The planner misjudges how many queued rows pass the labels
+            // filter (a jsonb containment it guesses at 1%) and would sort
+            // the whole queue for each claim; without sorting it walks the
+            // queue index in claim order and stops after a few rows.
+            Backend::Postgres => Some(
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .min_connections(0)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET enable_sort = off").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy(url)
+                    .map_err(|source| StoreError::Connect { url: redact(url), source })?,
+            ),
+        };
+        Ok(Self { pool, backend, url: url.to_owned(), roots: std::sync::Arc::default(), claims })
     }
 
     /// Starts a transaction that will write. SQLite must take the write lock

@@ -12,13 +12,44 @@ use super::SqlStore;
 use super::rows::*;
 use crate::status::TaskStatus;
 use crate::store::records::*;
-use crate::store::{Backend, Change, GLOBAL_POOL, StoreError, TaskQueue};
+use crate::store::{Backend, Change, GLOBAL_POOL, Recorded, StoreError, TaskQueue};
 
 /// Queued candidates looked at per claim: enough to skip past tasks whose
 /// pool is full without another round trip.
 const CANDIDATES: i64 = 8;
 
+/// Tasks queued by one statement (five parameters each).
+const QUEUE_BATCH: usize = 200;
+
 type Transaction<'a> = sqlx::Transaction<'a, Any>;
+
+/// What a claim returns of each task it claimed, beside its run and id.
+const CLAIM_RETURNED: &str = "operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs, \
+     cache, resources, (SELECT owner FROM runs WHERE runs.id = task_runs.run_id) AS owner";
+
+/// A claimed task from a claim's row.
+fn claimed_task(
+    row: &AnyRow,
+    run_id: String,
+    task_id: String,
+    attempt: u32,
+    worker: &str,
+) -> Result<ClaimedTask, StoreError> {
+    let key = format!("{run_id}/{task_id}");
+    Ok(ClaimedTask {
+        operator: get(row, "operator")?,
+        max_attempts: as_u32(get(row, "max_attempts")?),
+        retry_backoff_ms: get(row, "retry_backoff_ms")?,
+        timeout_ms: get(row, "timeout_ms")?,
+        config: parse_json(get(row, "config")?, "task config", &key)?.unwrap_or_default(),
+        inputs: parse_json(get(row, "inputs")?, "task inputs", &key)?.unwrap_or_else(BTreeMap::new),
+        seed: get::<i64>(row, "seed")? as u64,
+        cache: get::<i64>(row, "cache")? != 0,
+        resources: parse_json(get(row, "resources")?, "task resources", &key)?.unwrap_or_default(),
+        owner: get(row, "owner")?,
+        lease: TaskLease { run_id, task_id, attempt, worker: worker.to_owned() },
+    })
+}
 
 impl SqlStore {
     /// The free slots of `pool`, or `None` when it has no limit; locks the
@@ -65,8 +96,7 @@ impl SqlStore {
     /// needs. On PostgreSQL the attempt's row is written by the same
     /// statement (one round trip); SQLite, in process, takes a second.
     fn claim_statement(&self) -> String {
-        const RETURNED: &str = "operator, attempt, max_attempts, retry_backoff_ms, timeout_ms, seed, config, inputs, \
-             cache, resources, (SELECT owner FROM runs WHERE runs.id = task_runs.run_id) AS owner";
+        const RETURNED: &str = CLAIM_RETURNED;
         let update = format!(
             "UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, lease_owner = $2, \
                lease_expires_at = $3, progress = NULL \
@@ -81,6 +111,63 @@ impl SqlStore {
                  SELECT * FROM claimed"
             ),
         }
+    }
+
+    /// PostgreSQL's usual claim in one statement (no transaction around it):
+    /// the first `max` claimable tasks, when none of them is in a pool and
+    /// there is no global pool. `None` when pools must be counted: the
+    /// caller claims in a transaction instead.
+    async fn claim_in_one_statement(
+        &self,
+        claims: &sqlx::AnyPool,
+        worker: &str,
+        labels: &[String],
+        now: i64,
+        lease_until: i64,
+        max: usize,
+    ) -> Result<Option<Vec<ClaimedTask>>, StoreError> {
+        let sql = format!(
+            "WITH picked AS (\
+               SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
+               WHERE t.status = 'queued' AND t.available_at <= $1 AND {} \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t.run_id AND r.cancel_requested = 1) \
+               ORDER BY t.available_at, t.position LIMIT $3 FOR UPDATE OF t SKIP LOCKED), \
+             free AS (SELECT NOT EXISTS (SELECT 1 FROM pools WHERE name = $4) \
+               AND NOT EXISTS (SELECT 1 FROM picked WHERE pool IS NOT NULL) AS ok), \
+             claimed AS (UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, \
+                 lease_owner = $5, lease_expires_at = $6, progress = NULL \
+               FROM picked, free WHERE free.ok AND task_runs.run_id = picked.run_id \
+                 AND task_runs.task_id = picked.task_id AND task_runs.status = 'queued' \
+               RETURNING task_runs.run_id, task_runs.task_id, {CLAIM_RETURNED}), \
+             recorded AS (INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
+               SELECT run_id, task_id, attempt, 'running', $5, $1 FROM claimed) \
+             SELECT claimed.*, (SELECT COUNT(*) FROM picked) AS picked, (SELECT ok FROM free) AS fits \
+             FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE",
+            self.backend.labels_match("t.runs_on", "$2"),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(json_text(&labels))
+            .bind(max as i64)
+            .bind(GLOBAL_POOL)
+            .bind(worker)
+            .bind(lease_until)
+            .fetch_all(claims)
+            .await
+            .map_err(StoreError::query("claim tasks"))?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(run_id) = get::<Option<String>>(row, "run_id")? else {
+                // Nothing claimed: nothing claimable, or pools to count.
+                let picked: i64 = get(row, "picked")?;
+                let fits: bool = get(row, "fits")?;
+                return Ok(if picked > 0 && !fits { None } else { Some(Vec::new()) });
+            };
+            let task_id: String = get(row, "task_id")?;
+            let attempt = as_u32(get(row, "attempt")?);
+            claimed.push(claimed_task(row, run_id, task_id, attempt, worker)?);
+        }
+        Ok(Some(claimed))
     }
 
     /// Ends running attempts found in `rows` as lost. A lost attempt is the
@@ -190,6 +277,28 @@ impl TaskQueue for SqlStore {
         Ok(tasks)
     }
 
+    async fn take_ended_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut tasks = Vec::new();
+        for chunk in run_ids.chunks(INSERT_BATCH) {
+            // Reading and acknowledging in one statement spares a look the
+            // transaction that acknowledged what it read.
+            let sql = format!(
+                "UPDATE task_runs SET acked = 1 WHERE acked = 0 AND run_id IN ({}) RETURNING {TASK_COLUMNS}",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(StoreError::query("take finished tasks"))?;
+            for row in &rows {
+                tasks.push(task_from_row(row)?);
+            }
+        }
+        tasks.sort_by(|a, b| (a.run_id.as_str(), a.position).cmp(&(b.run_id.as_str(), b.position)));
+        Ok(tasks)
+    }
+
     async fn advance_all(&self, steps: &[(String, Advance)], now: i64) -> Result<(), StoreError> {
         if steps.iter().all(|(_, step)| step.is_empty()) {
             return Ok(());
@@ -231,17 +340,14 @@ impl TaskQueue for SqlStore {
         max: usize,
     ) -> Result<Vec<ClaimedTask>, StoreError> {
         let max = max.max(1);
-        let mut tx = match self.backend {
-            // The planner misjudges how many queued rows pass the labels
-            // filter (a jsonb containment it guesses at 1%) and would sort
-            // the whole queue for each claim; without sorting it walks the
-            // queue index in order and stops after a few rows.
-            Backend::Postgres => self
-                .pool
-                .begin_with("BEGIN; SET LOCAL enable_sort = off")
-                .await
-                .map_err(StoreError::query("begin claim"))?,
-            Backend::Sqlite => self.begin_write().await?,
+        if let Some(claims) = &self.claims
+            && let Some(claimed) = self.claim_in_one_statement(claims, worker, labels, now, lease_until, max).await?
+        {
+            return Ok(claimed);
+        }
+        let mut tx = match &self.claims {
+            Some(claims) => claims.begin().await.map_err(StoreError::query("begin claim"))?,
+            None => self.begin_write().await?,
         };
         // The global pool's slots come with the candidates: when there is no
         // global pool (the usual case) the claim needs no round trip for it.
@@ -310,7 +416,6 @@ impl TaskQueue for SqlStore {
                 *room -= 1;
             }
             let attempt = as_u32(get(&row, "attempt")?);
-            let key = format!("{run_id}/{task_id}");
             if self.backend == Backend::Sqlite {
                 sqlx::query(
                     "INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
@@ -325,19 +430,7 @@ impl TaskQueue for SqlStore {
                 .await
                 .map_err(StoreError::query("record attempt"))?;
             }
-            claimed.push(ClaimedTask {
-                operator: get(&row, "operator")?,
-                max_attempts: as_u32(get(&row, "max_attempts")?),
-                retry_backoff_ms: get(&row, "retry_backoff_ms")?,
-                timeout_ms: get(&row, "timeout_ms")?,
-                config: parse_json(get(&row, "config")?, "task config", &key)?.unwrap_or_default(),
-                inputs: parse_json(get(&row, "inputs")?, "task inputs", &key)?.unwrap_or_else(BTreeMap::new),
-                seed: get::<i64>(&row, "seed")? as u64,
-                cache: get::<i64>(&row, "cache")? != 0,
-                resources: parse_json(get(&row, "resources")?, "task resources", &key)?.unwrap_or_default(),
-                owner: get(&row, "owner")?,
-                lease: TaskLease { run_id, task_id, attempt, worker: worker.to_owned() },
-            });
+            claimed.push(claimed_task(&row, run_id, task_id, attempt, worker)?);
         }
         tx.commit().await.map_err(StoreError::query("commit claim"))?;
         Ok(claimed)
@@ -367,35 +460,40 @@ impl TaskQueue for SqlStore {
         Ok(LeaseState::Held { cancel_requested: get::<i64>(&row, "cancel_requested")? != 0 })
     }
 
-    async fn complete_all(&self, completions: &[(TaskLease, Completion)], now: i64) -> Result<Vec<bool>, StoreError> {
+    async fn complete_all_for(
+        &self,
+        completions: &[(TaskLease, Completion)],
+        coordinator: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<Recorded>, StoreError> {
         // On PostgreSQL one completion is one statement, its announcement
         // included: alone, it needs no transaction around it.
         if self.backend == Backend::Postgres && completions.len() == 1 {
             let (lease, completion) = &completions[0];
-            let row = completion_statement(lease, completion, now)
+            let row = completion_statement(lease, completion, coordinator, now)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(StoreError::query("complete task"))?;
-            return Ok(vec![get::<i64>(&row, "n")? > 0]);
+            return Ok(vec![recorded_of(&row)?]);
         }
         let mut tx = self.begin_write().await?;
-        let mut written = Vec::with_capacity(completions.len());
+        let mut recorded = Vec::with_capacity(completions.len());
         for (lease, completion) in completions {
             let done = match self.backend {
                 // Identical announcements in one transaction are sent once.
                 Backend::Postgres => {
-                    let row = completion_statement(lease, completion, now)
+                    let row = completion_statement(lease, completion, coordinator, now)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(StoreError::query("complete task"))?;
-                    get::<i64>(&row, "n")? > 0
+                    recorded_of(&row)?
                 }
-                Backend::Sqlite => complete_in(&mut tx, lease, completion, now).await?,
+                Backend::Sqlite => complete_in(&mut tx, lease, completion, coordinator, now).await?,
             };
-            written.push(done);
+            recorded.push(done);
         }
         tx.commit().await.map_err(StoreError::query("commit completion"))?;
-        Ok(written)
+        Ok(recorded)
     }
 
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError> {
@@ -481,21 +579,33 @@ async fn advance_in(
         }
         query.execute(&mut **tx).await.map_err(StoreError::query("ack tasks"))?;
     }
-    for task in &step.queue {
-        sqlx::query(
-            "UPDATE task_runs SET status = 'queued', config = $1, inputs = $2, cache_key = $3, queued_at = $4, \
-                   available_at = $4, error = NULL \
-                 WHERE run_id = $5 AND task_id = $6 AND status = 'pending'",
-        )
-        .bind(json_text(&task.config))
-        .bind(json_text(&task.inputs))
-        .bind(task.cache_key.clone())
-        .bind(now)
-        .bind(run_id)
-        .bind(task.task_id.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(StoreError::query("queue task"))?;
+    // Many tasks per statement: a step that readies a thousand tasks is a
+    // few round trips, not a thousand.
+    for chunk in step.queue.chunks(QUEUE_BATCH) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let first = 5 * i + 1;
+                format!("({})", placeholders(first, 5))
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE task_runs SET status = 'queued', config = v.column2, inputs = v.column3, cache_key = v.column4, \
+               queued_at = v.column5, available_at = v.column5, error = NULL \
+             FROM (VALUES {}) AS v \
+             WHERE task_runs.run_id = ${} AND task_runs.task_id = v.column1 AND task_runs.status = 'pending'",
+            rows.join(", "),
+            5 * chunk.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for task in chunk {
+            query = query
+                .bind(task.task_id.as_str())
+                .bind(json_text(&task.config))
+                .bind(json_text(&task.inputs))
+                .bind(task.cache_key.clone())
+                .bind(now);
+        }
+        query.bind(run_id).execute(&mut **tx).await.map_err(StoreError::query("queue tasks"))?;
     }
     for settle in &step.settle {
         sqlx::query(
@@ -562,20 +672,31 @@ fn written(lease: &TaskLease, completion: &Completion, now: i64) -> Written {
     }
 }
 
-/// The task's side of a completion, fenced by the attempt: `$1`–`$10` as
-/// [`bind_task_completion`] binds them.
+/// The task's side of a completion, fenced by the attempt: `$1`–`$11` as
+/// [`bind_task_completion`] binds them (each first used in that order, as
+/// SQLite numbers them). An ended task (`$6` = 0) whose run is held by
+/// coordinator `$7` is marked acknowledged at once and returned
+/// as `taken`: that coordinator hears of it in memory.
 macro_rules! complete_task_sql {
     () => {
         "UPDATE task_runs SET status = $1, outputs = COALESCE($2, outputs), error = $3, finished_at = $4, \
-           available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, acked = $6, \
-           cache_key = COALESCE($7, cache_key) \
-         WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND status = 'running'"
+           available_at = COALESCE($5, available_at), lease_owner = NULL, lease_expires_at = NULL, \
+           acked = CASE WHEN $6 = 1 OR (SELECT coordinator FROM runs WHERE runs.id = task_runs.run_id) = $7 \
+             THEN 1 ELSE 0 END, \
+           cache_key = COALESCE($8, cache_key) \
+         WHERE run_id = $9 AND task_id = $10 AND attempt = $11 AND status = 'running' \
+         RETURNING run_id, CASE WHEN $6 = 0 AND acked = 1 THEN 1 ELSE 0 END AS taken"
     };
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
-fn bind_task_completion<'q>(query: AnyQuery<'q>, lease: &'q TaskLease, w: &Written) -> AnyQuery<'q> {
+fn bind_task_completion<'q>(
+    query: AnyQuery<'q>,
+    lease: &'q TaskLease,
+    w: &Written,
+    coordinator: Option<&'q str>,
+) -> AnyQuery<'q> {
     query
         .bind(w.status.as_str())
         .bind(w.outputs.clone())
@@ -583,46 +704,66 @@ fn bind_task_completion<'q>(query: AnyQuery<'q>, lease: &'q TaskLease, w: &Writt
         .bind(w.finished_at)
         .bind(w.available_at)
         .bind(w.acked)
+        .bind(coordinator)
         .bind(w.cache_key.clone())
         .bind(lease.run_id.as_str())
         .bind(lease.task_id.as_str())
         .bind(i64::from(lease.attempt))
 }
 
+/// What a completion's row (`n` tasks written, `taken` of them) says.
+fn recorded_of(row: &AnyRow) -> Result<Recorded, StoreError> {
+    Ok(match (get::<i64>(row, "n")? > 0, get::<i64>(row, "taken")? > 0) {
+        (false, _) => Recorded::Stale,
+        (true, false) => Recorded::Written,
+        (true, true) => Recorded::Taken,
+    })
+}
+
 /// One attempt's completion as one PostgreSQL statement: the task, its
-/// attempt and the announcement; `n` is 0 (nothing written) when a newer
-/// attempt owns the task.
-fn completion_statement<'q>(lease: &'q TaskLease, completion: &Completion, now: i64) -> AnyQuery<'q> {
+/// attempt and the announcement (none when the coordinator took it); `n`
+/// is 0 (nothing written) when a newer attempt owns the task.
+fn completion_statement<'q>(
+    lease: &'q TaskLease,
+    completion: &Completion,
+    coordinator: Option<&'q str>,
+    now: i64,
+) -> AnyQuery<'q> {
     let w = written(lease, completion, now);
     let (channel, payload) = super::notification(&w.change);
     let query = sqlx::query(concat!(
         "WITH done AS (",
         complete_task_sql!(),
-        " RETURNING run_id), \
-         recorded AS (UPDATE task_attempts SET status = $11, finished_at = $12, error = $3 \
-           WHERE run_id = $8 AND task_id = $9 AND attempt = $10 AND EXISTS (SELECT 1 FROM done)) \
-         SELECT COUNT(*) AS n FROM done, LATERAL (SELECT pg_notify($13, $14) WHERE done.run_id IS NOT NULL) AS told"
+        "), \
+         recorded AS (UPDATE task_attempts SET status = $12, finished_at = $13, error = $3 \
+           WHERE run_id = $9 AND task_id = $10 AND attempt = $11 AND EXISTS (SELECT 1 FROM done)) \
+         SELECT COUNT(*) AS n, COALESCE(MAX(done.taken), 0) AS taken FROM done \
+           LEFT JOIN LATERAL (SELECT pg_notify($14, $15) WHERE done.taken = 0) AS told ON TRUE"
     ));
-    bind_task_completion(query, lease, &w).bind(w.attempt_status).bind(now).bind(channel).bind(payload.to_owned())
+    bind_task_completion(query, lease, &w, coordinator)
+        .bind(w.attempt_status)
+        .bind(now)
+        .bind(channel)
+        .bind(payload.to_owned())
 }
 
-/// One attempt's completion inside the caller's transaction; false (and
-/// nothing written) when a newer attempt owns the task.
+/// One attempt's completion inside the caller's transaction; nothing
+/// written when a newer attempt owns the task.
 async fn complete_in(
     tx: &mut sqlx::Transaction<'static, Any>,
     lease: &TaskLease,
     completion: &Completion,
+    coordinator: Option<&str>,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Recorded, StoreError> {
     let w = written(lease, completion, now);
-    let result = bind_task_completion(sqlx::query(complete_task_sql!()), lease, &w)
-        .execute(&mut **tx)
+    let row = bind_task_completion(sqlx::query(complete_task_sql!()), lease, &w, coordinator)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(StoreError::query("complete task"))?;
-    if result.rows_affected() == 0 {
-        // A stale attempt: the lease expired and a newer attempt owns the task.
-        return Ok(false);
-    }
+    // None: a stale attempt; the lease expired and a newer attempt owns the task.
+    let Some(row) = row else { return Ok(Recorded::Stale) };
+    let taken = get::<i64>(&row, "taken")? > 0;
     sqlx::query(
         "UPDATE task_attempts SET status = $1, finished_at = $2, error = $3 \
          WHERE run_id = $4 AND task_id = $5 AND attempt = $6",
@@ -636,5 +777,5 @@ async fn complete_in(
     .execute(&mut **tx)
     .await
     .map_err(StoreError::query("complete attempt"))?;
-    Ok(true)
+    Ok(if taken { Recorded::Taken } else { Recorded::Written })
 }

@@ -1,5 +1,7 @@
 //! Declared data roots.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 
 use super::SqlStore;
@@ -7,8 +9,36 @@ use super::rows::get;
 use crate::store::StoreError;
 use crate::store::catalog::{DataRootRecord, DataRootStore};
 
+/// How long one reading of the data roots serves [`DataRootStore::recent_data_roots`].
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// The data roots as last read, and when.
+#[derive(Debug, Default)]
+pub(super) struct RecentRoots {
+    last: tokio::sync::Mutex<Option<(Instant, Vec<DataRootRecord>)>>,
+}
+
+impl RecentRoots {
+    async fn forget(&self) {
+        *self.last.lock().await = None;
+    }
+}
+
 #[async_trait]
 impl DataRootStore for SqlStore {
+    async fn recent_data_roots(&self) -> Result<Vec<DataRootRecord>, StoreError> {
+        // Concurrent attempts wait for one reading rather than each making one.
+        let mut last = self.roots.last.lock().await;
+        if let Some((read_at, roots)) = last.as_ref()
+            && read_at.elapsed() < FRESH_FOR
+        {
+            return Ok(roots.clone());
+        }
+        let roots = self.data_roots().await?;
+        *last = Some((Instant::now(), roots.clone()));
+        Ok(roots)
+    }
+
     async fn put_data_root(&self, root: &DataRootRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO data_roots (name, path, role, created_at) VALUES ($1, $2, $3, $4) \
@@ -21,6 +51,7 @@ impl DataRootStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(StoreError::query("declare data root"))?;
+        self.roots.forget().await;
         Ok(())
     }
 
@@ -47,6 +78,7 @@ impl DataRootStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(StoreError::query("remove data root"))?;
+        self.roots.forget().await;
         Ok(done.rows_affected() == 1)
     }
 }
