@@ -218,6 +218,7 @@ impl Engine {
                 Ok(tasks) => {
                     run.states = tasks.into_iter().map(|t| (t.task_id.clone(), TaskState::of(t))).collect();
                     run.fanouts.clear();
+                    run.due = None;
                 }
                 Err(err) => tracing::warn!(run = %id, error = %err, "Could not reload the run's tasks."),
             }

@@ -2,7 +2,7 @@
 //! are ready (or will never run), resolves their inputs, queues them, and
 //! records the run's outcome. It never executes a task itself.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hangar_sdk::{ArtifactRef, TaskOutputs};
 use serde_json::Value;
@@ -24,6 +24,15 @@ pub(super) struct Coordinated {
     pub states: HashMap<String, TaskState>,
     pub fanouts: HashMap<String, Fanout>,
     pub cancelling: bool,
+    /// Positions in `plan.order` that the next look must decide about
+    /// besides the dependents of what ended; `None`: every task (the first
+    /// look, after a reload, after a mapped task started or ended). A look
+    /// at a thousand-task run then costs what ended, not the whole run.
+    pub due: Option<BTreeSet<usize>>,
+    /// For each task, the positions in `plan.order` of the tasks waiting for it.
+    pub dependents: HashMap<String, Vec<usize>>,
+    /// Whether the plan has mapped tasks.
+    pub mapped: bool,
     /// Marks the run as coordinated here while held.
     pub _guard: super::events::CoordinatingGuard,
     /// Where its outcome goes; closed when nobody waits any more.
@@ -116,12 +125,17 @@ impl Engine {
             .map(|t| (t.task_id.clone(), TaskState { status: t.status, outputs: t.outputs }))
             .collect();
         let (done, outcome) = tokio::sync::oneshot::channel();
+        let dependents = dependents_of(&plan);
+        let plan_is_mapped = plan.tasks.values().any(|task| task.map.is_some());
         self.conduct(Coordinated {
             run_id: run_id.to_owned(),
             plan,
             states,
             fanouts: HashMap::new(),
             cancelling: run.cancel_requested,
+            due: None,
+            mapped: plan_is_mapped,
+            dependents,
             _guard: guard,
             done,
         });
@@ -140,21 +154,44 @@ impl Engine {
         handed: Vec<Ended>,
         step: &mut Advance,
     ) -> bool {
+        let mut ended: Vec<String> = Vec::with_capacity(handed.len() + finished.len());
         // Ended here: their worker announced them already.
-        for ended in handed {
-            run.states.insert(ended.task_id, TaskState { status: ended.status, outputs: ended.outputs });
+        for task in handed {
+            ended.push(task.task_id.clone());
+            run.states.insert(task.task_id, TaskState { status: task.status, outputs: task.outputs });
         }
         for task in finished {
+            ended.push(task.task_id.clone());
             if !self.signals.take_finished_here(&run.run_id, &task.task_id, task.attempt) {
                 self.announce_remote_finish(&task);
             }
             absorb(&mut run.states, task);
         }
         run.cancelling = run.cancelling || self.signals.cancel_requested_here(&run.run_id);
+        // Only the dependents of what ended can have become ready, unless
+        // everything must be looked at (see `Coordinated::due`).
+        let only = match run.due.take() {
+            Some(mut due) if !run.cancelling => {
+                for id in &ended {
+                    if let Some(waiting) = run.dependents.get(id) {
+                        due.extend(waiting);
+                    }
+                }
+                Some(due)
+            }
+            _ => None,
+        };
         let mut ready_maps = Vec::new();
-        self.decide(&run.plan, &mut run.states, run.cancelling, step, &mut ready_maps);
-        self.step_maps(&run.run_id, &run.plan, &mut run.states, &mut run.fanouts, ready_maps, run.cancelling, step)
-            .await
+        self.decide(&run.plan, &mut run.states, run.cancelling, step, &mut ready_maps, only, &run.dependents);
+        // A run without mapped tasks has no instances either.
+        let again = run.mapped
+            && self
+                .step_maps(&run.run_id, &run.plan, &mut run.states, &mut run.fanouts, ready_maps, run.cancelling, step)
+                .await;
+        // A mapped task that started or ended changes what is ready in ways
+        // its ends do not show: the next look decides about every task.
+        run.due = if again { None } else { Some(BTreeSet::new()) };
+        again
     }
 
     /// After the store applied `step`: tells listeners and workers, and if
@@ -291,8 +328,11 @@ impl Engine {
     }
 
     /// Walks pending tasks in topological order, so that a task settled as
-    /// `upstream_failed` cascades to its dependents within one step. Mapped
-    /// tasks that are ready go to `ready_maps` instead of the queue.
+    /// `upstream_failed` cascades to its dependents within one step: every
+    /// task, or only those at positions `only` of `plan.order` (the
+    /// dependents of tasks that ended) and the dependents of any it settles.
+    /// Mapped tasks that are ready go to `ready_maps` instead of the queue.
+    #[allow(clippy::too_many_arguments)]
     fn decide(
         &self,
         plan: &Plan,
@@ -300,10 +340,38 @@ impl Engine {
         cancelling: bool,
         step: &mut Advance,
         ready_maps: &mut Vec<String>,
+        only: Option<BTreeSet<usize>>,
+        dependents: &HashMap<String, Vec<usize>>,
     ) {
-        for id in &plan.order {
+        let Some(mut due) = only else {
+            for id in &plan.order {
+                self.decide_task(plan, id, states, cancelling, step, ready_maps);
+            }
+            return;
+        };
+        while let Some(position) = due.pop_first() {
+            let Some(id) = plan.order.get(position) else { continue };
+            if self.decide_task(plan, id, states, cancelling, step, ready_maps)
+                && let Some(waiting) = dependents.get(id)
+            {
+                due.extend(waiting);
+            }
+        }
+    }
+
+    /// Decides about one task if it is pending; returns whether it was settled.
+    fn decide_task(
+        &self,
+        plan: &Plan,
+        id: &String,
+        states: &mut HashMap<String, TaskState>,
+        cancelling: bool,
+        step: &mut Advance,
+        ready_maps: &mut Vec<String>,
+    ) -> bool {
+        {
             let Some(task) = plan.tasks.get(id) else {
-                continue;
+                return false;
             };
             let status = states.get(id).map(|s| s.status).unwrap_or(TaskStatus::Pending);
             if cancelling {
@@ -321,35 +389,56 @@ impl Engine {
                     }),
                     _ => {}
                 }
-                continue;
+                return false;
             }
             if status != TaskStatus::Pending {
-                continue;
+                return false;
             }
             let deps: Vec<TaskStatus> =
                 task.deps.iter().map(|d| states.get(d).map(|s| s.status).unwrap_or(TaskStatus::Pending)).collect();
             if deps.iter().any(|s| !s.is_terminal()) {
-                continue;
+                return false;
             }
             let decision = match (trigger_decision(task.trigger, &deps), &task.condition) {
                 (Decision::Run, Some(condition)) => condition_decision(condition, states),
                 (decision, _) => decision,
             };
             match decision {
-                Decision::Settle(status, reason) => settle(states, step, id, status, &reason),
-                Decision::Run if task.map.is_some() => ready_maps.push(id.clone()),
+                Decision::Settle(status, reason) => {
+                    settle(states, step, id, status, &reason);
+                    true
+                }
+                Decision::Run if task.map.is_some() => {
+                    ready_maps.push(id.clone());
+                    false
+                }
                 Decision::Run => match resolve(task, states, None) {
                     Ok((config, inputs)) => {
                         step.queue.push(QueueTask { task_id: id.clone(), config, inputs, cache_key: None });
                         if let Some(state) = states.get_mut(id) {
                             state.status = TaskStatus::Queued;
                         }
+                        false
                     }
-                    Err(reason) => settle(states, step, id, TaskStatus::UpstreamFailed, &reason),
+                    Err(reason) => {
+                        settle(states, step, id, TaskStatus::UpstreamFailed, &reason);
+                        true
+                    }
                 },
             }
         }
     }
+}
+
+/// For each task, the positions in `plan.order` of the tasks that wait for it.
+fn dependents_of(plan: &Plan) -> HashMap<String, Vec<usize>> {
+    let mut dependents: HashMap<String, Vec<usize>> = HashMap::new();
+    for (position, id) in plan.order.iter().enumerate() {
+        for dep in plan.tasks.get(id).map(|t| t.deps.as_slice()).unwrap_or_default() {
+            dependents.entry(dep.clone()).or_default().push(position);
+        }
+    }
+    dependents
 }
 
 /// Instances left waiting by a mapped task that ended without them (resumed,

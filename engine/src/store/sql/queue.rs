@@ -300,7 +300,25 @@ impl TaskQueue for SqlStore {
     }
 
     async fn advance_all(&self, steps: &[(String, Advance)], now: i64) -> Result<(), StoreError> {
-        if steps.iter().all(|(_, step)| step.is_empty()) {
+        let mut busy = steps.iter().filter(|(_, step)| !step.is_empty());
+        let Some((run_id, step)) = busy.next() else { return Ok(()) };
+        // The usual step (one run's tasks readied) is one statement with its
+        // announcement on PostgreSQL: no transaction around it.
+        if self.backend == Backend::Postgres
+            && busy.next().is_none()
+            && step.acked.is_empty()
+            && step.settle.is_empty()
+            && step.queue.len() <= QUEUE_BATCH
+        {
+            let (channel, payload) = super::notification(&Change::Queued);
+            let (update, last) = queue_statement(step.queue.len());
+            let sql = format!("WITH queued AS ({update}) SELECT pg_notify(${}, ${})", last + 1, last + 2);
+            bind_queue(sqlx::query(&sql), run_id, &step.queue, now)
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("queue tasks"))?;
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
@@ -560,6 +578,33 @@ impl TaskQueue for SqlStore {
     }
 }
 
+/// The statement that queues `count` pending tasks of one run, and the
+/// number of its last placeholder ([`bind_queue`] binds them).
+fn queue_statement(count: usize) -> (String, usize) {
+    let rows: Vec<String> = (0..count).map(|i| format!("({})", placeholders(5 * i + 1, 5))).collect();
+    let last = 5 * count + 1;
+    let sql = format!(
+        "UPDATE task_runs SET status = 'queued', config = v.column2, inputs = v.column3, cache_key = v.column4, \
+           queued_at = v.column5, available_at = v.column5, error = NULL \
+         FROM (VALUES {}) AS v \
+         WHERE task_runs.run_id = ${last} AND task_runs.task_id = v.column1 AND task_runs.status = 'pending'",
+        rows.join(", "),
+    );
+    (sql, last)
+}
+
+fn bind_queue<'q>(mut query: AnyQuery<'q>, run_id: &'q str, tasks: &'q [QueueTask], now: i64) -> AnyQuery<'q> {
+    for task in tasks {
+        query = query
+            .bind(task.task_id.as_str())
+            .bind(json_text(&task.config))
+            .bind(json_text(&task.inputs))
+            .bind(task.cache_key.clone())
+            .bind(now);
+    }
+    query.bind(run_id)
+}
+
 /// One run's coordinator step inside the caller's transaction; returns
 /// whether it queued tasks (for the caller to announce once).
 async fn advance_in(
@@ -582,30 +627,11 @@ async fn advance_in(
     // Many tasks per statement: a step that readies a thousand tasks is a
     // few round trips, not a thousand.
     for chunk in step.queue.chunks(QUEUE_BATCH) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let first = 5 * i + 1;
-                format!("({})", placeholders(first, 5))
-            })
-            .collect();
-        let sql = format!(
-            "UPDATE task_runs SET status = 'queued', config = v.column2, inputs = v.column3, cache_key = v.column4, \
-               queued_at = v.column5, available_at = v.column5, error = NULL \
-             FROM (VALUES {}) AS v \
-             WHERE task_runs.run_id = ${} AND task_runs.task_id = v.column1 AND task_runs.status = 'pending'",
-            rows.join(", "),
-            5 * chunk.len() + 1
-        );
-        let mut query = sqlx::query(&sql);
-        for task in chunk {
-            query = query
-                .bind(task.task_id.as_str())
-                .bind(json_text(&task.config))
-                .bind(json_text(&task.inputs))
-                .bind(task.cache_key.clone())
-                .bind(now);
-        }
-        query.bind(run_id).execute(&mut **tx).await.map_err(StoreError::query("queue tasks"))?;
+        let (sql, _) = queue_statement(chunk.len());
+        bind_queue(sqlx::query(&sql), run_id, chunk, now)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::query("queue tasks"))?;
     }
     for settle in &step.settle {
         sqlx::query(
