@@ -119,8 +119,6 @@ pub trait RunStore: Send + Sync {
 pub trait TaskQueue: Send + Sync {
     /// Terminal tasks the coordinator has not processed yet.
     async fn unacked(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
-    /// [`TaskQueue::unacked`] of several runs in one query.
-    async fn unacked_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError>;
     /// The ended tasks of several runs that no look has taken yet, marked
     /// taken by the same statement (ordered by run, then position). A
     /// coordinator that fails to apply its step afterwards must reload its

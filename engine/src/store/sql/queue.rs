@@ -258,25 +258,6 @@ impl TaskQueue for SqlStore {
         tx.commit().await.map_err(StoreError::query("commit step"))
     }
 
-    async fn unacked_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError> {
-        let mut tasks = Vec::new();
-        for chunk in run_ids.chunks(INSERT_BATCH) {
-            let sql = format!(
-                "SELECT {TASK_COLUMNS} FROM task_runs WHERE acked = 0 AND run_id IN ({}) ORDER BY run_id, position",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            let rows = query.fetch_all(&self.pool).await.map_err(StoreError::query("read finished tasks"))?;
-            for row in &rows {
-                tasks.push(task_from_row(row)?);
-            }
-        }
-        Ok(tasks)
-    }
-
     async fn take_ended_among(&self, run_ids: &[String]) -> Result<Vec<TaskRecord>, StoreError> {
         let mut tasks = Vec::new();
         for chunk in run_ids.chunks(INSERT_BATCH) {
