@@ -5,6 +5,7 @@
 //! shards are written for training.
 
 pub mod merge;
+pub mod reading;
 pub mod sections;
 pub mod sft;
 pub mod tokenizer;
@@ -47,6 +48,9 @@ fn default_test() -> f64 {
 }
 fn default_answer_chars() -> usize {
     2000
+}
+fn default_reading_tokens() -> usize {
+    64
 }
 fn default_salt() -> String {
     "hangar".to_owned()
@@ -100,6 +104,19 @@ pub struct DatasetConfig {
     /// Longest answer of an SFT sample, in characters (cut at a paragraph).
     #[serde(default = "default_answer_chars")]
     pub max_answer_chars: usize,
+    /// Reading passages of the regulations themselves among the train
+    /// chats (`kind: reading`), every paragraph followed by its citation:
+    /// `none` (default), `train` (the train split's sections) or `all`
+    /// (every section: the validation and test questions then ask about
+    /// text the model has read, never in their own words; closed-book
+    /// recall, which is how a model learns where each requirement stands).
+    #[serde(default)]
+    pub reading: reading::Reading,
+    /// Tokens of regulation text per reading passage; a longer section is
+    /// read in several. Leave room for the chat template and the prompt
+    /// within the fine-tune's `seq`.
+    #[serde(default = "default_reading_tokens")]
+    pub reading_tokens: usize,
     /// Build one shard's share of a dataset for `dataset_merge`: map this
     /// task over the shards, every instance with the same `tokenizer` (a
     /// `tokenizer` task's output) or `base`. The part's SFT chats go
@@ -375,6 +392,12 @@ impl Operator for Dataset {
 
     fn check(&self, c: &DatasetConfig) -> Vec<ConfigProblem> {
         let mut problems: Vec<ConfigProblem> = vocab_size_problem(c.vocab_size).into_iter().collect();
+        if c.reading != reading::Reading::None && c.reading_tokens < 8 {
+            problems.push(ConfigProblem::at(&["reading_tokens"], "reading_tokens must be at least 8 (64 suits a seq of 128)"));
+        }
+        if c.reading != reading::Reading::None && !c.sft {
+            problems.push(ConfigProblem::at(&["reading"], "reading passages are SFT chats: set `sft: true` or `reading: none`"));
+        }
         if c.max_tokens < 16 {
             problems.push(ConfigProblem::at(&["max_tokens"], "max_tokens must be at least 16"));
         }
@@ -656,6 +679,10 @@ fn build(
                     span: section.span,
                 };
                 sft_samples.extend(sft::samples(&as_section, &doc, split, config.max_answer_chars));
+                if config.reading.reads(split) {
+                    let count = |text: &str| tokenizer.encode(text, false).map_or(text.len() / 4, |e| e.len());
+                    sft_samples.extend(reading::passages(&as_section, &doc, config.reading_tokens, &count));
+                }
             }
         }
         done += batch.len();

@@ -31,7 +31,8 @@ pub struct Provenance {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SftSample {
     pub messages: Vec<Message>,
-    /// `section_text`, `title_to_citation`, `paragraph_text` or `text_to_citation`.
+    /// `section_text`, `title_to_citation`, `paragraph_text`, `text_to_citation`,
+    /// or `reading` (a passage of the regulation itself, see `reading.rs`).
     pub kind: String,
     pub lang: String,
     pub split: String,
@@ -48,14 +49,14 @@ pub struct DocInfo<'a> {
 }
 
 /// A paragraph line: one or more designations, e.g. `(b)`, `(b)(3)`, `(iv)`, `(A)`, then its text.
-static PARAGRAPH: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static PARAGRAPH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^((?:\((?:[a-z]{1,4}|[0-9]{1,2}|[A-Z])\))+)\s*(.+)$")
         .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
 });
-static MARK: LazyLock<Regex> =
+pub(super) static MARK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\(([a-zA-Z0-9]+)\)").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}")));
 
-fn chat(question: String, answer: String) -> Vec<Message> {
+pub(super) fn chat(question: String, answer: String) -> Vec<Message> {
     vec![
         Message { role: "user".to_owned(), content: question },
         Message { role: "assistant".to_owned(), content: answer },
@@ -171,7 +172,7 @@ enum Level {
 
 /// The designations from the section down to the current paragraph.
 #[derive(Debug, Default)]
-struct ParagraphPath {
+pub(super) struct ParagraphPath {
     marks: Vec<(Level, String)>,
 }
 
@@ -215,7 +216,7 @@ impl ParagraphPath {
         Level::Letter
     }
 
-    fn enter(&mut self, mark: &str) {
+    pub(super) fn enter(&mut self, mark: &str) {
         let level = self.level_of(mark);
         while self.marks.last().is_some_and(|(l, _)| *l >= level) {
             self.marks.pop();
@@ -224,7 +225,7 @@ impl ParagraphPath {
     }
 
     /// `(b)(3)(ii)`.
-    fn designation(&self) -> String {
+    pub(super) fn designation(&self) -> String {
         self.marks.iter().map(|(_, m)| format!("({m})")).collect()
     }
 }

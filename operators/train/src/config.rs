@@ -72,6 +72,12 @@ pub struct TrainConfig {
     /// The exported model keeps its full context either way.
     #[serde(default)]
     pub seq: Option<usize>,
+    /// For `finetune`: fill each training sequence with as many SFT chats
+    /// as fit, one after another, instead of one chat padded to `seq`. Most
+    /// chats are far shorter than a sequence, so a step then learns from
+    /// several times more answers for the same compute.
+    #[serde(default)]
+    pub packing: bool,
     /// Optimizer steps.
     #[serde(default = "default_steps")]
     pub steps: u64,

@@ -167,7 +167,8 @@ impl Operator for Train {
                     config.base_path.as_ref().map_or("the base model artifact", hangar_sdk::InputPath::as_written)
                 ));
                 config.model = size;
-                let (corpus, eos) = chat_data(&dataset_dir, &tokenizer_json, config.sequence_length(), vocab)?;
+                let (corpus, eos) =
+                    chat_data(&dataset_dir, &tokenizer_json, config.sequence_length(), vocab, config.packing)?;
                 (corpus, Some(base_dir), eos)
             }
         };
@@ -314,6 +315,7 @@ fn chat_data(
     tokenizer_json: &Path,
     context: usize,
     vocab: usize,
+    packing: bool,
 ) -> Result<(Corpus, u32), OperatorError> {
     let tokenizer = tokenizers::Tokenizer::from_file(tokenizer_json)
         .map_err(|e| OperatorError::user(format!("cannot load {}: {e}", tokenizer_json.display())))?;
@@ -326,7 +328,8 @@ fn chat_data(
     let template = crate::sft::own_template(&tokenizer_json.with_file_name("tokenizer_config.json"))
         .map_err(OperatorError::user)?;
     let train = ChatSet::load(&dataset_dir.join("sft/train.jsonl"), &tokenizer, context, template.as_ref())
-        .map_err(OperatorError::user)?;
+        .map_err(OperatorError::user)?
+        .packed(packing);
     let validation = ChatSet::load(&dataset_dir.join("sft/validation.jsonl"), &tokenizer, context, template.as_ref())
         .map_err(OperatorError::user)?;
     if train.chats.is_empty() {

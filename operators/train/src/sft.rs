@@ -57,6 +57,8 @@ pub struct ChatSet {
     pub pad_id: u32,
     /// Chats longer than the context, cut at it.
     pub truncated: usize,
+    /// Whether a sequence holds as many chats as fit (see `packing`).
+    pub packed: bool,
 }
 
 impl ChatSet {
@@ -72,7 +74,7 @@ impl ChatSet {
     ) -> Result<Self, String> {
         let pad_id = tokenizer.token_to_id("<|pad|>").unwrap_or(0);
         let Ok(text) = std::fs::read_to_string(path) else {
-            return Ok(Self { chats: Vec::new(), pad_id, truncated: 0 });
+            return Ok(Self { chats: Vec::new(), pad_id, truncated: 0, packed: false });
         };
         let encode = |text: &str| -> Result<Vec<u32>, String> {
             tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| e.to_string())
@@ -116,7 +118,12 @@ impl ChatSet {
                 chats.push(chat);
             }
         }
-        Ok(Self { chats, pad_id, truncated })
+        Ok(Self { chats, pad_id, truncated, packed: false })
+    }
+
+    /// The same chats, packed (or not) into training sequences.
+    pub fn packed(self, packed: bool) -> Self {
+        Self { packed, ..self }
     }
 }
 
@@ -128,13 +135,29 @@ impl Batches for ChatSet {
             targets: Vec::with_capacity(batch * context),
             weights: Some(Vec::with_capacity(batch * context)),
         };
+        let count = self.chats.len().max(1);
+        let mut ids = Vec::with_capacity(context + 1);
+        let mut learns = Vec::with_capacity(context + 1);
         for _ in 0..batch {
-            let chat =
-                &self.chats[(rng.next_u64() % self.chats.len().max(1) as u64) as usize % self.chats.len().max(1)];
+            ids.clear();
+            learns.clear();
+            // Unpacked, a row is one chat; packed, chats follow each other
+            // until the row is full (the last one cut at its end). A chat's
+            // first token is never a target: it does not follow from the
+            // chat before it.
+            loop {
+                let chat = &self.chats[(rng.next_u64() % count as u64) as usize % count];
+                ids.extend_from_slice(&chat.ids);
+                learns.push(false);
+                learns.extend_from_slice(&chat.learn[1.min(chat.learn.len())..]);
+                if !self.packed || ids.len() > context || chat.ids.is_empty() {
+                    break;
+                }
+            }
             for i in 0..context {
-                let input = chat.ids.get(i).copied().unwrap_or(self.pad_id);
-                let (target, learn) = match chat.ids.get(i + 1) {
-                    Some(id) => (*id, chat.learn[i + 1]),
+                let input = ids.get(i).copied().unwrap_or(self.pad_id);
+                let (target, learn) = match ids.get(i + 1) {
+                    Some(id) => (*id, learns[i + 1]),
                     None => (self.pad_id, false),
                 };
                 out.inputs.push(i64::from(input));
@@ -149,5 +172,60 @@ impl Batches for ChatSet {
 
     fn usable(&self, _context: usize) -> bool {
         !self.chats.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chats of ids `base..base + len`, learned after the first two.
+    fn chats(lengths: &[u32]) -> ChatSet {
+        let chats = lengths
+            .iter()
+            .enumerate()
+            .map(|(n, len)| {
+                let base = 100 * (n as u32 + 1);
+                Chat { ids: (base..base + len).collect(), learn: (0..*len).map(|i| i >= 2).collect() }
+            })
+            .collect();
+        ChatSet { chats, pad_id: 0, truncated: 0, packed: false }
+    }
+
+    #[test]
+    fn an_unpacked_row_is_one_chat_padded() {
+        let set = chats(&[4, 5]);
+        let batch = set.batch(0, 7, 3, 8);
+        let weights = batch.weights.expect("chats weigh their targets");
+        for row in 0..3 {
+            let inputs = &batch.inputs[row * 8..(row + 1) * 8];
+            let base = inputs[0];
+            assert!(base == 100 || base == 200, "{inputs:?}");
+            let len = if base == 100 { 4 } else { 5 };
+            assert!(inputs[len..].iter().all(|id| *id == 0), "padded after the chat: {inputs:?}");
+            let learned: f32 = weights[row * 8..(row + 1) * 8].iter().sum();
+            assert_eq!(learned, (len - 2) as f32, "targets 2..len are learned");
+        }
+    }
+
+    #[test]
+    fn a_packed_row_holds_chats_one_after_another_and_never_learns_a_chat_start() {
+        let set = chats(&[4, 5]).packed(true);
+        let context = 16;
+        let batch = set.batch(3, 11, 4, context);
+        let weights = batch.weights.expect("chats weigh their targets");
+        for row in 0..4 {
+            let inputs = &batch.inputs[row * context..(row + 1) * context];
+            let targets = &batch.targets[row * context..(row + 1) * context];
+            assert!(inputs.iter().all(|id| *id != 0), "a packed row has no padding: {inputs:?}");
+            let starts = inputs.iter().filter(|id| *id % 100 == 0).count();
+            assert!(starts >= 3, "several chats in one row: {inputs:?}");
+            for (i, target) in targets.iter().enumerate() {
+                let offset = target % 100;
+                let expected = if offset >= 2 { 1.0 } else { 0.0 };
+                assert_eq!(weights[row * context + i], expected, "target {target} at {i} in {targets:?}");
+            }
+        }
+        assert_eq!(set.batch(3, 11, 4, context), set.batch(3, 11, 4, context), "the same draw for the same step");
     }
 }

@@ -1,0 +1,217 @@
+//! Reading passages: the regulation's own text as training chats, so that a
+//! fine-tuned model learns what each provision says and where it stands.
+//!
+//! Every paragraph is followed by its whole citation (`(b) Ultimate loads …
+//! [§ 99.25(b)]`). A model learns associations in the order it reads them;
+//! text that only names its section at the top teaches the way from a
+//! citation to a requirement but not back, which is what "which provision
+//! states …?" asks. The prompt names the section by its title and the
+//! passage opens with the citation, for the same reason. A long section is
+//! read in several passages that fit a token budget, each after the first
+//! naming the paragraph it starts at.
+
+use serde::{Deserialize, Serialize};
+
+use super::sections::Section;
+use super::sft::{DocInfo, MARK, PARAGRAPH, ParagraphPath, Provenance, SftSample, chat};
+
+/// Which sections are read (`reading` in the dataset's config).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Reading {
+    /// No reading passages.
+    #[default]
+    None,
+    /// The sections of the train split only.
+    Train,
+    /// Every section, whatever its split: the model reads the whole
+    /// regulation, and the validation and test questions are never asked
+    /// in train in their own words (closed-book recall of what was read).
+    All,
+}
+
+impl Reading {
+    /// Whether a section of `split` is read.
+    pub fn reads(self, split: &str) -> bool {
+        match self {
+            Reading::None => false,
+            Reading::Train => split == "train",
+            Reading::All => true,
+        }
+    }
+}
+
+/// One passage under construction.
+struct Passage {
+    lines: Vec<String>,
+    tokens: usize,
+    /// Citation of the paragraph it starts at (after the first passage).
+    from: Option<String>,
+    /// Character span in the document.
+    span: (usize, usize),
+}
+
+/// The reading passages of one section, all in the train split, each at
+/// most about `budget` tokens of text (`count` counts them; a single
+/// paragraph longer than that stands alone).
+pub fn passages(section: &Section, doc: &DocInfo<'_>, budget: usize, count: &dyn Fn(&str) -> usize) -> Vec<SftSample> {
+    let zh = doc.lang == "zh";
+    let title = section.title.trim().trim_end_matches(['.', '。']).to_owned();
+    let heading = match (&section.citation, title.is_empty()) {
+        (Some(c), true) => c.clone(),
+        (Some(c), false) => format!("{c} {title}"),
+        (None, _) => title.clone(),
+    };
+    let mut done: Vec<Passage> = Vec::new();
+    let mut open = Passage {
+        tokens: count(&heading),
+        lines: vec![heading],
+        from: None,
+        span: (section.span.0, section.span.0),
+    };
+    let mut path = ParagraphPath::default();
+    let mut offset = section.span.0;
+    for line in section.text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.chars().count();
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let mut cited = None;
+        if let Some(c) = PARAGRAPH.captures(text) {
+            for mark in MARK.captures_iter(&c[1]) {
+                path.enter(&mark[1]);
+            }
+            cited = section.citation.as_ref().map(|citation| format!("{citation}{}", path.designation()));
+        }
+        let rendered = match &cited {
+            Some(cited) => format!("{text} [{cited}]"),
+            None => text.to_owned(),
+        };
+        let tokens = count(&rendered);
+        if open.tokens + tokens > budget && !open.lines.is_empty() && open.span.1 > open.span.0 {
+            let next = Passage {
+                lines: Vec::new(),
+                tokens: 0,
+                from: cited.clone().or_else(|| section.citation.clone()),
+                span: (start, start),
+            };
+            done.push(std::mem::replace(&mut open, next));
+        }
+        open.lines.push(rendered);
+        open.tokens += tokens;
+        open.span.1 = offset;
+    }
+    if open.span.1 > open.span.0 || done.is_empty() {
+        done.push(open);
+    }
+    let of_doc = doc.title.trim_end_matches(['.', '。']) != title;
+    done.into_iter()
+        .map(|passage| {
+            let named = match (zh, title.is_empty()) {
+                (false, false) => format!("the section titled \"{title}\""),
+                (false, true) => section.citation.clone().unwrap_or_default(),
+                (true, false) => format!("标题为“{title}”的一条"),
+                (true, true) => section.citation.clone().unwrap_or_default(),
+            };
+            let prompt = match (zh, of_doc, &passage.from) {
+                (false, true, None) => format!("Read {named} of {}.", doc.title),
+                (false, false, None) => format!("Read {named}."),
+                (false, true, Some(from)) => format!("Read {named} of {}, from {from} on.", doc.title),
+                (false, false, Some(from)) => format!("Read {named}, from {from} on."),
+                (true, true, None) => format!("阅读《{}》中{named}。", doc.title),
+                (true, false, None) => format!("阅读{named}。"),
+                (true, true, Some(from)) => format!("阅读《{}》中{named}，自{from}起。", doc.title),
+                (true, false, Some(from)) => format!("阅读{named}，自{from}起。", ),
+            };
+            SftSample {
+                messages: chat(prompt, passage.lines.join("\n")),
+                kind: "reading".to_owned(),
+                lang: doc.lang.to_owned(),
+                split: "train".to_owned(),
+                provenance: Provenance {
+                    doc_id: doc.id.to_owned(),
+                    source: doc.source.to_owned(),
+                    section: section.citation.clone().unwrap_or_else(|| title.clone()),
+                    span: [passage.span.0, passage.span.1],
+                },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(lang: &'static str, title: &'static str) -> DocInfo<'static> {
+        DocInfo { id: "d1", source: "part99.md", title, lang }
+    }
+
+    fn section(citation: &str, title: &str, text: &str) -> Section {
+        Section {
+            citation: Some(citation.to_owned()),
+            number: Some(citation.trim_start_matches("§ ").to_owned()),
+            title: title.to_owned(),
+            text: text.to_owned(),
+            span: (100, 100 + text.chars().count()),
+        }
+    }
+
+    /// One "token" per word: enough to see where passages are cut.
+    fn words(text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+
+    #[test]
+    fn every_paragraph_is_followed_by_its_whole_citation() {
+        let text = "(a) General. The structure must hold.\n(b) Loads are:\n(1) Limit loads;\n(2) Ultimate loads.\n";
+        let out = passages(&section("§ 99.25", "Loads", text), &doc("en", "14 CFR Part 99"), 1000, &words);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, "reading");
+        assert_eq!(out[0].split, "train");
+        assert_eq!(out[0].messages[0].content, "Read the section titled \"Loads\" of 14 CFR Part 99.");
+        assert_eq!(
+            out[0].messages[1].content,
+            "§ 99.25 Loads\n(a) General. The structure must hold. [§ 99.25(a)]\n(b) Loads are: [§ 99.25(b)]\n(1) Limit loads; [§ 99.25(b)(1)]\n(2) Ultimate loads. [§ 99.25(b)(2)]"
+        );
+        assert_eq!(out[0].provenance.span, [100, 100 + text.chars().count()]);
+    }
+
+    #[test]
+    fn a_long_section_is_read_in_passages_that_say_where_they_start() {
+        let text = "(a) one two three four five.\n(b) six seven eight nine ten.\n(c) eleven twelve thirteen.\n";
+        let out = passages(&section("§ 99.7", "Records", text), &doc("en", "Part 99"), 12, &words);
+        let answers: Vec<&str> = out.iter().map(|s| s.messages[1].content.as_str()).collect();
+        assert_eq!(
+            answers,
+            [
+                "§ 99.7 Records\n(a) one two three four five. [§ 99.7(a)]",
+                "(b) six seven eight nine ten. [§ 99.7(b)]",
+                "(c) eleven twelve thirteen. [§ 99.7(c)]"
+            ]
+        );
+        assert_eq!(out[1].messages[0].content, "Read the section titled \"Records\" of Part 99, from § 99.7(b) on.");
+        // The passages cover the section in order, without gaps or overlaps.
+        assert_eq!(out[0].provenance.span[0], 100);
+        assert_eq!(out[0].provenance.span[1], out[1].provenance.span[0]);
+        assert_eq!(out[2].provenance.span[1], 100 + text.chars().count());
+    }
+
+    #[test]
+    fn chinese_articles_are_cited_in_their_own_form() {
+        let text = "(a)储能系统的设计应当保证任何单一失效不会导致热失控。\n(b)应当提供警告。\n";
+        let out = passages(&section("第99.51条", "储能系统", text), &doc("zh", "CCAR-99"), 1000, &words);
+        assert_eq!(out[0].messages[0].content, "阅读《CCAR-99》中标题为“储能系统”的一条。");
+        assert!(out[0].messages[1].content.contains("(a)储能系统的设计应当保证任何单一失效不会导致热失控。 [第99.51条(a)]"));
+        assert!(out[0].messages[1].content.ends_with("(b)应当提供警告。 [第99.51条(b)]"));
+    }
+
+    #[test]
+    fn only_the_chosen_splits_are_read() {
+        assert!(!Reading::None.reads("train"));
+        assert!(Reading::Train.reads("train") && !Reading::Train.reads("test"));
+        assert!(Reading::All.reads("test") && Reading::All.reads("validation"));
+    }
+}
