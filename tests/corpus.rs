@@ -294,6 +294,39 @@ fn citations_name_the_whole_paragraph_path() {
 }
 
 #[test]
+fn reading_passages_follow_each_paragraph_with_the_citation_its_questions_use() {
+    let train = chats("train");
+    let read: HashSet<&str> = train.iter().filter(|c| c["kind"] == "reading").flat_map(|c| answer(c).lines()).collect();
+    let all: Vec<Value> = ["train", "validation", "test"].iter().flat_map(|s| chats(s)).collect();
+    let (mut found, mut found_in_test, mut missing) = (0usize, 0usize, Vec::new());
+    for chat in all.iter().filter(|c| c["kind"] == "paragraph_text") {
+        let cited = chat["provenance"]["section"].as_str().expect("section");
+        let line = format!("{} [{cited}]", answer(chat));
+        if read.contains(line.as_str()) {
+            found += 1;
+            found_in_test += usize::from(chat["split"] == "test");
+        } else {
+            missing.push(line);
+        }
+    }
+    // A passage is only dropped when its prompt names two different texts
+    // (sections of one document with the same title, such as "[Reserved]").
+    assert!(found > 1000, "only {found} paragraphs read with their citation");
+    assert!(
+        missing.len() * 100 <= found,
+        "{} of {} asked paragraphs are not read with their citation, e.g. {:?}",
+        missing.len(),
+        found + missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    // Every split's sections are read (reading: all), in train only.
+    assert!(found_in_test > 50, "only {found_in_test} paragraphs of test sections are read");
+    for split in ["validation", "test"] {
+        assert!(!chats(split).iter().any(|c| c["kind"] == "reading"), "a reading passage in {split}");
+    }
+}
+
+#[test]
 fn no_test_question_is_asked_in_train() {
     let train: HashSet<String> = chats("train").iter().map(|c| question(c).to_owned()).collect();
     let test = chats("test");
@@ -306,10 +339,11 @@ fn no_test_question_is_asked_in_train() {
         &leaked[..leaked.len().min(3)]
     );
     assert!(!test.iter().any(|c| question(c).contains("《标题》")), "a placeholder title is asked");
-    // An answer per question: the same question never has two answers.
+    // An answer per question: the same question never has two answers
+    // (reading passages are the text itself, not questions).
     let mut answers: HashMap<&str, &str> = HashMap::new();
     let all: Vec<Value> = ["train", "validation", "test"].iter().flat_map(|s| chats(s)).collect();
-    for chat in &all {
+    for chat in all.iter().filter(|c| c["kind"] != "reading") {
         if let Some(previous) = answers.insert(question(chat), answer(chat)) {
             assert_eq!(previous, answer(chat), "{} has two answers", question(chat));
         }

@@ -15,7 +15,7 @@ use hangar_sdk::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::sft::{LeakFilter, question_and_answer};
+use super::sft::{LeakFilter, is_reading, question_and_answer};
 use super::{PART_CHATS, SPLITS, ShardWriter, Totals, finish_shards, io_error, split_index, stats_json, write_json};
 use crate::io::blocking;
 
@@ -311,8 +311,10 @@ fn merge(
     // SFT chats: every question seen across all parts, then kept or dropped.
     let mut filter = LeakFilter::default();
     for_each_chat(parts, ctx, |chat, _| {
-        let (question, answer) = chat.question_and_answer();
-        filter.observe_chat(question, answer);
+        if !is_reading(&chat.kind) {
+            let (question, answer) = chat.question_and_answer();
+            filter.observe_chat(question, answer);
+        }
         Ok(())
     })?;
     ctx.progress(Progress::of(2, 3, "stages").message("SFT questions checked"));
@@ -324,7 +326,7 @@ fn merge(
     }
     // A part wrote each chat as the one task would: kept lines are copied as they are.
     for_each_chat(parts, ctx, |chat, line| {
-        if filter.keep_chat(chat.question_and_answer().0) {
+        if is_reading(&chat.kind) || filter.keep_chat(chat.question_and_answer().0) {
             let s = split_index(&chat.split);
             chats[s].write_all(line.as_bytes()).map_err(io_error("cannot write samples"))?;
             chats[s].write_all(b"\n").map_err(io_error("cannot write samples"))?;
@@ -358,6 +360,8 @@ struct ChatLine<'a> {
     messages: Vec<MessageLine<'a>>,
     #[serde(borrow)]
     split: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kind: Cow<'a, str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -393,10 +393,16 @@ impl Operator for Dataset {
     fn check(&self, c: &DatasetConfig) -> Vec<ConfigProblem> {
         let mut problems: Vec<ConfigProblem> = vocab_size_problem(c.vocab_size).into_iter().collect();
         if c.reading != reading::Reading::None && c.reading_tokens < 8 {
-            problems.push(ConfigProblem::at(&["reading_tokens"], "reading_tokens must be at least 8 (64 suits a seq of 128)"));
+            problems.push(ConfigProblem::at(
+                &["reading_tokens"],
+                "reading_tokens must be at least 8 (64 suits a seq of 128)",
+            ));
         }
         if c.reading != reading::Reading::None && !c.sft {
-            problems.push(ConfigProblem::at(&["reading"], "reading passages are SFT chats: set `sft: true` or `reading: none`"));
+            problems.push(ConfigProblem::at(
+                &["reading"],
+                "reading passages are SFT chats: set `sft: true` or `reading: none`",
+            ));
         }
         if c.max_tokens < 16 {
             problems.push(ConfigProblem::at(&["max_tokens"], "max_tokens must be at least 16"));
@@ -699,6 +705,13 @@ fn build(
         ));
     }
     totals.dropped = ambiguous as u64;
+    if config.reading != reading::Reading::None {
+        let passages = sft_samples.iter().filter(|s| s.kind == "reading").count();
+        ctx.info(format!(
+            "{passages} reading passages of the regulations' text in train (reading: {})",
+            config.reading.name()
+        ));
+    }
     let mut chats = Vec::new();
     if config.part {
         chats.push(open(out.join(PART_CHATS))?);

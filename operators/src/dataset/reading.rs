@@ -31,6 +31,15 @@ pub enum Reading {
 }
 
 impl Reading {
+    /// The name in a pipeline (`none`, `train`, `all`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reading::None => "none",
+            Reading::Train => "train",
+            Reading::All => "all",
+        }
+    }
+
     /// Whether a section of `split` is read.
     pub fn reads(self, split: &str) -> bool {
         match self {
@@ -63,12 +72,8 @@ pub fn passages(section: &Section, doc: &DocInfo<'_>, budget: usize, count: &dyn
         (None, _) => title.clone(),
     };
     let mut done: Vec<Passage> = Vec::new();
-    let mut open = Passage {
-        tokens: count(&heading),
-        lines: vec![heading],
-        from: None,
-        span: (section.span.0, section.span.0),
-    };
+    let mut open =
+        Passage { tokens: count(&heading), lines: vec![heading], from: None, span: (section.span.0, section.span.0) };
     let mut path = ParagraphPath::default();
     let mut offset = section.span.0;
     for line in section.text.split_inclusive('\n') {
@@ -123,7 +128,7 @@ pub fn passages(section: &Section, doc: &DocInfo<'_>, budget: usize, count: &dyn
                 (true, true, None) => format!("阅读《{}》中{named}。", doc.title),
                 (true, false, None) => format!("阅读{named}。"),
                 (true, true, Some(from)) => format!("阅读《{}》中{named}，自{from}起。", doc.title),
-                (true, false, Some(from)) => format!("阅读{named}，自{from}起。", ),
+                (true, false, Some(from)) => format!("阅读{named}，自{from}起。",),
             };
             SftSample {
                 messages: chat(prompt, passage.lines.join("\n")),
@@ -204,8 +209,28 @@ mod tests {
         let text = "(a)储能系统的设计应当保证任何单一失效不会导致热失控。\n(b)应当提供警告。\n";
         let out = passages(&section("第99.51条", "储能系统", text), &doc("zh", "CCAR-99"), 1000, &words);
         assert_eq!(out[0].messages[0].content, "阅读《CCAR-99》中标题为“储能系统”的一条。");
-        assert!(out[0].messages[1].content.contains("(a)储能系统的设计应当保证任何单一失效不会导致热失控。 [第99.51条(a)]"));
+        assert!(
+            out[0].messages[1].content.contains("(a)储能系统的设计应当保证任何单一失效不会导致热失控。 [第99.51条(a)]")
+        );
         assert!(out[0].messages[1].content.ends_with("(b)应当提供警告。 [第99.51条(b)]"));
+    }
+
+    #[test]
+    fn two_versions_of_a_section_are_both_read_and_questions_are_still_checked() {
+        let old = section("§ 99.7", "Records", "(a) Keep records for 2 years.\n");
+        let new = section("§ 99.7", "Records", "(a) Keep records for 3 years.\n");
+        let mut samples = passages(&old, &doc("en", "Part 99"), 1000, &words);
+        samples.extend(passages(&new, &doc("en", "Part 99"), 1000, &words));
+        let mut asked = samples[0].clone();
+        asked.kind = "paragraph_text".to_owned();
+        asked.messages = chat("What does § 99.7(a) state?".to_owned(), "(a) Keep records for 2 years.".to_owned());
+        let mut asked_again = asked.clone();
+        asked_again.messages[1].content = "(a) Keep records for 3 years.".to_owned();
+        samples.extend([asked, asked_again]);
+        let (kept, dropped) = super::super::sft::without_leaks(samples);
+        assert_eq!(kept.iter().filter(|s| s.kind == "reading").count(), 2, "both versions are read");
+        assert_eq!(dropped, 2, "the question with two answers is dropped, both times");
+        assert!(kept.iter().all(|s| s.kind == "reading"));
     }
 
     #[test]

@@ -269,6 +269,13 @@ fn digest(tag: u8, text: Option<&str>) -> Digest {
     out
 }
 
+/// Reading passages are the regulation's text, not questions: the leak
+/// check passes them (two versions of a section read under one prompt are
+/// both kept; no test question is a reading prompt).
+pub fn is_reading(kind: &str) -> bool {
+    kind == "reading"
+}
+
 /// A chat's question (its first user message) and answer (its last
 /// assistant message).
 pub fn question_and_answer<'a>(
@@ -286,6 +293,9 @@ fn sample_chat(sample: &SftSample) -> (Option<&str>, Option<&str>) {
 impl LeakFilter {
     /// First pass: notes the sample's question and answer.
     pub fn observe(&mut self, sample: &SftSample) {
+        if is_reading(&sample.kind) {
+            return;
+        }
         let (question, answer) = sample_chat(sample);
         self.observe_chat(question, answer);
     }
@@ -302,7 +312,7 @@ impl LeakFilter {
 
     /// Second pass, in the same order: whether the sample stays.
     pub fn keep(&mut self, sample: &SftSample) -> bool {
-        self.keep_chat(sample_chat(sample).0)
+        is_reading(&sample.kind) || self.keep_chat(sample_chat(sample).0)
     }
 
     /// [`Self::keep`] of a chat's question.
