@@ -752,6 +752,21 @@ const PART_CHATS: &str = "sft/all.jsonl";
 mod tests {
     use super::*;
 
+    #[test]
+    fn reading_settings_are_checked_with_the_field_named() {
+        let config: DatasetConfig =
+            serde_json::from_value(json!({"documents": "d", "reading": "all", "reading_tokens": 4, "sft": false}))
+                .expect("a config");
+        let problems = Dataset.check(&config);
+        let at = |field: &str| problems.iter().find(|p| p.path == [field]).map(|p| p.message.clone());
+        assert!(at("reading_tokens").is_some_and(|m| m.contains("at least 8")), "{problems:?}");
+        assert!(at("reading").is_some_and(|m| m.contains("sft: true")), "{problems:?}");
+        let unknown = serde_json::from_value::<DatasetConfig>(json!({"documents": "d", "reading": "everything"}));
+        assert!(unknown.is_err_and(|e| e.to_string().contains("none")), "the choices are named");
+        let fine: DatasetConfig = serde_json::from_value(json!({"documents": "d", "reading": "train"})).expect("ok");
+        assert!(Dataset.check(&fine).is_empty());
+    }
+
     fn shard_files(dir: &Path, writer: &ShardWriter) -> Vec<Vec<u8>> {
         writer.files.iter().map(|f| std::fs::read(dir.join(f)).expect("shard")).collect()
     }

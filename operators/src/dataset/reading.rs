@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sections::Section;
-use super::sft::{DocInfo, MARK, PARAGRAPH, ParagraphPath, Provenance, SftSample, chat};
+use super::sft::{DocInfo, Provenance, SftSample, body_lines, chat};
 
 /// Which sections are read (`reading` in the dataset's config).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -74,25 +74,17 @@ pub fn passages(section: &Section, doc: &DocInfo<'_>, budget: usize, count: &dyn
     let mut done: Vec<Passage> = Vec::new();
     let mut open =
         Passage { tokens: count(&heading), lines: vec![heading], from: None, span: (section.span.0, section.span.0) };
-    let mut path = ParagraphPath::default();
-    let mut offset = section.span.0;
-    for line in section.text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.chars().count();
-        let text = line.trim();
-        if text.is_empty() {
+    for line in body_lines(section) {
+        if line.text.is_empty() {
             continue;
         }
-        let mut cited = None;
-        if let Some(c) = PARAGRAPH.captures(text) {
-            for mark in MARK.captures_iter(&c[1]) {
-                path.enter(&mark[1]);
-            }
-            cited = section.citation.as_ref().map(|citation| format!("{citation}{}", path.designation()));
-        }
+        let cited = match (&line.paragraph, &section.citation) {
+            (Some((designation, _)), Some(citation)) => Some(format!("{citation}{designation}")),
+            _ => None,
+        };
         let rendered = match &cited {
-            Some(cited) => format!("{text} [{cited}]"),
-            None => text.to_owned(),
+            Some(cited) => format!("{} [{cited}]", line.text),
+            None => line.text.to_owned(),
         };
         let tokens = count(&rendered);
         if open.tokens + tokens > budget && !open.lines.is_empty() && open.span.1 > open.span.0 {
@@ -100,13 +92,13 @@ pub fn passages(section: &Section, doc: &DocInfo<'_>, budget: usize, count: &dyn
                 lines: Vec::new(),
                 tokens: 0,
                 from: cited.clone().or_else(|| section.citation.clone()),
-                span: (start, start),
+                span: (line.span.0, line.span.0),
             };
             done.push(std::mem::replace(&mut open, next));
         }
         open.lines.push(rendered);
         open.tokens += tokens;
-        open.span.1 = offset;
+        open.span.1 = line.span.1;
     }
     if open.span.1 > open.span.0 || done.is_empty() {
         done.push(open);

@@ -49,11 +49,11 @@ pub struct DocInfo<'a> {
 }
 
 /// A paragraph line: one or more designations, e.g. `(b)`, `(b)(3)`, `(iv)`, `(A)`, then its text.
-pub(super) static PARAGRAPH: LazyLock<Regex> = LazyLock::new(|| {
+static PARAGRAPH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^((?:\((?:[a-z]{1,4}|[0-9]{1,2}|[A-Z])\))+)\s*(.+)$")
         .unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
 });
-pub(super) static MARK: LazyLock<Regex> =
+static MARK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\(([a-zA-Z0-9]+)\)").unwrap_or_else(|e| panic!("invalid built-in pattern: {e}")));
 
 pub(super) fn chat(question: String, answer: String) -> Vec<Message> {
@@ -136,26 +136,48 @@ pub fn samples(section: &Section, doc: &DocInfo<'_>, split: &str, max_answer_cha
 
     // Paragraphs: "(a) ...", "(1) ...", "(i) ...", "(A) ...", cited by their
     // whole path, (b)(3) and not (3), in the body's own order.
-    let mut offset = 0usize;
+    for line in body_lines(section) {
+        if let Some((designation, rest)) = line.paragraph {
+            let cited = format!("{citation}{designation}");
+            let (q1, q2) = if zh {
+                (format!("{cited}规定了什么？"), format!("“{}”出自哪一条款？", opening(rest, true)))
+            } else {
+                (format!("What does {cited} state?"), format!("Which provision states: \"{}\"?", opening(rest, false)))
+            };
+            push("paragraph_text", chat(q1, clip(line.text, max_answer_chars)), cited.clone(), line.span);
+            push("text_to_citation", chat(q2, cited.clone()), cited, line.span);
+        }
+    }
+    out
+}
+
+/// One line of a section's body.
+pub(super) struct BodyLine<'a> {
+    /// The line, trimmed.
+    pub text: &'a str,
+    /// Its character span in the document, line end included.
+    pub span: (usize, usize),
+    /// For a paragraph, its whole designation path (`(b)(3)`) and its text
+    /// after the designations.
+    pub paragraph: Option<(String, &'a str)>,
+}
+
+/// The body's lines in order, paragraphs cited by their whole path.
+pub(super) fn body_lines(section: &Section) -> Vec<BodyLine<'_>> {
+    let mut offset = section.span.0;
     let mut path = ParagraphPath::default();
+    let mut out = Vec::new();
     for line in section.text.split_inclusive('\n') {
-        let line_chars = line.chars().count();
-        if let Some(c) = PARAGRAPH.captures(line.trim()) {
+        let start = offset;
+        offset += line.chars().count();
+        let text = line.trim();
+        let paragraph = PARAGRAPH.captures(text).map(|c| {
             for mark in MARK.captures_iter(&c[1]) {
                 path.enter(&mark[1]);
             }
-            let body = line.trim().to_owned();
-            let cited = format!("{citation}{}", path.designation());
-            let span = (section.span.0 + offset, section.span.0 + offset + line_chars);
-            let (q1, q2) = if zh {
-                (format!("{cited}规定了什么？"), format!("“{}”出自哪一条款？", opening(&c[2], true)))
-            } else {
-                (format!("What does {cited} state?"), format!("Which provision states: \"{}\"?", opening(&c[2], false)))
-            };
-            push("paragraph_text", chat(q1, clip(&body, max_answer_chars)), cited.clone(), span);
-            push("text_to_citation", chat(q2, cited.clone()), cited, span);
-        }
-        offset += line_chars;
+            (path.designation(), c.get(2).map_or("", |m| m.as_str()))
+        });
+        out.push(BodyLine { text, span: (start, offset), paragraph });
     }
     out
 }
@@ -172,7 +194,7 @@ enum Level {
 
 /// The designations from the section down to the current paragraph.
 #[derive(Debug, Default)]
-pub(super) struct ParagraphPath {
+struct ParagraphPath {
     marks: Vec<(Level, String)>,
 }
 
@@ -216,7 +238,7 @@ impl ParagraphPath {
         Level::Letter
     }
 
-    pub(super) fn enter(&mut self, mark: &str) {
+    fn enter(&mut self, mark: &str) {
         let level = self.level_of(mark);
         while self.marks.last().is_some_and(|(l, _)| *l >= level) {
             self.marks.pop();
@@ -225,7 +247,7 @@ impl ParagraphPath {
     }
 
     /// `(b)(3)(ii)`.
-    pub(super) fn designation(&self) -> String {
+    fn designation(&self) -> String {
         self.marks.iter().map(|(_, m)| format!("({m})")).collect()
     }
 }
