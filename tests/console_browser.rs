@@ -755,7 +755,10 @@ async fn models_and_evaluations(console: &Console, cli_run: &str) {
     console.find("#chat-input").await.send_keys("What does Part 99 apply to?").await.expect("type");
     console
         .script(
-            "window.hangarChunks = 0; new MutationObserver(() => { window.hangarChunks += 1; }) \
+            // Count mutation records, not callbacks: the browser hands every
+            // mutation of one task to a single callback, and the whole stream
+            // may arrive in one read.
+            "window.hangarChunks = 0; new MutationObserver((records) => { window.hangarChunks += records.length; }) \
              .observe(document.getElementById('chat-log'), { childList: true, subtree: true, characterData: true })",
             vec![],
         )
