@@ -117,6 +117,14 @@ pub struct DatasetConfig {
     /// within the fine-tune's `seq`.
     #[serde(default = "default_reading_tokens")]
     pub reading_tokens: usize,
+    /// Also read each document's section titles and paragraphs mixed out
+    /// of order, every one followed by its whole citation (`Ultimate loads
+    /// are … [§ 99.25(b)]`). In a section read in order a paragraph's
+    /// citation follows from the one before it, so the model need not learn
+    /// it; out of order it must learn which provision says what, which is
+    /// what "which provision states …?" asks. Needs `reading`.
+    #[serde(default)]
+    pub reading_mixed: bool,
     /// Build one shard's share of a dataset for `dataset_merge`: map this
     /// task over the shards, every instance with the same `tokenizer` (a
     /// `tokenizer` task's output) or `base`. The part's SFT chats go
@@ -398,6 +406,12 @@ impl Operator for Dataset {
                 "reading_tokens must be at least 8 (64 suits a seq of 128)",
             ));
         }
+        if c.reading_mixed && c.reading == reading::Reading::None {
+            problems.push(ConfigProblem::at(
+                &["reading_mixed"],
+                "reading_mixed reads the sections that `reading` chooses: set `reading: all` or `reading: train`",
+            ));
+        }
         if c.reading != reading::Reading::None && !c.sft {
             problems.push(ConfigProblem::at(
                 &["reading"],
@@ -619,6 +633,9 @@ fn build(
     }
     let mut totals = Totals { documents, sections: section_count, ..Totals::default() };
     let mut sft_samples = Vec::new();
+    // Each document's lines for the mixed reading, in document order (BTreeMap: the same on every run).
+    let mut mixed: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    let count = |text: &str| tokenizer.encode(text, false).map_or(text.len() / 4, |e| e.len());
     let stride = config.max_tokens - config.overlap;
     let mut done = 0;
     for batch in all.chunks(ENCODE_BATCH) {
@@ -686,8 +703,10 @@ fn build(
                 };
                 sft_samples.extend(sft::samples(&as_section, &doc, split, config.max_answer_chars));
                 if config.reading.reads(split) {
-                    let count = |text: &str| tokenizer.encode(text, false).map_or(text.len() / 4, |e| e.len());
                     sft_samples.extend(reading::passages(&as_section, &doc, config.reading_tokens, &count));
+                    if config.reading_mixed {
+                        mixed.entry(section.doc_id.clone()).or_default().extend(reading::mixed_lines(&as_section));
+                    }
                 }
             }
         }
@@ -696,6 +715,12 @@ fn build(
     }
     for writer in &mut pretrain {
         writer.flush().map_err(io_error("cannot write samples"))?;
+    }
+    for (doc_id, lines) in mixed {
+        let Some(section) = all.iter().find(|s| s.doc_id == doc_id) else { continue };
+        let doc =
+            DocInfo { id: &section.doc_id, source: &section.source, title: &section.doc_title, lang: &section.lang };
+        sft_samples.extend(reading::mixed_passages(&doc, lines, config.reading_tokens, &count));
     }
     // A part's chats are checked across all shards by the merge.
     let (sft_samples, ambiguous) = if config.part { (sft_samples, 0) } else { sft::without_leaks(sft_samples) };
@@ -763,7 +788,15 @@ mod tests {
         assert!(at("reading").is_some_and(|m| m.contains("sft: true")), "{problems:?}");
         let unknown = serde_json::from_value::<DatasetConfig>(json!({"documents": "d", "reading": "everything"}));
         assert!(unknown.is_err_and(|e| e.to_string().contains("none")), "the choices are named");
-        let fine: DatasetConfig = serde_json::from_value(json!({"documents": "d", "reading": "train"})).expect("ok");
+        let mixed_alone: DatasetConfig =
+            serde_json::from_value(json!({"documents": "d", "reading_mixed": true})).expect("a config");
+        let problems = Dataset.check(&mixed_alone);
+        assert!(
+            problems.iter().any(|p| p.path == ["reading_mixed"] && p.message.contains("reading: all")),
+            "{problems:?}"
+        );
+        let fine: DatasetConfig =
+            serde_json::from_value(json!({"documents": "d", "reading": "train", "reading_mixed": true})).expect("ok");
         assert!(Dataset.check(&fine).is_empty());
     }
 

@@ -122,20 +122,86 @@ pub fn passages(section: &Section, doc: &DocInfo<'_>, budget: usize, count: &dyn
                 (true, true, Some(from)) => format!("阅读《{}》中{named}，自{from}起。", doc.title),
                 (true, false, Some(from)) => format!("阅读{named}，自{from}起。",),
             };
-            SftSample {
-                messages: chat(prompt, passage.lines.join("\n")),
-                kind: "reading".to_owned(),
-                lang: doc.lang.to_owned(),
-                split: "train".to_owned(),
-                provenance: Provenance {
-                    doc_id: doc.id.to_owned(),
-                    source: doc.source.to_owned(),
-                    section: section.citation.clone().unwrap_or_else(|| title.clone()),
-                    span: [passage.span.0, passage.span.1],
-                },
-            }
+            let section = section.citation.clone().unwrap_or_else(|| title.clone());
+            reading_sample(doc, prompt, &passage.lines, section, passage.span)
         })
         .collect()
+}
+
+/// A reading passage: always in train, whatever its section's split.
+fn reading_sample(
+    doc: &DocInfo<'_>,
+    prompt: String,
+    lines: &[String],
+    section: String,
+    span: (usize, usize),
+) -> SftSample {
+    SftSample {
+        messages: chat(prompt, lines.join("\n")),
+        kind: "reading".to_owned(),
+        lang: doc.lang.to_owned(),
+        split: "train".to_owned(),
+        provenance: Provenance {
+            doc_id: doc.id.to_owned(),
+            source: doc.source.to_owned(),
+            section,
+            span: [span.0, span.1],
+        },
+    }
+}
+
+/// The lines of one section for the mixed reading: its title, then every
+/// paragraph's text without its designation, each followed by its citation
+/// (`Proof of structure [§ 99.25]`, `Ultimate loads are … [§ 99.25(b)]`).
+/// A section without a citation has none.
+pub fn mixed_lines(section: &Section) -> Vec<String> {
+    let Some(citation) = &section.citation else { return Vec::new() };
+    let title = section.title.trim().trim_end_matches(['.', '。']);
+    let mut out = Vec::new();
+    if !title.is_empty() {
+        out.push(format!("{title} [{citation}]"));
+    }
+    for line in body_lines(section) {
+        if let Some((designation, rest)) = line.paragraph
+            && !rest.trim().is_empty()
+        {
+            out.push(format!("{} [{citation}{designation}]", rest.trim()));
+        }
+    }
+    out
+}
+
+/// One document's mixed lines ([`mixed_lines`] of its sections) in an
+/// order drawn from their text, the same on every run, read in passages of
+/// at most about `budget` tokens. Read in order, a paragraph's citation
+/// follows from the one before it and the model need not learn it; out of
+/// order, it must learn which provision says what.
+pub fn mixed_passages(
+    doc: &DocInfo<'_>,
+    mut lines: Vec<String>,
+    budget: usize,
+    count: &dyn Fn(&str) -> usize,
+) -> Vec<SftSample> {
+    lines.sort_by_cached_key(|line| *blake3::hash(line.as_bytes()).as_bytes());
+    lines.dedup();
+    let mut passages: Vec<(Vec<String>, usize)> = Vec::new();
+    for line in lines {
+        let tokens = count(&line);
+        match passages.last_mut() {
+            Some((open, used)) if *used + tokens <= budget => {
+                open.push(line);
+                *used += tokens;
+            }
+            _ => passages.push((vec![line], tokens)),
+        }
+    }
+    let prompt = if doc.lang == "zh" {
+        format!("阅读《{}》的若干条款，不按顺序，每条后注明出处。", doc.title)
+    } else {
+        format!("Read provisions of {} in no particular order, each followed by where it stands.", doc.title)
+    };
+    // A mixed passage has no one section or span.
+    passages.into_iter().map(|(lines, _)| reading_sample(doc, prompt.clone(), &lines, String::new(), (0, 0))).collect()
 }
 
 #[cfg(test)]
@@ -223,6 +289,49 @@ mod tests {
         assert_eq!(kept.iter().filter(|s| s.kind == "reading").count(), 2, "both versions are read");
         assert_eq!(dropped, 2, "the question with two answers is dropped, both times");
         assert!(kept.iter().all(|s| s.kind == "reading"));
+    }
+
+    #[test]
+    fn mixed_lines_carry_their_whole_citation_without_the_designation() {
+        let text = "(a) General. The structure must hold.\n(b) Loads are:\n(1) Limit loads;\n";
+        let lines = mixed_lines(&section("§ 99.25", "Loads.", text));
+        assert_eq!(
+            lines,
+            [
+                "Loads [§ 99.25]",
+                "General. The structure must hold. [§ 99.25(a)]",
+                "Loads are: [§ 99.25(b)]",
+                "Limit loads; [§ 99.25(b)(1)]"
+            ]
+        );
+        let mut uncited = section("§ 99.25", "Loads", text);
+        uncited.citation = None;
+        assert!(mixed_lines(&uncited).is_empty());
+    }
+
+    #[test]
+    fn mixed_passages_hold_every_line_once_in_an_order_that_does_not_depend_on_the_input() {
+        let lines: Vec<String> = (0..20).map(|i| format!("provision number {i} [§ 99.{i}]")).collect();
+        let mut reversed = lines.clone();
+        reversed.reverse();
+        reversed.push(lines[3].clone());
+        let out = mixed_passages(&doc("en", "Part 99"), lines.clone(), 12, &words);
+        let again = mixed_passages(&doc("en", "Part 99"), reversed, 12, &words);
+        let text = |samples: &[SftSample]| samples.iter().map(|s| s.messages[1].content.clone()).collect::<Vec<_>>();
+        assert_eq!(text(&out), text(&again), "the order is drawn from the lines alone; repeats are read once");
+        let read: Vec<&str> = out.iter().flat_map(|s| s.messages[1].content.lines()).collect();
+        assert_eq!(read.len(), 20);
+        assert!(lines.iter().all(|l| read.contains(&l.as_str())));
+        assert_ne!(read, lines.iter().map(String::as_str).collect::<Vec<_>>(), "not in the document's order");
+        // Four words a line, at most 12 per passage: three lines each.
+        assert!(out.iter().all(|s| s.messages[1].content.lines().count() <= 3 && s.kind == "reading"));
+        assert_eq!(
+            out[0].messages[0].content,
+            "Read provisions of Part 99 in no particular order, each followed by where it stands."
+        );
+        let zh = mixed_passages(&doc("zh", "CCAR-99"), vec!["应当提供警告。 [第99.51条(b)]".to_owned()], 12, &words);
+        assert_eq!(zh[0].messages[0].content, "阅读《CCAR-99》的若干条款，不按顺序，每条后注明出处。");
+        assert_eq!(zh[0].split, "train");
     }
 
     #[test]
