@@ -633,7 +633,7 @@ fn build(
     }
     let mut totals = Totals { documents, sections: section_count, ..Totals::default() };
     let mut sft_samples = Vec::new();
-    // Each document's lines for the mixed reading, in document order (BTreeMap: the same on every run).
+    // The mixed reading's lines, by document (a BTreeMap: the same order on every run).
     let mut mixed: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     let count = |text: &str| tokenizer.encode(text, false).map_or(text.len() / 4, |e| e.len());
     let stride = config.max_tokens - config.overlap;
