@@ -633,8 +633,9 @@ fn build(
     }
     let mut totals = Totals { documents, sections: section_count, ..Totals::default() };
     let mut sft_samples = Vec::new();
-    // The mixed reading's lines, by document (a BTreeMap: the same order on every run).
-    let mut mixed: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    // The mixed reading's lines, by document (a BTreeMap: the same order on
+    // every run), with a section of each to name the document by.
+    let mut mixed: std::collections::BTreeMap<&str, (&Staged, Vec<String>)> = std::collections::BTreeMap::new();
     let count = |text: &str| tokenizer.encode(text, false).map_or(text.len() / 4, |e| e.len());
     let stride = config.max_tokens - config.overlap;
     let mut done = 0;
@@ -705,7 +706,8 @@ fn build(
                 if config.reading.reads(split) {
                     sft_samples.extend(reading::passages(&as_section, &doc, config.reading_tokens, &count));
                     if config.reading_mixed {
-                        mixed.entry(section.doc_id.clone()).or_default().extend(reading::mixed_lines(&as_section));
+                        let (_, lines) = mixed.entry(&section.doc_id).or_insert((section, Vec::new()));
+                        lines.extend(reading::mixed_lines(&as_section));
                     }
                 }
             }
@@ -716,8 +718,7 @@ fn build(
     for writer in &mut pretrain {
         writer.flush().map_err(io_error("cannot write samples"))?;
     }
-    for (doc_id, lines) in mixed {
-        let Some(section) = all.iter().find(|s| s.doc_id == doc_id) else { continue };
+    for (section, lines) in mixed.into_values() {
         let doc =
             DocInfo { id: &section.doc_id, source: &section.source, title: &section.doc_title, lang: &section.lang };
         sft_samples.extend(reading::mixed_passages(&doc, lines, config.reading_tokens, &count));

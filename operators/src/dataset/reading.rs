@@ -65,7 +65,7 @@ struct Passage {
 /// paragraph longer than that stands alone).
 pub fn passages(section: &Section, doc: &DocInfo<'_>, budget: usize, count: &dyn Fn(&str) -> usize) -> Vec<SftSample> {
     let zh = doc.lang == "zh";
-    let title = section.title.trim().trim_end_matches(['.', '。']).to_owned();
+    let title = section.plain_title().to_owned();
     let heading = match (&section.citation, title.is_empty()) {
         (Some(c), true) => c.clone(),
         (Some(c), false) => format!("{c} {title}"),
@@ -156,16 +156,14 @@ fn reading_sample(
 /// A section without a citation has none.
 pub fn mixed_lines(section: &Section) -> Vec<String> {
     let Some(citation) = &section.citation else { return Vec::new() };
-    let title = section.title.trim().trim_end_matches(['.', '。']);
+    let title = section.plain_title();
     let mut out = Vec::new();
     if !title.is_empty() {
         out.push(format!("{title} [{citation}]"));
     }
     for line in body_lines(section) {
-        if let Some((designation, rest)) = line.paragraph
-            && !rest.trim().is_empty()
-        {
-            out.push(format!("{} [{citation}{designation}]", rest.trim()));
+        if let Some((designation, rest)) = line.paragraph {
+            out.push(format!("{rest} [{citation}{designation}]"));
         }
     }
     out

@@ -33,6 +33,13 @@ pub struct Section {
     pub span: (usize, usize),
 }
 
+impl Section {
+    /// The title as questions and passages name it: without a closing full stop.
+    pub fn plain_title(&self) -> &str {
+        self.title.trim().trim_end_matches(['.', '。'])
+    }
+}
+
 fn citation_of(line: &str) -> Option<(String, String, String)> {
     let line = line.trim().trim_start_matches('#').trim();
     if let Some(c) = SECTION_CITATION.captures(line) {

@@ -90,7 +90,7 @@ fn opening(text: &str, zh: bool) -> String {
 /// The samples of one section; `split` is the section's split.
 pub fn samples(section: &Section, doc: &DocInfo<'_>, split: &str, max_answer_chars: usize) -> Vec<SftSample> {
     let zh = doc.lang == "zh";
-    let title = section.title.trim().trim_end_matches(['.', '。']).to_owned();
+    let title = section.plain_title().to_owned();
     let mut out = Vec::new();
     let mut push = |kind: &str, messages: Vec<Message>, section_name: String, span: (usize, usize)| {
         out.push(SftSample {
