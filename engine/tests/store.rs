@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use hangar_engine::store::catalog::{NewPipelineVersion, SavedPipeline};
 use hangar_engine::store::{
-    Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, QueueTask, Recorded, Settle,
-    TaskLease,
+    Acquired, Advance, Completion, GLOBAL_POOL, LeaseState, NewLog, NewRun, NewTask, NextClaim, QueueTask, Recorded,
+    Settle, TaskLease,
 };
 use hangar_engine::store::{Backend, Change, PipelineStore};
 use hangar_engine::{LogStore, PoolStore, RunStore, Store, TaskQueue, TaskStatus};
@@ -37,6 +37,7 @@ on_both!(
     one_claim_takes_a_batch_within_pool_slots,
     a_batch_of_completions_skips_a_stale_attempt,
     ends_are_taken_once_and_by_the_holding_coordinator_at_completion,
+    a_completion_claims_the_next_task_for_its_slot,
 );
 
 fn new_run(id: &str, pipeline: &str, max_active_runs: Option<u32>) -> NewRun {
@@ -536,4 +537,58 @@ async fn ends_are_taken_once_and_by_the_holding_coordinator_at_completion(f: &Fi
     let ids: Vec<&str> = taken.iter().map(|t| t.task_id.as_str()).collect();
     assert_eq!(ids, ["c"], "a was taken at completion; b is queued again");
     assert!(s.take_ended_among(&["r1".to_owned()]).await.expect("take").is_empty(), "taken once");
+}
+
+async fn a_completion_claims_the_next_task_for_its_slot(f: &Fixture) {
+    let s = &f.store;
+    s.set_pool("gpu", 1).await.expect("pool");
+    let mut tasks = vec![task("a", 0), task("b", 1), task("g1", 2), task("g2", 3)];
+    for t in &mut tasks[2..] {
+        t.pool = Some("gpu".into());
+    }
+    s.create_run(&new_run("r1", "p", None), &tasks).await.expect("create");
+    assert_eq!(s.acquire_run("r1", "me", 0, 10_000).await.expect("acquire"), Acquired::Yes);
+    s.advance("r1", &queue(&["a", "b"]), 0).await.expect("queue");
+    let a = s.claim_tasks("w", &[], 1, 5_000, 1).await.expect("claim").pop().expect("a claimed");
+    assert_eq!(a.lease.task_id, "a");
+    let ok = Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None };
+    let next = NextClaim { worker: "w", labels: &[], lease_until: 5_000, max: 1 };
+
+    let (recorded, claimed) =
+        s.complete_and_claim(&[(a.lease.clone(), ok.clone())], Some("me"), &next, 10).await.expect("complete");
+    assert_eq!(recorded, [Recorded::Taken], "the completion is what it is without a claim");
+    let ids: Vec<&str> = claimed.iter().map(|t| t.lease.task_id.as_str()).collect();
+    assert_eq!(ids, ["b"], "the freed slot gets the next queued task");
+    let b = claimed[0].clone();
+    assert_eq!((b.lease.attempt, b.lease.worker.as_str(), b.owner.as_deref()), (1, "w", Some("alice")));
+    let status = |tasks: &[hangar_engine::store::TaskRecord], id: &str| {
+        tasks.iter().find(|t| t.task_id == id).expect("task").status
+    };
+    let now = s.tasks("r1").await.expect("tasks");
+    assert_eq!((status(&now, "a"), status(&now, "b")), (TaskStatus::Succeeded, TaskStatus::Running));
+    let attempts = |id: &'static str| async move { s.attempts("r1", id).await.expect("attempts") };
+    assert_eq!(attempts("a").await[0].status, "succeeded");
+    let b_attempts = attempts("b").await;
+    assert_eq!((b_attempts.len(), b_attempts[0].status.as_str()), (1, "running"), "the claim records its attempt");
+
+    // The gpu pool's one slot: a claim with a completion counts it as any claim does.
+    s.advance("r1", &queue(&["g1", "g2"]), 20).await.expect("queue");
+    let g1 = s.claim_tasks("w", &[], 21, 5_000, 1).await.expect("claim").pop().expect("g1 claimed");
+    let (_, claimed) =
+        s.complete_and_claim(&[(b.lease.clone(), ok.clone())], Some("me"), &next, 30).await.expect("complete");
+    assert!(claimed.is_empty(), "g2 waits while g1 holds the pool's slot: {claimed:?}");
+    let (_, claimed) = s.complete_and_claim(&[(g1.lease, ok)], Some("me"), &next, 40).await.expect("complete");
+    let ids: Vec<&str> = claimed.iter().map(|t| t.lease.task_id.as_str()).collect();
+    assert_eq!(ids, ["g2"], "g1's end frees the slot for g2");
+    let none = NextClaim { max: 0, ..next };
+    let (recorded, claimed) = s
+        .complete_and_claim(
+            &[(claimed[0].lease.clone(), Completion::Failed { error: "boom".into() })],
+            Some("me"),
+            &none,
+            50,
+        )
+        .await
+        .expect("complete");
+    assert_eq!((recorded.as_slice(), claimed.len()), ([Recorded::Taken].as_slice(), 0), "max 0 claims nothing");
 }

@@ -17,7 +17,7 @@ use super::reporter::{AttemptReporter, Redactions};
 use super::{Engine, EngineEvent};
 use crate::clock::{millis, now_ms};
 use crate::status::TaskStatus;
-use crate::store::{ClaimedTask, Completion, LeaseState, Recorded, Store, StoreError, TaskLease};
+use crate::store::{ClaimedTask, Completion, LeaseState, NextClaim, Recorded, Store, StoreError, TaskLease};
 
 /// Most tasks one claim transaction takes.
 const CLAIM_BATCH: usize = 16;
@@ -25,18 +25,32 @@ const CLAIM_BATCH: usize = 16;
 const COMPLETION_BATCH: usize = 64;
 
 /// An attempt's result on its way to the database, and where to say
-/// whether it was written.
+/// whether it was written (with the task claimed for its slot, if any).
 type Completions = mpsc::UnboundedSender<PendingCompletion>;
-type PendingCompletion = (TaskLease, Completion, oneshot::Sender<Result<Recorded, StoreError>>);
+type PendingCompletion = (TaskLease, Completion, oneshot::Sender<Written>);
+type Written = (Result<Recorded, StoreError>, Option<ClaimedTask>);
+
+/// What the completion writer claims for the slots its attempts free.
+struct Claiming {
+    worker: String,
+    labels: Vec<String>,
+    lease: Duration,
+    /// Once fired, slots are not refilled: the worker is stopping.
+    shutdown: CancellationToken,
+}
 
 /// Writes the attempts' results: the ones that ended while a transaction
 /// was in flight go together in the next (group commit), so that a busy
 /// worker spends one transaction per batch while a lone result waits for
 /// nothing. Ended tasks of runs that `coordinator` (this process) holds
-/// are taken for it as they are written.
+/// are taken for it as they are written. Each attempt's slot is refilled
+/// by a claim made with the write (on PostgreSQL, a lone result and its
+/// claim are one statement): the next task reaches the slot without the
+/// worker's loop and a round trip of its own.
 async fn write_completions(
     store: Arc<dyn Store>,
     coordinator: String,
+    claiming: Claiming,
     mut pending: mpsc::UnboundedReceiver<PendingCompletion>,
 ) {
     while let Some(first) = pending.recv().await {
@@ -49,10 +63,23 @@ async fn write_completions(
         }
         let (items, replies): (Vec<(TaskLease, Completion)>, Vec<_>) =
             batch.into_iter().map(|(lease, completion, reply)| ((lease, completion), reply)).unzip();
-        match store.complete_all_for(&items, Some(&coordinator), now_ms()).await {
-            Ok(written) => {
+        let now = now_ms();
+        let next = NextClaim {
+            worker: &claiming.worker,
+            labels: &claiming.labels,
+            lease_until: now + millis(claiming.lease),
+            max: if claiming.shutdown.is_cancelled() { 0 } else { items.len() },
+        };
+        match store.complete_and_claim(&items, Some(&coordinator), &next, now).await {
+            Ok((written, claimed)) => {
+                let mut claimed = claimed.into_iter();
                 for (reply, done) in replies.into_iter().zip(written) {
-                    let _ = reply.send(Ok(done));
+                    let next = claimed.next();
+                    if let Err((_, Some(task))) = reply.send((Ok(done), next)) {
+                        // Its attempt is gone (it cannot be while it waits):
+                        // the lease expires and the task is queued again.
+                        tracing::warn!(run = %task.lease.run_id, task = %task.lease.task_id, "A claimed task found no slot; it runs again when its lease expires.");
+                    }
                 }
             }
             // One failed transaction must not fail its neighbours: each is
@@ -60,12 +87,12 @@ async fn write_completions(
             Err(err) if items.len() > 1 => {
                 tracing::warn!(error = %err, attempts = items.len(), "Could not record a batch of results; writing them one by one.");
                 for ((lease, completion), reply) in items.iter().zip(replies) {
-                    let _ = reply.send(complete_one(store.as_ref(), lease, completion, &coordinator).await);
+                    let _ = reply.send((complete_one(store.as_ref(), lease, completion, &coordinator).await, None));
                 }
             }
             Err(err) => {
                 if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(err));
+                    let _ = reply.send((Err(err), None));
                 }
             }
         }
@@ -132,7 +159,13 @@ impl Engine {
         let worker = format!("{}/w", self.instance);
         let heartbeat = tokio::spawn(self.clone().beat(worker.clone(), options.labels.clone(), shutdown.clone()));
         let (completions, written) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_completions(self.store.clone(), self.instance.clone(), written));
+        let claiming = Claiming {
+            worker: worker.clone(),
+            labels: options.labels.clone(),
+            lease: self.settings.lease,
+            shutdown: shutdown.clone(),
+        };
+        let writer = tokio::spawn(write_completions(self.store.clone(), self.instance.clone(), claiming, written));
         loop {
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit {
@@ -166,7 +199,11 @@ impl Engine {
                         let engine = self.clone();
                         let completions = completions.clone();
                         in_flight.spawn(async move {
-                            engine.execute(task, &completions).await;
+                            // The slot runs what its completions claim until none is left.
+                            let mut next = Some(task);
+                            while let Some(task) = next {
+                                next = engine.execute(task, &completions).await;
+                            }
                             drop(permit);
                         });
                     }
@@ -218,8 +255,9 @@ impl Engine {
         }
     }
 
-    /// Runs one claimed attempt to its end and records the outcome.
-    async fn execute(&self, task: ClaimedTask, completions: &Completions) {
+    /// Runs one claimed attempt to its end and records the outcome; returns
+    /// the task claimed with that record for the same slot, if any.
+    async fn execute(&self, task: ClaimedTask, completions: &Completions) -> Option<ClaimedTask> {
         let lease = task.lease.clone();
         let key = (lease.run_id.clone(), lease.task_id.clone());
         let cancel = CancellationToken::new();
@@ -281,14 +319,14 @@ impl Engine {
             Completion::Cancelled { error } => (TaskStatus::Cancelled, Some(error.clone()), None),
         };
         let (reply, answer) = oneshot::channel();
-        let written = match completions.send((lease.clone(), completion.clone(), reply)) {
+        let (written, next) = match completions.send((lease.clone(), completion.clone(), reply)) {
             Ok(()) => match answer.await {
                 Ok(written) => written,
                 // The writer is gone: write it here (fenced by the attempt,
                 // so a write the writer did make is not repeated).
-                Err(_) => complete_one(self.store.as_ref(), &lease, &completion, &self.instance).await,
+                Err(_) => (complete_one(self.store.as_ref(), &lease, &completion, &self.instance).await, None),
             },
-            Err(_) => complete_one(self.store.as_ref(), &lease, &completion, &self.instance).await,
+            Err(_) => (complete_one(self.store.as_ref(), &lease, &completion, &self.instance).await, None),
         };
         let taken = matches!(written, Ok(Recorded::Taken));
         match written {
@@ -330,6 +368,7 @@ impl Engine {
             // of it through the database.
             self.signals.wake_run(&lease.run_id);
         }
+        next
     }
 
     /// The server folders a confined run's messages must not show.

@@ -178,6 +178,21 @@ pub trait TaskQueue: Send + Sync {
         coordinator: Option<&str>,
         now: i64,
     ) -> Result<Vec<Recorded>, StoreError>;
+    /// [`TaskQueue::complete_all_for`], then claims up to `next.max` tasks
+    /// for the slots those attempts free, as [`TaskQueue::claim_tasks`]
+    /// would: a busy worker's slot goes from one task to the next without a
+    /// round trip of its own. A failed claim is not the completions' failure:
+    /// it claims nothing (the worker's own loop claims again).
+    async fn complete_and_claim(
+        &self,
+        completions: &[(TaskLease, Completion)],
+        coordinator: Option<&str>,
+        next: &NextClaim<'_>,
+        now: i64,
+    ) -> Result<(Vec<Recorded>, Vec<ClaimedTask>), StoreError> {
+        let recorded = self.complete_all_for(completions, coordinator, now).await?;
+        Ok((recorded, claim_after_completion(self, next, now).await))
+    }
     /// Re-queues (or fails, when out of attempts) tasks whose lease expired.
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError>;
     /// Treats the leases of a process known to be dead as expired now.
@@ -186,6 +201,32 @@ pub trait TaskQueue: Send + Sync {
     async fn find_cached(&self, cache_key: &str) -> Result<Option<TaskOutputs>, StoreError>;
     /// Tasks waiting for a worker, for queue-depth metrics.
     async fn queue_depth(&self) -> Result<u64, StoreError>;
+}
+
+/// The claim of [`TaskQueue::complete_and_claim`] after its completions
+/// are written: a failure claims nothing (the worker's own loop claims again).
+pub(crate) async fn claim_after_completion<Q: TaskQueue + ?Sized>(
+    queue: &Q,
+    next: &NextClaim<'_>,
+    now: i64,
+) -> Vec<ClaimedTask> {
+    if next.max == 0 {
+        return Vec::new();
+    }
+    queue.claim_tasks(next.worker, next.labels, now, next.lease_until, next.max).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "Could not claim the next task after a completion; the worker claims again.");
+        Vec::new()
+    })
+}
+
+/// What a worker claims with its completions ([`TaskQueue::complete_and_claim`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NextClaim<'a> {
+    pub worker: &'a str,
+    pub labels: &'a [String],
+    pub lease_until: i64,
+    /// Most tasks to claim; 0 claims nothing.
+    pub max: usize,
 }
 
 /// Task logs and progress.

@@ -12,7 +12,7 @@ use super::SqlStore;
 use super::rows::*;
 use crate::status::TaskStatus;
 use crate::store::records::*;
-use crate::store::{Backend, Change, GLOBAL_POOL, Recorded, StoreError, TaskQueue};
+use crate::store::{Backend, Change, GLOBAL_POOL, NextClaim, Recorded, StoreError, TaskQueue};
 
 /// Queued candidates looked at per claim: enough to skip past tasks whose
 /// pool is full without another round trip.
@@ -113,6 +113,35 @@ impl SqlStore {
         }
     }
 
+    /// The common table expressions of PostgreSQL's one-statement claim
+    /// (`picked`, `free`, `claimed`, `started`), its six parameters numbered
+    /// from `$first` in [`bind_claim`]'s order.
+    fn claim_ctes(&self, first: usize) -> String {
+        let p = |i: usize| format!("${}", first + i);
+        format!(
+            "picked AS (\
+               SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
+               WHERE t.status = 'queued' AND t.available_at <= {now} AND {labels} \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t.run_id AND r.cancel_requested = 1) \
+               ORDER BY t.available_at, t.position LIMIT {max} FOR UPDATE OF t SKIP LOCKED), \
+             free AS (SELECT NOT EXISTS (SELECT 1 FROM pools WHERE name = {global}) \
+               AND NOT EXISTS (SELECT 1 FROM picked WHERE pool IS NOT NULL) AS ok), \
+             claimed AS (UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = {now}, \
+                 lease_owner = {worker}, lease_expires_at = {until}, progress = NULL \
+               FROM picked, free WHERE free.ok AND task_runs.run_id = picked.run_id \
+                 AND task_runs.task_id = picked.task_id AND task_runs.status = 'queued' \
+               RETURNING task_runs.run_id, task_runs.task_id, {CLAIM_RETURNED}), \
+             started AS (INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
+               SELECT run_id, task_id, attempt, 'running', {worker}, {now} FROM claimed)",
+            now = p(0),
+            labels = self.backend.labels_match("t.runs_on", &p(1)),
+            max = p(2),
+            global = p(3),
+            worker = p(4),
+            until = p(5),
+        )
+    }
+
     /// PostgreSQL's usual claim in one statement (no transaction around it):
     /// the first `max` claimable tasks, when none of them is in a pool and
     /// there is no global pool. `None` when pools must be counted: the
@@ -127,47 +156,16 @@ impl SqlStore {
         max: usize,
     ) -> Result<Option<Vec<ClaimedTask>>, StoreError> {
         let sql = format!(
-            "WITH picked AS (\
-               SELECT t.run_id, t.task_id, t.pool FROM task_runs t \
-               WHERE t.status = 'queued' AND t.available_at <= $1 AND {} \
-                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t.run_id AND r.cancel_requested = 1) \
-               ORDER BY t.available_at, t.position LIMIT $3 FOR UPDATE OF t SKIP LOCKED), \
-             free AS (SELECT NOT EXISTS (SELECT 1 FROM pools WHERE name = $4) \
-               AND NOT EXISTS (SELECT 1 FROM picked WHERE pool IS NOT NULL) AS ok), \
-             claimed AS (UPDATE task_runs SET status = 'running', attempt = attempt + 1, started_at = $1, \
-                 lease_owner = $5, lease_expires_at = $6, progress = NULL \
-               FROM picked, free WHERE free.ok AND task_runs.run_id = picked.run_id \
-                 AND task_runs.task_id = picked.task_id AND task_runs.status = 'queued' \
-               RETURNING task_runs.run_id, task_runs.task_id, {CLAIM_RETURNED}), \
-             recorded AS (INSERT INTO task_attempts (run_id, task_id, attempt, status, worker, started_at) \
-               SELECT run_id, task_id, attempt, 'running', $5, $1 FROM claimed) \
-             SELECT claimed.*, (SELECT COUNT(*) FROM picked) AS picked, (SELECT ok FROM free) AS fits \
+            "WITH {} SELECT claimed.*, (SELECT COUNT(*) FROM picked) AS picked, (SELECT ok FROM free) AS fits \
              FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE",
-            self.backend.labels_match("t.runs_on", "$2"),
+            self.claim_ctes(1)
         );
-        let rows = sqlx::query(&sql)
-            .bind(now)
-            .bind(json_text(&labels))
-            .bind(max as i64)
-            .bind(GLOBAL_POOL)
-            .bind(worker)
-            .bind(lease_until)
+        let labels = json_text(&labels);
+        let rows = bind_claim(sqlx::query(&sql), now, &labels, max, worker, lease_until)
             .fetch_all(claims)
             .await
             .map_err(StoreError::query("claim tasks"))?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let Some(run_id) = get::<Option<String>>(row, "run_id")? else {
-                // Nothing claimed: nothing claimable, or pools to count.
-                let picked: i64 = get(row, "picked")?;
-                let fits: bool = get(row, "fits")?;
-                return Ok(if picked > 0 && !fits { None } else { Some(Vec::new()) });
-            };
-            let task_id: String = get(row, "task_id")?;
-            let attempt = as_u32(get(row, "attempt")?);
-            claimed.push(claimed_task(row, run_id, task_id, attempt, worker)?);
-        }
-        Ok(Some(claimed))
+        claimed_in(&rows, worker)
     }
 
     /// Ends running attempts found in `rows` as lost. A lost attempt is the
@@ -495,6 +493,34 @@ impl TaskQueue for SqlStore {
         Ok(recorded)
     }
 
+    async fn complete_and_claim(
+        &self,
+        completions: &[(TaskLease, Completion)],
+        coordinator: Option<&str>,
+        next: &NextClaim<'_>,
+        now: i64,
+    ) -> Result<(Vec<Recorded>, Vec<ClaimedTask>), StoreError> {
+        let (recorded, claimed) = match (&self.claims, completions) {
+            // A lone completion and the claim that follows it: one statement.
+            (Some(claims), [one]) if next.max > 0 => {
+                match complete_and_claim_in_one_statement(self, claims, one, coordinator, next, now).await {
+                    Ok((recorded, claimed)) => (vec![recorded], claimed),
+                    // The statement wrote nothing: the completion alone, as without a claim.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Could not complete a task and claim the next at once; completing it alone.");
+                        (self.complete_all_for(completions, coordinator, now).await?, Some(Vec::new()))
+                    }
+                }
+            }
+            _ => (self.complete_all_for(completions, coordinator, now).await?, None),
+        };
+        let claimed = match claimed {
+            Some(claimed) => claimed,
+            None => crate::store::claim_after_completion(self, next, now).await,
+        };
+        Ok((recorded, claimed))
+    }
+
     async fn reap_expired(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
@@ -696,7 +722,47 @@ macro_rules! complete_task_sql {
     };
 }
 
+/// The attempt's side of a PostgreSQL completion, after the `done` CTE:
+/// `$12` its status, `$13` when it ended.
+macro_rules! record_attempt_cte {
+    () => {
+        "recorded AS (UPDATE task_attempts SET status = $12, finished_at = $13, error = $3 \
+           WHERE run_id = $9 AND task_id = $10 AND attempt = $11 AND EXISTS (SELECT 1 FROM done))"
+    };
+}
+const RECORD_ATTEMPT_CTE: &str = record_attempt_cte!();
+
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds [`SqlStore::claim_ctes`]' six parameters.
+fn bind_claim<'q>(
+    query: AnyQuery<'q>,
+    now: i64,
+    labels: &'q str,
+    max: usize,
+    worker: &'q str,
+    lease_until: i64,
+) -> AnyQuery<'q> {
+    query.bind(now).bind(labels).bind(max as i64).bind(GLOBAL_POOL).bind(worker).bind(lease_until)
+}
+
+/// The tasks a one-statement claim's rows hold; `None` when it claimed
+/// none because pools must be counted.
+fn claimed_in(rows: &[AnyRow], worker: &str) -> Result<Option<Vec<ClaimedTask>>, StoreError> {
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(run_id) = get::<Option<String>>(row, "run_id")? else {
+            // Nothing claimed: nothing claimable, or pools to count.
+            let picked: i64 = get(row, "picked")?;
+            let fits: bool = get(row, "fits")?;
+            return Ok(if picked > 0 && !fits { None } else { Some(Vec::new()) });
+        };
+        let task_id: String = get(row, "task_id")?;
+        let attempt = as_u32(get(row, "attempt")?);
+        claimed.push(claimed_task(row, run_id, task_id, attempt, worker)?);
+    }
+    Ok(Some(claimed))
+}
 
 fn bind_task_completion<'q>(
     query: AnyQuery<'q>,
@@ -741,10 +807,9 @@ fn completion_statement<'q>(
     let query = sqlx::query(concat!(
         "WITH done AS (",
         complete_task_sql!(),
-        "), \
-         recorded AS (UPDATE task_attempts SET status = $12, finished_at = $13, error = $3 \
-           WHERE run_id = $9 AND task_id = $10 AND attempt = $11 AND EXISTS (SELECT 1 FROM done)) \
-         SELECT COUNT(*) AS n, COALESCE(MAX(done.taken), 0) AS taken FROM done \
+        "), ",
+        record_attempt_cte!(),
+        " SELECT COUNT(*) AS n, COALESCE(MAX(done.taken), 0) AS taken FROM done \
            LEFT JOIN LATERAL (SELECT pg_notify($14, $15) WHERE done.taken = 0) AS told ON TRUE"
     ));
     bind_task_completion(query, lease, &w, coordinator)
@@ -785,4 +850,46 @@ async fn complete_in(
     .await
     .map_err(StoreError::query("complete attempt"))?;
     Ok(if taken { Recorded::Taken } else { Recorded::Written })
+}
+
+/// PostgreSQL's completion of one attempt and claim of up to `max` tasks
+/// in one statement; the claim is `None` when pools must be counted (the
+/// caller claims in a transaction).
+async fn complete_and_claim_in_one_statement(
+    store: &SqlStore,
+    claims: &sqlx::AnyPool,
+    (lease, completion): &(TaskLease, Completion),
+    coordinator: Option<&str>,
+    next: &NextClaim<'_>,
+    now: i64,
+) -> Result<(Recorded, Option<Vec<ClaimedTask>>), StoreError> {
+    let w = written(lease, completion, now);
+    let (channel, payload) = super::notification(&w.change);
+    let sql = format!(
+        "WITH done AS ({}), {}, {} \
+         SELECT claimed.*, (SELECT COUNT(*) FROM picked) AS picked, (SELECT ok FROM free) AS fits, \
+           (SELECT COUNT(*) FROM done) AS n, (SELECT COALESCE(MAX(taken), 0) FROM done) AS taken, \
+           (SELECT COUNT(pg_notify($14, $15)) FROM done WHERE taken = 0) AS told \
+         FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE",
+        complete_task_sql!(),
+        RECORD_ATTEMPT_CTE,
+        store.claim_ctes(16)
+    );
+    let labels = json_text(&next.labels);
+    let query = bind_task_completion(sqlx::query(&sql), lease, &w, coordinator)
+        .bind(w.attempt_status)
+        .bind(now)
+        .bind(channel)
+        .bind(payload.to_owned());
+    let rows = bind_claim(query, now, &labels, next.max, next.worker, next.lease_until)
+        .fetch_all(claims)
+        .await
+        .map_err(StoreError::query("complete task and claim the next"))?;
+    // There is always a row: the claim's columns are empty when nothing was claimed.
+    let first = rows.first().ok_or_else(|| StoreError::Corrupt {
+        what: "completion",
+        key: format!("{}/{}", lease.run_id, lease.task_id),
+        reason: "the statement returned no row".to_owned(),
+    })?;
+    Ok((recorded_of(first)?, claimed_in(&rows, next.worker)?))
 }
