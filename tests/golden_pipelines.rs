@@ -123,3 +123,30 @@ fn shipped_pipelines_match_their_golden_summaries() {
         assert_eq!(run(&pipeline), summary, "{name} is not deterministic");
     }
 }
+
+/// The flagship's params for the real corpus's configuration (README) set
+/// the fields they name, lists and booleans keeping their type, and a wrong
+/// value is refused by the field's own check.
+#[test]
+fn the_flagships_params_reach_its_dataset_and_fine_tune() {
+    let text = std::fs::read_to_string("pipelines/airworthiness.yaml").expect("pipeline");
+    let registry = hangar_cli::registry().expect("registry");
+    let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    };
+    let small = params(&[("reading", "none"), ("packing", "false"), ("lora_targets", "q_proj,k_proj,v_proj,o_proj")]);
+    let plan = hangar_engine::compile("airworthiness.yaml", &text, &registry, &small).expect("plan");
+    assert_eq!(plan.tasks["dataset"].with["reading"], serde_json::json!("none"));
+    let finetune = &plan.tasks["finetune"].with;
+    assert_eq!(finetune["packing"], serde_json::json!(false));
+    assert_eq!(finetune["lora"]["targets"], serde_json::json!(["q_proj", "k_proj", "v_proj", "o_proj"]));
+
+    let defaults = hangar_engine::compile("airworthiness.yaml", &text, &registry, &[]).expect("plan");
+    assert_eq!(defaults.tasks["dataset"].with["reading"], serde_json::json!("all"));
+    assert_eq!(defaults.tasks["finetune"].with["packing"], serde_json::json!(true));
+    assert_eq!(defaults.tasks["finetune"].with["lora"]["targets"].as_array().map(Vec::len), Some(7));
+
+    let wrong = hangar_engine::compile("airworthiness.yaml", &text, &registry, &params(&[("reading", "some")]));
+    let message = wrong.err().map(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+    assert!(message.as_deref().is_some_and(|m| m.contains("reading")), "{message:?}");
+}
