@@ -38,6 +38,7 @@ on_both!(
     a_batch_of_completions_skips_a_stale_attempt,
     ends_are_taken_once_and_by_the_holding_coordinator_at_completion,
     a_completion_claims_the_next_task_for_its_slot,
+    a_completion_stands_when_the_task_it_claims_cannot_be_read,
 );
 
 fn new_run(id: &str, pipeline: &str, max_active_runs: Option<u32>) -> NewRun {
@@ -591,4 +592,24 @@ async fn a_completion_claims_the_next_task_for_its_slot(f: &Fixture) {
         .await
         .expect("complete");
     assert_eq!((recorded.as_slice(), claimed.len()), ([Recorded::Taken].as_slice(), 0), "max 0 claims nothing");
+}
+
+async fn a_completion_stands_when_the_task_it_claims_cannot_be_read(f: &Fixture) {
+    let s = &f.store;
+    s.create_run(&new_run("r1", "p", None), &[task("a", 0), task("b", 1)]).await.expect("create");
+    s.advance("r1", &queue(&["a", "b"]), 0).await.expect("queue");
+    let a = s.claim_tasks("w", &[], 1, 5_000, 1).await.expect("claim").pop().expect("a claimed");
+    // b's config is damaged in the database behind the store's back.
+    let raw = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&f.url).await.expect("connect");
+    sqlx::query("UPDATE task_runs SET config = 'not json' WHERE task_id = 'b'").execute(&raw).await.expect("damage");
+    let ok = Completion::Succeeded { outputs: BTreeMap::new(), cache_key: None };
+    let next = NextClaim { worker: "w", labels: &[], lease_until: 5_000, max: 1 };
+    let (recorded, claimed) = s
+        .complete_and_claim(&[(a.lease, ok)], None, &next, 10)
+        .await
+        .expect("the claim's failure is not the completion's");
+    assert_eq!(recorded, [Recorded::Written], "a's result is written once and said to be");
+    assert!(claimed.is_empty(), "nothing readable was claimed: {claimed:?}");
+    let attempts = s.attempts("r1", "a").await.expect("attempts");
+    assert_eq!(attempts.iter().map(|t| t.status.as_str()).collect::<Vec<_>>(), ["succeeded"]);
 }

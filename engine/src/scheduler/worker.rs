@@ -77,8 +77,8 @@ async fn write_completions(
                     let next = claimed.next();
                     if let Err((_, Some(task))) = reply.send((Ok(done), next)) {
                         // Its attempt is gone (it cannot be while it waits):
-                        // the lease expires and the task is queued again.
-                        tracing::warn!(run = %task.lease.run_id, task = %task.lease.task_id, "A claimed task found no slot; it runs again when its lease expires.");
+                        // the lease expires and the reaper records a lost attempt.
+                        tracing::warn!(run = %task.lease.run_id, task = %task.lease.task_id, "A claimed task found no slot; its lease will expire and the attempt be recorded as lost.");
                     }
                 }
             }

@@ -504,8 +504,21 @@ impl TaskQueue for SqlStore {
             // A lone completion and the claim that follows it: one statement.
             (Some(claims), [one]) if next.max > 0 => {
                 match complete_and_claim_in_one_statement(self, claims, one, coordinator, next, now).await {
-                    Ok((recorded, claimed)) => (vec![recorded], claimed),
-                    // The statement wrote nothing: the completion alone, as without a claim.
+                    // Committed: what its rows say is read, never written again.
+                    Ok(rows) => {
+                        let first = rows.first().ok_or_else(|| StoreError::Corrupt {
+                            what: "completion",
+                            key: format!("{}/{}", one.0.run_id, one.0.task_id),
+                            reason: "the statement returned no row".to_owned(),
+                        })?;
+                        let claimed = claimed_in(&rows, next.worker).unwrap_or_else(|err| {
+                            tracing::error!(error = %err, "The tasks claimed with a completion could not be read; their leases will expire.");
+                            Some(Vec::new())
+                        });
+                        (vec![recorded_of(first)?], claimed)
+                    }
+                    // The database refused the statement, which wrote nothing:
+                    // the completion alone, as without a claim.
                     Err(err) => {
                         tracing::warn!(error = %err, "Could not complete a task and claim the next at once; completing it alone.");
                         (self.complete_all_for(completions, coordinator, now).await?, Some(Vec::new()))
@@ -759,7 +772,14 @@ fn claimed_in(rows: &[AnyRow], worker: &str) -> Result<Option<Vec<ClaimedTask>>,
         };
         let task_id: String = get(row, "task_id")?;
         let attempt = as_u32(get(row, "attempt")?);
-        claimed.push(claimed_task(row, run_id, task_id, attempt, worker)?);
+        match claimed_task(row, run_id.clone(), task_id.clone(), attempt, worker) {
+            Ok(task) => claimed.push(task),
+            // Claimed but unreadable: the others still run; this one's lease
+            // expires and the reaper records the attempt as lost.
+            Err(err) => {
+                tracing::error!(run = %run_id, task = %task_id, error = %err, "A claimed task could not be read.")
+            }
+        }
     }
     Ok(Some(claimed))
 }
@@ -852,9 +872,10 @@ async fn complete_in(
     Ok(if taken { Recorded::Taken } else { Recorded::Written })
 }
 
-/// PostgreSQL's completion of one attempt and claim of up to `max` tasks
-/// in one statement; the claim is `None` when pools must be counted (the
-/// caller claims in a transaction).
+/// PostgreSQL's completion of one attempt and claim of up to `next.max`
+/// tasks in one statement (no transaction around it), and its rows: every
+/// row carries the completion's `n` and `taken`, the claim's columns are
+/// empty when nothing was claimed (see [`claimed_in`]).
 async fn complete_and_claim_in_one_statement(
     store: &SqlStore,
     claims: &sqlx::AnyPool,
@@ -862,7 +883,7 @@ async fn complete_and_claim_in_one_statement(
     coordinator: Option<&str>,
     next: &NextClaim<'_>,
     now: i64,
-) -> Result<(Recorded, Option<Vec<ClaimedTask>>), StoreError> {
+) -> Result<Vec<AnyRow>, sqlx::Error> {
     let w = written(lease, completion, now);
     let (channel, payload) = super::notification(&w.change);
     let sql = format!(
@@ -881,15 +902,5 @@ async fn complete_and_claim_in_one_statement(
         .bind(now)
         .bind(channel)
         .bind(payload.to_owned());
-    let rows = bind_claim(query, now, &labels, next.max, next.worker, next.lease_until)
-        .fetch_all(claims)
-        .await
-        .map_err(StoreError::query("complete task and claim the next"))?;
-    // There is always a row: the claim's columns are empty when nothing was claimed.
-    let first = rows.first().ok_or_else(|| StoreError::Corrupt {
-        what: "completion",
-        key: format!("{}/{}", lease.run_id, lease.task_id),
-        reason: "the statement returned no row".to_owned(),
-    })?;
-    Ok((recorded_of(first)?, claimed_in(&rows, next.worker)?))
+    bind_claim(query, now, &labels, next.max, next.worker, next.lease_until).fetch_all(claims).await
 }
