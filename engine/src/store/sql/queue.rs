@@ -504,18 +504,9 @@ impl TaskQueue for SqlStore {
             // A lone completion and the claim that follows it: one statement.
             (Some(claims), [one]) if next.max > 0 => {
                 match complete_and_claim_in_one_statement(self, claims, one, coordinator, next, now).await {
-                    // Committed: what its rows say is read, never written again.
                     Ok(rows) => {
-                        let first = rows.first().ok_or_else(|| StoreError::Corrupt {
-                            what: "completion",
-                            key: format!("{}/{}", one.0.run_id, one.0.task_id),
-                            reason: "the statement returned no row".to_owned(),
-                        })?;
-                        let claimed = claimed_in(&rows, next.worker).unwrap_or_else(|err| {
-                            tracing::error!(error = %err, "The tasks claimed with a completion could not be read; their leases will expire.");
-                            Some(Vec::new())
-                        });
-                        (vec![recorded_of(first)?], claimed)
+                        let (recorded, claimed) = joint_rows(&rows, &one.0, next.worker)?;
+                        (vec![recorded], claimed)
                     }
                     // The database refused the statement, which wrote nothing:
                     // the completion alone, as without a claim.
@@ -743,7 +734,6 @@ macro_rules! record_attempt_cte {
            WHERE run_id = $9 AND task_id = $10 AND attempt = $11 AND EXISTS (SELECT 1 FROM done))"
     };
 }
-const RECORD_ATTEMPT_CTE: &str = record_attempt_cte!();
 
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
@@ -893,7 +883,7 @@ async fn complete_and_claim_in_one_statement(
            (SELECT COUNT(pg_notify($14, $15)) FROM done WHERE taken = 0) AS told \
          FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE",
         complete_task_sql!(),
-        RECORD_ATTEMPT_CTE,
+        record_attempt_cte!(),
         store.claim_ctes(16)
     );
     let labels = json_text(&next.labels);
@@ -903,4 +893,24 @@ async fn complete_and_claim_in_one_statement(
         .bind(channel)
         .bind(payload.to_owned());
     bind_claim(query, now, &labels, next.max, next.worker, next.lease_until).fetch_all(claims).await
+}
+
+/// What a committed joint completion and claim wrote, from its rows (never
+/// written again): the claimed tasks that cannot be read fail the claim,
+/// not the completion; their leases expire.
+fn joint_rows(
+    rows: &[AnyRow],
+    lease: &TaskLease,
+    worker: &str,
+) -> Result<(Recorded, Option<Vec<ClaimedTask>>), StoreError> {
+    let first = rows.first().ok_or_else(|| StoreError::Corrupt {
+        what: "completion",
+        key: format!("{}/{}", lease.run_id, lease.task_id),
+        reason: "the statement returned no row".to_owned(),
+    })?;
+    let claimed = claimed_in(rows, worker).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "The tasks claimed with a completion could not be read; their leases will expire.");
+        Some(Vec::new())
+    });
+    Ok((recorded_of(first)?, claimed))
 }
