@@ -12,10 +12,11 @@ MODELS="$REFERENCE_CACHE/models"
 mkdir -p "$MODELS"
 
 # Pinned so the reference does not move under the tests.
-REQUIREMENTS=(gguf==0.19.0 numpy==2.4.6 torch==2.15.0 transformers==5.24.0 accelerate==1.16.0 safetensors==0.8.0 openai==3.60.0)
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import gguf, torch, transformers, accelerate, openai' 2>/dev/null; then
+REQUIREMENTS=(gguf==0.19.0 numpy==2.4.6 torch==2.15.0 transformers==5.24.0 accelerate==1.16.0 safetensors==0.8.0 openai==3.60.0 peft==0.21.2)
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import gguf, torch, transformers, accelerate, openai, peft' 2>/dev/null; then
   echo "== setting up the reference venv in $VENV (once)"
-  python3 -m venv --clear "$VENV"
+  # A venv missing only a package added since it was made keeps the rest.
+  [ -x "$VENV/bin/python" ] || python3 -m venv --clear "$VENV"
   "$VENV/bin/python" -m pip install --quiet "${REQUIREMENTS[@]}"
 fi
 

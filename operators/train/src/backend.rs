@@ -6,6 +6,7 @@ use hangar_sdk::OperatorError;
 
 use crate::config::Device;
 use crate::export::save_model;
+use crate::peft::save_adapter;
 use crate::trainer::{Job, MetricRow, TrainError, train};
 
 /// One training job, whatever the backend, and how to export its model.
@@ -14,7 +15,11 @@ pub struct Export<'a> {
     pub eos_id: u32,
 }
 
-/// A finished job: the model is in `scratch/model`.
+/// Where a LoRA fine-tune's adapter goes inside the model folder.
+pub const ADAPTER_DIR: &str = "adapter";
+
+/// A finished job: the model is in `scratch/model` (a LoRA fine-tune's
+/// PEFT adapter in its `adapter/` folder).
 pub struct Finished {
     pub history: Vec<MetricRow>,
     pub resumed_from: u64,
@@ -68,8 +73,15 @@ fn run_on<B: burn::tensor::backend::AutodiffBackend>(
 ) -> Result<Finished, TrainError> {
     let job = &export.job;
     let trained = train::<B>(job, device)?;
-    save_model(&trained.model, &job.config.model, job.corpus.vocab, Some(export.eos_id), &job.scratch.join("model"))
+    let out = job.scratch.join("model");
+    save_model(&trained.model, &job.config.model, job.corpus.vocab, Some(export.eos_id), &out)
         .map_err(|e| TrainError::Resource(format!("cannot export the trained model: {e}")))?;
+    if let Some(lora) = &job.config.lora {
+        let config = job.config;
+        let base = config.base_path.as_ref().map(|p| p.as_written().to_owned()).or_else(|| config.base.clone());
+        save_adapter(&trained.model, lora, base.as_deref(), &out.join(ADAPTER_DIR))
+            .map_err(|e| TrainError::Resource(format!("cannot export the LoRA adapter: {e}")))?;
+    }
     Ok(Finished { history: trained.history, resumed_from: trained.resumed_from })
 }
 

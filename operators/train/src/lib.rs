@@ -11,6 +11,7 @@ mod fetch;
 pub mod infer;
 pub mod model;
 pub mod operator;
+pub mod peft;
 pub mod plot;
 pub mod schedule;
 pub mod sft;

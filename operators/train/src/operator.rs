@@ -10,14 +10,15 @@ use hangar_sdk::{
 };
 use serde_json::json;
 
-use crate::backend::{Export, Finished, choose_backend};
+use crate::backend::{ADAPTER_DIR, Export, Finished, choose_backend};
 use crate::config::{Device, Mode, Precision, TrainConfig};
 use crate::data::{ShardMeta, TokenStream};
 use crate::export::read_hf_config;
 use crate::fetch::{fetch_dataset, fetch_folder, model_key};
+use crate::peft::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 use crate::plot::loss_svg;
 use crate::sft::{CHAT_TEMPLATE, ChatSet};
-use crate::trainer::{CHECKPOINT_FILES, Corpus, Hooks, Job, MetricRow, StepReport, TrainError, read_state};
+use crate::trainer::{Corpus, Hooks, Job, MetricRow, StepReport, TrainError, checkpoint_files, read_state};
 
 /// Trains a LLaMA-family decoder with burn.
 #[derive(Debug, Default)]
@@ -187,7 +188,8 @@ impl Operator for Train {
         ));
 
         let checkpoints = format!("checkpoints/{}/{}", ctx.run_id(), ctx.task_id());
-        let resume = latest_checkpoint(&store, &checkpoints, &scratch.join("resume"), &digest).await?;
+        let files = checkpoint_files(config.lora.is_some());
+        let resume = latest_checkpoint(&store, &checkpoints, &files, &scratch.join("resume"), &digest).await?;
         if let Some((step, _)) = &resume {
             ctx.info(format!("resuming from the checkpoint of step {step}"));
         }
@@ -227,7 +229,7 @@ impl Operator for Train {
             let on_step = |report: &StepReport<'_>| report_step(&ctx, report, log_every);
             let is_cancelled = || ctx.is_cancelled();
             let on_checkpoint = |step: u64, dir: &Path| {
-                handle.block_on(upload_checkpoint(&work_store, &checkpoints, step, dir)).map_err(|e| {
+                handle.block_on(upload_checkpoint(&work_store, &checkpoints, &files, step, dir)).map_err(|e| {
                     TrainError::Checkpoint { what: "upload", path: checkpoints.clone(), reason: e.to_string() }
                 })
             };
@@ -355,6 +357,7 @@ fn chat_data(
 async fn latest_checkpoint(
     store: &ArtifactStore,
     prefix: &str,
+    files: &[&str],
     into: &Path,
     digest: &str,
 ) -> Result<Option<(u64, PathBuf)>, OperatorError> {
@@ -366,8 +369,14 @@ async fn latest_checkpoint(
     let Some(step) = pointer["step"].as_u64() else { return Ok(None) };
     std::fs::create_dir_all(into)
         .map_err(|e| OperatorError::external(format!("cannot write {}: {e}", into.display())))?;
-    for name in CHECKPOINT_FILES {
-        let bytes = store.read(&format!("{prefix}/step-{step:08}/{name}")).await?;
+    for name in files {
+        let key = format!("{prefix}/step-{step:08}/{name}");
+        // A checkpoint of another layout (written before adapters were kept
+        // on their own) cannot be resumed: start over.
+        if !store.exists(&key).await? {
+            return Ok(None);
+        }
+        let bytes = store.read(&key).await?;
         std::fs::write(into.join(name), bytes)
             .map_err(|e| OperatorError::external(format!("cannot write {name}: {e}")))?;
     }
@@ -378,12 +387,18 @@ async fn latest_checkpoint(
 }
 
 /// Uploads a checkpoint folder, then points `latest.json` at it and drops the previous one.
-async fn upload_checkpoint(store: &ArtifactStore, prefix: &str, step: u64, dir: &Path) -> Result<(), OperatorError> {
+async fn upload_checkpoint(
+    store: &ArtifactStore,
+    prefix: &str,
+    files: &[&str],
+    step: u64,
+    dir: &Path,
+) -> Result<(), OperatorError> {
     let previous: Option<u64> = match store.read(&format!("{prefix}/latest.json")).await {
         Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["step"].as_u64()),
         Err(_) => None,
     };
-    for name in CHECKPOINT_FILES {
+    for name in files {
         let bytes =
             std::fs::read(dir.join(name)).map_err(|e| OperatorError::external(format!("cannot read {name}: {e}")))?;
         store.put(&format!("{prefix}/step-{step:08}/{name}"), ArtifactKind::File, &bytes).await?;
@@ -454,6 +469,11 @@ async fn write_outputs(
     }
     if has_tokenizer_config {
         model.put_file("tokenizer_config.json", &out.join("tokenizer_config.json")).await?;
+    }
+    if config.lora.is_some() {
+        for name in [ADAPTER_WEIGHTS, ADAPTER_CONFIG] {
+            model.put_file(&format!("{ADAPTER_DIR}/{name}"), &out.join(ADAPTER_DIR).join(name)).await?;
+        }
     }
     let mut metrics_file = ctx.create_output("metrics.jsonl").await?;
     metrics_file.write(metrics.as_bytes()).await?;

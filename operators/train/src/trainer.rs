@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::data::{Batches, TokenStream};
-use crate::model::Llama;
+use crate::model::{AdapterRecords, Llama};
 use crate::schedule::learning_rate;
 
 /// Why training stopped without a model.
@@ -212,11 +212,15 @@ pub fn train<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<Tr
     if let Some(dir) = resume {
         let state: CheckpointState = read_state(dir)?;
         if state.digest == digest {
-            model = model.load_file(dir.join("model"), &recorder, device).map_err(|e| TrainError::Checkpoint {
-                what: "load",
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let fail =
+                |reason: String| TrainError::Checkpoint { what: "load", path: dir.display().to_string(), reason };
+            model = if config.lora.is_some() {
+                let records: AdapterRecords<B> =
+                    recorder.load(dir.join(ADAPTERS), device).map_err(|e| fail(e.to_string()))?;
+                model.with_adapter_records(records).map_err(fail)?
+            } else {
+                model.load_file(dir.join(MODEL), &recorder, device).map_err(|e| fail(e.to_string()))?
+            };
             let record = recorder.load(dir.join("optimizer"), device).map_err(|e| TrainError::Checkpoint {
                 what: "load",
                 path: dir.display().to_string(),
@@ -281,6 +285,7 @@ pub fn train<B: AutodiffBackend>(job: &Job<'_>, device: &B::Device) -> Result<Tr
             save_checkpoint(
                 &dir,
                 &model,
+                config.lora.is_some(),
                 &optimizer,
                 &CheckpointState { step: done, digest: digest.to_owned(), history: history.clone() },
             )?;
@@ -314,16 +319,23 @@ fn evaluate<B: Backend>(
     Some(total / batches as f64)
 }
 
+/// Writes a checkpoint: with LoRA only the adapters, whose base is the
+/// task's `init` and never changes; otherwise the whole model.
 fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Llama<B>, B>>(
     dir: &Path,
     model: &Llama<B>,
+    adapters_only: bool,
     optimizer: &O,
     state: &CheckpointState,
 ) -> Result<(), TrainError> {
     let fail = |reason: String| TrainError::Checkpoint { what: "write", path: dir.display().to_string(), reason };
     std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
     let recorder = Checkpointer::new();
-    model.clone().save_file(dir.join("model"), &recorder).map_err(|e| fail(e.to_string()))?;
+    if adapters_only {
+        recorder.record(model.adapter_records(), dir.join(ADAPTERS)).map_err(|e| fail(e.to_string()))?;
+    } else {
+        model.clone().save_file(dir.join(MODEL), &recorder).map_err(|e| fail(e.to_string()))?;
+    }
     recorder.record(optimizer.to_record(), dir.join("optimizer")).map_err(|e| fail(e.to_string()))?;
     let text = serde_json::to_vec_pretty(state).map_err(|e| fail(e.to_string()))?;
     std::fs::write(dir.join("state.json"), text).map_err(|e| fail(e.to_string()))
@@ -340,8 +352,16 @@ pub fn read_state(dir: &Path) -> Result<CheckpointState, TrainError> {
     serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))
 }
 
-/// The files of a checkpoint folder.
-pub const CHECKPOINT_FILES: [&str; 3] = ["model.mpk", "optimizer.mpk", "state.json"];
+/// The weights of a checkpoint of a whole model, and of a LoRA fine-tune's adapters.
+const MODEL: &str = "model";
+const ADAPTERS: &str = "adapters";
+
+/// The files of a checkpoint folder: a LoRA fine-tune's keeps its adapters
+/// (`adapters.mpk`), any other training the whole model (`model.mpk`).
+pub fn checkpoint_files(adapters_only: bool) -> [&'static str; 3] {
+    let weights = if adapters_only { "adapters.mpk" } else { "model.mpk" };
+    [weights, "optimizer.mpk", "state.json"]
+}
 
 #[cfg(test)]
 mod tests {

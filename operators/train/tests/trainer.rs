@@ -78,7 +78,7 @@ fn run_with(
     let on_checkpoint = |step: u64, dir: &Path| {
         let target = keep.join(format!("step-{step}"));
         std::fs::create_dir_all(&target).expect("keep dir");
-        for name in hangar_train::trainer::CHECKPOINT_FILES {
+        for name in hangar_train::trainer::checkpoint_files(config.lora.is_some()) {
             std::fs::copy(dir.join(name), target.join(name)).expect("copy checkpoint");
         }
         saved.lock().expect("lock").push(target);
@@ -249,6 +249,77 @@ fn lora_trains_only_its_adapters_and_exports_a_merged_plain_model() {
     assert!(worst < 1e-4, "merged logits differ by {worst}");
 }
 
+/// Every tensor of a safetensors file as its shape and f32 values.
+fn shaped(path: &Path) -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).expect("weights");
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    file.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            (name, (view.shape().to_vec(), values))
+        })
+        .collect()
+}
+
+#[test]
+fn the_lora_adapter_is_exported_in_peft_layout_and_peft_applies_it() {
+    use burn::prelude::*;
+    let python = std::env::var("HANGAR_REFERENCE_PYTHON")
+        .expect("HANGAR_REFERENCE_PYTHON is not set: run `. scripts/reference/setup.sh` first (scripts/test.sh does)");
+    let case = tempfile::tempdir().expect("case");
+    let (base_dir, tuned_dir) = (case.path().join("base"), case.path().join("tuned"));
+    base_model(&base_dir);
+    let keep = tempfile::tempdir().expect("keep");
+    let start = Start { init: Some(&base_dir), reversed: true, ..Start::default() };
+    let tuned = run_with(&lora_config(10), &start, None, None, keep.path()).expect("fine-tune");
+    hangar_train::export::save_model(&tuned.model, &config(1).model, 32, Some(0), &tuned_dir).expect("export");
+    let lora = lora_config(1).lora.expect("lora");
+    hangar_train::peft::save_adapter(&tuned.model, &lora, Some("base"), &tuned_dir.join("adapter")).expect("adapter");
+
+    // PEFT's arithmetic, checked here: merged = base + (alpha / r) · lora_B · lora_A.
+    let base = shaped(&base_dir.join("model.safetensors"));
+    let merged = shaped(&tuned_dir.join("model.safetensors"));
+    let adapter = shaped(&tuned_dir.join("adapter/adapter_model.safetensors"));
+    assert_eq!(adapter.len(), 2 * 2 * lora.targets.len(), "A and B of each target in each of 2 layers");
+    let scale = lora.alpha / lora.rank as f32;
+    for (name, (a_shape, a)) in adapter.iter().filter(|(name, _)| name.ends_with(".lora_A.weight")) {
+        let (b_shape, b) = &adapter[&name.replace("lora_A", "lora_B")];
+        let weight = name.trim_start_matches("base_model.model.").replace(".lora_A.weight", ".weight");
+        let ((w_shape, w), (_, m)) = (&base[&weight], &merged[&weight]);
+        let (rank, d_in, d_out) = (a_shape[0], a_shape[1], b_shape[0]);
+        assert_eq!((rank, b_shape[1]), (lora.rank, lora.rank), "{name}");
+        assert_eq!(w_shape, &vec![d_out, d_in], "{weight}");
+        let mut worst = 0.0f32;
+        for row in 0..d_out {
+            for col in 0..d_in {
+                let delta: f32 = (0..rank).map(|k| b[row * rank + k] * a[k * d_in + col]).sum();
+                worst = worst.max((w[row * d_in + col] + scale * delta - m[row * d_in + col]).abs());
+            }
+        }
+        assert!(worst < 1e-5, "{weight}: base + adapter differs from the merged weight by {worst}");
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tuned_dir.join("adapter/adapter_config.json")).expect("config"))
+            .expect("json");
+    assert_eq!(config["r"], 8);
+    assert_eq!(config["target_modules"].as_array().map(Vec::len), Some(lora.targets.len()));
+
+    // And PEFT itself applies it to the base and gets Hangar's logits.
+    let device = Default::default();
+    let tokens = [9, 8, 7, 6, 5, 4];
+    let input = Tensor::<burn::backend::NdArray<f32>, 2, Int>::from_ints([tokens], &device);
+    let logits = tuned.model.forward(input).into_data().to_vec::<f32>().expect("f32");
+    let case_json = serde_json::json!({"tokens": tokens, "logits": logits});
+    std::fs::write(case.path().join("case.json"), case_json.to_string()).expect("case.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/peft_check.py");
+    let output = std::process::Command::new(&python).arg(&script).arg(case.path()).output().expect("runs python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or("")).expect("summary");
+    assert!(summary["peft_vs_hangar"].as_f64().is_some_and(|d| d < 1e-3), "{summary}");
+}
+
 #[test]
 fn a_cancelled_lora_run_resumes_with_its_adapters_and_ends_the_same() {
     let base_dir = tempfile::tempdir().expect("base dir");
@@ -259,8 +330,13 @@ fn a_cancelled_lora_run_resumes_with_its_adapters_and_ends_the_same() {
     let keep = tempfile::tempdir().expect("keep");
     let cancelled = run_with(&lora_config(12), &start, None, Some(7), keep.path());
     assert!(matches!(cancelled, Err(TrainError::Cancelled { step: 7 })), "{:?}", cancelled.err());
-    let resumed =
-        run_with(&lora_config(12), &start, Some(&keep.path().join("step-5")), None, keep.path()).expect("resumed");
+    // The checkpoint keeps the adapters, not the frozen base it was tuned from.
+    let checkpoint = keep.path().join("step-5");
+    assert!(!checkpoint.join("model.mpk").exists());
+    let adapters = std::fs::metadata(checkpoint.join("adapters.mpk")).expect("adapters saved").len();
+    let base = std::fs::metadata(base_dir.path().join("model.safetensors")).expect("base").len();
+    assert!(adapters < base, "adapters {adapters} bytes against the base's {base}");
+    let resumed = run_with(&lora_config(12), &start, Some(&checkpoint), None, keep.path()).expect("resumed");
     assert_eq!(resumed.resumed_from, 5);
     for (a, b) in straight.history.iter().zip(&resumed.history) {
         assert!((a.loss - b.loss).abs() < 1e-4, "step {}: {} vs {}", a.step, a.loss, b.loss);

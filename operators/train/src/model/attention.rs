@@ -122,6 +122,17 @@ impl<B: Backend> Attention<B> {
         }
     }
 
+    /// The projections by their Hugging Face names, in a fixed order.
+    pub fn each(&self) -> [(&'static str, &Projection<B>); 4] {
+        [("q_proj", &self.q_proj), ("k_proj", &self.k_proj), ("v_proj", &self.v_proj), ("o_proj", &self.o_proj)]
+    }
+
+    /// Each projection replaced by what `f` makes of it, in the order of [`Self::each`].
+    pub fn map_each(self, f: &mut impl FnMut(Projection<B>) -> Projection<B>) -> Self {
+        let (q_proj, k_proj, v_proj, o_proj) = (f(self.q_proj), f(self.k_proj), f(self.v_proj), f(self.o_proj));
+        Self { q_proj, k_proj, v_proj, o_proj, ..self }
+    }
+
     pub fn merge(self) -> Self {
         Self {
             q_proj: self.q_proj.merge(),

@@ -41,6 +41,17 @@ impl<B: Backend> Mlp<B> {
         }
     }
 
+    /// The projections by their Hugging Face names, in a fixed order.
+    pub fn each(&self) -> [(&'static str, &Projection<B>); 3] {
+        [("gate_proj", &self.gate_proj), ("up_proj", &self.up_proj), ("down_proj", &self.down_proj)]
+    }
+
+    /// Each projection replaced by what `f` makes of it, in the order of [`Self::each`].
+    pub fn map_each(self, f: &mut impl FnMut(Projection<B>) -> Projection<B>) -> Self {
+        let (gate_proj, up_proj, down_proj) = (f(self.gate_proj), f(self.up_proj), f(self.down_proj));
+        Self { gate_proj, up_proj, down_proj }
+    }
+
     pub fn merge(self) -> Self {
         Self { gate_proj: self.gate_proj.merge(), up_proj: self.up_proj.merge(), down_proj: self.down_proj.merge() }
     }

@@ -7,6 +7,7 @@
 //! This module is the seam to burn: the trainer sees only [`Llama`],
 //! [`LlamaConfig`] and `forward`.
 
+mod adapters;
 mod attention;
 mod cache;
 mod lora;
@@ -20,6 +21,7 @@ use burn::tensor::DType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use adapters::{AdapterRecords, NamedAdapter};
 use attention::{Attention, AttentionShape};
 pub use cache::KvCache;
 pub use lora::{LoraConfig, TARGETS as LORA_TARGETS};

@@ -93,4 +93,23 @@ impl<B: Backend> Projection<B> {
     pub fn is_adapted(&self) -> bool {
         self.adapter.is_some()
     }
+
+    /// The trained low-rank pair, when adapted.
+    pub fn adapter(&self) -> Option<&LowRank<B>> {
+        self.adapter.as_ref()
+    }
+
+    /// The adapter restored from `record` (a checkpoint's), ids included,
+    /// so that the optimizer's saved state finds its parameters again.
+    pub fn with_adapter_record(self, record: LowRankRecord<B>) -> Self {
+        let adapter = self.adapter.map(|low| low.load_record(record));
+        Self { adapter, ..self }
+    }
+}
+
+impl<B: Backend> LowRank<B> {
+    /// `A` `[d_in, r]`, `B` `[r, d_out]` and the scale `alpha / r`.
+    pub fn parts(&self) -> (Tensor<B, 2>, Tensor<B, 2>, f32) {
+        (self.a.val(), self.b.val(), self.scale)
+    }
 }
