@@ -39,7 +39,8 @@ impl Operator for Train {
     fn info(&self) -> OperatorInfo {
         OperatorInfo::new(
             "train",
-            "1",
+            // 2: a LoRA fine-tune's model carries its PEFT adapter in adapter/.
+            "2",
             "Trains a LLaMA-family decoder (RMSNorm, rotary positions, SwiGLU, grouped-query attention) on the dataset's token shards with burn, with AdamW, warm-up and cosine decay, checkpoints and resumption.",
         )
         .input(PortDecl::required("dataset", ArtifactKind::Dataset, "The dataset with its token shards."))
@@ -51,7 +52,7 @@ impl Operator for Train {
         .output(PortDecl::required(
             "model",
             ArtifactKind::Model,
-            "model.safetensors and config.json (Hugging Face Llama layout), tokenizer.json, training.json, metrics.jsonl, loss.svg.",
+            "model.safetensors and config.json (Hugging Face Llama layout), tokenizer.json, training.json, metrics.jsonl, loss.svg; after a LoRA fine-tune also adapter/ (a PEFT LoRA adapter: adapter_model.safetensors, adapter_config.json).",
         ))
         .output(PortDecl::required("metrics", ArtifactKind::Metrics, "One JSON line per step: loss, learning rate, tokens/s, validation loss and perplexity."))
         .nondeterministic("its metrics log and training.json record throughput (tokens/s) and timings")
@@ -174,7 +175,14 @@ impl Operator for Train {
             }
         };
         let seed = config.seed.unwrap_or_else(|| ctx.seed());
-        let digest = config.trajectory_digest(seed, &dataset.digest);
+        // A fine-tune's checkpoint holds only what was trained on top of its
+        // base: it resumes only on the same base (a registered name or alias
+        // may point at another version by the time the task is retried).
+        let inputs_digest = match &base_dir {
+            Some(dir) => format!("{}|base:{}", dataset.digest, base_digest(dir).await?),
+            None => dataset.digest.clone(),
+        };
+        let digest = config.trajectory_digest(seed, &inputs_digest);
         let parameters = config.model.parameters(corpus.vocab);
         let corpus_vocab = corpus.vocab;
         ctx.info(format!(
@@ -189,7 +197,7 @@ impl Operator for Train {
 
         let checkpoints = format!("checkpoints/{}/{}", ctx.run_id(), ctx.task_id());
         let files = checkpoint_files(config.lora.is_some());
-        let resume = latest_checkpoint(&store, &checkpoints, &files, &scratch.join("resume"), &digest).await?;
+        let resume = latest_checkpoint(&ctx, &store, &checkpoints, &files, &scratch.join("resume"), &digest).await?;
         if let Some((step, _)) = &resume {
             ctx.info(format!("resuming from the checkpoint of step {step}"));
         }
@@ -355,6 +363,7 @@ fn chat_data(
 /// This task's newest checkpoint, downloaded, when it was written by the
 /// same configuration on the same data.
 async fn latest_checkpoint(
+    ctx: &TaskContext,
     store: &ArtifactStore,
     prefix: &str,
     files: &[&str],
@@ -372,8 +381,9 @@ async fn latest_checkpoint(
     for name in files {
         let key = format!("{prefix}/step-{step:08}/{name}");
         // A checkpoint of another layout (written before adapters were kept
-        // on their own) cannot be resumed: start over.
+        // on their own) cannot be resumed: start over, and say so.
         if !store.exists(&key).await? {
+            ctx.warn(format!("the checkpoint of step {step} has no {name} (an older layout); training starts over"));
             return Ok(None);
         }
         let bytes = store.read(&key).await?;
@@ -384,6 +394,34 @@ async fn latest_checkpoint(
         Ok(state) if state.digest == digest => Ok(Some((step, into.to_path_buf()))),
         _ => Ok(None),
     }
+}
+
+/// A digest of a base model folder's config and weights (its top-level
+/// `config.json` and `*.safetensors`, in name order).
+async fn base_digest(dir: &Path) -> Result<String, OperatorError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let fail =
+            |path: &Path, e: std::io::Error| OperatorError::external(format!("cannot read {}: {e}", path.display()));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| fail(&dir, e))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "safetensors") || p.file_name().is_some_and(|n| n == "config.json")
+            })
+            .collect();
+        files.sort();
+        let mut hasher = blake3::Hasher::new();
+        for file in &files {
+            hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+            let mut reader = std::fs::File::open(file).map_err(|e| fail(file, e))?;
+            std::io::copy(&mut reader, &mut hasher).map_err(|e| fail(file, e))?;
+        }
+        Ok(format!("blake3:{}", hasher.finalize().to_hex()))
+    })
+    .await
+    .map_err(|e| OperatorError::internal(format!("hashing the base model failed: {e}")))?
 }
 
 /// Uploads a checkpoint folder, then points `latest.json` at it and drops the previous one.
@@ -496,6 +534,20 @@ mod tests {
     use hangar_sdk::ErrorClass;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_base_is_known_by_its_config_and_weights_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("config.json"), b"{}").expect("config");
+        std::fs::write(dir.path().join("model.safetensors"), b"weights").expect("weights");
+        let first = base_digest(dir.path()).await.expect("digest");
+        std::fs::write(dir.path().join("training.json"), b"{}").expect("notes");
+        std::fs::create_dir(dir.path().join("adapter")).expect("adapter dir");
+        std::fs::write(dir.path().join("adapter/adapter_model.safetensors"), b"a").expect("adapter");
+        assert_eq!(base_digest(dir.path()).await.expect("digest"), first, "notes and adapters are not the base");
+        std::fs::write(dir.path().join("model.safetensors"), b"other weights").expect("weights");
+        assert_ne!(base_digest(dir.path()).await.expect("digest"), first, "other weights, another base");
+    }
 
     #[test]
     fn the_machines_trouble_is_retried_and_the_datas_is_not() {
